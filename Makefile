@@ -1,0 +1,49 @@
+# livery: `make run` starts it, `make test` proves it. Both install what is missing first.
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.installed
+
+# Debian packages by purpose (see README "Dependencies").
+APT_RUN   := ipxe
+APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
+             qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod
+APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
+
+DATA_DIR ?= ./var
+BENCH ?=
+
+.PHONY: run test bench e2e build deps-run deps-test deps-bench clean typecheck
+
+run: deps-run build
+	node dist/cli/main.js serve --data-dir $(DATA_DIR)
+
+test: deps-test build
+	npx vitest run
+
+bench: deps-bench build
+	npx tsx bench/run.ts $(BENCH)
+
+build: $(NODE_MODULES_STAMP)
+	npx tsc -p tsconfig.json
+	chmod +x dist/cli/main.js
+
+typecheck: $(NODE_MODULES_STAMP)
+	npx tsc -p tsconfig.test.json
+
+deps-run: node-check
+	scripts/ensure-apt.sh $(APT_RUN)
+deps-test: node-check
+	scripts/ensure-apt.sh $(APT_TEST)
+deps-bench: node-check
+	scripts/ensure-apt.sh $(APT_BENCH)
+
+.PHONY: node-check
+node-check:
+	@node -e 'const [M]=process.versions.node.split(".").map(Number); if (M < 20) { console.error("livery needs Node.js 20 or newer, found " + process.version); process.exit(1) }'
+
+# better-sqlite3 builds from source here (no prebuilt downloads): about 80 s the first time.
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-fund --no-audit
+	touch $@
+
+clean:
+	rm -rf dist bench/work test/.tmp

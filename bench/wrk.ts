@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface WrkResult {
+  requestsPerSecond: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/**
+ * Drives `wrk` (one thread, so the server keeps the other core) at base URL with paths drawn
+ * at random from `paths`; returns requests/s and p99 latency.
+ */
+export async function wrk(opts: {
+  dir: string;
+  baseUrl: string;
+  paths: string[];
+  seconds: number;
+  connections: number;
+  headers?: Record<string, string>;
+}): Promise<WrkResult> {
+  const headers = Object.entries(opts.headers ?? {}).map(([k, v]) => `[${JSON.stringify(k)}]=${JSON.stringify(v)}`).join(',');
+  const list = join(opts.dir, `paths-${Date.now()}.lua`);
+  writeFileSync(
+    list,
+    `local paths = {${opts.paths.map((p) => JSON.stringify(p)).join(',')}}
+math.randomseed(42)
+local headers = {${headers}}
+request = function() return wrk.format("GET", paths[math.random(#paths)], headers) end
+done = function(summary, latency, requests)
+  io.write(string.format("LIVERY rps=%f p99us=%d errors=%d\\n", summary.requests / (summary.duration / 1e6), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+end
+`,
+  );
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'wrk',
+      ['-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', '-s', list, opts.baseUrl],
+      { timeout: (opts.seconds + 30) * 1000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${err.message} ${stderr}`)) : resolve(stdout)),
+    ),
+  );
+  const m = /LIVERY rps=([0-9.]+) p99us=([0-9]+) errors=([0-9]+)/.exec(out);
+  if (!m) throw new Error(`unexpected wrk output:\n${out}`);
+  return { requestsPerSecond: Number(m[1]), p99Ms: Number(m[2]) / 1000, errors: Number(m[3]) };
+}

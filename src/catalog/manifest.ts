@@ -1,0 +1,60 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+
+/**
+ * The manifest.json at the head of every image bundle. The builder writes it, the catalog
+ * verifies every artifact against it, and the boot scripts read kernel/initrd/rootfs from it.
+ */
+export const ArtifactRole = Type.Union([
+  Type.Literal('kernel'),
+  Type.Literal('initrd'),
+  Type.Literal('rootfs'),
+  Type.Literal('extra'),
+]);
+
+export const ManifestArtifact = Type.Object({
+  /** File name inside the bundle and under /images/<id>/: a single path segment. */
+  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' }),
+  role: ArtifactRole,
+  size: Type.Integer({ minimum: 0 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+});
+
+export const ImageManifest = Type.Object({
+  schema: Type.Literal(1),
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
+  version: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$' }),
+  os: Type.String({ minLength: 1, maxLength: 64 }),
+  arch: Type.String({ pattern: '^[a-z0-9_]{1,16}$' }),
+  createdAt: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' }),
+  /** Default kernel arguments; the machine's own extras are appended at boot. */
+  kernelArgs: Type.String({ maxLength: 4096 }),
+  artifacts: Type.Array(ManifestArtifact, { minItems: 1, maxItems: 64 }),
+  /** The flattened recipe (includes resolved) the image was built from; empty for hand-made bundles. */
+  recipe: Type.String({ maxLength: 1_000_000 }),
+  packages: Type.Array(Type.Object({ name: Type.String(), version: Type.String() }), { maxItems: 100_000 }),
+});
+
+export type ImageManifest = Static<typeof ImageManifest>;
+export type ManifestArtifact = Static<typeof ManifestArtifact>;
+export type ArtifactRole = Static<typeof ArtifactRole>;
+
+const checker = TypeCompiler.Compile(ImageManifest);
+
+/** Validates a parsed manifest; returns the first problems as readable strings (empty when valid). */
+export function manifestProblems(value: unknown): string[] {
+  const problems = [...checker.Errors(value)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
+  if (problems.length > 0) return problems;
+  const m = value as ImageManifest;
+  const seen = new Set<string>();
+  for (const a of m.artifacts) {
+    if (seen.has(a.name)) problems.push(`/artifacts: duplicate artifact name ${a.name}`);
+    seen.add(a.name);
+  }
+  for (const role of ['kernel', 'initrd'] as const) {
+    const n = m.artifacts.filter((a) => a.role === role).length;
+    if (n !== 1) problems.push(`/artifacts: expected exactly one ${role}, found ${n}`);
+  }
+  if (m.artifacts.filter((a) => a.role === 'rootfs').length > 1) problems.push('/artifacts: more than one rootfs');
+  return problems;
+}

@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import type { Machine, MachineInput } from '../cmdb/types.js';
+import { clientFor, globals } from './context.js';
+import { collect, formatObject, keyValues, printJson, printRecord, printTable } from './output.js';
+
+interface MachineFlags {
+  mac?: string[];
+  hostname?: string;
+  ip?: string;
+  site?: string;
+  uuid?: string;
+  subnet?: string;
+  label?: string[];
+  var?: string[];
+  image?: string;
+  channel?: string;
+  imageId?: string;
+  kernelArgs?: string;
+  state?: MachineInput['state'];
+}
+
+/** Options shared by `add` and `set`; an empty string clears a field on `set`. */
+function machineOptions(cmd: Command): Command {
+  return cmd
+    .option('--mac <mac>', 'MAC address (repeat for several NICs)', collect)
+    .option('--hostname <name>', 'hostname (unique)')
+    .option('--ip <address>', 'reserved IPv4 address (outside the dynamic pools)')
+    .option('--site <site>', 'site or data centre')
+    .option('--uuid <uuid>', 'SMBIOS UUID')
+    .option('--subnet <name>', 'subnet the reservation belongs to')
+    .option('--label <key=value>', 'label (repeatable)', collect)
+    .option('--var <name=value>', 'variable for templates and the agent (repeatable)', collect)
+    .option('--image <name>', 'image name to boot')
+    .option('--channel <channel>', 'channel of that image (default stable)')
+    .option('--image-id <id>', 'pin an exact image id')
+    .option('--kernel-args <args>', 'extra kernel arguments')
+    .option('--state <state>', 'discovered | registered | retired');
+}
+
+function toInput(f: MachineFlags): MachineInput {
+  const input: MachineInput = {};
+  const orNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
+  if (f.mac) input.macs = f.mac;
+  for (const k of ['hostname', 'ip', 'site', 'uuid', 'subnet'] as const) if (f[k] !== undefined) input[k] = orNull(f[k]);
+  if (f.label) input.labels = keyValues(f.label, '--label');
+  if (f.var) input.vars = keyValues(f.var, '--var');
+  if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
+  if (f.state) input.state = f.state;
+  if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
+    input.image = {};
+    if (f.image !== undefined) input.image.name = orNull(f.image);
+    if (f.channel !== undefined) input.image.channel = orNull(f.channel);
+    if (f.imageId !== undefined) input.image.id = orNull(f.imageId);
+  }
+  return input;
+}
+
+const selector = (m: Machine) => m.image.id ?? (m.image.name ? `${m.image.name}@${m.image.channel}` : null);
+
+export function showMachine(m: Machine): void {
+  printRecord({
+    id: m.id,
+    macs: m.macs,
+    hostname: m.hostname,
+    state: m.state,
+    ip: m.ip,
+    subnet: m.subnet,
+    site: m.site,
+    uuid: m.uuid,
+    labels: m.labels,
+    image: selector(m),
+    kernelArgs: m.kernelArgs,
+    vars: m.vars,
+    created: m.createdAt,
+    updated: m.updatedAt,
+    lastSeen: m.lastSeenAt,
+  });
+}
+
+export function registerMachineCommands(program: Command): void {
+  const machine = program.command('machine').description('machines in the CMDB');
+
+  machineOptions(machine.command('add').description('register a machine'))
+    .action(async (flags: MachineFlags, cmd: Command) => {
+      const m = await clientFor(cmd).request<Machine>('POST', '/v1/machines', toInput(flags));
+      globals(cmd).json ? printJson(m) : showMachine(m);
+    });
+
+  machineOptions(machine.command('set').description('change a machine').argument('<machine>', 'MAC, hostname or id'))
+    .action(async (ref: string, flags: MachineFlags, cmd: Command) => {
+      const m = await clientFor(cmd).request<Machine>('PATCH', `/v1/machines/${encodeURIComponent(ref)}`, toInput(flags));
+      globals(cmd).json ? printJson(m) : showMachine(m);
+    });
+
+  machine
+    .command('list')
+    .description('list machines')
+    .option('--state <state>', 'discovered | registered | retired')
+    .option('--site <site>', 'only this site')
+    .option('--label <key=value>', 'only machines with this label (repeatable)', collect)
+    .option('--limit <n>', 'at most this many', (v) => Number(v))
+    .action(async (flags: { state?: string; site?: string; label?: string[]; limit?: number }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const items: Machine[] = [];
+      let after: number | null = 0;
+      // Page through the whole list unless a limit was asked for.
+      while (after !== null && (flags.limit === undefined || items.length < flags.limit)) {
+        const q = new URLSearchParams();
+        if (flags.state) q.set('state', flags.state);
+        if (flags.site) q.set('site', flags.site);
+        for (const l of flags.label ?? []) q.append('label', l);
+        q.set('limit', String(Math.min(flags.limit ?? 1000, 1000)));
+        if (after) q.set('after', String(after));
+        const page: { items: Machine[]; next: number | null } = await client.get(`/v1/machines?${q}`);
+        items.push(...page.items);
+        after = page.next;
+      }
+      const shown = flags.limit === undefined ? items : items.slice(0, flags.limit);
+      if (globals(cmd).json) return printJson(shown);
+      printTable(
+        ['ID', 'MAC', 'HOSTNAME', 'IP', 'STATE', 'SITE', 'IMAGE', 'LABELS', 'LAST SEEN'],
+        shown.map((m) => [m.id, m.macs.join(','), m.hostname, m.ip, m.state, m.site, selector(m), formatObject(m.labels), m.lastSeenAt]),
+      );
+    });
+
+  machine
+    .command('show')
+    .description('show one machine')
+    .argument('<machine>', 'MAC, hostname or id')
+    .action(async (ref: string, _flags: unknown, cmd: Command) => {
+      const m = await clientFor(cmd).get<Machine>(`/v1/machines/${encodeURIComponent(ref)}`);
+      globals(cmd).json ? printJson(m) : showMachine(m);
+    });
+
+  machine
+    .command('rm')
+    .description('retire a machine (it boots nothing); --purge deletes the record')
+    .argument('<machine>', 'MAC, hostname or id')
+    .option('--purge', 'delete the record instead of retiring it')
+    .action(async (ref: string, flags: { purge?: boolean }, cmd: Command) => {
+      const m = await clientFor(cmd).request<Machine>('DELETE', `/v1/machines/${encodeURIComponent(ref)}${flags.purge ? '?purge=true' : ''}`);
+      globals(cmd).json ? printJson(m) : console.log(`${flags.purge ? 'purged' : 'retired'} ${m.hostname ?? m.macs[0]}`);
+    });
+
+  machine
+    .command('import')
+    .description('create or update machines from a CSV or JSON file (all rows or none)')
+    .argument('<file>', '.csv (header: mac,hostname,ip,site,labels,image,channel,...) or .json (array)')
+    .action(async (file: string, _flags: unknown, cmd: Command) => {
+      const text = readFileSync(file, 'utf8');
+      const isCsv = extname(file).toLowerCase() !== '.json';
+      const r = await clientFor(cmd).request<{ created: number; updated: number; unchanged: number }>(
+        'POST',
+        '/v1/machines/import',
+        isCsv ? text : JSON.parse(text),
+        isCsv ? 'text/csv' : 'application/json',
+      );
+      globals(cmd).json ? printJson(r) : console.log(`created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}`);
+    });
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CliError } from './client.js';
+import { DEFAULT_URL } from './context.js';
+import { registerMachineCommands } from './machine.js';
+import { registerServeCommand } from './serve.js';
+import { registerStatusCommand } from './status.js';
+import { registerSubnetCommands } from './subnet.js';
+import { registerTokenCommands } from './token.js';
+
+const program = new Command('livery')
+  .description('diskless PXE boot server and live-image catalog')
+  .option('--url <url>', `livery server (env LIVERY_URL, default ${DEFAULT_URL})`)
+  .option('--token <token>', 'API token (env LIVERY_TOKEN)')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServeCommand(program);
+registerMachineCommands(program);
+registerSubnetCommands(program);
+registerTokenCommands(program);
+registerStatusCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  console.error(`livery: ${err instanceof CliError || err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

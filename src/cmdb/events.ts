@@ -1,0 +1,72 @@
+import type { Db } from './db.js';
+import type { EventInput, LivEvent } from './types.js';
+import { iso } from './util.js';
+
+interface EventRow {
+  id: number;
+  at: number;
+  type: string;
+  mac: string | null;
+  machine_id: number | null;
+  image_id: string | null;
+  detail: string;
+}
+
+const toEvent = (r: EventRow): LivEvent => ({
+  id: r.id,
+  at: iso(r.at),
+  type: r.type,
+  mac: r.mac,
+  machineId: r.machine_id,
+  imageId: r.image_id,
+  detail: JSON.parse(r.detail),
+});
+
+/**
+ * The event log: boot stages (dhcp-ack, tftp, script, artifact, booted) and catalog and CMDB
+ * happenings. It is the one bus: the boot trace reads it per MAC, SSE tails it by id, so every
+ * process (DHCP, TFTP, each HTTP worker) publishes by inserting a row.
+ */
+export class EventStore {
+  private readonly insert;
+  private readonly tailStmt;
+
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      'INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (@at, @type, @mac, @machineId, @imageId, @detail)',
+    );
+    this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
+  }
+
+  add(e: EventInput): number {
+    const info = this.insert.run({
+      at: e.at ?? Date.now(),
+      type: e.type,
+      mac: e.mac ?? null,
+      machineId: e.machineId ?? null,
+      imageId: e.imageId ?? null,
+      detail: JSON.stringify(e.detail ?? {}),
+    });
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Events after `afterId`, oldest first: the SSE stream's cursor. */
+  tail(afterId: number, limit = 500): LivEvent[] {
+    return (this.tailStmt.all(afterId, limit) as EventRow[]).map(toEvent);
+  }
+
+  lastId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number }).id;
+  }
+
+  /** The newest `limit` events of one MAC, oldest first (a boot trace). */
+  forMac(mac: string, limit = 200): LivEvent[] {
+    const rows = this.db.prepare('SELECT * FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?').all(mac, limit) as EventRow[];
+    return rows.reverse().map(toEvent);
+  }
+
+  /** Keeps the log bounded: drops events older than the cutoff. */
+  prune(olderThanMs: number): number {
+    return this.db.prepare('DELETE FROM events WHERE at < ?').run(olderThanMs).changes;
+  }
+}

@@ -1,0 +1,61 @@
+import { openDatabase, schemaVersion, type Db } from './db.js';
+import { AuditLog } from './audit.js';
+import { EventStore } from './events.js';
+import { MachineStore } from './machines.js';
+import { SubnetStore } from './subnets.js';
+import { TokenStore } from './tokens.js';
+import type { Actor } from './types.js';
+
+/**
+ * The CMDB: livery's single source of truth. Everything else reaches the database through
+ * these stores; no SQL lives outside src/cmdb.
+ */
+export class Cmdb {
+  readonly subnets: SubnetStore;
+  readonly machines: MachineStore;
+  readonly events: EventStore;
+  readonly tokens: TokenStore;
+  readonly audit: AuditLog;
+
+  constructor(readonly db: Db) {
+    this.subnets = new SubnetStore(db);
+    this.machines = new MachineStore(db, this.subnets);
+    this.events = new EventStore(db);
+    this.tokens = new TokenStore(db);
+    this.audit = new AuditLog(db);
+  }
+
+  /** Runs fn in one write transaction: all of it lands, or none of it. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** A write on behalf of `actor`, recorded in the audit log in the same transaction. */
+  change<T>(actor: Actor, action: string, target: string | ((result: T) => string), fn: () => T, detail: Record<string, unknown> = {}): T {
+    return this.tx(() => {
+      const result = fn();
+      this.audit.record(actor, action, typeof target === 'function' ? target(result) : target, detail);
+      return result;
+    });
+  }
+
+  schemaVersion(): number {
+    return schemaVersion(this.db);
+  }
+
+  integrityCheck(): string {
+    return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export function openCmdb(path: string): Cmdb {
+  return new Cmdb(openDatabase(path));
+}
+
+export { CmdbError } from './errors.js';
+export { ROLES } from './tokens.js';
+export type * from './types.js';

@@ -1,0 +1,252 @@
+import type { Db } from './db.js';
+import { conflict, invalid, notFound } from './errors.js';
+import { normalizeMac } from '../net/mac.js';
+import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
+import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
+import type { SubnetStore } from './subnets.js';
+import { poolBounds } from './subnets.js';
+import {
+  checkChannel,
+  checkHostname,
+  checkImageName,
+  checkIp,
+  checkKernelArgs,
+  checkLabels,
+  checkMacs,
+  checkText,
+  checkUuid,
+  checkVars,
+} from './validate.js';
+import { iso, isoOrNull } from './util.js';
+
+interface MachineRow {
+  id: number;
+  hostname: string | null;
+  uuid: string | null;
+  site: string | null;
+  labels: string;
+  state: MachineState;
+  image_name: string | null;
+  image_channel: string | null;
+  image_id: string | null;
+  kernel_args: string;
+  vars: string;
+  ip: string | null;
+  subnet_id: number | null;
+  subnet_name: string | null;
+  macs: string;
+  created_at: number;
+  updated_at: number;
+  last_seen_at: number | null;
+}
+
+const STATES: MachineState[] = ['discovered', 'registered', 'retired'];
+
+// MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
+const SELECT = `
+  SELECT m.*, s.name AS subnet_name,
+    (SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)) AS macs
+  FROM machines m LEFT JOIN subnets s ON s.id = m.subnet_id`;
+
+function toMachine(r: MachineRow): Machine {
+  return {
+    id: r.id,
+    macs: r.macs ? r.macs.split(',') : [],
+    hostname: r.hostname,
+    uuid: r.uuid,
+    site: r.site,
+    labels: JSON.parse(r.labels),
+    state: r.state,
+    image: { name: r.image_name, channel: r.image_channel, id: r.image_id },
+    kernelArgs: r.kernel_args,
+    vars: JSON.parse(r.vars),
+    ip: r.ip,
+    subnet: r.subnet_name,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    lastSeenAt: isoOrNull(r.last_seen_at),
+  };
+}
+
+export class MachineStore {
+  private readonly byMac;
+  private readonly byId;
+
+  constructor(
+    private readonly db: Db,
+    private readonly subnets: SubnetStore,
+  ) {
+    // The boot path looks machines up by MAC for every packet: keep that statement prepared.
+    this.byMac = db.prepare(`${SELECT} WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`);
+    this.byId = db.prepare(`${SELECT} WHERE m.id = ?`);
+  }
+
+  /** By MAC (any common spelling), numeric id, or hostname. */
+  find(ref: string | number): Machine | null {
+    let row: unknown;
+    const mac = typeof ref === 'string' ? normalizeMac(ref) : null;
+    if (mac) row = this.byMac.get(mac);
+    else if (typeof ref === 'number' || /^[0-9]+$/.test(ref)) row = this.byId.get(Number(ref));
+    else row = this.db.prepare(`${SELECT} WHERE m.hostname = ?`).get(ref);
+    return row ? toMachine(row as MachineRow) : null;
+  }
+
+  get(ref: string | number): Machine {
+    const m = this.find(ref);
+    if (!m) throw notFound(`machine ${ref}`);
+    return m;
+  }
+
+  /** Lookup by a canonical MAC only: the hot path for DHCP, TFTP and HTTP boot. */
+  byCanonicalMac(mac: string): Machine | null {
+    const row = this.byMac.get(mac);
+    return row ? toMachine(row as MachineRow) : null;
+  }
+
+  list(filter: MachineFilter = {}): Machine[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.state) {
+      where.push('m.state = ?');
+      args.push(filter.state);
+    }
+    if (filter.site) {
+      where.push('m.site = ?');
+      args.push(filter.site);
+    }
+    for (const [k, v] of Object.entries(filter.labels ?? {})) {
+      where.push('json_extract(m.labels, ?) = ?');
+      args.push(`$."${k.replaceAll('"', '')}"`, v);
+    }
+    if (filter.after !== undefined) {
+      where.push('m.id > ?');
+      args.push(filter.after);
+    }
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
+    const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY m.id LIMIT ${limit}`;
+    return (this.db.prepare(sql).all(...args) as MachineRow[]).map(toMachine);
+  }
+
+  count(state?: MachineState): number {
+    const row = state
+      ? this.db.prepare('SELECT count(*) AS n FROM machines WHERE state = ?').get(state)
+      : this.db.prepare('SELECT count(*) AS n FROM machines').get();
+    return (row as { n: number }).n;
+  }
+
+  create(input: MachineInput): Machine {
+    const v = this.validate(input, null);
+    const now = Date.now();
+    const info = this.db
+      .prepare(
+        `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
+           vars, ip, subnet_id, created_at, updated_at)
+         VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
+           @ip, @subnetId, @now, @now)`,
+      )
+      .run({ ...v, now });
+    const id = Number(info.lastInsertRowid);
+    this.writeMacs(id, v.macs);
+    return this.get(id);
+  }
+
+  update(ref: string, input: MachineInput): Machine {
+    const existing = this.get(ref);
+    const v = this.validate(input, existing);
+    this.db
+      .prepare(
+        `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
+           image_name=@imageName, image_channel=@imageChannel, image_id=@imageId, kernel_args=@kernelArgs, vars=@vars,
+           ip=@ip, subnet_id=@subnetId, updated_at=@now
+         WHERE id=@id`,
+      )
+      .run({ ...v, id: existing.id, now: Date.now() });
+    if (input.macs !== undefined) {
+      this.db.prepare('DELETE FROM machine_macs WHERE machine_id = ?').run(existing.id);
+      this.writeMacs(existing.id, v.macs);
+    }
+    return this.get(existing.id);
+  }
+
+  /** Retiring keeps the record (so the MAC is still recognised) but it boots nothing. */
+  retire(ref: string): Machine {
+    const m = this.get(ref);
+    this.db.prepare("UPDATE machines SET state='retired', ip=NULL, updated_at=? WHERE id=?").run(Date.now(), m.id);
+    return this.get(m.id);
+  }
+
+  purge(ref: string): Machine {
+    const m = this.get(ref);
+    this.db.prepare('DELETE FROM machines WHERE id = ?').run(m.id);
+    return m;
+  }
+
+  touchLastSeen(id: number, at = Date.now()): void {
+    this.db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?').run(at, id);
+  }
+
+  private writeMacs(id: number, macs: string[]): void {
+    const insert = this.db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
+    macs.forEach((mac, i) => insert.run(mac, id, i));
+  }
+
+  /** Checks every field and cross-record rule; returns values ready for the row. */
+  private validate(input: MachineInput, existing: Machine | null) {
+    const pick = <K extends keyof MachineInput>(k: K, fallback: MachineInput[K]) => (input[k] !== undefined ? input[k] : fallback);
+    const macs = input.macs !== undefined || !existing ? checkMacs('macs', input.macs) : existing.macs;
+    for (const mac of macs) {
+      const owner = this.db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').get(mac) as { machine_id: number } | undefined;
+      if (owner && owner.machine_id !== existing?.id) {
+        const other = this.find(owner.machine_id);
+        throw conflict('macs', `MAC ${mac} already belongs to machine ${other?.hostname ?? other?.id}`);
+      }
+    }
+    const hostname = checkHostname('hostname', pick('hostname', existing?.hostname));
+    if (hostname) {
+      const other = this.db.prepare('SELECT id FROM machines WHERE hostname = ?').get(hostname) as { id: number } | undefined;
+      if (other && other.id !== existing?.id) throw conflict('hostname', `hostname ${hostname} is already taken`);
+    }
+    const state = pick('state', existing?.state) ?? 'registered';
+    if (!STATES.includes(state)) throw invalid('state', `must be one of ${STATES.join(', ')}`);
+    const imageIn = { ...existing?.image, ...input.image };
+    const imageId = checkText('image.id', imageIn.id ?? null, 64);
+    if (imageId && !this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
+    const imageName = checkImageName('image.name', imageIn.name ?? null);
+    const imageChannel = checkChannel('image.channel', imageIn.channel ?? null) ?? (imageName ? 'stable' : null);
+    const subnetRef = pick('subnet', existing?.subnet);
+    const subnet = subnetRef ? this.subnets.find(subnetRef) : null;
+    if (subnetRef && !subnet) throw invalid('subnet', `no subnet ${subnetRef}`);
+    const ip = checkIp('ip', pick('ip', existing?.ip));
+    if (ip) this.checkReservation(ip, subnet, existing?.id ?? null);
+    return {
+      macs,
+      hostname,
+      uuid: checkUuid('uuid', pick('uuid', existing?.uuid)),
+      site: checkText('site', pick('site', existing?.site), 64),
+      labels: JSON.stringify(checkLabels('labels', pick('labels', existing?.labels))),
+      state,
+      imageName,
+      imageChannel,
+      imageId,
+      kernelArgs: checkKernelArgs('kernelArgs', pick('kernelArgs', existing?.kernelArgs)),
+      vars: JSON.stringify(checkVars('vars', pick('vars', existing?.vars))),
+      ip,
+      subnetId: subnet?.id ?? null,
+    };
+  }
+
+  private checkReservation(ip: string, named: { name: string; cidr: string } | null, selfId: number | null): void {
+    const addr = parseIpv4(ip)!;
+    if (named && !cidrContains(parseCidr(named.cidr)!, addr)) throw invalid('ip', `${ip} is outside its subnet ${named.name} (${named.cidr})`);
+    const subnet = this.subnets.containing(addr);
+    if (subnet) {
+      if (!isUsableHost(parseCidr(subnet.cidr)!, addr)) throw invalid('ip', `${ip} is the network or broadcast address of ${subnet.cidr}`);
+      if (subnet.gateway === ip) throw invalid('ip', `${ip} is the gateway of subnet ${subnet.name}`);
+      if (poolBounds(subnet).some((p) => addr >= p.start && addr <= p.end)) {
+        throw invalid('ip', `${ip} is inside the dynamic pool of subnet ${subnet.name}; reserve an address outside the pool`);
+      }
+    }
+    const other = this.db.prepare('SELECT id, hostname FROM machines WHERE ip = ?').get(ip) as { id: number; hostname: string | null } | undefined;
+    if (other && other.id !== selfId) throw conflict('ip', `${ip} is already reserved for machine ${other.hostname ?? other.id}`);
+  }
+}

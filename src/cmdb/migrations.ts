@@ -1,0 +1,140 @@
+/**
+ * Schema versions, applied in order at open inside one transaction each. Append only: a
+ * released migration is never edited, so every database walks the same path.
+ */
+export const MIGRATIONS: readonly string[] = [
+  /* 1: the initial CMDB */ `
+  CREATE TABLE subnets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    cidr TEXT NOT NULL UNIQUE,
+    network INTEGER NOT NULL,
+    prefix INTEGER NOT NULL,
+    gateway TEXT,
+    dns TEXT NOT NULL DEFAULT '[]',
+    domain TEXT,
+    pools TEXT NOT NULL DEFAULT '[]',
+    lease_seconds INTEGER NOT NULL DEFAULT 3600,
+    policy TEXT NOT NULL DEFAULT 'discover' CHECK (policy IN ('ignore', 'discover', 'default-image')),
+    discover_action TEXT NOT NULL DEFAULT 'retry' CHECK (discover_action IN ('retry', 'exit')),
+    default_image_name TEXT,
+    default_image_channel TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    os TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    kernel_args TEXT NOT NULL DEFAULT '',
+    manifest TEXT NOT NULL,
+    UNIQUE (name, version)
+  );
+
+  CREATE TABLE image_artifacts (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('kernel', 'initrd', 'rootfs', 'extra')),
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (image_id, name)
+  );
+  CREATE INDEX image_artifacts_sha256 ON image_artifacts(sha256);
+
+  CREATE TABLE channels (
+    image_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (image_name, channel)
+  );
+
+  CREATE TABLE channel_history (
+    id INTEGER PRIMARY KEY,
+    image_name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    previous_image_id TEXT,
+    action TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+    actor TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX channel_history_channel ON channel_history(image_name, channel, id);
+
+  CREATE TABLE machines (
+    id INTEGER PRIMARY KEY,
+    hostname TEXT UNIQUE COLLATE NOCASE,
+    uuid TEXT,
+    site TEXT,
+    labels TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL CHECK (state IN ('discovered', 'registered', 'retired')),
+    image_name TEXT,
+    image_channel TEXT,
+    image_id TEXT REFERENCES images(id),
+    kernel_args TEXT NOT NULL DEFAULT '',
+    vars TEXT NOT NULL DEFAULT '{}',
+    ip TEXT,
+    subnet_id INTEGER REFERENCES subnets(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_seen_at INTEGER
+  );
+  CREATE UNIQUE INDEX machines_ip ON machines(ip) WHERE ip IS NOT NULL;
+  CREATE INDEX machines_state ON machines(state);
+  CREATE INDEX machines_site ON machines(site);
+
+  CREATE TABLE machine_macs (
+    mac TEXT PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL
+  );
+  CREATE INDEX machine_macs_machine ON machine_macs(machine_id);
+
+  CREATE TABLE leases (
+    ip INTEGER PRIMARY KEY,
+    mac TEXT NOT NULL,
+    subnet_id INTEGER NOT NULL REFERENCES subnets(id) ON DELETE CASCADE,
+    state TEXT NOT NULL CHECK (state IN ('offered', 'bound', 'released', 'declined')),
+    expires_at INTEGER NOT NULL,
+    client_id TEXT,
+    hostname TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX leases_mac ON leases(mac);
+
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    mac TEXT,
+    machine_id INTEGER,
+    image_id TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_mac ON events(mac, id);
+
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'publisher', 'reader')),
+    secret_sha256 TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  );
+
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  `,
+];

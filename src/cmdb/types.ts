@@ -1,0 +1,122 @@
+/** The CMDB's records as the rest of livery sees them: plain data, no SQL types. */
+
+export type MachineState = 'discovered' | 'registered' | 'retired';
+export type UnknownMacPolicy = 'ignore' | 'discover' | 'default-image';
+export type Role = 'admin' | 'operator' | 'publisher' | 'reader';
+
+export interface ImageSelector {
+  /** Follow a channel of a named image... */
+  name: string | null;
+  channel: string | null;
+  /** ...or boot exactly this image (a pin wins over the channel). */
+  id: string | null;
+}
+
+export interface Machine {
+  id: number;
+  macs: string[];
+  hostname: string | null;
+  uuid: string | null;
+  site: string | null;
+  labels: Record<string, string>;
+  state: MachineState;
+  image: ImageSelector;
+  kernelArgs: string;
+  vars: Record<string, string>;
+  ip: string | null;
+  subnet: string | null;
+  createdAt: string;
+  updatedAt: string;
+  lastSeenAt: string | null;
+}
+
+/** Fields an operator sets; everything optional on update, `macs` required on create. */
+export interface MachineInput {
+  macs?: string[];
+  hostname?: string | null;
+  uuid?: string | null;
+  site?: string | null;
+  labels?: Record<string, string>;
+  state?: MachineState;
+  image?: Partial<ImageSelector>;
+  kernelArgs?: string;
+  vars?: Record<string, string>;
+  ip?: string | null;
+  subnet?: string | null;
+}
+
+export interface MachineFilter {
+  state?: MachineState;
+  site?: string;
+  labels?: Record<string, string>;
+  limit?: number;
+  /** Return machines with id greater than this (keyset pagination). */
+  after?: number;
+}
+
+export interface PoolRange {
+  start: string;
+  end: string;
+}
+
+export interface Subnet {
+  id: number;
+  name: string;
+  cidr: string;
+  gateway: string | null;
+  dns: string[];
+  domain: string | null;
+  pools: PoolRange[];
+  leaseSeconds: number;
+  policy: UnknownMacPolicy;
+  /** What an unknown machine under policy `discover` is told: retry later, or exit to local boot. */
+  discoverAction: 'retry' | 'exit';
+  defaultImage: { name: string | null; channel: string | null };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SubnetInput {
+  name?: string;
+  cidr?: string;
+  gateway?: string | null;
+  dns?: string[];
+  domain?: string | null;
+  pools?: PoolRange[];
+  leaseSeconds?: number;
+  policy?: UnknownMacPolicy;
+  discoverAction?: 'retry' | 'exit';
+  defaultImage?: { name?: string | null; channel?: string | null };
+}
+
+export interface LivEvent {
+  id: number;
+  at: string;
+  type: string;
+  mac: string | null;
+  machineId: number | null;
+  imageId: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface EventInput {
+  type: string;
+  mac?: string | null;
+  machineId?: number | null;
+  imageId?: string | null;
+  detail?: Record<string, unknown>;
+  /** Milliseconds since the epoch; defaults to now. */
+  at?: number;
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** Who made a change: a token name, `cli:bootstrap`, or `dhcp` for automatic discovery. */
+export type Actor = string;

@@ -1,0 +1,87 @@
+import { normalizeMac } from '../net/mac.js';
+import { parseIpv4 } from '../net/ipv4.js';
+import { invalid } from './errors.js';
+
+/** Field checks shared by machines and subnets; each throws a CmdbError naming the field. */
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$/;
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const CHANNEL = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+
+export function checkMacs(field: string, macs: unknown): string[] {
+  if (!Array.isArray(macs) || macs.length === 0) throw invalid(field, 'at least one MAC address is required');
+  const out: string[] = [];
+  for (const m of macs) {
+    const mac = typeof m === 'string' ? normalizeMac(m) : null;
+    if (!mac) throw invalid(field, `invalid MAC address ${JSON.stringify(m)}`);
+    if (out.includes(mac)) throw invalid(field, `MAC ${mac} listed twice`);
+    out.push(mac);
+  }
+  return out;
+}
+
+export function checkHostname(field: string, v: string | null | undefined): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (!HOSTNAME.test(v)) throw invalid(field, `invalid hostname ${JSON.stringify(v)} (letters, digits and hyphens, dot-separated labels)`);
+  return v.toLowerCase();
+}
+
+export function checkIp(field: string, v: string | null | undefined): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (parseIpv4(v) === null) throw invalid(field, `invalid IPv4 address ${JSON.stringify(v)}`);
+  return v.trim();
+}
+
+export function checkUuid(field: string, v: string | null | undefined): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  const lower = v.toLowerCase();
+  if (!UUID.test(lower)) throw invalid(field, `invalid SMBIOS UUID ${JSON.stringify(v)}`);
+  return lower;
+}
+
+export function checkLabels(field: string, v: unknown): Record<string, string> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object of key=value strings');
+  for (const [k, val] of Object.entries(v)) {
+    if (!LABEL_KEY.test(k)) throw invalid(field, `invalid label key ${JSON.stringify(k)}`);
+    if (typeof val !== 'string' || val.length > 256) throw invalid(field, `label ${k} must be a string of at most 256 characters`);
+  }
+  return { ...(v as Record<string, string>) };
+}
+
+export function checkVars(field: string, v: unknown): Record<string, string> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object of name=value strings');
+  for (const [k, val] of Object.entries(v)) {
+    if (!VAR_NAME.test(k)) throw invalid(field, `invalid variable name ${JSON.stringify(k)} (letters, digits, underscore)`);
+    if (typeof val !== 'string' || val.length > 65536) throw invalid(field, `variable ${k} must be a string of at most 64 KiB`);
+  }
+  return { ...(v as Record<string, string>) };
+}
+
+export function checkImageName(field: string, v: string | null | undefined): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (!IMAGE_NAME.test(v)) throw invalid(field, `invalid image name ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function checkChannel(field: string, v: string | null | undefined): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (!CHANNEL.test(v)) throw invalid(field, `invalid channel ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function checkKernelArgs(field: string, v: string | undefined): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'string' || v.length > 4096 || /[\n\r\0]/.test(v)) throw invalid(field, 'must be one line of at most 4096 characters');
+  return v.trim();
+}
+
+export function checkText(field: string, v: string | null | undefined, max = 128): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  if (typeof v !== 'string' || v.length > max || /[\n\r\0]/.test(v)) throw invalid(field, `must be one line of at most ${max} characters`);
+  return v;
+}

@@ -1,0 +1,2 @@
+export { ConfigSchema, type Config } from './schema.js';
+export { ConfigError, loadConfig, mergeConfig, readConfigFile, resolveConfig } from './load.js';

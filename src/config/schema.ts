@@ -1,0 +1,95 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * Every configuration key, its default and its limits. `livery serve` validates the merged
+ * config against this at start and refuses to run with a message naming the bad key.
+ */
+const section = <T extends Parameters<typeof Type.Object>[0]>(props: T) =>
+  Type.Object(props, { additionalProperties: false, default: {} });
+
+const HostPort = (def: string) => Type.String({ default: def, pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' });
+
+export const ConfigSchema = section({
+  /** SQLite file, catalog blobs, TFTP root and build cache live under this folder. */
+  dataDir: Type.String({ default: './var', minLength: 1 }),
+  log: section({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  }),
+  http: section({
+    listen: HostPort('127.0.0.1:8080'),
+    /** The base URL machines use to reach livery; defaults to http://<listen>. */
+    publicUrl: Type.String({ default: '' }),
+    /** Extra processes serving HTTP (artifacts are CPU-bound in Node); 0 means one per core. */
+    workers: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
+    bodyLimitBytes: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
+    tls: section({
+      cert: Type.String({ default: '' }),
+      key: Type.String({ default: '' }),
+    }),
+    /** Metadata for a MAC is served only to that machine's leased/reserved address. */
+    metadataRequiresOwnAddress: Type.Boolean({ default: false }),
+  }),
+  tftp: section({
+    enabled: Type.Boolean({ default: true }),
+    listen: HostPort('127.0.0.1:69'),
+    /** Extra files served from disk; empty means <dataDir>/tftp. */
+    root: Type.String({ default: '' }),
+    /** First-stage loaders by TFTP name → file on disk (Debian's ipxe package by default). */
+    loaders: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]+$' }), Type.String(), {
+      default: {
+        'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe',
+        'ipxe.efi': '/usr/lib/ipxe/ipxe.efi',
+        'snponly.efi': '/usr/lib/ipxe/snponly.efi',
+      },
+    }),
+    maxBlksize: Type.Integer({ default: 1468, minimum: 512, maximum: 65464 }),
+    maxWindowsize: Type.Integer({ default: 64, minimum: 1, maximum: 65535 }),
+    timeoutMs: Type.Integer({ default: 1000, minimum: 50, maximum: 255_000 }),
+    retries: Type.Integer({ default: 5, minimum: 0, maximum: 50 }),
+    maxTransfers: Type.Integer({ default: 512, minimum: 1 }),
+    maxTransfersPerClient: Type.Integer({ default: 8, minimum: 1 }),
+  }),
+  dhcp: section({
+    /** Off until an operator names the interface: livery must never answer DHCP by accident. */
+    enabled: Type.Boolean({ default: false }),
+    mode: Type.Union([Type.Literal('full'), Type.Literal('proxy')], { default: 'full' }),
+    /** The directly attached interface served (broadcasts arrive here). */
+    interface: Type.String({ default: '' }),
+    /** This server's address on that interface: server identifier, next-server, relay target. */
+    address: Type.String({ default: '' }),
+    port: Type.Integer({ default: 67, minimum: 1, maximum: 65535 }),
+    clientPort: Type.Integer({ default: 68, minimum: 1, maximum: 65535 }),
+    proxyPort: Type.Integer({ default: 4011, minimum: 1, maximum: 65535 }),
+    rateLimit: section({
+      perMacPerSecond: Type.Number({ default: 10, minimum: 0.1 }),
+      globalPerSecond: Type.Number({ default: 20_000, minimum: 1 }),
+    }),
+    /** How many pool addresses unknown MACs may hold at once (stops pool-exhaustion attacks). */
+    unknownMacLeaseCap: Type.Integer({ default: 100_000, minimum: 0 }),
+    offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
+    declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
+  }),
+  boot: section({
+    templatesDir: Type.String({ default: 'pxe-templates' }),
+    console: Type.String({ default: 'ttyS0,115200' }),
+    /** TFTP loader file per client architecture family. */
+    loaderBios: Type.String({ default: 'undionly.kpxe' }),
+    loaderUefi: Type.String({ default: 'snponly.efi' }),
+    loaderUefiArm64: Type.String({ default: 'ipxe-arm64.efi' }),
+    /** UEFI HTTP Boot clients get this file over HTTP (an iPXE EFI build). */
+    httpBootLoader: Type.String({ default: 'ipxe.efi' }),
+  }),
+  catalog: section({
+    maxBundleBytes: Type.Integer({ default: 16 * 1024 ** 3, minimum: 1024 }),
+    maxArtifactBytes: Type.Integer({ default: 8 * 1024 ** 3, minimum: 1024 }),
+  }),
+  builder: section({
+    /** Debian mirror; empty means the one this machine's apt uses. */
+    mirror: Type.String({ default: '' }),
+    cacheDir: Type.String({ default: '' }),
+    compression: Type.Union([Type.Literal('xz'), Type.Literal('zstd')], { default: 'xz' }),
+  }),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+export type { TSchema };

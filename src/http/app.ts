@@ -1,0 +1,76 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { Counter, Histogram } from 'prom-client';
+import type { HttpContext } from './context.js';
+import { installErrorHandler } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { machineRoutes } from './routes/machines.js';
+import { subnetRoutes } from './routes/subnets.js';
+import { tokenRoutes } from './routes/tokens.js';
+
+export interface HttpAppOptions extends HttpContext {
+  logger?: Logger;
+}
+
+/** Builds the fastify app: REST API, boot endpoints, artifacts, metrics. Does not listen. */
+export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const tls = config.http.tls.cert ? { cert: readFileSync(config.http.tls.cert), key: readFileSync(config.http.tls.key) } : null;
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger | undefined,
+    // Boot endpoints see thousands of requests a minute: per-request lines stay out of the log.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.http.bodyLimitBytes,
+    // Slow or stalled clients must not hold sockets forever.
+    requestTimeout: 120_000,
+    connectionTimeout: 0,
+    routerOptions: { maxParamLength: 512 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ...(tls ? { https: tls } : {}),
+    // The https variant differs only in its server type; the routes do not care which.
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('token', null);
+
+  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  installErrorHandler(app);
+  installHttpMetrics(app, opts);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'livery', description: 'Diskless PXE boot server and live-image catalog', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const ctx: HttpContext = { cmdb: opts.cmdb, config, registry: opts.registry };
+  await app.register(healthRoutes, ctx);
+  await app.register(machineRoutes, ctx);
+  await app.register(subnetRoutes, ctx);
+  await app.register(tokenRoutes, ctx);
+  return app;
+}
+
+function installHttpMetrics(app: FastifyInstance, { registry }: HttpContext): void {
+  const requests = new Counter({
+    name: 'livery_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'livery_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, method: req.method, status: reply.statusCode });
+    duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+}

@@ -1,0 +1,57 @@
+/** IPv4 helpers on 32-bit unsigned integers: pools, subnets and leases are arithmetic on these. */
+
+export function parseIpv4(text: string): number | null {
+  const parts = text.trim().split('.');
+  if (parts.length !== 4) return null;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return null;
+    const octet = Number(part);
+    if (octet > 255) return null;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+export function formatIpv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+export interface Cidr {
+  network: number;
+  prefix: number;
+  /** First and last address of the block (network and broadcast for prefixes below /31). */
+  first: number;
+  last: number;
+}
+
+export function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** Parses "10.0.0.0/24"; host bits must be zero so that a typo is not silently widened. */
+export function parseCidr(text: string): Cidr | null {
+  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(text.trim());
+  if (!m) return null;
+  const address = parseIpv4(m[1]!);
+  const prefix = Number(m[2]);
+  if (address === null || prefix > 32) return null;
+  const mask = maskOf(prefix);
+  if ((address & ~mask) >>> 0 !== 0) return null;
+  return { network: address, prefix, first: address, last: (address | ~mask) >>> 0 };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${formatIpv4(c.network)}/${c.prefix}`;
+}
+
+export function cidrContains(c: Cidr, ip: number): boolean {
+  return ip >= c.first && ip <= c.last;
+}
+
+/** Addresses a host may hold: the block minus network and broadcast (except /31 and /32). */
+export function isUsableHost(c: Cidr, ip: number): boolean {
+  if (!cidrContains(c, ip)) return false;
+  if (c.prefix >= 31) return true;
+  return ip !== c.first && ip !== c.last;
+}

@@ -1,0 +1,78 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { livery, serveProcess } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+
+const dir = tempDir();
+let server: Awaited<ReturnType<typeof serveProcess>>;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  server = await serveProcess(['--data-dir', join(dir.path, 'var'), '--http-listen', '127.0.0.1:0', '--no-tftp']);
+  env = { LIVERY_URL: server.url, LIVERY_TOKEN: server.token };
+});
+afterAll(async () => {
+  await server?.stop();
+  dir.cleanup();
+});
+
+describe('livery CLI (built binary, real server)', () => {
+  it('adds a machine and lists it with the MAC normalised', () => {
+    const add = livery(['machine', 'add', '--mac', '52-54-00-12-34-56', '--hostname', 'node1', '--ip', '10.0.0.10', '--label', 'rack=r1'], env);
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    const list = livery(['machine', 'list'], env);
+    expect(list.stdout).toMatch(/^ID\s+MAC\s+HOSTNAME\s+IP\s+STATE/);
+    expect(list.stdout).toMatch(/52:54:00:12:34:56\s+node1\s+10\.0\.0\.10\s+registered/);
+    const json = JSON.parse(livery(['machine', 'list', '--json'], env).stdout);
+    expect(json).toEqual([expect.objectContaining({ hostname: 'node1', macs: ['52:54:00:12:34:56'] })]);
+    expect(livery(['machine', 'show', '5254.0012.3456', '--json'], env).stdout).toContain('"node1"');
+  });
+
+  it('imports a 1,000-row CSV, then again with no change', () => {
+    const lines = ['mac,hostname,ip,site,labels'];
+    for (let i = 0; i < 1000; i++) {
+      const mac = `0a:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      lines.push(`${mac},n${i},10.2.${i >> 7}.${(i & 127) + 1},ams,rack=r${i % 10}`);
+    }
+    const csv = join(dir.path, 'machines.csv');
+    writeFileSync(csv, lines.join('\n'));
+    expect(livery(['machine', 'import', csv], env).stdout).toContain('created 1000, updated 0, unchanged 0');
+    expect(livery(['machine', 'import', csv], env).stdout).toContain('created 0, updated 0, unchanged 1000');
+    expect(JSON.parse(livery(['machine', 'list', '--json', '--label', 'rack=r3'], env).stdout)).toHaveLength(100);
+    expect(JSON.parse(livery(['machine', 'list', '--json'], env).stdout)).toHaveLength(1001);
+  });
+
+  it('exits non-zero with the server message', () => {
+    const dup = livery(['machine', 'add', '--mac', '52:54:00:12:34:56'], env);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('409 macs: MAC 52:54:00:12:34:56 already belongs to machine node1');
+    const noToken = livery(['machine', 'add', '--mac', '52:54:00:12:34:57'], { ...env, LIVERY_TOKEN: '' });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('401 missing bearer token');
+    const down = livery(['machine', 'list', '--url', 'http://127.0.0.1:1'], env);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('cannot reach livery at http://127.0.0.1:1');
+  });
+
+  it('manages subnets and tokens, including an offline bootstrap token', () => {
+    expect(livery(['subnet', 'add', '--cidr', '10.0.0.0/24', '--gateway', '10.0.0.1', '--pool', '10.0.0.100-10.0.0.199'], env).code).toBe(0);
+    expect(livery(['subnet', 'list'], env).stdout).toMatch(/10\.0\.0\.0\/24\s+10\.0\.0\.1\s+10\.0\.0\.100-10\.0\.0\.199\s+discover/);
+    const offline = livery(['token', 'create', '--role', 'reader', '--name', 'offline', '--data-dir', join(dir.path, 'var')]);
+    expect(offline.code).toBe(0);
+    const t = offline.stdout.trim();
+    expect(livery(['machine', 'list', '--json'], { ...env, LIVERY_TOKEN: t }).code).toBe(0);
+    const denied = livery(['machine', 'rm', 'node1'], { ...env, LIVERY_TOKEN: t });
+    expect(denied.stderr).toContain('403');
+    expect(livery(['status', '--json'], env).stdout).toContain('"status": "ok"');
+  });
+
+  it('refuses a bad config with the key named', () => {
+    const cfg = join(dir.path, 'bad.toml');
+    writeFileSync(cfg, '[tftp]\nmaxBlksize = 1\n');
+    const r = livery(['serve', '--config', cfg, '--data-dir', join(dir.path, 'v2')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('tftp.maxBlksize');
+  });
+});

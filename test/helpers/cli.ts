@@ -1,0 +1,41 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+/** Runs the built `livery` binary; tests that use it need `make build` (make test does it). */
+export function livery(args: string[], env: Record<string, string> = {}, input?: string) {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, input, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `livery serve` as a real process and waits for the URL and first admin token it prints. */
+export async function serveProcess(args: string[]): Promise<{ proc: ChildProcess; url: string; token: string; output: () => string; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const deadline = Date.now() + 30_000;
+  while (!/LIVERY_TOKEN=(\S+)/.test(output)) {
+    if (proc.exitCode !== null) throw new Error(`livery serve exited ${proc.exitCode}:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`livery serve did not start in 30 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /LIVERY_URL=(\S+)/.exec(output)![1]!;
+  const token = /LIVERY_TOKEN=(\S+)/.exec(output)![1]!;
+  return {
+    proc,
+    url,
+    token,
+    output: () => output,
+    stop: () =>
+      new Promise((done) => {
+        if (proc.exitCode !== null) return done();
+        proc.once('exit', () => done());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}

@@ -1,0 +1,52 @@
+import { resolveConfig, type Config } from '../../src/config/index.js';
+import { startLivery, type Livery } from '../../src/daemon/index.js';
+import { createLogger } from '../../src/log.js';
+import { tempDir } from './tmp.js';
+
+export interface TestServer {
+  livery: Livery;
+  url: string;
+  /** The bootstrap admin token. */
+  token: string;
+  dataDir: string;
+  config: Config;
+  /** fetch against the server with the admin token (or `token: null` for none). */
+  api(path: string, init?: RequestInit & { token?: string | null; json?: unknown }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir. */
+export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  const dir = tempDir();
+  const config = resolveConfig({
+    dataDir: dir.path,
+    log: { level: 'silent' },
+    http: { listen: '127.0.0.1:0' },
+    tftp: { enabled: false },
+    ...overrides,
+  });
+  const livery = await startLivery(config, createLogger('silent'));
+  const token = livery.bootstrapToken!;
+  return {
+    livery,
+    url: livery.url,
+    token,
+    dataDir: dir.path,
+    config,
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      const t = init.token === undefined ? token : init.token;
+      if (t) headers.set('authorization', `Bearer ${t}`);
+      let body = init.body;
+      if (init.json !== undefined) {
+        headers.set('content-type', 'application/json');
+        body = JSON.stringify(init.json);
+      }
+      return fetch(livery.url + path, { ...init, headers, body });
+    },
+    async stop() {
+      await livery.close();
+      dir.cleanup();
+    },
+  };
+}

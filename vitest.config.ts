@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests use real sockets, SQLite files and child processes; run files in parallel
+// across the two cores but give network tests room to finish.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
