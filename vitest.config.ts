@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // across the two cores but give network tests room to finish.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // End-to-end VM boots live in test/e2e and run through `make e2e` (vitest.e2e.config.ts).
+    include: ['test/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -25,7 +25,7 @@ describe('config', () => {
     expect(c.http.listen).toBe('127.0.0.1:9999');
     expect(c.tftp.maxBlksize).toBe(8192);
     const yaml = join(dir.path, 'a.yaml');
-    writeFileSync(yaml, 'dataDir: /y\ndhcp:\n  enabled: true\n  interface: br0\n  address: 10.0.0.1\n');
+    writeFileSync(yaml, 'dataDir: /y\nhttp:\n  listen: 10.0.0.1:8080\ntftp:\n  listen: 10.0.0.1:69\ndhcp:\n  enabled: true\n  interface: br0\n  address: 10.0.0.1\n');
     expect(loadConfig(yaml).dhcp.interface).toBe('br0');
   });
 
@@ -35,6 +35,9 @@ describe('config', () => {
     expect(() => resolveConfig({ tftp: { blocksize: 1 } })).toThrow(/tftp\.blocksize: unknown key/);
     expect(() => resolveConfig({ bogus: 1 })).toThrow(/bogus: unknown key/);
     expect(() => resolveConfig({ dhcp: { enabled: true } })).toThrow(/dhcp: enabled without dhcp.interface/);
+    const dhcp = { enabled: true, interface: 'eth9', address: '10.0.0.1' };
+    expect(() => resolveConfig({ dhcp })).toThrow(/http.publicUrl: DHCP is on but machines would be sent to http:\/\/127.0.0.1:8080/);
+    expect(() => resolveConfig({ dhcp, http: { listen: '0.0.0.0:8080', publicUrl: 'http://10.0.0.1:8080' } })).toThrow(/tftp.listen: DHCP is on but TFTP listens on 127.0.0.1:69/);
     const bad = join(dir.path, 'bad.toml');
     writeFileSync(bad, 'x = [');
     expect(() => loadConfig(bad)).toThrow(/bad\.toml/);

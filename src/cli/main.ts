@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { DEFAULT_URL } from './context.js';
+import { registerImageCommands } from './image.js';
 import { registerMachineCommands } from './machine.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
@@ -18,6 +19,7 @@ const program = new Command('livery')
 
 registerServeCommand(program);
 registerMachineCommands(program);
+registerImageCommands(program);
 registerSubnetCommands(program);
 registerTokenCommands(program);
 registerStatusCommand(program);

@@ -1,6 +1,8 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
 import { AuditLog } from './audit.js';
 import { EventStore } from './events.js';
+import { LeaseStore } from './leases.js';
+import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
 import { SubnetStore } from './subnets.js';
 import { TokenStore } from './tokens.js';
@@ -14,15 +16,19 @@ export class Cmdb {
   readonly subnets: SubnetStore;
   readonly machines: MachineStore;
   readonly events: EventStore;
+  readonly leases: LeaseStore;
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
+  readonly images: ImageStore;
 
   constructor(readonly db: Db) {
     this.subnets = new SubnetStore(db);
     this.machines = new MachineStore(db, this.subnets);
     this.events = new EventStore(db);
+    this.leases = new LeaseStore(db);
     this.tokens = new TokenStore(db);
     this.audit = new AuditLog(db);
+    this.images = new ImageStore(db);
   }
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */

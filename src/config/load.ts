@@ -5,6 +5,9 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { ConfigSchema, type Config } from './schema.js';
 
+/** The livery checkout or install (this file is src/config/load.ts or dist/config/load.js). */
+export const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..');
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -64,7 +67,7 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): Config {
   const config = withDefaults as Config;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   config.dataDir = abs(config.dataDir);
-  config.boot.templatesDir = abs(config.boot.templatesDir);
+  config.boot.templatesDir = config.boot.templatesDir ? abs(config.boot.templatesDir) : resolve(PACKAGE_ROOT, 'pxe-templates');
   config.tftp.root = config.tftp.root ? abs(config.tftp.root) : resolve(config.dataDir, 'tftp');
   config.builder.cacheDir = config.builder.cacheDir ? abs(config.builder.cacheDir) : resolve(config.dataDir, 'cache');
   if (!config.http.publicUrl) {
@@ -78,6 +81,16 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): Config {
   if (config.dhcp.enabled && (!config.dhcp.interface || !config.dhcp.address)) {
     throw new ConfigError(
       'invalid configuration:\n  dhcp: enabled without dhcp.interface and dhcp.address; livery answers DHCP only on an interface you name',
+    );
+  }
+  if (config.dhcp.enabled && /^(127\.|localhost|\[::1\])/.test(new URL(config.http.publicUrl).host)) {
+    throw new ConfigError(
+      `invalid configuration:\n  http.publicUrl: DHCP is on but machines would be sent to ${config.http.publicUrl}, a loopback address they cannot reach; set http.listen or http.publicUrl`,
+    );
+  }
+  if (config.dhcp.enabled && config.tftp.enabled && /^127\./.test(config.tftp.listen)) {
+    throw new ConfigError(
+      `invalid configuration:\n  tftp.listen: DHCP is on but TFTP listens on ${config.tftp.listen}, where PXE clients cannot reach it; set tftp.listen (e.g. 0.0.0.0:69) or disable TFTP`,
     );
   }
   return config;

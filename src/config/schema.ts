@@ -70,7 +70,8 @@ export const ConfigSchema = section({
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
   boot: section({
-    templatesDir: Type.String({ default: 'pxe-templates' }),
+    /** Operator-editable templates; empty means the pxe-templates/ folder shipped with livery. */
+    templatesDir: Type.String({ default: '' }),
     console: Type.String({ default: 'ttyS0,115200' }),
     /** TFTP loader file per client architecture family. */
     loaderBios: Type.String({ default: 'undionly.kpxe' }),

@@ -1,11 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { sampleTemplateData, TemplateStore } from '../boot/index.js';
+import { Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
 import { buildHttpApp } from '../http/app.js';
 import type { Logger } from '../log.js';
-import { hostPort } from './listen.js';
+import { serveHttp } from './http-workers.js';
+import { startDhcpDoor, startTftpDoor } from './doors.js';
 import { databasePath } from './paths.js';
 
 export interface Livery {
@@ -14,6 +17,9 @@ export interface Livery {
   url: string;
   /** Set only when this start created the first admin token. */
   bootstrapToken: string | null;
+  templates: TemplateStore;
+  /** The TFTP port actually bound (null when TFTP is off). */
+  tftpPort: number | null;
   close(): Promise<void>;
 }
 
@@ -33,16 +39,20 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
-    const app = await buildHttpApp({ cmdb, config, registry, logger });
-    const { host, port } = hostPort(config.http.listen);
-    await app.listen({ host, port });
-    closers.push(() => app.close());
-    const addr = app.server.address();
-    const actualPort = typeof addr === 'object' && addr ? addr.port : port;
-    const scheme = config.http.tls.cert ? 'https' : 'http';
-    const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
-    logger.info({ url }, 'http listening');
-    return { cmdb, url, bootstrapToken, close };
+    const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
+    const http = await serveHttp({
+      config,
+      logger,
+      registry,
+      build: () => buildHttpApp({ cmdb, config, registry, logger, templates, catalog: new Catalog(cmdb, config) }),
+    });
+    closers.push(() => http.close());
+    const url = http.url;
+    const tftp = await startTftpDoor({ cmdb, config, registry, logger, templates });
+    if (tftp) closers.push(() => tftp.close());
+    const dhcp = await startDhcpDoor({ cmdb, config, registry, logger, templates });
+    if (dhcp) closers.push(() => dhcp.close());
+    return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();
     throw err;

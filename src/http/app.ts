@@ -3,14 +3,26 @@ import swagger from '@fastify/swagger';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
+import { sampleTemplateData, TemplateStore } from '../boot/index.js';
+import { Catalog } from '../catalog/index.js';
+import { EventFeed } from '../events/feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
+import { artifactRoutes } from './routes/artifacts.js';
+import { bootRoutes } from './routes/boot.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { imageRoutes } from './routes/images.js';
 import { machineRoutes } from './routes/machines.js';
+import { metadataRoutes } from './routes/metadata.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
-export interface HttpAppOptions extends HttpContext {
+export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed'> {
+  /** These three are made from cmdb and config when not given. */
+  catalog?: Catalog;
+  templates?: TemplateStore;
+  feed?: EventFeed;
   logger?: Logger;
 }
 
@@ -35,7 +47,16 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   installErrorHandler(app);
-  installHttpMetrics(app, opts);
+  const ctx: HttpContext = {
+    cmdb: opts.cmdb,
+    config,
+    registry: opts.registry,
+    catalog: opts.catalog ?? new Catalog(opts.cmdb, config),
+    templates: opts.templates ?? new TemplateStore(config.boot.templatesDir, opts.logger, sampleTemplateData(config)),
+    feed: opts.feed ?? new EventFeed(opts.cmdb),
+  };
+  app.addHook('onClose', async () => ctx.feed.close());
+  installHttpMetrics(app, ctx);
 
   await app.register(swagger, {
     openapi: {
@@ -46,11 +67,15 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const ctx: HttpContext = { cmdb: opts.cmdb, config, registry: opts.registry };
   await app.register(healthRoutes, ctx);
   await app.register(machineRoutes, ctx);
   await app.register(subnetRoutes, ctx);
   await app.register(tokenRoutes, ctx);
+  await app.register(imageRoutes, ctx);
+  await app.register(artifactRoutes, ctx);
+  await app.register(bootRoutes, ctx);
+  await app.register(metadataRoutes, ctx);
+  await app.register(eventRoutes, ctx);
   return app;
 }
 

@@ -1,10 +1,16 @@
 import type { Registry } from 'prom-client';
+import type { TemplateStore } from '../boot/templates.js';
+import type { Catalog } from '../catalog/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
+import type { EventFeed } from '../events/feed.js';
 
-/** What every route group is given: the CMDB, the config and the metrics registry. */
+/** What every route group is given: the CMDB, the catalog, templates, the event feed, config and metrics. */
 export interface HttpContext {
   cmdb: Cmdb;
   config: Config;
   registry: Registry;
+  catalog: Catalog;
+  templates: TemplateStore;
+  feed: EventFeed;
 }

@@ -1,0 +1,148 @@
+import type { Cmdb } from '../cmdb/index.js';
+import type { ImageSelector, Subnet } from '../cmdb/types.js';
+import type { Config } from '../config/index.js';
+import { parseIpv4 } from '../net/ipv4.js';
+import { pxelinuxMacName } from '../net/mac.js';
+import { archName, type ClientFacts } from './facts.js';
+import type { BootPlan } from './plan.js';
+
+export interface DecideContext {
+  cmdb: Cmdb;
+  config: Config;
+}
+
+/**
+ * client facts + CMDB → BootPlan. Reads only; the door performs side effects the plan asks
+ * for (registering a discovered machine, writing boot events).
+ */
+export function decide(facts: ClientFacts, { cmdb, config }: DecideContext): BootPlan {
+  const base = config.http.publicUrl;
+  const client = `${facts.firmware} ${facts.arch}${facts.archCode !== null ? ` (option 93 = ${facts.archCode}, ${archName(facts.archCode)})` : ''}`;
+  const reasons: string[] = [`client ${facts.mac} via ${facts.door}: ${client}`];
+  const machine = cmdb.machines.byCanonicalMac(facts.mac);
+  const subnet = findSubnet(cmdb, facts, machine?.ip ?? null, reasons);
+  const scriptUrl = `${base}/boot/${facts.mac}.ipxe`;
+  const plan: BootPlan = {
+    facts,
+    machine,
+    subnet,
+    policy: 'known',
+    action: 'boot',
+    discover: false,
+    next: { kind: 'none' },
+    scriptUrl,
+    image: null,
+    artifacts: null,
+    cmdline: '',
+    template: 'ipxe/boot.ipxe',
+    reasons,
+    why: '',
+  };
+
+  let selector: ImageSelector | null = null;
+  if (machine?.state === 'retired') {
+    plan.policy = 'retired';
+    reasons.push(`machine ${label(machine)} is retired: it boots nothing`);
+    return finish(plan, 'ignore', config);
+  } else if (machine) {
+    reasons.push(`known machine ${label(machine)} (${machine.state})`);
+    selector = machine.image.id || machine.image.name ? machine.image : null;
+    if (!selector) reasons.push('no image selected for this machine');
+  } else {
+    const policy = subnet?.policy ?? 'no-subnet';
+    plan.policy = policy;
+    if (policy === 'no-subnet') {
+      reasons.push('unknown MAC and no subnet matches: ignored');
+      return finish(plan, 'ignore', config);
+    }
+    if (policy === 'ignore') {
+      reasons.push(`unknown MAC; subnet ${subnet!.name} policy is ignore`);
+      return finish(plan, 'ignore', config);
+    }
+    plan.discover = true;
+    if (policy === 'discover') {
+      reasons.push(`unknown MAC; subnet ${subnet!.name} policy is discover: register it and ${subnet!.discoverAction === 'exit' ? 'exit to the next boot device' : 'wait for an operator'}`);
+      return finish(plan, subnet!.discoverAction === 'exit' ? 'exit' : 'wait', config);
+    }
+    selector = { name: subnet!.defaultImage.name, channel: subnet!.defaultImage.channel, id: null };
+    reasons.push(`unknown MAC; subnet ${subnet!.name} policy is default-image: boot ${selector.name}@${selector.channel}`);
+  }
+
+  if (!selector) return finish(plan, 'wait', config);
+  const image = cmdb.images.resolve(selector);
+  if (!image) {
+    reasons.push(
+      selector.id ? `pinned image ${selector.id} does not exist` : `channel ${selector.channel ?? 'stable'} of image ${selector.name} points at nothing yet`,
+    );
+    return finish(plan, 'wait', config);
+  }
+  const channel = selector.id ? null : (selector.channel ?? 'stable');
+  reasons.push(selector.id ? `pinned to image ${image.id} (${image.name} ${image.version})` : `${image.name}@${channel} is ${image.id} (version ${image.version})`);
+  plan.image = { ...image, channel };
+  const url = (file: string) => `${base}/images/${image.id}/${file}?mac=${facts.mac}`;
+  const byRole = (role: string) => image.artifacts.find((a) => a.role === role);
+  const rootfs = byRole('rootfs');
+  plan.artifacts = {
+    kernel: url(byRole('kernel')!.name),
+    initrd: url(byRole('initrd')!.name),
+    rootfs: rootfs ? url(rootfs.name) : null,
+    rootfsSha256: rootfs?.sha256 ?? null,
+  };
+  plan.cmdline = kernelCommandLine(plan, config);
+  return finish(plan, 'boot', config);
+}
+
+/** The kernel command line: livery's contract with the initrd and agent, then image and machine extras. */
+function kernelCommandLine(plan: BootPlan, config: Config): string {
+  const parts = [
+    `initrd=${plan.image!.artifacts.find((a) => a.role === 'initrd')!.name}`,
+    `BOOTIF=${pxelinuxMacName(plan.facts.mac)}`,
+    `livery.server=${config.http.publicUrl}`,
+    `livery.image=${plan.image!.id}`,
+  ];
+  if (plan.artifacts!.rootfs) parts.push(`livery.rootfs=${plan.artifacts!.rootfs}`, `livery.rootfs.sha256=${plan.artifacts!.rootfsSha256}`);
+  if (config.boot.console) parts.push(`console=tty0`, `console=${config.boot.console}`);
+  if (plan.image!.kernelArgs) parts.push(plan.image!.kernelArgs);
+  if (plan.machine?.kernelArgs) parts.push(plan.machine.kernelArgs);
+  return parts.join(' ');
+}
+
+/** Sets the action and what this client fetches next, given its firmware. */
+function finish(plan: BootPlan, action: BootPlan['action'], config: Config): BootPlan {
+  plan.action = action;
+  plan.why = plan.reasons[plan.reasons.length - 1]!;
+  plan.template = `ipxe/${action === 'ignore' ? 'exit' : action}.ipxe`;
+  if (action === 'ignore') {
+    plan.next = { kind: 'none' };
+    return plan;
+  }
+  const { firmware, arch } = plan.facts;
+  const base = config.http.publicUrl;
+  if (firmware === 'ipxe') plan.next = { kind: 'script', url: plan.scriptUrl };
+  else if (firmware === 'uefi-http') plan.next = { kind: 'http', url: `${base}/loaders/${config.boot.httpBootLoader}` };
+  else if (firmware === 'uefi-pxe') plan.next = { kind: 'tftp', file: arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.loaderUefi };
+  else plan.next = { kind: 'tftp', file: config.boot.loaderBios };
+  plan.reasons.push(
+    plan.next.kind === 'tftp'
+      ? `${firmware} client: first-stage loader ${plan.next.file} over TFTP, which then runs iPXE`
+      : plan.next.kind === 'http'
+        ? `UEFI HTTP Boot client: loader ${plan.next.url}`
+        : `iPXE client: boot script ${plan.next.url}`,
+  );
+  return plan;
+}
+
+function findSubnet(cmdb: Cmdb, facts: ClientFacts, reservedIp: string | null, reasons: string[]): Subnet | null {
+  if (facts.subnetHint !== null) {
+    const s = cmdb.subnets.containing(facts.subnetHint);
+    if (s) {
+      reasons.push(`subnet ${s.name} (${s.cidr})`);
+      return s;
+    }
+  }
+  const reserved = reservedIp ? cmdb.subnets.containing(parseIpv4(reservedIp)!) : null;
+  if (reserved) reasons.push(`subnet ${reserved.name} (${reserved.cidr}), from the machine's reserved address`);
+  return reserved;
+}
+
+const label = (m: { hostname: string | null; id: number }) => m.hostname ?? `#${m.id}`;

@@ -1,0 +1,105 @@
+import type { Config } from '../config/index.js';
+import { pxelinuxMacName } from '../net/mac.js';
+import type { BootPlan } from './plan.js';
+import type { TemplateStore } from './templates.js';
+
+/** How long a machine with nothing to boot waits before asking again. */
+export const RETRY_SECONDS = 30;
+
+/** The variables every template sees (documented in README "Templates"). */
+export function templateData(plan: BootPlan, config: Config) {
+  const server = new URL(config.http.publicUrl);
+  const m = plan.machine;
+  const initrd = plan.image?.artifacts.find((a) => a.role === 'initrd');
+  return {
+    mac: plan.facts.mac,
+    bootif: pxelinuxMacName(plan.facts.mac),
+    hostname: m?.hostname ?? null,
+    name: m?.hostname ?? plan.facts.mac,
+    server: config.http.publicUrl,
+    serverHost: server.hostname,
+    serverPort: server.port || (server.protocol === 'https:' ? '443' : '80'),
+    scriptUrl: plan.scriptUrl,
+    metadataUrl: `${config.http.publicUrl}/v1/metadata/${plan.facts.mac}`,
+    action: plan.action,
+    reason: plan.why,
+    reasons: plan.reasons,
+    retrySeconds: RETRY_SECONDS,
+    console: config.boot.console,
+    firmware: plan.facts.firmware,
+    arch: plan.facts.arch,
+    machine: m ? { id: m.id, hostname: m.hostname, ip: m.ip, site: m.site, state: m.state } : null,
+    labels: m?.labels ?? {},
+    vars: m?.vars ?? {},
+    subnet: plan.subnet ? { name: plan.subnet.name, cidr: plan.subnet.cidr, gateway: plan.subnet.gateway, dns: plan.subnet.dns, domain: plan.subnet.domain } : null,
+    image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
+    kernelUrl: plan.artifacts?.kernel ?? null,
+    // GRUB spells HTTP as (http,host:port)/path: give templates the path part too.
+    kernelPath: plan.artifacts ? pathOf(plan.artifacts.kernel) : null,
+    initrdPath: plan.artifacts ? pathOf(plan.artifacts.initrd) : null,
+    initrdUrl: plan.artifacts?.initrd ?? null,
+    initrdName: initrd?.name ?? null,
+    rootfsUrl: plan.artifacts?.rootfs ?? null,
+    rootfsSha256: plan.artifacts?.rootfsSha256 ?? null,
+    cmdline: plan.cmdline,
+  };
+}
+
+/**
+ * Renders the plan's iPXE script. If the template is broken (and never had a good version)
+ * the machine still gets a script that says why on its console and retries, never an error page.
+ */
+export function renderIpxe(plan: BootPlan, config: Config, templates: TemplateStore): { script: string; error: string | null } {
+  try {
+    return { script: templates.render(plan.template, templateData(plan, config)), error: null };
+  } catch (err) {
+    const message = (err as Error).message.replace(/[\r\n]/g, ' ');
+    const script = `#!ipxe\necho livery: cannot render ${plan.template}: ${message}\nsleep ${RETRY_SECONDS}\nchain --replace ${plan.scriptUrl}\n`;
+    return { script, error: message };
+  }
+}
+
+const pathOf = (url: string) => {
+  const u = new URL(url);
+  return u.pathname + u.search;
+};
+
+/**
+ * Template data for a made-up machine with every field filled, used to check templates when
+ * they are loaded.
+ */
+export function sampleTemplateData(config: Config) {
+  const mac = '02:00:00:00:00:01';
+  const now = new Date(0).toISOString();
+  const plan: BootPlan = {
+    facts: { mac, firmware: 'ipxe', arch: 'x86_64', archCode: 7, subnetHint: null, door: 'explain' },
+    machine: {
+      id: 1, macs: [mac], hostname: 'sample', uuid: null, site: 'site', labels: {}, state: 'registered',
+      image: { name: 'sample', channel: 'stable', id: null }, kernelArgs: '', vars: {}, ip: '192.0.2.10', subnet: null,
+      createdAt: now, updatedAt: now, lastSeenAt: null,
+    },
+    subnet: {
+      id: 1, name: 'sample', cidr: '192.0.2.0/24', gateway: '192.0.2.1', dns: ['192.0.2.1'], domain: 'example.org', pools: [],
+      leaseSeconds: 3600, policy: 'discover', discoverAction: 'retry', defaultImage: { name: null, channel: null }, createdAt: now, updatedAt: now,
+    },
+    policy: 'known',
+    action: 'boot',
+    discover: false,
+    next: { kind: 'script', url: `${config.http.publicUrl}/boot/${mac}.ipxe` },
+    scriptUrl: `${config.http.publicUrl}/boot/${mac}.ipxe`,
+    image: {
+      id: '00000000-0000-4000-8000-000000000000', name: 'sample', version: '1', os: 'debian-bookworm', arch: 'amd64', createdAt: now,
+      publishedAt: now, kernelArgs: '', recipe: '', channel: 'stable', manifest: {} as never,
+      artifacts: [
+        { name: 'vmlinuz', role: 'kernel', size: 1, sha256: '0'.repeat(64) },
+        { name: 'initrd.img', role: 'initrd', size: 1, sha256: '0'.repeat(64) },
+      ],
+    },
+    artifacts: { kernel: `${config.http.publicUrl}/images/x/vmlinuz`, initrd: `${config.http.publicUrl}/images/x/initrd.img`, rootfs: null, rootfsSha256: null },
+    cmdline: 'console=ttyS0',
+    template: 'ipxe/boot.ipxe',
+    reasons: ['sample'],
+    why: 'sample',
+  };
+  return templateData(plan, config);
+}

@@ -1,0 +1,32 @@
+import type { Cmdb } from '../cmdb/index.js';
+import type { Config } from '../config/index.js';
+import { normalizeMac } from '../net/mac.js';
+import { decide } from './decide.js';
+import type { Firmware } from './facts.js';
+import { templateData } from './render.js';
+import type { TemplateStore } from './templates.js';
+
+/** Per-machine files that loaders other than iPXE look for on the TFTP server. */
+const VIRTUAL: { pattern: RegExp; template: string; firmware: Firmware }[] = [
+  // pxelinux: pxelinux.cfg/01-aa-bb-cc-dd-ee-ff (ARP type 1, then the MAC).
+  { pattern: /^pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i, template: 'pxelinux/default.cfg', firmware: 'bios-pxe' },
+  // GRUB's network boot: grub.cfg-01-<mac> (in its prefix folder, often grub/).
+  { pattern: /^(?:grub\/)?grub\.cfg-01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i, template: 'grub/grub.cfg', firmware: 'uefi-pxe' },
+];
+
+/**
+ * Renders the TFTP virtual file for `path`, or null when the path is not one (the TFTP
+ * server then looks on disk). autoexec.ipxe is what iPXE loaded from TFTP tries first: it
+ * chains to the HTTP script.
+ */
+export function tftpVirtualFile(path: string, ctx: { cmdb: Cmdb; config: Config; templates: TemplateStore }): Buffer | null {
+  if (path === 'autoexec.ipxe') return Buffer.from(ctx.templates.render('ipxe/chain.ipxe', { server: ctx.config.http.publicUrl }));
+  for (const v of VIRTUAL) {
+    const m = v.pattern.exec(path);
+    const mac = m ? normalizeMac(m[1]!) : null;
+    if (!mac) continue;
+    const plan = decide({ mac, firmware: v.firmware, arch: 'x86_64', archCode: null, subnetHint: null, door: 'tftp' }, ctx);
+    return Buffer.from(ctx.templates.render(v.template, templateData(plan, ctx.config)));
+  }
+  return null;
+}

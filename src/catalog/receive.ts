@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract as tarExtract, type Extract } from 'tar-stream';
+import { CmdbError } from '../cmdb/errors.js';
+import type { BlobStore } from './blob-store.js';
+import { checkArtifactEntry, MANIFEST_ENTRY } from './entry-rules.js';
+import { BundleError } from './errors.js';
+import { manifestProblems, type ImageManifest, type ManifestArtifact } from './manifest.js';
+
+/** manifest.json is read into memory; recipe and package list keep it far below this. */
+const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
+
+/** One entry of an extract stream: its header plus a readable of its bytes. */
+type Entry = Extract extends AsyncIterable<infer E> ? E : never;
+
+export interface ReceiveLimits {
+  maxBundleBytes: number;
+  maxArtifactBytes: number;
+}
+
+/** What one publish has touched in the blob store, so a failed publish can undo exactly that. */
+export interface ReceiveLedger {
+  /** Blobs this publish counts on (claimed in the BlobStore until the publish ends). */
+  claimed: string[];
+  /** Blobs this publish created (they did not exist before it). */
+  created: string[];
+}
+
+/**
+ * Reads a bundle stream entry by entry (never whole in memory): manifest.json first, then each
+ * artifact hashed while it is written to a temp file, fsynced, checked against the manifest and
+ * linked into the blob store. `onManifest` runs before any artifact is read (to refuse a
+ * duplicate early). Resolves with the manifest once every artifact has arrived intact.
+ */
+export async function receiveBundle(
+  source: Readable,
+  blobs: BlobStore,
+  limits: ReceiveLimits,
+  ledger: ReceiveLedger,
+  onManifest: (manifest: ImageManifest) => void,
+): Promise<ImageManifest> {
+  const extract = tarExtract();
+  const feeding = pipeline(source, byteLimit(limits.maxBundleBytes), extract);
+  // Observed below; this keeps an early failure from surfacing as an unhandled rejection.
+  feeding.catch(() => undefined);
+  try {
+    let manifest: ImageManifest | null = null;
+    let expected = new Map<string, ManifestArtifact>();
+    const seen = new Set<string>();
+    for await (const entry of extract) {
+      if (!manifest) {
+        manifest = await readManifest(entry);
+        expected = new Map(manifest.artifacts.map((a) => [a.name, a]));
+        onManifest(manifest);
+        continue;
+      }
+      const artifact = checkArtifactEntry(entry.header, expected, seen, limits.maxArtifactBytes);
+      seen.add(artifact.name);
+      await storeArtifact(entry, artifact, blobs, ledger);
+    }
+    await feeding;
+    if (!manifest) throw new BundleError(null, `is empty; ${MANIFEST_ENTRY} must be its first entry`);
+    const missing = manifest.artifacts.find((a) => !seen.has(a.name));
+    if (missing) throw new BundleError(missing.name, 'listed in manifest.json but missing from the bundle');
+    return manifest;
+  } catch (err) {
+    extract.destroy();
+    await feeding.catch(() => undefined);
+    throw asBundleError(err);
+  }
+}
+
+/** Problems of our own (rules, disk) pass through; anything else is the stream or the tar format. */
+function asBundleError(err: unknown): unknown {
+  if (err instanceof CmdbError || (err as NodeJS.ErrnoException).syscall) return err;
+  return new BundleError(null, `could not be read: ${(err as Error).message ?? String(err)}`);
+}
+
+async function readManifest(entry: Entry): Promise<ImageManifest> {
+  const { name, type, size = 0 } = entry.header;
+  if (name !== MANIFEST_ENTRY || (type ?? 'file') !== 'file') {
+    throw new BundleError(name, `${MANIFEST_ENTRY} must be the first entry of the bundle`);
+  }
+  if (size > MAX_MANIFEST_BYTES) throw new BundleError(name, `${size} bytes is too large for a manifest (at most ${MAX_MANIFEST_BYTES})`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new BundleError(name, `invalid JSON (${(err as Error).message})`);
+  }
+  const problems = manifestProblems(value);
+  if (problems.length > 0) throw new BundleError(name, problems.join('; '));
+  return value as ImageManifest;
+}
+
+/**
+ * Hashes one artifact while writing it to a temp file, then links it into the store. A blob
+ * the store already holds is only hashed (the bytes must still match), never written twice.
+ */
+async function storeArtifact(entry: Entry, artifact: ManifestArtifact, blobs: BlobStore, ledger: ReceiveLedger): Promise<void> {
+  blobs.claim(artifact.sha256);
+  ledger.claimed.push(artifact.sha256);
+  const hash = createHash('sha256');
+  let size = 0;
+  const temp = (await blobs.has(artifact.sha256)) ? null : blobs.tempPath();
+  try {
+    const file = temp ? await open(temp, 'wx') : null;
+    try {
+      for await (const chunk of entry) {
+        const bytes = chunk as Buffer;
+        hash.update(bytes);
+        size += bytes.length;
+        if (file) await writeAll(file, bytes);
+      }
+      await file?.sync();
+    } finally {
+      await file?.close();
+    }
+    const digest = hash.digest('hex');
+    if (size !== artifact.size) throw new BundleError(artifact.name, `size mismatch (manifest ${artifact.size} bytes, got ${size})`);
+    if (digest !== artifact.sha256) {
+      throw new BundleError(artifact.name, `sha256 mismatch (manifest ${artifact.sha256.slice(0, 12)}…, got ${digest.slice(0, 12)}…)`);
+    }
+    if (temp && (await blobs.commit(temp, digest))) ledger.created.push(digest);
+  } catch (err) {
+    if (temp) await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** Passes bytes through until more than `max` have gone by, then fails the stream. */
+function byteLimit(max: number): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      total += chunk.length;
+      if (total > max) callback(new BundleError(null, `larger than catalog.maxBundleBytes (${max} bytes)`));
+      else callback(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,267 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { ChannelChange, Image, ImageSummary } from '../cmdb/images.js';
+import type { Channel } from '../cmdb/images.js';
+import type { GcReport } from '../catalog/index.js';
+import { CliError, parseResponse, type ApiClient } from './client.js';
+import { clientFor, globals } from './context.js';
+import { printJson, printRecord, printTable } from './output.js';
+
+type Listed = ImageSummary & { channels: string[] };
+type Move = Pick<ChannelChange, 'name' | 'channel' | 'imageId' | 'previousImageId'> & { changed: boolean };
+
+const MiB = 1024 * 1024;
+const shortId = (id: string | null) => (id ? id.slice(0, 8) : '-');
+
+/**
+ * Counts bytes flowing through; draws a progress bar on stderr when stderr is a terminal and
+ * output is for humans (pipes and --json stay clean).
+ */
+function progress(label: string, total: number | null, show: boolean): Transform {
+  const bar = show
+    ? new SingleBar({
+        format: `${label} [{bar}] {percentage}% {done}/{size} MiB {speed} MiB/s`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: false,
+      })
+    : null;
+  const started = Date.now();
+  let done = 0;
+  const mib = (n: number) => (n / MiB).toFixed(1);
+  bar?.start(total ?? 0, 0, { done: '0.0', size: total === null ? '?' : mib(total), speed: '0.0' });
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+      bar?.update(total === null ? 0 : done, { done: mib(done), speed: (done / MiB / seconds).toFixed(1) });
+      callback(null, chunk);
+    },
+    flush(callback) {
+      bar?.stop();
+      callback();
+    },
+  });
+}
+
+const showBar = (cmd: Command) => Boolean(process.stderr.isTTY) && !globals(cmd).json;
+
+/** Streams a body to POST /v1/images (never whole in memory); resolves with the raw response. */
+async function upload(client: ApiClient, body: Readable, length: number | null, channel: string | undefined): Promise<Response> {
+  const query = channel ? `?channel=${encodeURIComponent(channel)}` : '';
+  try {
+    return await fetch(`${client.baseUrl}/v1/images${query}`, {
+      method: 'POST',
+      headers: client.headers({ 'content-type': 'application/x-tar', ...(length !== null ? { 'content-length': String(length) } : {}) }),
+      body: Readable.toWeb(body) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+  } catch (err) {
+    throw unreachable(client.baseUrl, err);
+  }
+}
+
+function unreachable(url: string, err: unknown): CliError {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return new CliError(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+}
+
+function showImage(image: Image & { channels?: string[] }): void {
+  printRecord({
+    id: image.id,
+    name: image.name,
+    version: image.version,
+    os: image.os,
+    arch: image.arch,
+    created: image.createdAt,
+    published: image.publishedAt,
+    channels: image.channels ?? [],
+    kernelArgs: image.kernelArgs,
+  });
+  printTable(
+    ['ARTIFACT', 'ROLE', 'SIZE', 'SHA256'],
+    image.artifacts.map((a) => [a.name, a.role, a.size, a.sha256]),
+  );
+}
+
+const describeMove = (verb: string, m: Move) =>
+  m.changed ? `${verb} ${m.name}@${m.channel}: ${shortId(m.previousImageId)} → ${shortId(m.imageId)}` : `${m.name}@${m.channel} already points at ${m.imageId}`;
+
+/** "URL of a bundle" from either `pull <url>` or `pull --from URL --id ID`. */
+function bundleUrl(url: string | undefined, from: string | undefined, id: string | undefined): string {
+  if (url) return url;
+  if (from && id) return `${from.replace(/\/+$/, '')}/v1/images/${encodeURIComponent(id)}/bundle`;
+  throw new CliError('pull: give the bundle URL (<livery>/v1/images/<id>/bundle) or --from <livery URL> --id <image id>');
+}
+
+export function registerImageCommands(program: Command): void {
+  const image = program.command('image').description('the image catalog: publish, channels, export and pull');
+  const path = (id: string) => `/v1/images/${encodeURIComponent(id)}`;
+
+  image
+    .command('publish')
+    .description('publish a bundle (.tar with manifest.json first)')
+    .argument('<bundle>', 'bundle file')
+    .option('--channel <channel>', 'also point this channel of the image name at it')
+    .action(async (file: string, flags: { channel?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const size = statSync(file).size;
+      const body = createReadStream(file).pipe(progress('publish', size, showBar(cmd)));
+      const published = await parseResponse<Listed>(await upload(client, body, size, flags.channel));
+      globals(cmd).json ? printJson(published) : console.log(`published ${published.name} ${published.version} as ${published.id}`);
+    });
+
+  image
+    .command('list')
+    .description('list images')
+    .option('--name <name>', 'only images of this name')
+    .action(async (flags: { name?: string }, cmd: Command) => {
+      const q = flags.name ? `?name=${encodeURIComponent(flags.name)}` : '';
+      const { items } = await clientFor(cmd).get<{ items: Listed[] }>(`/v1/images${q}`);
+      if (globals(cmd).json) return printJson(items);
+      printTable(
+        ['ID', 'NAME', 'VERSION', 'OS', 'PUBLISHED', 'CHANNELS'],
+        items.map((i) => [i.id, i.name, i.version, `${i.os}/${i.arch}`, i.publishedAt, i.channels.map((c) => c.split('@')[1]).join(',')]),
+      );
+    });
+
+  image
+    .command('show')
+    .description('show one image and its artifacts')
+    .argument('<id>', 'image id')
+    .action(async (id: string, _f: unknown, cmd: Command) => {
+      const found = await clientFor(cmd).get<Image & { channels: string[] }>(path(id));
+      globals(cmd).json ? printJson(found) : showImage(found);
+    });
+
+  image
+    .command('channels')
+    .description('list channels and the image each points at')
+    .action(async (_f: unknown, cmd: Command) => {
+      const { items } = await clientFor(cmd).get<{ items: Channel[] }>('/v1/channels');
+      if (globals(cmd).json) return printJson(items);
+      printTable(['NAME', 'CHANNEL', 'IMAGE', 'VERSION', 'UPDATED'], items.map((c) => [c.name, c.channel, c.imageId, c.version, c.updatedAt]));
+    });
+
+  image
+    .command('promote')
+    .description('point <channel> of the image name at this image')
+    .argument('<id>', 'image id')
+    .argument('<channel>', 'e.g. testing, stable')
+    .action(async (id: string, channel: string, _f: unknown, cmd: Command) => {
+      const m = await clientFor(cmd).request<Move>('POST', `${path(id)}/promote`, { channel });
+      globals(cmd).json ? printJson(m) : console.log(describeMove('promoted', m));
+    });
+
+  image
+    .command('rollback')
+    .description('point a channel back at the image it had before its last change')
+    .argument('<name>', 'image name')
+    .argument('<channel>', 'channel')
+    .action(async (name: string, channel: string, _f: unknown, cmd: Command) => {
+      const m = await clientFor(cmd).request<Move>('POST', `/v1/channels/${encodeURIComponent(name)}/${encodeURIComponent(channel)}/rollback`);
+      globals(cmd).json ? printJson(m) : console.log(describeMove('rolled back', m));
+    });
+
+  image
+    .command('pin')
+    .description('make a machine boot exactly this image (empty id "" unpins)')
+    .argument('<machine>', 'MAC, hostname or id')
+    .argument('<id>', 'image id')
+    .action(async (machine: string, id: string, _f: unknown, cmd: Command) => {
+      const m = await clientFor(cmd).request<{ hostname: string | null; macs: string[]; image: { id: string | null } }>(
+        'PATCH',
+        `/v1/machines/${encodeURIComponent(machine)}`,
+        { image: { id: id === '' ? null : id } },
+      );
+      globals(cmd).json ? printJson(m) : console.log(m.image.id ? `pinned ${m.hostname ?? m.macs[0]} to ${m.image.id}` : `unpinned ${m.hostname ?? m.macs[0]}`);
+    });
+
+  image
+    .command('rm')
+    .description('delete an image (refused while a channel or machine refers to it; blobs go at the next gc)')
+    .argument('<id>', 'image id')
+    .action(async (id: string, _f: unknown, cmd: Command) => {
+      const removed = await clientFor(cmd).request<Image>('DELETE', path(id));
+      globals(cmd).json ? printJson(removed) : console.log(`deleted ${removed.name} ${removed.version} (${removed.id})`);
+    });
+
+  image
+    .command('gc')
+    .description('remove blobs no image uses, and stale temp files')
+    .action(async (_f: unknown, cmd: Command) => {
+      const r = await clientFor(cmd).request<GcReport>('POST', '/v1/images/gc');
+      globals(cmd).json ? printJson(r) : console.log(`removed ${r.blobs} blob(s), ${(r.bytes / MiB).toFixed(1)} MiB; ${r.tempFiles} stale temp file(s)`);
+    });
+
+  image
+    .command('export')
+    .description('download an image as a bundle')
+    .argument('<id>', 'image id')
+    .option('-o, --output <file>', 'where to write it (default <name>-<version>.tar)')
+    .action(async (id: string, flags: { output?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const meta = await client.get<Image>(path(id));
+      const out = flags.output ?? `${meta.name}-${meta.version}.tar`;
+      const res = await download(`${client.baseUrl}${path(id)}/bundle`, client.headers());
+      const part = `${out}.part`;
+      try {
+        await pipeline(fromWeb(res), progress('export', contentLength(res), showBar(cmd)), createWriteStream(part));
+        await rename(part, out);
+      } catch (err) {
+        await rm(part, { force: true });
+        throw err;
+      }
+      globals(cmd).json ? printJson({ id, file: out }) : console.log(`wrote ${out}`);
+    });
+
+  image
+    .command('pull')
+    .description("copy an image from another livery (its export streams straight into this server's publish)")
+    .argument('[url]', 'bundle URL: <other livery>/v1/images/<id>/bundle')
+    .option('--from <url>', 'the other livery (with --id)')
+    .option('--id <id>', 'image id there (with --from)')
+    .option('--source-token <token>', 'API token for the other livery (env LIVERY_SOURCE_TOKEN)')
+    .option('--channel <channel>', 'also point this channel here at the pulled image')
+    .action(async (url: string | undefined, flags: { from?: string; id?: string; sourceToken?: string; channel?: string }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const source = bundleUrl(url, flags.from, flags.id);
+      const token = flags.sourceToken ?? process.env.LIVERY_SOURCE_TOKEN;
+      const res = await download(source, token ? { authorization: `Bearer ${token}` } : {});
+      const length = contentLength(res);
+      const res2 = await upload(client, fromWeb(res).pipe(progress('pull', length, showBar(cmd))), length, flags.channel);
+      if (res2.status === 409) {
+        const body = (await res2.json()) as { error: string; imageId?: string; identical?: boolean };
+        if (body.identical) {
+          const note = { status: 'already present', id: body.imageId };
+          return globals(cmd).json ? printJson(note) : console.log(`already present as ${body.imageId}`);
+        }
+        throw new CliError(`409 ${body.error}`);
+      }
+      const pulled = await parseResponse<Listed>(res2);
+      globals(cmd).json ? printJson(pulled) : console.log(`pulled ${pulled.name} ${pulled.version} as ${pulled.id}`);
+    });
+}
+
+async function download(url: string, headers: Record<string, string>): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers });
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  if (!res.ok || !res.body) await parseResponse(res);
+  return res;
+}
+
+const fromWeb = (res: Response) => Readable.fromWeb(res.body as unknown as WebReadableStream);
+
+function contentLength(res: Response): number | null {
+  const n = Number(res.headers.get('content-length') ?? NaN);
+  return Number.isFinite(n) ? n : null;
+}

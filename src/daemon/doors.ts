@@ -1,0 +1,65 @@
+import { mkdirSync } from 'node:fs';
+import type { Registry } from 'prom-client';
+import { tftpVirtualFile, type TemplateStore } from '../boot/index.js';
+import type { Cmdb } from '../cmdb/index.js';
+import type { Config } from '../config/index.js';
+import { startDhcpServer } from '../dhcp/index.js';
+import type { Logger } from '../log.js';
+import { startTftpServer, type TransferRecord } from '../tftp/index.js';
+import { hostPort } from './listen.js';
+
+interface DoorContext {
+  cmdb: Cmdb;
+  config: Config;
+  registry: Registry;
+  logger: Logger;
+  templates: TemplateStore;
+}
+
+/** Starts TFTP (loaders and per-machine virtual files) when enabled; returns its closer. */
+export async function startTftpDoor(ctx: DoorContext): Promise<{ close(): Promise<void>; port: number } | null> {
+  const { config, cmdb, logger } = ctx;
+  if (!config.tftp.enabled) return null;
+  mkdirSync(config.tftp.root, { recursive: true });
+  const { host, port } = hostPort(config.tftp.listen);
+  const server = await startTftpServer({
+    host,
+    port,
+    root: config.tftp.root,
+    files: config.tftp.loaders,
+    resolveVirtual: async (path) => tftpVirtualFile(path, ctx),
+    maxBlksize: config.tftp.maxBlksize,
+    maxWindowsize: config.tftp.maxWindowsize,
+    timeoutMs: config.tftp.timeoutMs,
+    retries: config.tftp.retries,
+    maxTransfers: config.tftp.maxTransfers,
+    maxTransfersPerClient: config.tftp.maxTransfersPerClient,
+    registry: ctx.registry,
+    logger,
+    onTransfer: (r) => recordTransfer(cmdb, r),
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EACCES') throw new Error(`tftp.listen ${config.tftp.listen}: port ${port} needs root (or CAP_NET_BIND_SERVICE); run as root or use --no-tftp`);
+    if (err.code === 'EADDRINUSE') throw new Error(`tftp.listen ${config.tftp.listen}: address in use (another TFTP server?); stop it or use --no-tftp`);
+    throw err;
+  });
+  logger.info({ listen: server.address() }, 'tftp listening');
+  return { close: () => server.close(), port: server.address().port };
+}
+
+/** A TFTP transfer is a boot stage of whichever machine holds the client's address. */
+function recordTransfer(cmdb: Cmdb, r: TransferRecord): void {
+  const lease = cmdb.leases.get(r.client.address.replace(/^::ffff:/, ''));
+  const machine = lease ? cmdb.machines.byCanonicalMac(lease.mac) : null;
+  cmdb.events.add({
+    type: 'tftp',
+    mac: lease?.mac ?? null,
+    machineId: machine?.id ?? null,
+    detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },
+  });
+}
+
+/** Starts DHCP only when configured (never by default). */
+export async function startDhcpDoor(ctx: DoorContext): Promise<{ close(): Promise<void> } | null> {
+  if (!ctx.config.dhcp.enabled) return null;
+  return startDhcpServer(ctx);
+}

@@ -1,0 +1,175 @@
+import type { Cmdb } from '../cmdb/index.js';
+import type { LeaseState } from '../cmdb/leases.js';
+import type { Subnet } from '../cmdb/types.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
+import { poolBounds } from '../cmdb/subnets.js';
+import { AddressPool } from './pool.js';
+
+interface Holding {
+  ip: number;
+  mac: string;
+  state: LeaseState;
+  expiresAt: number;
+}
+
+/** One subnet's addresses as the DHCP server sees them: its pool and who holds what. */
+export interface SubnetBook {
+  subnet: Subnet;
+  cidr: Cidr;
+  pool: AddressPool;
+  byMac: Map<string, Holding>;
+  byIp: Map<number, Holding>;
+}
+
+/** A durable write that must commit before the reply that depends on it is sent. */
+export type LeaseWrite = () => void;
+
+/**
+ * Address decisions for every subnet: reservation first, then the MAC's previous address,
+ * then the pool. State lives in SQLite; these maps are a cache rebuilt from it at start and
+ * whenever a subnet changes, so a restart (even after kill -9) sees every committed lease.
+ */
+export class LeaseBooks {
+  private books = new Map<number, SubnetBook>();
+  private version = '';
+  private checkedAt = 0;
+
+  constructor(
+    private readonly cmdb: Cmdb,
+    private readonly opts: { offerHoldSeconds: number; declineQuarantineSeconds: number },
+  ) {
+    this.refresh(true);
+  }
+
+  /** Picks up subnet edits made through the API (checked at most once a second). */
+  refresh(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
+    const subnets = this.cmdb.subnets.list();
+    const version = subnets.map((s) => `${s.id}@${s.updatedAt}`).join(',');
+    if (!force && version === this.version) return;
+    this.version = version;
+    const next = new Map<number, SubnetBook>();
+    for (const subnet of subnets) {
+      const old = this.books.get(subnet.id);
+      next.set(subnet.id, old && old.subnet.updatedAt === subnet.updatedAt ? old : this.load(subnet));
+    }
+    this.books = next;
+  }
+
+  /** Rebuilds the books from the lease table (after a failed commit, memory may be ahead of disk). */
+  reload(): void {
+    this.books.clear();
+    this.refresh(true);
+  }
+
+  containing(ip: number): SubnetBook | null {
+    for (const b of this.books.values()) if (cidrContains(b.cidr, ip)) return b;
+    return null;
+  }
+
+  /**
+   * The address to offer this MAC, held in memory for the offer's lifetime; null when the
+   * pool is exhausted (or the unknown-MAC cap is reached).
+   */
+  offer(book: SubnetBook, mac: string, reserved: string | null, requested: number | null, now: number, mayUsePool: boolean): number | null {
+    const fixed = reserved ? parseIpv4(reserved) : null;
+    if (fixed !== null && cidrContains(book.cidr, fixed)) return this.holdOffer(book, mac, fixed, now);
+    const current = book.byMac.get(mac);
+    if (current && current.state !== 'declined' && this.availableTo(book, current.ip, mac, now)) return this.holdOffer(book, mac, current.ip, now);
+    if (!mayUsePool) return null;
+    if (requested !== null && book.pool.contains(requested) && this.availableTo(book, requested, mac, now)) return this.holdOffer(book, mac, requested, now);
+    const ip = book.pool.allocate(now);
+    return ip === null ? null : this.holdOffer(book, mac, ip, now);
+  }
+
+  /** Whether `mac` may have `ip` now: its reservation, its own holding, or a free pool address. */
+  availableTo(book: SubnetBook, ip: number, mac: string, now: number): boolean {
+    const h = book.byIp.get(ip);
+    if (h && h.mac !== mac && h.expiresAt > now) return false;
+    return h?.mac === mac || book.pool.isFree(ip, now) || !book.pool.contains(ip);
+  }
+
+  /** Who holds `ip` right now (unexpired), if anyone. */
+  holder(book: SubnetBook, ip: number, now: number): Holding | null {
+    const h = book.byIp.get(ip);
+    return h && h.expiresAt > now ? h : null;
+  }
+
+  holdingOf(book: SubnetBook, mac: string): Holding | null {
+    return book.byMac.get(mac) ?? null;
+  }
+
+  /** Binds `ip` to `mac` for the subnet's lease time; returns the durable write. */
+  bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null }): LeaseWrite {
+    const expiresAt = now + book.subnet.leaseSeconds * 1000;
+    this.setHolding(book, { ip, mac, state: 'bound', expiresAt });
+    const lease = { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound' as const, expiresAt, ...extra };
+    return () => this.cmdb.leases.put(lease, now);
+  }
+
+  /** The client gave the address back: free it, but remember it was this MAC's. */
+  release(book: SubnetBook, mac: string, ip: number, now: number): LeaseWrite | null {
+    const h = book.byIp.get(ip);
+    if (!h || h.mac !== mac) return null;
+    this.setHolding(book, { ip, mac, state: 'released', expiresAt: now });
+    book.pool.release(ip);
+    return () => void this.cmdb.leases.setState(formatIpv4(ip), mac, 'released', now, now);
+  }
+
+  /** The client found the address in use: keep it out of the pool for the quarantine time. */
+  decline(book: SubnetBook, mac: string, ip: number, now: number): LeaseWrite | null {
+    const h = book.byIp.get(ip);
+    if (!h || h.mac !== mac) return null;
+    const until = now + this.opts.declineQuarantineSeconds * 1000;
+    this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until });
+    const lease = { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'declined' as const, expiresAt: until, clientId: null, hostname: null };
+    return () => this.cmdb.leases.put(lease, now);
+  }
+
+  /** Forgets an offer the client turned down (it chose another server). */
+  dropOffer(book: SubnetBook, mac: string): void {
+    const h = book.byMac.get(mac);
+    if (!h || h.state !== 'offered') return;
+    book.byMac.delete(mac);
+    book.byIp.delete(h.ip);
+    book.pool.release(h.ip);
+  }
+
+  private holdOffer(book: SubnetBook, mac: string, ip: number, now: number): number {
+    const current = book.byMac.get(mac);
+    // An existing bound lease stays bound; only a new address becomes an offer.
+    if (current && current.ip === ip && current.state === 'bound' && current.expiresAt > now) return ip;
+    this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000 });
+    return ip;
+  }
+
+  private setHolding(book: SubnetBook, h: Holding): void {
+    const previous = book.byMac.get(h.mac);
+    if (previous && previous.ip !== h.ip) {
+      book.byIp.delete(previous.ip);
+      book.pool.release(previous.ip);
+    }
+    book.byMac.set(h.mac, h);
+    book.byIp.set(h.ip, h);
+    book.pool.hold(h.ip, h.expiresAt);
+  }
+
+  private load(subnet: Subnet): SubnetBook {
+    const book: SubnetBook = {
+      subnet,
+      cidr: parseCidr(subnet.cidr)!,
+      pool: new AddressPool(poolBounds(subnet)),
+      byMac: new Map(),
+      byIp: new Map(),
+    };
+    for (const l of this.cmdb.leases.inSubnet(subnet.id)) {
+      const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt };
+      book.byMac.set(h.mac, h);
+      book.byIp.set(h.ip, h);
+      if (h.state !== 'released') book.pool.hold(h.ip, h.expiresAt);
+    }
+    return book;
+  }
+}

@@ -1,0 +1,325 @@
+// The DHCP option table (RFC 2132 and friends) as data, the value kinds it uses,
+// and small readers for options whose raw bytes carry their own structure.
+//
+// The codec walks the wire generically and looks each code up here: adding an
+// option means adding a row to DHCP_OPTIONS, not writing a parser.
+
+/** DHCP message types, option 53 (RFC 2132 §9.6, RFC 3203, RFC 4388, RFC 6926, RFC 7724). */
+export const DhcpMessageType = {
+  DISCOVER: 1,
+  OFFER: 2,
+  REQUEST: 3,
+  DECLINE: 4,
+  ACK: 5,
+  NAK: 6,
+  RELEASE: 7,
+  INFORM: 8,
+  FORCERENEW: 9,
+  LEASEQUERY: 10,
+  LEASEUNASSIGNED: 11,
+  LEASEUNKNOWN: 12,
+  LEASEACTIVE: 13,
+  BULKLEASEQUERY: 14,
+  LEASEQUERYDONE: 15,
+  ACTIVELEASEQUERY: 16,
+  LEASEQUERYSTATUS: 17,
+  TLS: 18,
+} as const;
+export type DhcpMessageType = (typeof DhcpMessageType)[keyof typeof DhcpMessageType];
+export type DhcpMessageTypeName = keyof typeof DhcpMessageType;
+
+const MESSAGE_TYPE_NAMES = new Map<number, DhcpMessageTypeName>(
+  Object.entries(DhcpMessageType).map(([name, value]) => [value, name as DhcpMessageTypeName]),
+);
+
+/** 'DISCOVER', 'ACK', ...: handy for logs and metrics labels. */
+export function messageTypeName(type: DhcpMessageType): DhcpMessageTypeName {
+  return MESSAGE_TYPE_NAMES.get(type) as DhcpMessageTypeName;
+}
+
+/** Option 94, client network device interface (RFC 4578 §2.2): type 1 is UNDI. */
+export interface ClientNdi {
+  type: number;
+  major: number;
+  minor: number;
+}
+
+/** A raw code/length/value entry: unknown options, and sub-options of encapsulated ones. */
+export interface Tlv {
+  code: number;
+  data: Uint8Array;
+}
+
+/** The TypeScript type each wire kind decodes to. */
+interface KindValues {
+  ip: string;
+  ipList: string[];
+  u16: number;
+  u32: number;
+  text: string;
+  bytes: Uint8Array;
+  u8List: number[];
+  u16List: number[];
+  messageType: DhcpMessageType;
+  ndi: ClientNdi;
+}
+type OptionKind = keyof KindValues;
+
+interface OptionSpec {
+  code: number;
+  name: string;
+  kind: OptionKind;
+  /** Stricter than the kind's own minimum, where the RFC says so. */
+  minLength?: number;
+}
+
+/**
+ * Every option livery understands by name. Order matters: it is the order the
+ * encoder writes them in (message type first, as every client and server does,
+ * then by code). Anything not listed here round-trips as a raw `Tlv`.
+ * 0 (pad), 52 (overload) and 255 (end) are framing, handled by the codec itself.
+ */
+export const DHCP_OPTIONS = [
+  { code: 53, name: 'messageType', kind: 'messageType' },
+  { code: 1, name: 'subnetMask', kind: 'ip' },
+  { code: 3, name: 'routers', kind: 'ipList' },
+  { code: 6, name: 'dnsServers', kind: 'ipList' },
+  { code: 12, name: 'hostname', kind: 'text' },
+  { code: 15, name: 'domainName', kind: 'text' },
+  { code: 28, name: 'broadcastAddress', kind: 'ip' },
+  { code: 42, name: 'ntpServers', kind: 'ipList' },
+  { code: 43, name: 'vendorSpecific', kind: 'bytes' }, // see pxe.ts for PXE's sub-options
+  { code: 50, name: 'requestedIp', kind: 'ip' },
+  { code: 51, name: 'leaseTime', kind: 'u32' },
+  { code: 54, name: 'serverId', kind: 'ip' },
+  { code: 55, name: 'parameterRequestList', kind: 'u8List' },
+  { code: 56, name: 'message', kind: 'text' },
+  { code: 57, name: 'maxMessageSize', kind: 'u16' },
+  { code: 58, name: 'renewalTime', kind: 'u32' },
+  { code: 59, name: 'rebindingTime', kind: 'u32' },
+  { code: 60, name: 'vendorClassId', kind: 'text' },
+  { code: 61, name: 'clientId', kind: 'bytes', minLength: 2 }, // RFC 2132 §9.14: type + id
+  { code: 66, name: 'tftpServerName', kind: 'text' },
+  { code: 67, name: 'bootfileName', kind: 'text' },
+  { code: 77, name: 'userClass', kind: 'bytes' }, // raw: iPXE does not use RFC 3004 form, see userClasses()
+  { code: 82, name: 'relayAgentInfo', kind: 'bytes' }, // echoed back verbatim, see relayAgentInfo()
+  { code: 93, name: 'clientArch', kind: 'u16List' }, // values in pxe.ts ClientArch
+  { code: 94, name: 'clientNdi', kind: 'ndi' },
+  { code: 97, name: 'clientUuid', kind: 'bytes' }, // see pxe.ts clientUuid()
+  { code: 175, name: 'ipxe', kind: 'bytes' }, // iPXE encapsulated options, see pxe.ts ipxeInfo()
+] as const satisfies readonly OptionSpec[];
+
+type KnownOption = (typeof DHCP_OPTIONS)[number];
+export type DhcpOptionName = KnownOption['name'];
+
+/** Named, typed options of a packet; every one optional. */
+export type DhcpOptions = { [S in KnownOption as S['name']]?: KindValues[S['kind']] };
+
+export const OPTION_BY_CODE: ReadonlyMap<number, OptionSpec & { name: DhcpOptionName }> = new Map(
+  DHCP_OPTIONS.map((spec) => [spec.code, spec]),
+);
+
+// --- value kinds ------------------------------------------------------------
+
+interface KindCodec<T> {
+  /** The value, or undefined when the bytes do not have this kind's shape. */
+  decode(data: Uint8Array): T | undefined;
+  /** The bytes; throws RangeError naming `label` when the value cannot be encoded. */
+  encode(value: T, label: string): Uint8Array;
+}
+
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+// In a /u regex a surrogate code unit only matches when it is unpaired.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** A plain Uint8Array over the same memory, so that .slice() copies even when given a Buffer (whose slice does not). */
+export function plainView(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function formatIp(bytes: Uint8Array, offset = 0): string {
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** Dotted-quad to 4 bytes. Only the canonical form is accepted (no leading zeros), so decode(encode(x)) === x. */
+export function ipBytes(text: string, label: string): Uint8Array {
+  if (typeof text !== 'string' || !CANONICAL_IPV4.test(text)) throw new RangeError(`${label}: not a dotted-quad IPv4 address: ${String(text)}`);
+  return Uint8Array.from(text.split('.'), Number);
+}
+
+export function decodeText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+}
+
+/** UTF-8 bytes of a string; lone surrogates are refused because they would not survive a round trip. */
+export function encodeText(text: string, label: string): Uint8Array {
+  if (typeof text !== 'string' || LONE_SURROGATE.test(text)) throw new RangeError(`${label}: not a well-formed string`);
+  return Buffer.from(text, 'utf8');
+}
+
+export function checkUint(value: number, max: number, label: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${label}: ${String(value)} is not an integer in 0..${max}`);
+  return value;
+}
+
+export function nonEmpty<T>(list: readonly T[], label: string): readonly T[] {
+  if (!Array.isArray(list) || list.length === 0) throw new RangeError(`${label}: must be a non-empty list`);
+  return list;
+}
+
+export const readU16 = (b: Uint8Array, at: number): number => (b[at] << 8) | b[at + 1];
+const readU32 = (b: Uint8Array, at: number): number => readU16(b, at) * 0x10000 + readU16(b, at + 2);
+export const u16Bytes = (value: number): number[] => [value >>> 8, value & 0xff];
+
+const u16List = (data: Uint8Array): number[] => Array.from({ length: data.length / 2 }, (_, i) => readU16(data, i * 2));
+
+const KINDS: { [K in OptionKind]: KindCodec<KindValues[K]> } = {
+  ip: {
+    decode: (d) => (d.length === 4 ? formatIp(d) : undefined),
+    encode: (v, label) => ipBytes(v, label),
+  },
+  ipList: {
+    decode: (d) => (d.length >= 4 && d.length % 4 === 0 ? Array.from({ length: d.length / 4 }, (_, i) => formatIp(d, i * 4)) : undefined),
+    encode: (v, label) => Uint8Array.from(nonEmpty(v, label).flatMap((ip) => [...ipBytes(ip, label)])),
+  },
+  u16: {
+    decode: (d) => (d.length === 2 ? readU16(d, 0) : undefined),
+    encode: (v, label) => Uint8Array.from(u16Bytes(checkUint(v, 0xffff, label))),
+  },
+  u32: {
+    decode: (d) => (d.length === 4 ? readU32(d, 0) : undefined),
+    encode: (v, label) => {
+      checkUint(v, 0xffffffff, label);
+      return Uint8Array.from([...u16Bytes(Math.floor(v / 0x10000)), ...u16Bytes(v % 0x10000)]);
+    },
+  },
+  text: {
+    decode: (d) => (d.length >= 1 ? decodeText(d) : undefined),
+    encode: (v, label) => encodeText(v, label),
+  },
+  bytes: {
+    decode: (d) => (d.length >= 1 ? d : undefined),
+    encode: (v, label) => {
+      if (!(v instanceof Uint8Array)) throw new RangeError(`${label}: must be a Uint8Array`);
+      return v;
+    },
+  },
+  u8List: {
+    decode: (d) => (d.length >= 1 ? Array.from(d) : undefined),
+    encode: (v, label) => Uint8Array.from(nonEmpty(v, label), (n) => checkUint(n, 0xff, label)),
+  },
+  u16List: {
+    decode: (d) => (d.length >= 2 && d.length % 2 === 0 ? u16List(d) : undefined),
+    encode: (v, label) => Uint8Array.from(nonEmpty(v, label).flatMap((n) => u16Bytes(checkUint(n, 0xffff, label)))),
+  },
+  messageType: {
+    decode: (d) => (d.length === 1 && MESSAGE_TYPE_NAMES.has(d[0]) ? (d[0] as DhcpMessageType) : undefined),
+    encode: (v, label) => {
+      if (!MESSAGE_TYPE_NAMES.has(v)) throw new RangeError(`${label}: unknown message type ${String(v)}`);
+      return Uint8Array.of(v);
+    },
+  },
+  ndi: {
+    decode: (d) => (d.length === 3 ? { type: d[0], major: d[1], minor: d[2] } : undefined),
+    encode: (v, label) => Uint8Array.of(checkUint(v.type, 0xff, label), checkUint(v.major, 0xff, label), checkUint(v.minor, 0xff, label)),
+  },
+};
+
+const label = (spec: OptionSpec): string => `option ${spec.code} ${spec.name}`;
+
+/** Decodes one known option's (already reassembled) value; undefined when malformed. */
+export function decodeOptionValue(spec: OptionSpec, data: Uint8Array): unknown {
+  if (data.length < (spec.minLength ?? 0)) return undefined;
+  return (KINDS[spec.kind] as KindCodec<unknown>).decode(data);
+}
+
+/** Encodes one known option's value to its bytes (any length: the codec splits long ones). */
+export function encodeOptionValue(spec: OptionSpec, value: unknown): Uint8Array {
+  const bytes = (KINDS[spec.kind] as KindCodec<unknown>).encode(value, label(spec));
+  if (bytes.length < Math.max(1, spec.minLength ?? 0)) throw new RangeError(`${label(spec)}: value too short (${bytes.length} bytes)`);
+  return bytes;
+}
+
+// --- code/length/value walking, shared by the codec and encapsulated options -----
+
+export type TlvWalk = { ok: true; entries: Tlv[]; ended: boolean } | { ok: false; code: number; offset: number };
+
+/**
+ * Splits `area` into code/length/value entries (data are views into `area`).
+ * With `framing` (DHCP options, PXE option 43, iPXE option 175) code 0 is a
+ * one-byte pad and 255 ends the area, anything after it ignored; without it
+ * (RFC 3046 relay sub-options) every code carries a length byte.
+ * Fails when an entry's length byte or data would run past the end.
+ */
+export function walkTlv(area: Uint8Array, framing: boolean): TlvWalk {
+  const entries: Tlv[] = [];
+  let at = 0;
+  while (at < area.length) {
+    const code = area[at];
+    if (framing && code === 0) {
+      at += 1;
+      continue;
+    }
+    if (framing && code === 255) return { ok: true, entries, ended: true };
+    if (at + 1 >= area.length || at + 2 + area[at + 1] > area.length) return { ok: false, code, offset: at };
+    entries.push({ code, data: area.subarray(at + 2, at + 2 + area[at + 1]) });
+    at += 2 + area[at + 1];
+  }
+  return { ok: true, entries, ended: false };
+}
+
+/** Concatenates entries as code/length/value, each at most 255 bytes, plus END when `end`. */
+export function writeTlv(entries: readonly Tlv[], end: boolean, what: string): Uint8Array {
+  const parts: number[] = [];
+  for (const { code, data } of entries) {
+    checkUint(code, 0xff, `${what} code`);
+    if (data.length > 255) throw new RangeError(`${what} ${code}: ${data.length} bytes exceeds 255`);
+    parts.push(code, data.length, ...data);
+  }
+  if (end) parts.push(255);
+  return Uint8Array.from(parts);
+}
+
+// --- readers for options with inner structure --------------------------------
+
+/**
+ * The user classes of option 77. RFC 3004 encodes each class as <len><bytes>
+ * (udhcpc -x sends that); iPXE and many firmwares send one bare string ("iPXE").
+ * Bytes that do not parse exactly as RFC 3004 are therefore one bare class.
+ */
+export function userClasses(packet: { options: DhcpOptions }): string[] {
+  const raw = packet.options.userClass;
+  if (raw === undefined) return [];
+  const classes: string[] = [];
+  for (let at = 0; at < raw.length; at += 1 + raw[at]) {
+    const len = raw[at];
+    if (len === 0 || at + 1 + len > raw.length) return [decodeText(raw)];
+    classes.push(decodeText(raw.subarray(at + 1, at + 1 + len)));
+  }
+  return classes;
+}
+
+export const RelayAgentSubOption = { CIRCUIT_ID: 1, REMOTE_ID: 2 } as const;
+
+/** Views into the packet's option bytes. */
+export interface RelayAgentInfo {
+  circuitId?: Uint8Array;
+  remoteId?: Uint8Array;
+  /** Every sub-option in wire order, including the two above. */
+  subOptions: Tlv[];
+}
+
+/** Sub-options of option 82 (RFC 3046); undefined when absent or malformed. The server echoes the raw option, not this. */
+export function relayAgentInfo(packet: { options: DhcpOptions }): RelayAgentInfo | undefined {
+  const raw = packet.options.relayAgentInfo;
+  if (raw === undefined) return undefined;
+  const walk = walkTlv(raw, false);
+  if (!walk.ok) return undefined;
+  const find = (code: number): Uint8Array | undefined => walk.entries.find((e) => e.code === code)?.data;
+  const info: RelayAgentInfo = { subOptions: walk.entries };
+  const circuitId = find(RelayAgentSubOption.CIRCUIT_ID);
+  const remoteId = find(RelayAgentSubOption.REMOTE_ID);
+  if (circuitId !== undefined) info.circuitId = circuitId;
+  if (remoteId !== undefined) info.remoteId = remoteId;
+  return info;
+}

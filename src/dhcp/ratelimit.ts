@@ -1,0 +1,49 @@
+/**
+ * Token buckets: one per MAC and one for everything, so a single flooding client cannot
+ * starve the rest and a flood from many MACs cannot starve the server.
+ */
+export class RateLimiter {
+  private readonly perMac = new Map<string, { tokens: number; at: number }>();
+  private global: { tokens: number; at: number };
+  private lastSweep = 0;
+
+  constructor(
+    private readonly perMacPerSecond: number,
+    private readonly globalPerSecond: number,
+  ) {
+    this.global = { tokens: globalPerSecond, at: 0 };
+  }
+
+  /** 'ok', or which limit refused the packet. */
+  allow(mac: string, now: number): 'ok' | 'per-mac' | 'global' {
+    const burst = Math.max(this.perMacPerSecond * 2, 4);
+    const b = this.perMac.get(mac) ?? { tokens: burst, at: now };
+    refill(b, now, this.perMacPerSecond, burst);
+    if (b.tokens < 1) {
+      this.perMac.set(mac, b);
+      return 'per-mac';
+    }
+    refill(this.global, now, this.globalPerSecond, this.globalPerSecond);
+    if (this.global.tokens < 1) return 'global';
+    b.tokens -= 1;
+    this.global.tokens -= 1;
+    this.perMac.set(mac, b);
+    this.sweep(now, burst);
+    return 'ok';
+  }
+
+  /** Forgets full buckets now and then, so memory stays bounded under a many-MAC flood. */
+  private sweep(now: number, burst: number): void {
+    if (now - this.lastSweep < 10_000) return;
+    this.lastSweep = now;
+    for (const [mac, b] of this.perMac) {
+      refill(b, now, this.perMacPerSecond, burst);
+      if (b.tokens >= burst) this.perMac.delete(mac);
+    }
+  }
+}
+
+function refill(b: { tokens: number; at: number }, now: number, rate: number, burst: number): void {
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+  b.at = now;
+}

@@ -1,0 +1,379 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { Registry } from 'prom-client';
+import { classifyDhcpClient, decide, recordBootStep, type BootPlan, type ClientFacts } from '../boot/index.js';
+import type { Cmdb } from '../cmdb/index.js';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from './codec.js';
+import { bindToInterface, servedInterface } from './interface.js';
+import { LeaseBooks, type LeaseWrite, type SubnetBook } from './leases.js';
+import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
+import { DhcpMessageType, messageTypeName, userClasses } from './options.js';
+import { RateLimiter } from './ratelimit.js';
+import { buildReply, type ReplySpec } from './reply.js';
+
+export interface DhcpServer {
+  close(): Promise<void>;
+}
+
+export interface DhcpServerOptions {
+  cmdb: Cmdb;
+  config: Config;
+  registry: Registry;
+  logger: Logger;
+}
+
+interface Outgoing {
+  packet: DhcpPacketInit;
+  address: string;
+  port: number;
+  socket: Socket;
+  type: string;
+}
+
+const ZERO = '0.0.0.0';
+const BROADCAST = '255.255.255.255';
+
+/**
+ * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
+ * interface. Each packet: decode → rate limit → client facts → boot plan (CMDB) → address →
+ * reply. Lease writes and boot events of the packets that arrive together are committed in
+ * one SQLite transaction (group commit), and only then are their replies sent: an ACK never
+ * leaves before its lease is on disk.
+ */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const { cmdb, config, logger } = opts;
+  const d = config.dhcp;
+  const ifindex = servedInterface(d.interface, d.address);
+  const metrics = dhcpMetrics(opts.registry);
+  const books = new LeaseBooks(cmdb, { offerHoldSeconds: d.offerHoldSeconds, declineQuarantineSeconds: d.declineQuarantineSeconds });
+  const limiter = new RateLimiter(d.rateLimit.perMacPerSecond, d.rateLimit.globalPerSecond);
+  const serverAddress = parseIpv4(d.address)!;
+  const local = books.containing(serverAddress);
+  if (d.mode === 'full' && !local) {
+    logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
+  }
+  const handler = new Handler(cmdb, config, books, limiter, metrics, logger);
+
+  const main = await openSocket(d.port, ifindex);
+  const sockets = [main];
+  main.on('message', (buf, rinfo) => handler.onPacket(buf, rinfo, main, 'main'));
+  if (d.mode === 'proxy') {
+    const proxy = await openSocket(d.proxyPort, ifindex);
+    sockets.push(proxy);
+    proxy.on('message', (buf, rinfo) => handler.onPacket(buf, rinfo, proxy, 'proxy-4011'));
+  }
+  logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
+  return {
+    close: async () => {
+      handler.flushNow();
+      await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}
+
+async function openSocket(port: number, ifindex: number): Promise<Socket> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, ZERO, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  bindToInterface(socket, ifindex);
+  socket.setBroadcast(true);
+  socket.on('error', () => undefined);
+  return socket;
+}
+
+class Handler {
+  private writes: LeaseWrite[] = [];
+  private outgoing: { out: Outgoing; durable: boolean }[] = [];
+  private flushScheduled = false;
+  private readonly serverId: string;
+  /** Pool addresses held by MACs no operator registered, with when each hold ends. */
+  private readonly unknownHolds = new Map<string, number>();
+
+  constructor(
+    private readonly cmdb: Cmdb,
+    private readonly config: Config,
+    private readonly books: LeaseBooks,
+    private readonly limiter: RateLimiter,
+    private readonly metrics: DhcpMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.serverId = config.dhcp.address;
+  }
+
+  onPacket(buf: Buffer, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+    try {
+      const decoded = decodeDhcp(buf);
+      if (!decoded.ok) {
+        this.metrics.malformed.inc({ kind: decoded.error.kind });
+        return;
+      }
+      const p = decoded.packet;
+      if (p.op !== BootOp.REQUEST || !p.mac) return this.drop('not-a-client-request');
+      const type = p.options.messageType;
+      if (type === undefined) return this.drop('bootp-without-dhcp');
+      this.metrics.received.inc({ type: messageTypeName(type) });
+      const now = Date.now();
+      const verdict = this.limiter.allow(p.mac, now);
+      if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
+      this.books.refresh();
+      if (this.config.dhcp.mode === 'proxy') this.proxy(p, rinfo, socket, via);
+      else this.full(p, type, socket, now);
+    } catch (err) {
+      // A packet must never take the server down; count it and carry on.
+      this.drop('handler-error');
+      this.logger.error({ err }, 'dhcp handler error');
+    }
+  }
+
+  flushNow(): void {
+    this.flush();
+  }
+
+  // --- full mode ---------------------------------------------------------------------------
+
+  private full(p: DhcpPacket, type: number, socket: Socket, now: number): void {
+    const relayed = p.giaddr !== ZERO;
+    const hint = relayed ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
+    const book = this.books.containing(hint);
+    if (!book) return this.drop(relayed ? 'relay-subnet-unknown' : 'no-local-subnet');
+    switch (type) {
+      case DhcpMessageType.DISCOVER:
+        return this.discover(p, book, socket, now);
+      case DhcpMessageType.REQUEST:
+        return this.request(p, book, socket, now);
+      case DhcpMessageType.DECLINE:
+        return this.declineOrRelease(p, book, now, 'decline');
+      case DhcpMessageType.RELEASE:
+        return this.declineOrRelease(p, book, now, 'release');
+      case DhcpMessageType.INFORM:
+        return this.inform(p, book, socket);
+      default:
+        return this.drop('unexpected-message-type');
+    }
+  }
+
+  private discover(p: DhcpPacket, book: SubnetBook, socket: Socket, now: number): void {
+    const plan = this.plan(p, book);
+    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-discover', this.clientDetail(p)));
+    if (plan.action === 'ignore') return this.drop('policy-ignore');
+    const unknown = !plan.machine || plan.machine.state === 'discovered';
+    const requested = p.options.requestedIp ? parseIpv4(p.options.requestedIp) : null;
+    const ip = this.books.offer(book, p.mac!, plan.machine?.ip ?? null, requested, now, !unknown || this.unknownMayHold(p.mac!, now));
+    if (ip === null) {
+      this.logger.warn({ subnet: book.subnet.name, mac: p.mac }, 'no address to offer: pool exhausted or unknown-MAC cap reached');
+      return this.drop('pool-exhausted');
+    }
+    if (unknown) this.unknownHolds.set(p.mac!, now + this.config.dhcp.offerHoldSeconds * 1000);
+    const yiaddr = formatIpv4(ip);
+    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-offer', { ip: yiaddr, next: plan.next }));
+    this.send(p, socket, { type: 'offer', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, false);
+  }
+
+  /** RFC 2131 §4.3.2: SELECTING, INIT-REBOOT, RENEWING and REBINDING are told apart by what is set. */
+  private request(p: DhcpPacket, book: SubnetBook, socket: Socket, now: number): void {
+    const mac = p.mac!;
+    const serverId = p.options.serverId;
+    const requested = p.options.requestedIp;
+    if (serverId !== undefined) {
+      // SELECTING: the client chose a server; if not us, our offer is free again.
+      if (serverId !== this.serverId) {
+        this.books.dropOffer(book, mac);
+        return this.drop('request-for-another-server');
+      }
+      if (!requested) return this.nak(p, socket, 'REQUEST in SELECTING state without a requested address');
+      return this.confirm(p, book, socket, parseIpv4(requested), now, 'selecting');
+    }
+    if (requested !== undefined && p.ciaddr === ZERO) {
+      // INIT-REBOOT: the client asks to keep an address it remembers.
+      const ip = parseIpv4(requested);
+      if (ip === null || !(book.cidr.first <= ip && ip <= book.cidr.last)) return this.nak(p, socket, `${requested} is not on this network`);
+      const holder = this.books.holder(book, ip, now);
+      if (holder && holder.mac !== mac) return this.nak(p, socket, `${requested} belongs to another client`);
+      const plan = this.plan(p, book);
+      const own = holder?.mac === mac || this.books.holdingOf(book, mac)?.ip === ip || plan.machine?.ip === requested;
+      if (!own) {
+        if (plan.machine?.ip && plan.machine.ip !== requested) return this.nak(p, socket, `${requested} is not this machine's reserved address`);
+        return this.drop('init-reboot-no-record');
+      }
+      return this.confirm(p, book, socket, ip, now, 'init-reboot');
+    }
+    if (p.ciaddr !== ZERO) {
+      // RENEWING (unicast) or REBINDING (broadcast): extend the lease on ciaddr if it is this client's.
+      const ip = parseIpv4(p.ciaddr)!;
+      const holder = this.books.holder(book, ip, now);
+      if (holder && holder.mac === mac) return this.confirm(p, book, socket, ip, now, 'renewing');
+      if (holder) return this.nak(p, socket, `${p.ciaddr} belongs to another client`);
+      return this.drop('renew-no-record');
+    }
+    return this.drop('request-without-address');
+  }
+
+  /** ACKs `ip` for the client if it may have it (its reservation, its offer, its lease, or free). */
+  private confirm(p: DhcpPacket, book: SubnetBook, socket: Socket, ip: number | null, now: number, state: string): void {
+    const mac = p.mac!;
+    const plan = this.plan(p, book);
+    if (plan.action === 'ignore') return this.drop('policy-ignore');
+    if (ip === null) return this.nak(p, socket, 'requested address does not parse');
+    const reserved = plan.machine?.ip ? parseIpv4(plan.machine.ip) : null;
+    if (reserved !== null && reserved !== ip && (book.cidr.first <= reserved && reserved <= book.cidr.last)) {
+      return this.nak(p, socket, `${formatIpv4(ip)} is not this machine's reserved address`);
+    }
+    const allowed = reserved === ip || (book.pool.contains(ip) && this.books.availableTo(book, ip, mac, now));
+    if (!allowed) return this.nak(p, socket, `${formatIpv4(ip)} is not available to this client`);
+    const yiaddr = formatIpv4(ip);
+    this.writes.push(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null }));
+    if (!plan.machine || plan.machine.state === 'discovered') this.unknownHolds.set(mac, now + book.subnet.leaseSeconds * 1000);
+    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next }));
+    this.send(p, socket, { type: 'ack', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
+  }
+
+  private declineOrRelease(p: DhcpPacket, book: SubnetBook, now: number, what: 'decline' | 'release'): void {
+    const addr = what === 'decline' ? p.options.requestedIp : p.ciaddr;
+    const ip = addr ? parseIpv4(addr) : null;
+    if (ip === null || (p.options.serverId !== undefined && p.options.serverId !== this.serverId)) return this.drop(`${what}-not-ours`);
+    const write = what === 'decline' ? this.books.decline(book, p.mac!, ip, now) : this.books.release(book, p.mac!, ip, now);
+    if (!write) return this.drop(`${what}-no-record`);
+    if (what === 'decline') this.logger.warn({ ip: addr, mac: p.mac }, 'client declined an address (in use by someone else?): quarantined');
+    this.writes.push(write);
+    this.writes.push(() => this.cmdb.events.add({ type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr } }));
+    this.schedule();
+  }
+
+  private inform(p: DhcpPacket, book: SubnetBook, socket: Socket): void {
+    const plan = this.plan(p, book);
+    this.send(p, socket, { type: 'ack', subnet: book.subnet, plan: plan.action === 'ignore' ? null : plan }, false);
+  }
+
+  private nak(p: DhcpPacket, socket: Socket, message: string): void {
+    this.writes.push(() => this.cmdb.events.add({ type: 'dhcp-nak', mac: p.mac, detail: { message } }));
+    this.send(p, socket, { type: 'nak', message }, false);
+  }
+
+  /** Unknown MACs may hold at most dhcp.unknownMacLeaseCap pool addresses at once. */
+  private unknownMayHold(mac: string, now: number): boolean {
+    if (this.unknownHolds.has(mac)) return true;
+    if (this.unknownHolds.size >= this.config.dhcp.unknownMacLeaseCap) {
+      for (const [m, until] of this.unknownHolds) if (until <= now) this.unknownHolds.delete(m);
+    }
+    this.metrics.unknownHeld.set(this.unknownHolds.size);
+    return this.unknownHolds.size < this.config.dhcp.unknownMacLeaseCap;
+  }
+
+  // --- proxyDHCP ---------------------------------------------------------------------------
+
+  /**
+   * Beside another DHCP server: answer PXE clients (and iPXE) with boot information only, no
+   * address. DISCOVER on 67 gets an OFFER; REQUEST on 4011 gets an ACK.
+   */
+  private proxy(p: DhcpPacket, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+    const vendor = p.options.vendorClassId ?? '';
+    const isIpxe = userClasses(p).includes('iPXE') || p.options.ipxe !== undefined;
+    if (!vendor.startsWith('PXEClient') && !vendor.startsWith('HTTPClient') && !isIpxe) return this.drop('proxy-not-a-pxe-client');
+    const type = p.options.messageType;
+    const wanted = via === 'main' ? DhcpMessageType.DISCOVER : DhcpMessageType.REQUEST;
+    if (type !== wanted) return this.drop('proxy-unexpected-type');
+    const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
+    const book = this.books.containing(hint);
+    const plan = this.plan(p, book);
+    this.writes.push(() => recordBootStep(this.cmdb, plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p)));
+    if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
+    const spec: Omit<ReplySpec, 'request' | 'server'> = { type: via === 'main' ? 'offer' : 'ack', plan, proxy: true };
+    if (via === 'main') return this.send(p, socket, spec, false);
+    // Port 4011 requests come unicast from a configured client: answer where they came from.
+    this.enqueue({ packet: buildReply({ ...spec, request: p, server: { address: this.serverId } }), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, false);
+  }
+
+  // --- shared ------------------------------------------------------------------------------
+
+  private plan(p: DhcpPacket, book: SubnetBook | null): BootPlan {
+    const archCode = p.options.clientArch?.[0] ?? null;
+    const { firmware, arch } = classifyDhcpClient({
+      archCode,
+      userClasses: userClasses(p),
+      hasIpxeOption: p.options.ipxe !== undefined,
+      vendorClass: p.options.vendorClassId ?? null,
+    });
+    const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
+    return decide(facts, { cmdb: this.cmdb, config: this.config });
+  }
+
+  private clientDetail(p: DhcpPacket): Record<string, unknown> {
+    return { vendorClass: p.options.vendorClassId ?? null, userClass: userClasses(p), relay: p.giaddr !== ZERO ? p.giaddr : null };
+  }
+
+  /** Queues a reply to where RFC 2131 §4.1 says it goes. */
+  private send(p: DhcpPacket, socket: Socket, spec: Omit<ReplySpec, 'request' | 'server'>, durable: boolean): void {
+    const packet = buildReply({ ...spec, request: p, server: { address: this.serverId } });
+    let address: string;
+    let port = this.config.dhcp.clientPort;
+    if (p.giaddr !== ZERO) {
+      address = p.giaddr;
+      port = this.config.dhcp.port;
+    } else if (spec.type === 'nak' || p.ciaddr === ZERO) {
+      // Without a raw socket we cannot unicast to an address the client does not have yet.
+      address = BROADCAST;
+    } else {
+      address = p.ciaddr;
+    }
+    this.enqueue({ packet, address, port, socket, type: spec.type }, durable);
+  }
+
+  private enqueue(out: Outgoing, durable: boolean): void {
+    this.outgoing.push({ out, durable });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Group commit: every write of this batch in one transaction, then the replies. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const writes = this.writes;
+    const outgoing = this.outgoing;
+    this.writes = [];
+    this.outgoing = [];
+    let committed = true;
+    if (writes.length > 0) {
+      const stop = this.metrics.commitSeconds.startTimer();
+      try {
+        this.cmdb.tx(() => {
+          for (const w of writes) w();
+        });
+      } catch (err) {
+        committed = false;
+        this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
+        this.books.reload();
+      }
+      stop();
+    }
+    this.metrics.batch.observe(outgoing.length);
+    for (const { out, durable } of outgoing) {
+      if (durable && !committed) {
+        this.drop('commit-failed');
+        continue;
+      }
+      out.socket.send(encodeDhcp(out.packet), out.port, out.address);
+      this.metrics.sent.inc({ type: out.type });
+    }
+  }
+
+  private drop(reason: string): void {
+    this.metrics.dropped.inc({ reason });
+  }
+}
+
+function clientIdText(p: DhcpPacket): string | null {
+  const id = p.options.clientId;
+  return id ? Buffer.from(id).toString('hex') : null;
+}

@@ -1,0 +1,69 @@
+import type { LivEvent } from '../cmdb/types.js';
+
+/** The stages of one network boot, in the order a machine passes them. */
+export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface BootTrace {
+  startedAt: string;
+  /** Repeats of a stage in a row (an iPXE retry loop) are folded into one entry with a count. */
+  stages: { stage: Stage; at: string; lastAt: string; count: number; event: string; detail: Record<string, unknown> }[];
+  /** The last stage reached, and the next one expected if the boot did not finish. */
+  reached: Stage | null;
+  complete: boolean;
+  stoppedBefore: Stage | null;
+  imageId: string | null;
+}
+
+/** Which trace stage an event belongs to (events that are not boot stages map to null). */
+export function stageOf(e: LivEvent): Stage | null {
+  if (e.type.startsWith('dhcp-')) return 'dhcp';
+  if (e.type === 'tftp') return 'tftp';
+  if (e.type === 'ipxe-script') return 'script';
+  if (e.type === 'artifact') {
+    const role = e.detail.role;
+    return role === 'kernel' || role === 'initrd' || role === 'rootfs' ? role : null;
+  }
+  if (e.type === 'booted') return 'booted';
+  return null;
+}
+
+/**
+ * Groups a MAC's events into boots. A new boot starts at a DHCP DISCOVER that follows a
+ * later stage (the machine rebooted), or after a phone-home.
+ */
+export function traceBoots(events: LivEvent[]): BootTrace[] {
+  const boots: BootTrace[] = [];
+  let current: BootTrace | null = null;
+  for (const e of events) {
+    const stage = stageOf(e);
+    if (!stage) continue;
+    const rank = STAGES.indexOf(stage);
+    const startsNew =
+      !current || current.complete || (e.type === 'dhcp-discover' && current.reached !== null && STAGES.indexOf(current.reached) > 0);
+    if (startsNew) {
+      current = { startedAt: e.at, stages: [], reached: null, complete: false, stoppedBefore: null, imageId: null };
+      boots.push(current);
+    }
+    const c = current!;
+    const last = c.stages[c.stages.length - 1];
+    if (last && last.stage === stage && last.event === e.type && stage !== 'dhcp') {
+      last.count++;
+      last.lastAt = e.at;
+      last.detail = e.detail;
+    } else {
+      c.stages.push({ stage, at: e.at, lastAt: e.at, count: 1, event: e.type, detail: e.detail });
+    }
+    if (c.reached === null || rank > STAGES.indexOf(c.reached)) c.reached = stage;
+    if (e.imageId) c.imageId = e.imageId;
+    if (stage === 'booted') c.complete = true;
+  }
+  for (const b of boots) {
+    if (!b.complete && b.reached) {
+      // A boot that never touched TFTP (iPXE in ROM, UEFI HTTP) skips that stage.
+      const next = STAGES.slice(STAGES.indexOf(b.reached) + 1).find((s) => s !== 'tftp' || b.reached === 'dhcp');
+      b.stoppedBefore = next ?? null;
+    }
+  }
+  return boots;
+}

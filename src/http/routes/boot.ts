@@ -1,0 +1,86 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { createReadStream, statSync } from 'node:fs';
+import { decide, recordBootStep, renderIpxe } from '../../boot/index.js';
+import { parseCidr } from '../../net/ipv4.js';
+import { normalizeMac } from '../../net/mac.js';
+import { HttpError, requireRole } from '../auth.js';
+import { httpFacts } from '../client-facts.js';
+import type { HttpContext } from '../context.js';
+
+/**
+ * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
+ * machine's script, rendered from the boot plan), and /loaders/<file> for UEFI HTTP Boot.
+ * Open to machines (no token) and read-only, apart from the boot events they leave.
+ */
+export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
+  const { cmdb, config, templates } = ctx;
+  const ipxe = 'text/plain; charset=utf-8';
+
+  app.get('/boot.ipxe', { schema: { tags: ['boot'] } }, async (_req, reply) => {
+    reply.header('content-type', ipxe).header('cache-control', 'no-store');
+    return templates.render('ipxe/chain.ipxe', { server: config.http.publicUrl });
+  });
+
+  app.get('/boot/:file', { schema: { tags: ['boot'], params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
+    const m = /^(.+)\.ipxe$/.exec(req.params.file);
+    const mac = m ? normalizeMac(m[1]!) : null;
+    if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
+    const plan = decide(httpFacts(req, mac), ctx);
+    const { script, error } = renderIpxe(plan, config, templates);
+    recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) });
+    if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);
+    return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
+  });
+
+  // UEFI HTTP Boot clients download their first-stage loader by URL instead of TFTP.
+  app.get('/loaders/:name', { schema: { tags: ['boot'], params: Type.Object({ name: Type.String() }) } }, async (req, reply) => {
+    const path = config.tftp.loaders[req.params.name];
+    if (!path) throw new HttpError(404, `no loader ${req.params.name}; configured: ${Object.keys(config.tftp.loaders).join(', ')}`);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      throw new HttpError(404, `loader ${req.params.name} is configured as ${path}, which does not exist (is the ipxe package installed?)`);
+    }
+    return reply.header('content-type', 'application/efi').header('content-length', size).send(createReadStream(path));
+  });
+
+  app.get(
+    '/v1/machines/:ref/explain',
+    {
+      preHandler: requireRole(cmdb, 'reader'),
+      schema: {
+        tags: ['machines'],
+        params: Type.Object({ ref: Type.String() }),
+        querystring: Type.Object({
+          firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe')])),
+          subnet: Type.Optional(Type.String()),
+        }),
+      },
+    },
+    async (req) => {
+      const mac = normalizeMac(req.params.ref) ?? cmdb.machines.get(req.params.ref).macs[0]!;
+      const hint = req.query.subnet ? cmdb.subnets.get(req.query.subnet) : null;
+      const facts = { ...httpFacts(req, mac), door: 'explain' as const, firmware: req.query.firmware ?? 'ipxe', subnetHint: hint ? parseCidr(hint.cidr)!.network : null };
+      const plan = decide(facts, ctx);
+      const { script, error } = renderIpxe(plan, config, templates);
+      return {
+        mac,
+        machine: plan.machine,
+        subnet: plan.subnet?.name ?? null,
+        policy: plan.policy,
+        action: plan.action,
+        discover: plan.discover,
+        selector: plan.machine?.image ?? (plan.subnet?.defaultImage ?? null),
+        image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
+        next: plan.next,
+        cmdline: plan.cmdline,
+        template: plan.template,
+        reasons: plan.reasons,
+        script,
+        templateError: error,
+      };
+    },
+  );
+};

@@ -1,0 +1,57 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { traceBoots } from '../../events/trace.js';
+import { requireRole } from '../auth.js';
+import type { HttpContext } from '../context.js';
+
+/** The event stream (Server-Sent Events) and per-machine boot traces. */
+export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, feed }) => {
+  const read = { preHandler: requireRole(cmdb, 'reader') };
+
+  app.get(
+    '/v1/events',
+    {
+      ...read,
+      schema: {
+        tags: ['events'],
+        querystring: Type.Object({
+          after: Type.Optional(Type.Integer({ minimum: 0 })),
+          type: Type.Optional(Type.String()),
+          mac: Type.Optional(Type.String()),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const lastId = req.headers['last-event-id'];
+      const after = req.query.after ?? (typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : null);
+      const types = req.query.type ? new Set(req.query.type.split(',')) : null;
+      const mac = req.query.mac?.toLowerCase() ?? null;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write(': livery events\n\n');
+      const unsubscribe = feed.subscribe((e) => {
+        if (types && !types.has(e.type)) return;
+        if (mac && e.mac !== mac) return;
+        res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+      }, after);
+      // A comment every 15 s keeps proxies from closing an idle stream.
+      const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
+      req.raw.once('close', () => {
+        clearInterval(keepalive);
+        unsubscribe();
+      });
+    },
+  );
+
+  app.get(
+    '/v1/machines/:ref/trace',
+    { ...read, schema: { tags: ['machines'], params: Type.Object({ ref: Type.String() }), querystring: Type.Object({ boots: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })) }) } },
+    async (req) => {
+      const machine = cmdb.machines.get(req.params.ref);
+      const events = machine.macs.flatMap((mac) => cmdb.events.forMac(mac, 1000)).sort((a, b) => a.id - b.id);
+      const boots = traceBoots(events);
+      return { machine: { id: machine.id, hostname: machine.hostname, macs: machine.macs }, boots: boots.slice(-(req.query.boots ?? 5)) };
+    },
+  );
+};

@@ -1,0 +1,130 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+import { Counter } from 'prom-client';
+import { BundleError, DuplicateImageError } from '../../catalog/index.js';
+import { CmdbError } from '../../cmdb/errors.js';
+import type { ImageSummary } from '../../cmdb/images.js';
+import { actorOf, HttpError, requireRole } from '../auth.js';
+import type { HttpContext } from '../context.js';
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const ChannelParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), channel: Type.String({ minLength: 1, maxLength: 32 }) });
+const ChannelBody = Type.Object({ channel: Type.String() }, { additionalProperties: false });
+const PublishQuery = Type.Object({ channel: Type.Optional(Type.String()) }, { additionalProperties: false });
+const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: false });
+
+/** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
+export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, registry }) => {
+  const read = { preHandler: requireRole(cmdb, 'reader') };
+  const write = { preHandler: requireRole(cmdb, 'publisher') };
+  const tags = ['images'];
+  const publishes = new Counter({
+    name: 'livery_catalog_publishes_total',
+    help: 'Bundle publishes by result (published, rejected: bad bundle, duplicate, failed: cut off or server error)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+
+  // The bundle body is handed to the route as the raw stream: it may be many gigabytes.
+  app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+
+  const channelsOf = () => {
+    const byImage = new Map<string, string[]>();
+    for (const c of cmdb.images.channels()) byImage.set(c.imageId, [...(byImage.get(c.imageId) ?? []), `${c.name}@${c.channel}`]);
+    return <T extends ImageSummary>(image: T) => ({ ...image, channels: byImage.get(image.id) ?? [] });
+  };
+
+  app.get('/v1/images', { ...read, schema: { tags, querystring: ListQuery } }, async (req) => {
+    const withChannels = channelsOf();
+    return { items: cmdb.images.list({ name: req.query.name }).map(withChannels), next: null };
+  });
+
+  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => channelsOf()(cmdb.images.get(req.params.id)));
+
+  app.post('/v1/images', { ...write, schema: { tags, querystring: PublishQuery } }, async (req, reply) => {
+    // A declared length already over the limit is refused before a byte is read.
+    const max = catalog.limits.maxBundleBytes;
+    if (Number(req.headers['content-length'] ?? 0) > max) throw new HttpError(413, `bundle: larger than catalog.maxBundleBytes (${max} bytes)`);
+    const raw = req.raw;
+    const upload = guardedBody(raw, req.body as Readable);
+    try {
+      const image = await catalog.publish(upload.body, { actor: actorOf(req), channel: req.query.channel });
+      publishes.inc({ result: 'published' });
+      return reply.code(201).send(channelsOf()(image));
+    } catch (err) {
+      const result = upload.cutOff() ? 'failed' : err instanceof DuplicateImageError ? 'duplicate' : err instanceof CmdbError ? 'rejected' : 'failed';
+      publishes.inc({ result });
+      discardRest(raw, max);
+      if (err instanceof DuplicateImageError) {
+        return reply.code(409).send({ error: err.message, field: err.field, imageId: err.existingId, identical: err.identical });
+      }
+      throw err;
+    }
+  });
+
+  app.delete('/v1/images/:id', { ...write, schema: { tags, params: IdParams } }, async (req) => catalog.remove(req.params.id, actorOf(req)));
+
+  app.post('/v1/images/:id/promote', { ...write, schema: { tags, params: IdParams, body: ChannelBody } }, async (req) => {
+    const image = cmdb.images.get(req.params.id);
+    const change = catalog.promote(image.id, req.body.channel, actorOf(req));
+    return { name: image.name, channel: req.body.channel, imageId: image.id, previousImageId: change?.previousImageId ?? image.id, changed: change !== null };
+  });
+
+  app.post('/v1/images/gc', { ...write, schema: { tags } }, async (req) => catalog.gc(actorOf(req)));
+
+  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams } }, async (req, reply) => {
+    const { image, stream, length } = catalog.exportBundle(req.params.id);
+    if (length !== null) reply.header('content-length', length);
+    return reply
+      .header('content-type', 'application/x-tar')
+      .header('content-disposition', `attachment; filename="${image.name}-${image.version}.tar"`)
+      .send(stream);
+  });
+
+  app.get('/v1/channels', { ...read, schema: { tags } }, async () => ({ items: cmdb.images.channels(), next: null }));
+
+  app.get('/v1/channels/:name/:channel/history', { ...read, schema: { tags, params: ChannelParams } }, async (req) => ({
+    items: cmdb.images.history(req.params.name, req.params.channel),
+    next: null,
+  }));
+
+  app.post('/v1/channels/:name/:channel/rollback', { ...write, schema: { tags, params: ChannelParams } }, async (req) => {
+    const change = catalog.rollback(req.params.name, req.params.channel, actorOf(req));
+    return { name: change.name, channel: change.channel, imageId: change.imageId, previousImageId: change.previousImageId, changed: true };
+  });
+};
+
+/**
+ * The request body behind a PassThrough: a client that disconnects mid-upload fails the
+ * publish (instead of looking like a clean end of stream), and a failed publish destroys only
+ * the PassThrough, so the connection stays usable for the error reply.
+ */
+function guardedBody(raw: IncomingMessage, body: Readable): { body: PassThrough; cutOff: () => boolean } {
+  const guarded = new PassThrough({ highWaterMark: 1024 * 1024 });
+  let cutOff = false;
+  body.pipe(guarded);
+  raw.once('close', () => {
+    if (raw.complete) return;
+    cutOff = true;
+    guarded.destroy(new BundleError(null, 'upload cut off: the client disconnected before the end of the bundle'));
+  });
+  return { body: guarded, cutOff: () => cutOff };
+}
+
+/**
+ * After a refused upload the rest of the body is read and dropped, so the client (which may
+ * still be sending) gets the answer on a healthy connection. A body running past the bundle
+ * limit is no bundle at all: then the connection is closed instead.
+ */
+function discardRest(raw: IncomingMessage, limit: number): void {
+  raw.unpipe();
+  if (raw.complete || raw.destroyed) return;
+  let dropped = 0;
+  raw.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > limit) raw.socket?.destroy();
+  });
+  raw.resume();
+}
