@@ -5,7 +5,10 @@ import { join } from 'node:path';
 export interface WrkResult {
   requestsPerSecond: number;
   p99Ms: number;
-  errors: number;
+  /** Non-2xx/3xx answers: the server said no. */
+  statusErrors: number;
+  /** Socket errors and requests over wrk's 2 s timeout: the server was slow or gone. */
+  otherErrors: number;
 }
 
 /**
@@ -29,8 +32,8 @@ math.randomseed(42)
 local headers = {${headers}}
 request = function() return wrk.format("GET", paths[math.random(#paths)], headers) end
 done = function(summary, latency, requests)
-  io.write(string.format("LIVERY rps=%f p99us=%d errors=%d\\n", summary.requests / (summary.duration / 1e6), latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+  io.write(string.format("LIVERY rps=%f p99us=%d status=%d other=%d\\n", summary.requests / (summary.duration / 1e6), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 `,
   );
@@ -42,7 +45,7 @@ end
       (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${err.message} ${stderr}`)) : resolve(stdout)),
     ),
   );
-  const m = /LIVERY rps=([0-9.]+) p99us=([0-9]+) errors=([0-9]+)/.exec(out);
+  const m = /LIVERY rps=([0-9.]+) p99us=([0-9]+) status=([0-9]+) other=([0-9]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
-  return { requestsPerSecond: Number(m[1]), p99Ms: Number(m[2]) / 1000, errors: Number(m[3]) };
+  return { requestsPerSecond: Number(m[1]), p99Ms: Number(m[2]) / 1000, statusErrors: Number(m[3]), otherErrors: Number(m[4]) };
 }

@@ -68,6 +68,20 @@ describe('livery CLI (built binary, real server)', () => {
     expect(livery(['status', '--json'], env).stdout).toContain('"status": "ok"');
   });
 
+  it('explains a decision and traces boots', async () => {
+    const explain = livery(['machine', 'explain', 'node1', '--firmware', 'bios-pxe'], env);
+    expect(explain.code).toBe(0);
+    expect(explain.stdout).toMatch(/action\s+wait/);
+    expect(explain.stdout).toContain('no image selected for this machine');
+    expect(explain.stdout).toContain('TFTP undionly.kpxe');
+    expect(explain.stdout).toContain('#!ipxe');
+    expect(livery(['machine', 'trace', 'node1'], env).stdout).toContain('no boots recorded for node1');
+    await fetch(`${server.url}/boot/52:54:00:12:34:56.ipxe`);
+    const trace = livery(['machine', 'trace', 'node1'], env);
+    expect(trace.stdout).toMatch(/stopped before kernel/);
+    expect(trace.stdout).toMatch(/script\s+0\.0\s+ipxe-script/);
+  });
+
   it('refuses a bad config with the key named', () => {
     const cfg = join(dir.path, 'bad.toml');
     writeFileSync(cfg, '[tftp]\nmaxBlksize = 1\n');

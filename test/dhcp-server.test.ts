@@ -190,6 +190,9 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     net.exec(net.client, 'bash', ['-c', `head -c 100 /dev/urandom > /dev/udp/${SERVER}/67; printf 'x' > /dev/udp/${SERVER}/67`]);
     const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);
     expect(metrics).toMatch(/livery_dhcp_malformed_total\{kind="truncated"\} [1-9]/);
+    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+    const leases = JSON.parse(net.exec(net.client, process.execPath, [join(import.meta.dirname, '../dist/cli/main.js'), '--url', `http://${SERVER}:8080`, '--token', token, 'lease', 'list', '--json', '--subnet', 'lan']));
+    expect(leases).toEqual(expect.arrayContaining([expect.objectContaining({ ip: '10.77.0.10', mac: clientMac, state: 'bound' })]));
     const still = probe({ listenMs: 800, send: [{ mac: clientMac, xid: 77, type: 'DISCOVER' }] });
     expect(still[0]?.yiaddr).toBe('10.77.0.10');
   });

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { DEFAULT_URL } from './context.js';
 import { registerImageCommands } from './image.js';
+import { registerLeaseCommands } from './lease.js';
 import { registerMachineCommands } from './machine.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
@@ -21,6 +22,7 @@ registerServeCommand(program);
 registerMachineCommands(program);
 registerImageCommands(program);
 registerSubnetCommands(program);
+registerLeaseCommands(program);
 registerTokenCommands(program);
 registerStatusCommand(program);
 

@@ -13,6 +13,7 @@ import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
+import { leaseRoutes } from './routes/leases.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { subnetRoutes } from './routes/subnets.js';
@@ -70,6 +71,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(healthRoutes, ctx);
   await app.register(machineRoutes, ctx);
   await app.register(subnetRoutes, ctx);
+  await app.register(leaseRoutes, ctx);
   await app.register(tokenRoutes, ctx);
   await app.register(imageRoutes, ctx);
   await app.register(artifactRoutes, ctx);

@@ -1,0 +1,35 @@
+import { join } from 'node:path';
+import { resolveConfig } from '../src/config/index.js';
+import { startLivery, type Livery } from '../src/daemon/index.js';
+import { createLogger } from '../src/log.js';
+import { freePort } from './lib.js';
+
+/** MAC of the i-th synthetic machine (locally administered prefix 02:). */
+export const macOf = (i: number) =>
+  `02:00:${[(i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+
+/**
+ * A real livery on loopback (HTTP only, one process unless `workers` says otherwise) whose
+ * CMDB holds `machines` machines, all following `image` when given.
+ */
+export async function startFleet(dir: string, machines: number, opts: { image?: string; workers?: number } = {}): Promise<Livery> {
+  const config = resolveConfig({
+    dataDir: join(dir, 'var'),
+    log: { level: 'silent' },
+    http: { listen: `127.0.0.1:${await freePort()}`, workers: opts.workers ?? 1 },
+    tftp: { enabled: false },
+  });
+  const livery = await startLivery(config, createLogger('silent'));
+  livery.cmdb.tx(() => {
+    for (let i = 0; i < machines; i++) {
+      livery.cmdb.machines.create({
+        macs: [macOf(i)],
+        hostname: `n${i}`,
+        labels: { rack: `r${i % 40}` },
+        site: 'bench',
+        ...(opts.image ? { image: { name: opts.image, channel: 'stable' } } : {}),
+      });
+    }
+  });
+  return livery;
+}

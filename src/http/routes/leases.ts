@@ -1,0 +1,27 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { requireRole } from '../auth.js';
+import type { HttpContext } from '../context.js';
+
+/** /v1/leases: what the DHCP server has handed out (read-only; leases change only by DHCP). */
+export const leaseRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb }) => {
+  app.get(
+    '/v1/leases',
+    {
+      preHandler: requireRole(cmdb, 'reader'),
+      schema: {
+        tags: ['leases'],
+        querystring: Type.Object({
+          subnet: Type.Optional(Type.String()),
+          state: Type.Optional(Type.Union(['offered', 'bound', 'released', 'declined'].map((s) => Type.Literal(s)))),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        }),
+      },
+    },
+    async (req) => {
+      const subnet = req.query.subnet ? cmdb.subnets.get(decodeURIComponent(req.query.subnet)) : null;
+      const items = cmdb.leases.list({ subnetId: subnet?.id, state: req.query.state as never, limit: req.query.limit });
+      return { items, next: null };
+    },
+  );
+};
