@@ -9,18 +9,25 @@ import type { BootPlan } from './plan.js';
 export interface DecideContext {
   cmdb: Cmdb;
   config: Config;
+  /**
+   * The subnet whose block contains an address; by default a CMDB query. The DHCP server,
+   * which decides for every packet, passes its in-memory copy of the subnets instead.
+   */
+  subnetContaining?: (ip: number) => Subnet | null;
 }
 
 /**
  * client facts + CMDB → BootPlan. Reads only; the door performs side effects the plan asks
  * for (registering a discovered machine, writing boot events).
  */
-export function decide(facts: ClientFacts, { cmdb, config }: DecideContext): BootPlan {
+export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
+  const { cmdb, config } = ctx;
+  const containing = ctx.subnetContaining ?? ((ip: number) => cmdb.subnets.containing(ip));
   const base = config.http.publicUrl;
   const client = `${facts.firmware} ${facts.arch}${facts.archCode !== null ? ` (option 93 = ${facts.archCode}, ${archName(facts.archCode)})` : ''}`;
   const reasons: string[] = [`client ${facts.mac} via ${facts.door}: ${client}`];
   const machine = cmdb.machines.byCanonicalMac(facts.mac);
-  const subnet = findSubnet(cmdb, facts, machine?.ip ?? null, reasons);
+  const subnet = findSubnet(containing, facts, machine?.ip ?? null, reasons);
   const scriptUrl = `${base}/boot/${facts.mac}.ipxe`;
   const plan: BootPlan = {
     facts,
@@ -119,7 +126,7 @@ function finish(plan: BootPlan, action: BootPlan['action'], config: Config): Boo
   const { firmware, arch } = plan.facts;
   const base = config.http.publicUrl;
   if (firmware === 'ipxe') plan.next = { kind: 'script', url: plan.scriptUrl };
-  else if (firmware === 'uefi-http') plan.next = { kind: 'http', url: `${base}/loaders/${config.boot.httpBootLoader}` };
+  else if (firmware === 'uefi-http') plan.next = { kind: 'http', url: `${base}/loaders/${arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.httpBootLoader}` };
   else if (firmware === 'uefi-pxe') plan.next = { kind: 'tftp', file: arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.loaderUefi };
   else plan.next = { kind: 'tftp', file: config.boot.loaderBios };
   plan.reasons.push(
@@ -132,15 +139,15 @@ function finish(plan: BootPlan, action: BootPlan['action'], config: Config): Boo
   return plan;
 }
 
-function findSubnet(cmdb: Cmdb, facts: ClientFacts, reservedIp: string | null, reasons: string[]): Subnet | null {
+function findSubnet(containing: (ip: number) => Subnet | null, facts: ClientFacts, reservedIp: string | null, reasons: string[]): Subnet | null {
   if (facts.subnetHint !== null) {
-    const s = cmdb.subnets.containing(facts.subnetHint);
+    const s = containing(facts.subnetHint);
     if (s) {
       reasons.push(`subnet ${s.name} (${s.cidr})`);
       return s;
     }
   }
-  const reserved = reservedIp ? cmdb.subnets.containing(parseIpv4(reservedIp)!) : null;
+  const reserved = reservedIp ? containing(parseIpv4(reservedIp)!) : null;
   if (reserved) reasons.push(`subnet ${reserved.name} (${reserved.cidr}), from the machine's reserved address`);
   return reserved;
 }

@@ -22,6 +22,8 @@ export const ConfigSchema = section({
     /** Extra processes serving HTTP (artifacts are CPU-bound in Node); 0 means one per core. */
     workers: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
     bodyLimitBytes: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
+    /** A request (headers and body) must arrive within this time, so slow clients cannot hold sockets. */
+    requestTimeoutMs: Type.Integer({ default: 120_000, minimum: 100 }),
     tls: section({
       cert: Type.String({ default: '' }),
       key: Type.String({ default: '' }),

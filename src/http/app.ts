@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
@@ -37,11 +39,16 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
     // Slow or stalled clients must not hold sockets forever.
-    requestTimeout: 120_000,
-    connectionTimeout: 0,
+    // Node checks request timeouts on a timer (30 s by default): check at least twice per timeout.
+    serverFactory: (handler) => {
+      const timing = { requestTimeout: config.http.requestTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.ceil(config.http.requestTimeoutMs / 2)) };
+      const server = tls ? createHttpsServer({ ...tls, ...timing }, handler) : createHttpServer(timing, handler);
+      // As fastify's own default: idle keep-alive connections outlive client pools' reuse windows.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
     routerOptions: { maxParamLength: 512 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
-    ...(tls ? { https: tls } : {}),
     // The https variant differs only in its server type; the routes do not care which.
   }) as unknown as FastifyInstance;
   app.decorateRequest('token', null);
