@@ -11,13 +11,18 @@ APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
 DATA_DIR ?= ./var
 BENCH ?=
 
-.PHONY: run test bench e2e build deps-run deps-test deps-bench clean typecheck
+.PHONY: run test bench e2e fuzz build deps-run deps-test deps-bench clean typecheck
 
 run: deps-run build
 	node dist/cli/main.js serve --data-dir $(DATA_DIR)
 
 test: deps-test build
 	npx vitest run
+
+# Long mutation-fuzzing run of every parser of outside input (the suite runs a short one).
+FUZZ_RUNS ?= 100000
+fuzz: deps-test build
+	FUZZ_RUNS=$(FUZZ_RUNS) npx vitest run test/fuzz.test.ts --testTimeout=0
 
 bench: deps-bench build
 	npx tsx bench/run.ts $(BENCH)
