@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
+import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
@@ -39,6 +40,8 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
+    // Nothing is being published yet: temp files are debris of a publish cut off by a crash.
+    await new BlobStore(join(config.dataDir, 'blobs')).removeStaleTemps(Date.now() + 1);
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
     const http = await serveHttp({
       config,
