@@ -12,6 +12,11 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | CmdbError | HttpError, request, reply) => {
     if (err instanceof CmdbError) return reply.code(STATUS[err.kind]).send({ error: err.message, field: err.field ?? undefined });
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
+      request.log.error({ err }, 'out of disk space');
+      return reply.code(507).send({ error: `no space left on livery's data disk (${code}); nothing was changed, free space and retry` });
+    }
     const fe = err as FastifyError;
     if (fe.validation) return reply.code(400).send({ error: describeValidation(fe) });
     if (fe.statusCode && fe.statusCode < 500) return reply.code(fe.statusCode).send({ error: fe.message });
