@@ -5,7 +5,7 @@ NODE_MODULES_STAMP := node_modules/.installed
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe
 APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
-             qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod
+             qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
 
 DATA_DIR ?= ./var

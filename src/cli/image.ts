@@ -5,10 +5,10 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { ChannelChange, Image, ImageSummary } from '../cmdb/images.js';
-import type { Channel } from '../cmdb/images.js';
 import type { GcReport } from '../catalog/index.js';
+import type { Channel, ChannelChange, Image, ImageSummary } from '../cmdb/images.js';
 import { CliError, parseResponse, type ApiClient } from './client.js';
+import { registerImageBuild } from './image-build.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printRecord, printTable } from './output.js';
 
@@ -99,6 +99,13 @@ function bundleUrl(url: string | undefined, from: string | undefined, id: string
   throw new CliError('pull: give the bundle URL (<livery>/v1/images/<id>/bundle) or --from <livery URL> --id <image id>');
 }
 
+/** Streams a bundle file to the server's catalog, with a progress bar on a terminal. */
+async function publishFile(cmd: Command, file: string, channel: string | undefined): Promise<Listed> {
+  const size = statSync(file).size;
+  const body = createReadStream(file).pipe(progress('publish', size, showBar(cmd)));
+  return parseResponse<Listed>(await upload(clientFor(cmd), body, size, channel));
+}
+
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('the image catalog: publish, channels, export and pull');
   const path = (id: string) => `/v1/images/${encodeURIComponent(id)}`;
@@ -109,12 +116,11 @@ export function registerImageCommands(program: Command): void {
     .argument('<bundle>', 'bundle file')
     .option('--channel <channel>', 'also point this channel of the image name at it')
     .action(async (file: string, flags: { channel?: string }, cmd: Command) => {
-      const client = clientFor(cmd);
-      const size = statSync(file).size;
-      const body = createReadStream(file).pipe(progress('publish', size, showBar(cmd)));
-      const published = await parseResponse<Listed>(await upload(client, body, size, flags.channel));
+      const published = await publishFile(cmd, file, flags.channel);
       globals(cmd).json ? printJson(published) : console.log(`published ${published.name} ${published.version} as ${published.id}`);
     });
+
+  registerImageBuild(image, publishFile);
 
   image
     .command('list')

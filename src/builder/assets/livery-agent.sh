@@ -1,0 +1,123 @@
+#!/bin/sh
+# livery-agent: runs once per boot (livery-agent.service). Reads the kernel command line,
+# fetches this machine's metadata from the livery server, applies hostname and DNS, then
+# reports the boot with POST /v1/machines/<mac>/booted.
+#
+# The metadata is shell-quoted text from the network; it is parsed line by line and never
+# sourced or eval'ed: only LIVERY_[A-Z0-9_]+='...' lines are accepted.
+#
+# LIVERY_AGENT_CMDLINE and LIVERY_AGENT_ROOT exist so tests can run the agent outside an image.
+set -u
+
+CMDLINE=${LIVERY_AGENT_CMDLINE:-/proc/cmdline}
+ROOT=${LIVERY_AGENT_ROOT:-}
+STATE=$ROOT/run/livery
+# Word-split on purpose where used: a list of curl options.
+CURL_RETRY="--retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 5 --max-time 20"
+
+say() { echo "livery-agent: $*"; }
+
+server=
+image=
+bootif=
+set -f
+for arg in $(cat "$CMDLINE"); do
+	case "$arg" in
+		livery.server=*) server=${arg#livery.server=} ;;
+		livery.image=*) image=${arg#livery.image=} ;;
+		BOOTIF=*) bootif=${arg#BOOTIF=} ;;
+	esac
+done
+set +f
+server=${server%/}
+if [ -z "$server" ]; then
+	say "no livery.server= on the kernel command line: not booted by livery, nothing to do"
+	exit 0
+fi
+
+# MAC in URL form aa:bb:cc:dd:ee:ff: from BOOTIF=01-aa-bb-..., else the NIC the initramfs used.
+mac=
+if [ -n "$bootif" ]; then
+	mac=$(printf '%s' "${bootif#01-}" | tr 'A-F-' 'a-f:')
+elif [ -f "$STATE/net.env" ]; then
+	nic=$(sed -n "s/^interface='\([A-Za-z0-9_.-]*\)'\$/\1/p" "$STATE/net.env")
+	[ -n "$nic" ] && mac=$(cat "/sys/class/net/$nic/address" 2>/dev/null)
+fi
+if ! printf '%s' "$mac" | grep -Eq '^([0-9a-f]{2}:){5}[0-9a-f]{2}$'; then
+	say "cannot tell this machine's MAC (no BOOTIF= and no boot interface); giving up"
+	exit 1
+fi
+
+# Undoes shell single-quoting: 'it'\''s' -> it's. Prints nothing and fails for anything else.
+unquote() {
+	inner=${1#\'}
+	inner=${inner%\'}
+	[ "$1" = "'$inner'" ] || return 1
+	case "$(printf '%s' "$inner" | sed "s/'\\\\''//g")" in
+		*"'"*) return 1 ;;
+	esac
+	printf '%s' "$inner" | sed "s/'\\\\''/'/g"
+}
+
+hostname_value=
+dns_value=
+domain_value=
+metadata=$(mktemp)
+trap 'rm -f "$metadata" "$metadata.ok"' EXIT
+if curl -fsS $CURL_RETRY -o "$metadata" "$server/v1/metadata/$mac?format=env"; then
+	: > "$metadata.ok"
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in '' | '#'*) continue ;; esac
+		name=${line%%=*}
+		if ! printf '%s' "$name" | grep -Eq '^LIVERY_[A-Z0-9_]+$' || ! value=$(unquote "${line#*=}"); then
+			say "ignoring a malformed metadata line"
+			continue
+		fi
+		printf '%s\n' "$line" >> "$metadata.ok"
+		case "$name" in
+			LIVERY_HOSTNAME) hostname_value=$value ;;
+			LIVERY_DNS) dns_value=$value ;;
+			LIVERY_DOMAIN) domain_value=$value ;;
+		esac
+	done < "$metadata"
+	mkdir -p "$STATE"
+	mv "$metadata.ok" "$STATE/metadata.env"
+else
+	say "could not fetch metadata from $server for $mac; keeping the current hostname"
+fi
+
+if [ -n "$hostname_value" ]; then
+	if printf '%s' "$hostname_value" | grep -Eq '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$'; then
+		hostname "$hostname_value"
+		printf '%s\n' "$hostname_value" > "$ROOT/etc/hostname"
+		fqdn=$hostname_value
+		[ -n "$domain_value" ] && fqdn="$hostname_value.$domain_value"
+		printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s %s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$fqdn" "$hostname_value" > "$ROOT/etc/hosts"
+	else
+		say "ignoring invalid hostname from metadata"
+	fi
+fi
+
+if [ -n "$dns_value" ]; then
+	resolv=$(mktemp)
+	if printf '%s' "$domain_value" | grep -Eq '^[A-Za-z0-9.-]+$'; then echo "search $domain_value" >> "$resolv"; fi
+	for server_ip in $dns_value; do
+		printf '%s' "$server_ip" | grep -Eq '^[0-9a-fA-F.:]+$' && echo "nameserver $server_ip" >> "$resolv"
+	done
+	cat "$resolv" > "$ROOT/etc/resolv.conf"
+	rm -f "$resolv"
+fi
+
+json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+
+read -r uptime _ < /proc/uptime
+seconds=${uptime%.*}
+hundredths=${uptime#*.}
+hundredths=${hundredths#0}
+uptime_ms=$((seconds * 1000 + hundredths * 10))
+body="{\"imageId\":$(json_string "$image"),\"kernel\":$(json_string "$(uname -r)"),\"uptimeMs\":$uptime_ms}"
+if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/json' --data "$body" "$server/v1/machines/$mac/booted"; then
+	say "could not report the boot to $server"
+	exit 1
+fi
+say "booted image $image as $(hostname)"
