@@ -22,36 +22,12 @@ export interface ChannelHandlers {
 export class TransferChannel {
   private closing = false;
   private readonly closed: Promise<void>;
-  private markClosed!: () => void;
 
   private constructor(
     private readonly socket: Socket,
     private readonly client: Peer,
   ) {
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    socket.on('close', () => this.markClosed());
-  }
-
-  /**
-   * Starts delivering packets. Separate from open() because the handlers belong to a transfer
-   * that is built once the socket exists; nothing can arrive before our first send anyway.
-   */
-  attach(handlers: ChannelHandlers): void {
-    const { socket, client } = this;
-    socket.on('error', (err) => handlers.error(err));
-    socket.on('message', (msg, from) => {
-      if (from.port !== client.port || from.address !== client.address) {
-        handlers.dropped('unknown-tid');
-        // Never answer an ERROR with an ERROR: two confused peers would bounce them forever.
-        if (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR) {
-          this.sendTo(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from);
-        }
-        return;
-      }
-      const decoded = decodePacket(msg);
-      if (decoded.ok) handlers.packet(decoded.packet);
-      else handlers.dropped(decoded.reason);
-    });
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
   static open(type: SocketType, host: string, client: Peer): Promise<TransferChannel> {
@@ -76,13 +52,35 @@ export class TransferChannel {
     });
   }
 
+  /**
+   * Starts delivering packets. Separate from open() because the handlers belong to a transfer
+   * that is built once the socket exists; nothing can arrive before our first send anyway.
+   */
+  attach(handlers: ChannelHandlers): void {
+    const { socket, client } = this;
+    socket.on('error', (err) => handlers.error(err));
+    socket.on('message', (msg, from) => {
+      if (from.port !== client.port || from.address !== client.address) {
+        handlers.dropped('unknown-tid');
+        // Never answer an ERROR with an ERROR: two confused peers would bounce them forever.
+        if (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR) {
+          this.sendTo(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from);
+        }
+        return;
+      }
+      const decoded = decodePacket(msg);
+      if (decoded.ok) handlers.packet(decoded.packet);
+      else handlers.dropped(decoded.reason);
+    });
+  }
+
   send(packet: Buffer): void {
     this.sendTo(packet, this.client);
   }
 
   /**
-   * No completion callback: without one Node sends with a single non-blocking try and skips a
-   * nextTick per packet. A lost send is recovered like a lost packet, by retransmission.
+   * No completion callback: Node would queue a nextTick per packet just to call it. A send that
+   * fails is recovered like a lost packet, by retransmission.
    */
   private sendTo(packet: Buffer, peer: Peer): void {
     if (!this.closing) this.socket.send(packet, peer.port, peer.address);

@@ -1,19 +1,18 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
 import { realpath } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
-import { isAbsolute } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { TransferChannel, type Peer } from './channel.js';
 import { decodePacket, encodeError, encodePacket, ErrorCode, Opcode, type TftpOption } from './codec.js';
-import { normalizeRequestPath, resolveUnderRoot } from './confine.js';
+import { resolveConfig, type ServerConfig, type TftpServerOptions } from './config.js';
+import { lookupContent, type ContentPlaces } from './lookup.js';
 import { TftpMetrics, type TftpStats } from './metrics.js';
-import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE, negotiateOptions } from './options.js';
-import { closeContent, contentSize, openRegularFile, sourceFor, type Content } from './source.js';
+import { negotiateOptions } from './options.js';
+import { closeContent, contentSize, readAheadBytes, sourceFor, type Content } from './source.js';
 import { Transfer, type TransferOutcome, type TransferResult } from './transfer.js';
 
 export type { Peer as TftpClient } from './channel.js';
+export { TFTP_DEFAULTS, type TftpServerOptions } from './config.js';
 
 /** What the caller learns about every transfer that started, however it ended. */
 export interface TransferRecord {
@@ -30,33 +29,6 @@ export interface TransferRecord {
   options: Record<string, string>;
 }
 
-export interface TftpServerOptions {
-  /** Address to listen on; default 0.0.0.0. Transfer sockets bind to the same address. */
-  host?: string;
-  /** Default 69; 0 picks a free port (tests). */
-  port?: number;
-  /** Folder served; nothing outside it (after resolving symlinks) is ever read through a request name. */
-  root: string;
-  /** Extra read-only files by request name, e.g. { 'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe' }; checked before the root. */
-  files?: Record<string, string>;
-  /** Per-machine generated files; checked before `files` and the root. Returning null falls through to them. */
-  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | null>;
-  /** Largest blksize granted (default 1468, what fits a 1500-byte MTU). */
-  maxBlksize?: number;
-  /** Largest windowsize granted (default 64). */
-  maxWindowsize?: number;
-  /** Retransmission timeout when the client does not negotiate one (default 1000 ms). */
-  timeoutMs?: number;
-  /** Retransmissions before a transfer is given up (default 5). */
-  retries?: number;
-  /** Concurrent transfers overall (default 512) and per client IP (default 8). */
-  maxTransfers?: number;
-  maxTransfersPerClient?: number;
-  registry?: Registry;
-  logger?: Logger;
-  onTransfer?: (record: TransferRecord) => void | Promise<void>;
-}
-
 export interface TftpServer {
   address(): { address: string; port: number };
   /** Stops listening, ends every transfer (telling each client), and resolves when all sockets are closed. */
@@ -64,35 +36,18 @@ export interface TftpServer {
   readonly stats: TftpStats;
 }
 
-export const TFTP_DEFAULTS = {
-  host: '0.0.0.0',
-  port: 69,
-  maxBlksize: 1468,
-  maxWindowsize: 64,
-  timeoutMs: 1000,
-  retries: 5,
-  maxTransfers: 512,
-  maxTransfersPerClient: 8,
-} as const;
-
-type Config = Required<Omit<TftpServerOptions, 'resolveVirtual' | 'logger' | 'onTransfer' | 'registry'>> &
-  Pick<TftpServerOptions, 'resolveVirtual' | 'logger' | 'onTransfer'>;
-
-type Lookup = { ok: true; file: string; content: Content } | { ok: false; reason: string; code: number; message: string };
-
-const READ_AHEAD_MIN = 64 * 1024;
-const READ_AHEAD_MAX = 1024 * 1024;
-
 export async function startTftpServer(options: TftpServerOptions): Promise<TftpServer> {
-  // Explicitly undefined options mean "default" too, so they must not overwrite the defaults.
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TftpServerOptions;
-  const config = validated({ ...TFTP_DEFAULTS, files: {}, ...given });
-  const rootReal = await realpath(config.root);
-  const server = new LiveryTftpServer(config, rootReal, normalizedFiles(config.files), new TftpMetrics(options.registry ?? new Registry()));
+  const config = resolveConfig(options);
+  const places: ContentPlaces = { resolveVirtual: config.resolveVirtual, files: config.files, rootReal: await realpath(config.root) };
+  const server = new LiveryTftpServer(config, places, new TftpMetrics(options.registry ?? new Registry()));
   await server.listen();
   return server;
 }
 
+/**
+ * The request socket and the bookkeeping around transfers: caps, metrics, records, shutdown.
+ * Each accepted request gets a Transfer (the protocol) on a TransferChannel (its own socket).
+ */
 class LiveryTftpServer implements TftpServer {
   private readonly socketType: SocketType;
   private readonly socket: Socket;
@@ -102,11 +57,11 @@ class LiveryTftpServer implements TftpServer {
   private slots = 0;
   private readonly slotsByClient = new Map<string, number>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly config: Config,
-    private readonly rootReal: string,
-    private readonly files: Map<string, string>,
+    private readonly config: ServerConfig,
+    private readonly places: ContentPlaces,
     private readonly metrics: TftpMetrics,
   ) {
     this.socketType = isIPv6(config.host) ? 'udp6' : 'udp4';
@@ -120,9 +75,13 @@ class LiveryTftpServer implements TftpServer {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.socket.once('error', reject);
+      const failed = (err: Error) => {
+        this.socket.close();
+        reject(err);
+      };
+      this.socket.once('error', failed);
       this.socket.bind({ address: this.config.host, port: this.config.port }, () => {
-        this.socket.off('error', reject);
+        this.socket.off('error', failed);
         this.socket.on('error', (err) => this.config.logger?.error({ err }, 'tftp socket error'));
         resolve();
       });
@@ -134,11 +93,15 @@ class LiveryTftpServer implements TftpServer {
     return { address, port };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(resolve));
-    await Promise.all(this.pending);
+    await Promise.all(this.pending); // Requests still being looked up see `closed` and back out.
     const channels = [...this.sessions.values()];
     for (const transfer of [...this.sessions.keys()]) transfer.abort('server shutting down');
     await Promise.all(channels.map((c) => c.close()));
@@ -202,7 +165,7 @@ class LiveryTftpServer implements TftpServer {
 
   /** Finds the content and opens the transfer socket, or refuses the request and returns null. */
   private async open(filename: string, client: Peer): Promise<Opened | null> {
-    const found = await this.lookup(filename, client);
+    const found = await lookupContent(filename, client, this.places);
     if (!found.ok) {
       this.refuse(client, filename, found.reason, found.code, found.message);
       return null;
@@ -216,27 +179,12 @@ class LiveryTftpServer implements TftpServer {
     }
   }
 
-  /** Lookup order: virtual files, then the configured `files`, then the root. */
-  private async lookup(filename: string, client: Peer): Promise<Lookup> {
-    const name = normalizeRequestPath(filename);
-    if (!name.ok) return refusal(name.reason);
-    const path = name.path;
-    const virtual = await this.config.resolveVirtual?.(path, client);
-    if (virtual) return { ok: true, file: path, content: { kind: 'buffer', data: virtual } };
-    const mapped = this.files.get(path);
-    const target = mapped !== undefined ? { ok: true as const, path: mapped } : await resolveUnderRoot(this.rootReal, path);
-    if (!target.ok) return refusal(target.reason);
-    const file = await openRegularFile(target.path);
-    return file.ok ? { ok: true, file: path, content: file.content } : refusal(file.reason);
-  }
-
   /** Negotiates options and runs the transfer; from here on nothing awaits, so nothing can interleave. */
   private run(client: Peer, opened: Opened, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number): void {
     const { file, content, channel } = opened;
     const negotiated = negotiateOptions(options, this.config, netascii ? null : contentSize(content));
-    const readAhead = Math.min(Math.max(negotiated.blksize * negotiated.windowsize, READ_AHEAD_MIN), READ_AHEAD_MAX);
     const transfer: Transfer = new Transfer(
-      sourceFor(content, netascii, readAhead),
+      sourceFor(content, netascii, readAheadBytes(negotiated.blksize, negotiated.windowsize)),
       {
         blksize: negotiated.blksize,
         windowsize: negotiated.windowsize,
@@ -323,37 +271,4 @@ interface Opened {
   file: string;
   content: Content;
   channel: TransferChannel;
-}
-
-function refusal(reason: string): Lookup {
-  return reason === 'not-found' || reason === 'empty'
-    ? { ok: false, reason, code: ErrorCode.FILE_NOT_FOUND, message: 'file not found' }
-    : { ok: false, reason, code: ErrorCode.ACCESS_VIOLATION, message: 'access violation' };
-}
-
-function validated(config: Config): Config {
-  const check = (ok: boolean, what: string) => {
-    if (!ok) throw new RangeError(`tftp: ${what}`);
-  };
-  const isInt = Number.isInteger;
-  check(isInt(config.port) && config.port >= 0 && config.port <= 65535, `port must be 0..65535, got ${config.port}`);
-  check(isInt(config.maxBlksize) && config.maxBlksize >= MIN_BLKSIZE && config.maxBlksize <= MAX_BLKSIZE, `maxBlksize must be ${MIN_BLKSIZE}..${MAX_BLKSIZE}`);
-  check(isInt(config.maxWindowsize) && config.maxWindowsize >= 1 && config.maxWindowsize <= MAX_WINDOWSIZE, `maxWindowsize must be 1..${MAX_WINDOWSIZE}`);
-  check(config.timeoutMs > 0, 'timeoutMs must be positive');
-  check(isInt(config.retries) && config.retries >= 0, 'retries must be a non-negative integer');
-  check(isInt(config.maxTransfers) && config.maxTransfers >= 1, 'maxTransfers must be at least 1');
-  check(isInt(config.maxTransfersPerClient) && config.maxTransfersPerClient >= 1, 'maxTransfersPerClient must be at least 1');
-  return config;
-}
-
-/** Keys are matched against normalised request names, so they are normalised the same way. */
-function normalizedFiles(files: Record<string, string>): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const [name, path] of Object.entries(files)) {
-    const key = normalizeRequestPath(name);
-    if (!key.ok) throw new RangeError(`tftp: files entry "${name}" is not a valid request name (${key.reason})`);
-    if (!isAbsolute(path)) throw new RangeError(`tftp: files entry "${name}" must map to an absolute path, got "${path}"`);
-    map.set(key.path, path);
-  }
-  return map;
 }

@@ -52,6 +52,19 @@ export function closeContent(content: Content): Promise<void> {
   return content.kind === 'file' ? content.handle.close() : Promise.resolve();
 }
 
+const READ_AHEAD_MIN = 64 * 1024;
+const READ_AHEAD_MAX = 1024 * 1024;
+
+/**
+ * How much a file transfer reads at a time: about one window, in whole blocks (so reads split at
+ * block boundaries), at least 64 KiB so small windows still read in bulk, and at most 1 MiB so
+ * hundreds of concurrent transfers stay affordable.
+ */
+export function readAheadBytes(blksize: number, windowsize: number): number {
+  const blocks = Math.min(Math.max(windowsize, Math.ceil(READ_AHEAD_MIN / blksize)), Math.max(1, Math.floor(READ_AHEAD_MAX / blksize)));
+  return blocks * blksize;
+}
+
 /** Wraps resolved content as the byte stream a transfer sends, converting to netascii if asked. */
 export function sourceFor(content: Content, netascii: boolean, readAhead: number): ByteSource {
   const raw = content.kind === 'buffer' ? new BufferSource(content.data) : new FileSource(content.handle, content.size, readAhead);
@@ -74,52 +87,74 @@ class BufferSource implements ByteSource {
 }
 
 /**
- * Streams a file with positional reads into a fresh read-ahead buffer of about one window, so a
- * transfer costs one read(2) per window rather than per block, and never holds the whole file.
+ * Streams a file with positional reads of about one window each, so a transfer costs one read(2)
+ * per window rather than per block and never holds the whole file. The next read starts as soon
+ * as half the current chunk is taken, so it is usually in memory before the transfer needs it.
  * The size is fixed at open: a file that grows mid-transfer is sent as it was (matching tsize).
  */
 class FileSource implements ByteSource {
   private chunk: Buffer = Buffer.alloc(0);
   private at = 0;
+  /** File offset where the next read starts; reads are issued in order, one at a time. */
   private position = 0;
-  private shrunk = false;
+  /** The read after `chunk`, started early. */
+  private ahead: Promise<Buffer> | null = null;
 
   constructor(
     private readonly handle: FileHandle,
-    private readonly size: number,
+    private size: number,
     private readonly readAhead: number,
   ) {}
 
   take(count: number): Uint8Array | null {
-    const atEnd = this.position >= this.size || this.shrunk;
-    if (this.chunk.length - this.at < count && !atEnd) return null;
+    const allRead = this.position >= this.size && this.ahead === null;
+    if (this.chunk.length - this.at < count && !allRead) return null;
     const end = Math.min(this.at + count, this.chunk.length);
     const view = this.chunk.subarray(this.at, end);
     this.at = end;
+    this.readAheadIfLow();
     return view;
   }
 
-  async fill(count: number): Promise<void> {
+  async fill(): Promise<void> {
+    // Through `ahead` even when nothing was read early, so take() sees a read in flight and
+    // answers "not yet" rather than mistaking the already-advanced position for the end.
+    this.ahead ??= this.read();
+    const next = await this.ahead;
+    this.ahead = null;
     const leftover = this.chunk.subarray(this.at);
-    const wanted = Math.min(Math.max(this.readAhead, count), leftover.length + this.size - this.position);
-    const next = Buffer.allocUnsafe(wanted);
-    leftover.copy(next);
-    let filled = leftover.length;
-    while (filled < wanted) {
-      const { bytesRead } = await this.handle.read(next, filled, wanted - filled, this.position);
-      if (bytesRead === 0) {
-        this.shrunk = true; // The file shrank under us; send what there is.
-        break;
-      }
-      filled += bytesRead;
-      this.position += bytesRead;
-    }
-    this.chunk = next.subarray(0, filled);
+    this.chunk = leftover.length > 0 ? Buffer.concat([leftover, next]) : next;
     this.at = 0;
+    this.readAheadIfLow();
   }
 
   close(): Promise<void> {
     return this.handle.close();
+  }
+
+  private readAheadIfLow(): void {
+    if (this.ahead !== null || this.position >= this.size || this.chunk.length - this.at > this.readAhead / 2) return;
+    this.ahead = this.read();
+    // Handled here so a failure nobody awaits yet is not an unhandled rejection; fill() still sees it.
+    this.ahead.catch(() => undefined);
+  }
+
+  private async read(): Promise<Buffer> {
+    const start = this.position;
+    const length = Math.min(this.readAhead, this.size - start);
+    this.position += length;
+    const buffer = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, start + filled);
+      if (bytesRead === 0) {
+        // The file shrank under us: end the transfer where the file now ends.
+        this.size = this.position = start + filled;
+        break;
+      }
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
   }
 }
 

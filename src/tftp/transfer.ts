@@ -40,8 +40,8 @@ export interface TransferHooks {
  * Flow control is RFC 7440: send up to `windowsize` blocks past the oldest unacknowledged one;
  * an ACK for block k means "everything up to k arrived", so the window restarts at k+1. That one
  * rule covers a complete window, a partial one (resend from the gap) and windowsize 1 (RFC 1350).
- * An ACK that acknowledges nothing new (a duplicate) changes nothing and sends nothing, which is
- * what prevents the Sorcerer's Apprentice storm; lost packets are recovered by our own timer.
+ * An ACK that acknowledges nothing new (a duplicate) never sends anything, which is what
+ * prevents the Sorcerer's Apprentice storm; lost packets are recovered by our own timer.
  */
 export class Transfer {
   /** Oldest unacknowledged sequence number. */
@@ -61,6 +61,9 @@ export class Transfer {
   private filling = false;
   private done = false;
   private timer: NodeJS.Timeout | null = null;
+  /** When the timer fires, and when the last timeout retransmission went out (performance.now() clock). */
+  private deadline = 0;
+  private retransmittedAt = 0;
 
   constructor(
     private readonly source: ByteSource,
@@ -81,7 +84,8 @@ export class Transfer {
   onAck(block: number): void {
     if (this.done) return;
     const acked = this.base + ((block - this.base) & 0xffff);
-    if (acked > this.highestSent) return; // Duplicate or stale: acknowledges nothing we have in flight.
+    if (acked === this.base + 0xffff) return this.onRepeatedAck();
+    if (acked > this.highestSent) return; // Stale or bogus: acknowledges nothing we have in flight.
     while (this.base <= acked) {
       const packet = this.packets.shift()!;
       if (packet !== this.settings.oack) this.ackedBytes += packet.length - 4;
@@ -99,6 +103,18 @@ export class Transfer {
       this.timeouts = 0;
       this.arm(this.settings.timeoutMs);
     }
+  }
+
+  /**
+   * The client acknowledged the block before `base` again: it is alive and still waiting. Backoff
+   * is meant for a silent peer, so it is dropped: the next retransmission becomes due one base
+   * timeout after the previous one. Still at most one retransmission per base timeout, however
+   * often the client repeats itself, so this cannot become the Sorcerer's Apprentice storm.
+   */
+  private onRepeatedAck(): void {
+    if (this.timeouts === 0) return;
+    const due = this.retransmittedAt + this.settings.timeoutMs;
+    if (due < this.deadline) this.arm(Math.max(0, due - performance.now()));
   }
 
   /** The client sent ERROR: after an OACK that is how PXE ROMs end a tsize probe, so it is not a failure of ours. */
@@ -122,13 +138,19 @@ export class Transfer {
     this.timeouts++;
     this.nextToSend = this.base;
     this.pump();
+    this.retransmittedAt = performance.now();
     // Exponential backoff, as tftpd-hpa does: it eases a congested link, and a client that ignores
     // duplicate DATA and only re-ACKs on its own timer (atftp) gets a gap long enough to do so.
     this.arm(this.settings.timeoutMs * 2 ** Math.min(this.timeouts, MAX_BACKOFF_DOUBLINGS));
   }
 
+  /**
+   * Sets the retransmission timer. The hot path uses timer.refresh() instead, which leaves
+   * `deadline` stale; it is only read while backed off, and backing off always goes through here.
+   */
   private arm(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
+    this.deadline = performance.now() + delayMs;
     this.timer = setTimeout(() => this.onTimeout(), delayMs);
   }
 
@@ -144,8 +166,8 @@ export class Transfer {
       this.transmit(this.nextToSend, this.packets[index]!);
       this.nextToSend++;
     }
-    const prepareBefore = Math.min(this.nextToSend + this.settings.windowsize, this.lastSeq + 1);
-    while (!this.done && this.base + this.packets.length < prepareBefore) {
+    // The bound is re-read each time round: preparing the final block lowers it (lastSeq).
+    while (!this.done && this.base + this.packets.length < Math.min(this.nextToSend + this.settings.windowsize, this.lastSeq + 1)) {
       if (!this.prepareNext()) return this.fill();
     }
   }

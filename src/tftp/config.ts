@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { isAbsolute } from 'node:path';
+import type { Peer } from './channel.js';
+import { normalizeRequestPath } from './confine.js';
+import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './options.js';
+import type { TransferRecord } from './server.js';
+
+export interface TftpServerOptions {
+  /** Address to listen on; default 0.0.0.0. Transfer sockets bind to the same address. */
+  host?: string;
+  /** Default 69; 0 picks a free port (tests). */
+  port?: number;
+  /** Folder served; nothing outside it (after resolving symlinks) is ever read through a request name. */
+  root: string;
+  /** Extra read-only files by request name, e.g. { 'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe' }; checked before the root. */
+  files?: Record<string, string>;
+  /** Per-machine generated files; checked before `files` and the root. Returning null falls through to them. */
+  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | null>;
+  /** Largest blksize granted (default 1468, what fits a 1500-byte MTU). */
+  maxBlksize?: number;
+  /** Largest windowsize granted (default 64). */
+  maxWindowsize?: number;
+  /** Retransmission timeout when the client does not negotiate one (default 1000 ms); doubles per retry. */
+  timeoutMs?: number;
+  /** Retransmissions before a transfer is given up (default 5, so about a minute at the default timeout). */
+  retries?: number;
+  /** Concurrent transfers overall (default 512) and per client IP (default 8). */
+  maxTransfers?: number;
+  maxTransfersPerClient?: number;
+  /** Where the livery_tftp_* metrics go; a private registry when absent. */
+  registry?: Registry;
+  logger?: Logger;
+  /** Called once per transfer that started, however it ended (not for refused requests). */
+  onTransfer?: (record: TransferRecord) => void | Promise<void>;
+}
+
+export const TFTP_DEFAULTS = {
+  host: '0.0.0.0',
+  port: 69,
+  maxBlksize: 1468,
+  maxWindowsize: 64,
+  timeoutMs: 1000,
+  retries: 5,
+  maxTransfers: 512,
+  maxTransfersPerClient: 8,
+} as const;
+
+export type ServerConfig = Required<Omit<TftpServerOptions, 'files' | 'resolveVirtual' | 'logger' | 'onTransfer' | 'registry'>> &
+  Pick<TftpServerOptions, 'resolveVirtual' | 'logger' | 'onTransfer'> & {
+    /** `files` keyed by normalised request name. */
+    files: Map<string, string>;
+  };
+
+/** Applies defaults and rejects impossible settings up front, so a bad config fails at start, not mid-boot. */
+export function resolveConfig(options: TftpServerOptions): ServerConfig {
+  // Explicitly undefined options mean "default" too, so they must not overwrite the defaults.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TftpServerOptions;
+  const c = { ...TFTP_DEFAULTS, ...given, files: normalizedFiles(given.files ?? {}) };
+  const check = (ok: boolean, what: string) => {
+    if (!ok) throw new RangeError(`tftp: ${what}`);
+  };
+  const isInt = Number.isInteger;
+  check(isInt(c.port) && c.port >= 0 && c.port <= 65535, `port must be 0..65535, got ${c.port}`);
+  check(isInt(c.maxBlksize) && c.maxBlksize >= MIN_BLKSIZE && c.maxBlksize <= MAX_BLKSIZE, `maxBlksize must be ${MIN_BLKSIZE}..${MAX_BLKSIZE}, got ${c.maxBlksize}`);
+  check(isInt(c.maxWindowsize) && c.maxWindowsize >= 1 && c.maxWindowsize <= MAX_WINDOWSIZE, `maxWindowsize must be 1..${MAX_WINDOWSIZE}, got ${c.maxWindowsize}`);
+  check(c.timeoutMs > 0, `timeoutMs must be positive, got ${c.timeoutMs}`);
+  check(isInt(c.retries) && c.retries >= 0, `retries must be a non-negative integer, got ${c.retries}`);
+  check(isInt(c.maxTransfers) && c.maxTransfers >= 1, `maxTransfers must be at least 1, got ${c.maxTransfers}`);
+  check(isInt(c.maxTransfersPerClient) && c.maxTransfersPerClient >= 1, `maxTransfersPerClient must be at least 1, got ${c.maxTransfersPerClient}`);
+  return c;
+}
+
+/** Keys are matched against normalised request names, so they are normalised the same way. */
+function normalizedFiles(files: Record<string, string>): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, path] of Object.entries(files)) {
+    const key = normalizeRequestPath(name);
+    if (!key.ok) throw new RangeError(`tftp: files entry "${name}" is not a valid request name (${key.reason})`);
+    if (!isAbsolute(path)) throw new RangeError(`tftp: files entry "${name}" must map to an absolute path, got "${path}"`);
+    map.set(key.path, path);
+  }
+  return map;
+}
