@@ -9,7 +9,7 @@ import { describeArtifact, writeBundle } from '../src/builder/bundle.js';
 import { BuildError, StepRunner, type StepEvent } from '../src/builder/steps.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'livery-steps-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
 
 describe('build steps and log', () => {
   it('times steps, logs every command, and fails with the step name and the last 30 log lines', async () => {

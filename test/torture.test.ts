@@ -26,7 +26,8 @@ describe.skipIf(NETNS_SKIP)('torture: garbage at a live server while a real clie
   const dataDir = join(dir.path, 'var');
 
   beforeAll(async () => {
-    net = createTestNet({ serverAddress: `${SERVER}/24`, clientAddresses: ['10.79.0.2/24'] });
+    // The attacker is another host on the segment (10.79.0.3): per-client caps must not be its weapon against 10.79.0.2.
+    net = createTestNet({ serverAddress: `${SERVER}/24`, clientAddresses: ['10.79.0.2/24', '10.79.0.3/24'] });
     const cmdb = openCmdb(databasePath(dataDir));
     cmdb.subnets.create({ name: 'lan', cidr: '10.79.0.0/24', gateway: SERVER, pools: [{ start: '10.79.0.100', end: '10.79.0.200' }], policy: 'discover' });
     cmdb.close();
@@ -46,7 +47,7 @@ describe.skipIf(NETNS_SKIP)('torture: garbage at a live server while a real clie
   it('stays up, serves the real client, counts every bad packet, keeps memory bounded', async () => {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${livery.proc.pid}/status`, 'utf8'))![1]) * 1024;
     const before = rss();
-    const garbage = net.spawn(net.client, process.execPath, ['--import', 'tsx', GARBAGE, JSON.stringify({ server: SERVER, count: 6000, perSecond: 1000 })]);
+    const garbage = net.spawn(net.client, process.execPath, ['--import', 'tsx', GARBAGE, JSON.stringify({ server: SERVER, count: 6000, perSecond: 1000, from: '10.79.0.3' })]);
     let report = '';
     garbage.stdout!.on('data', (d) => (report += d));
     const garbageDone = new Promise<void>((r) => garbage.once('exit', () => r()));

@@ -10,7 +10,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/codec.js';
 import { decodePacket as decodeTftp } from '../../src/tftp/codec.js';
 
-const spec = JSON.parse(process.argv[2]!) as { server: string; count: number; perSecond: number };
+const spec = JSON.parse(process.argv[2]!) as { server: string; count: number; perSecond: number; from?: string };
 
 const validDhcp = encodeDhcp({ op: 1, xid: 1, chaddr: macToChaddr('52:54:00:ee:00:01'), options: { messageType: 1, clientArch: [0], vendorClassId: 'PXEClient' } });
 const validRrq = Buffer.from('\x00\x01undionly.kpxe\x00octet\x00blksize\x001468\x00tsize\x000\x00', 'binary');
@@ -32,7 +32,7 @@ function mutate(seed: Buffer): Buffer {
 }
 
 const socket = createSocket('udp4');
-await new Promise<void>((r) => socket.bind(0, () => r()));
+await new Promise<void>((r) => socket.bind(0, spec.from, () => r()));
 const sent = { dhcp: 0, dhcpBad: 0, tftp: 0, tftpBad: 0 };
 const started = Date.now();
 for (let i = 0; i < spec.count; i++) {
