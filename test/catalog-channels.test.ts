@@ -77,6 +77,21 @@ describe('channels', () => {
   });
 });
 
+describe('ImageStore.resolve (what the boot side asks)', () => {
+  it('a pinned id wins; otherwise the channel, stable by default; null when nothing matches', async () => {
+    const pinned = await publish('resolve', '1');
+    const stable = await publish('resolve', '2');
+    await promote(stable.id, 'stable');
+    const images = server.livery.cmdb.images;
+    expect(images.resolve({ name: 'resolve', channel: null, id: null })?.id).toBe(stable.id);
+    expect(images.resolve({ name: 'resolve', channel: 'stable', id: pinned.id })?.id).toBe(pinned.id);
+    expect(images.resolve({ name: 'resolve', channel: 'testing', id: null })).toBeNull();
+    expect(images.resolve({ name: null, channel: null, id: null })).toBeNull();
+    expect(images.resolve({ name: null, channel: null, id: '00000000-0000-4000-8000-000000000000' })).toBeNull();
+    expect(images.get(stable.id).manifest.artifacts).toEqual(stable.manifest.artifacts);
+  });
+});
+
 describe('delete and gc', () => {
   it('refuses to delete an image a channel or a machine pin refers to, naming them', async () => {
     const img = await publish('pinned', '1');

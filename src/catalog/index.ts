@@ -1,4 +1,5 @@
 /** The image catalog's public face: the Catalog service and the pieces routes and the CLI reuse. */
+export { sendFileRange } from './blob-sender.js';
 export { Catalog, type ServedArtifact } from './catalog.js';
 export { BundleError, DuplicateImageError } from './errors.js';
 export type { GcReport } from './gc.js';

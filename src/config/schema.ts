@@ -22,8 +22,13 @@ export const ConfigSchema = section({
     /** Extra processes serving HTTP (artifacts are CPU-bound in Node); 0 means one per core. */
     workers: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
     bodyLimitBytes: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
-    /** A request (headers and body) must arrive within this time, so slow clients cannot hold sockets. */
-    requestTimeoutMs: Type.Integer({ default: 120_000, minimum: 100 }),
+    /**
+     * A whole request (headers and body) must arrive within this time; long enough for a
+     * multi-GB publish. A stalled client is cut sooner by idleTimeoutMs.
+     */
+    requestTimeoutMs: Type.Integer({ default: 3_600_000, minimum: 100 }),
+    /** A connection with no bytes moving for this long is closed (slow-loris, stalled uploads). */
+    idleTimeoutMs: Type.Integer({ default: 120_000, minimum: 100 }),
     tls: section({
       cert: Type.String({ default: '' }),
       key: Type.String({ default: '' }),
@@ -64,6 +69,7 @@ export const ConfigSchema = section({
     proxyPort: Type.Integer({ default: 4011, minimum: 1, maximum: 65535 }),
     rateLimit: section({
       perMacPerSecond: Type.Number({ default: 10, minimum: 0.1 }),
+      /** Shared by all MACs the CMDB does not know (known machines have only their own limit). */
       globalPerSecond: Type.Number({ default: 20_000, minimum: 1 }),
     }),
     /** How many pool addresses unknown MACs may hold at once (stops pool-exhaustion attacks). */

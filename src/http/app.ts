@@ -45,6 +45,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
       const server = tls ? createHttpsServer({ ...tls, ...timing }, handler) : createHttpServer(timing, handler);
       // As fastify's own default: idle keep-alive connections outlive client pools' reuse windows.
       server.keepAliveTimeout = 72_000;
+      server.setTimeout(config.http.idleTimeoutMs, (socket) => socket.destroy());
       return server;
     },
     routerOptions: { maxParamLength: 512 },

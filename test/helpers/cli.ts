@@ -32,7 +32,7 @@ export async function serveProcess(args: string[]): Promise<{ proc: ChildProcess
     output: () => output,
     stop: () =>
       new Promise((done) => {
-        if (proc.exitCode !== null) return done();
+        if (proc.exitCode !== null || proc.signalCode !== null) return done();
         proc.once('exit', () => done());
         proc.kill('SIGTERM');
         setTimeout(() => proc.kill('SIGKILL'), 5000).unref();

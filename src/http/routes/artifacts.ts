@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { open } from 'node:fs/promises';
-import { etagMatches, parseRange } from '../../catalog/index.js';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { etagMatches, parseRange, sendFileRange } from '../../catalog/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import type { HttpContext } from '../context.js';
@@ -10,9 +11,6 @@ import type { HttpContext } from '../context.js';
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), file: Type.String({ minLength: 1, maxLength: 128 }) });
 const Query = Type.Object({ mac: Type.Optional(Type.String({ maxLength: 32 })) });
 type ArtifactRequest = FastifyRequest<{ Params: { id: string; file: string }; Querystring: { mac?: string } }>;
-
-// Large reads mean fewer trips through the event loop per gigabyte served.
-const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * GET/HEAD /images/<id>/<file>: artifacts for booting machines (no token; they are public and
@@ -61,7 +59,17 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
         detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
       });
     }
-    return reply.send(handle.createReadStream({ start, end, highWaterMark: READ_CHUNK_BYTES }));
+    // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    try {
+      await sendFileRange(handle, reply.raw, start, end);
+    } catch (err) {
+      req.log.warn({ err, id, file }, 'artifact transfer failed');
+      reply.raw.destroy();
+    } finally {
+      await handle.close();
+    }
   };
 
   const route = { schema: { tags: ['artifacts'], params: Params, querystring: Query } };
