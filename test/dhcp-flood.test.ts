@@ -29,7 +29,7 @@ describe.skipIf(NETNS_SKIP)('DHCP floods', () => {
       dataDir,
       http: { listen: `${SERVER}:8080`, workers: 1 },
       tftp: { enabled: false },
-      dhcp: { enabled: true, interface: net.serverIf, address: SERVER, unknownMacLeaseCap: CAP, rateLimit: { perMacPerSecond: 5, globalPerSecond: 1000 } },
+      dhcp: { enabled: true, interface: net.serverIf, address: SERVER, unknownMacLeaseCap: CAP, rateLimit: { perMacPerSecond: 5, globalPerSecond: 50 } },
     });
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 /**
- * Token buckets: one per MAC and one for everything, so a single flooding client cannot
- * starve the rest and a flood from many MACs cannot starve the server.
+ * Token buckets: one per MAC, and one shared by all MACs the CMDB does not know. A single
+ * flooding client cannot starve the rest, and a flood of made-up MACs cannot starve the
+ * server nor crowd out the machines it knows (those are bounded by their per-MAC buckets).
  */
 export class RateLimiter {
   private readonly perMac = new Map<string, { tokens: number; at: number }>();
@@ -15,7 +16,7 @@ export class RateLimiter {
   }
 
   /** 'ok', or which limit refused the packet. */
-  allow(mac: string, now: number): 'ok' | 'per-mac' | 'global' {
+  allow(mac: string, now: number, known: boolean): 'ok' | 'per-mac' | 'global' {
     const burst = Math.max(this.perMacPerSecond * 2, 4);
     const b = this.perMac.get(mac) ?? { tokens: burst, at: now };
     refill(b, now, this.perMacPerSecond, burst);
@@ -23,10 +24,12 @@ export class RateLimiter {
       this.perMac.set(mac, b);
       return 'per-mac';
     }
-    refill(this.global, now, this.globalPerSecond, this.globalPerSecond);
-    if (this.global.tokens < 1) return 'global';
+    if (!known) {
+      refill(this.global, now, this.globalPerSecond, this.globalPerSecond);
+      if (this.global.tokens < 1) return 'global';
+      this.global.tokens -= 1;
+    }
     b.tokens -= 1;
-    this.global.tokens -= 1;
     this.perMac.set(mac, b);
     this.sweep(now, burst);
     return 'ok';

@@ -120,7 +120,7 @@ class Handler {
       if (type === undefined) return this.drop('bootp-without-dhcp');
       this.metrics.received.inc({ type: messageTypeName(type) });
       const now = Date.now();
-      const verdict = this.limiter.allow(p.mac, now);
+      const verdict = this.limiter.allow(p.mac, now, this.cmdb.machines.byCanonicalMac(p.mac) !== null);
       if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
       this.books.refresh();
       if (this.config.dhcp.mode === 'proxy') this.proxy(p, rinfo, socket, via);
