@@ -1,0 +1,164 @@
+import type { DhcpPacket } from '../dhcp/codec.js';
+import { retrying } from './backoff.js';
+import { bootfileOf, dhcpRound, type DhcpLease, type DhcpTiming, type VirtualNic } from './dhcp-client.js';
+import type { DhcpHub } from './dhcp-hub.js';
+import { MachineHttp } from './http-client.js';
+import { stormGuid, stormMac } from './identity.js';
+import { parseBootScript, type BootTargets } from './script.js';
+import { tftpGet } from './tftp-client.js';
+
+/** A BIOS machine's boot, stage by stage, in the order it happens. */
+export const STAGES = ['dhcp-pxe', 'tftp-loader', 'dhcp-ipxe', 'http-script', 'http-artifacts'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** What every machine must end up with. */
+export interface Expected {
+  /** The image the machines' channel points at. */
+  imageId: string;
+  /** Artifact file name → size in bytes, from the image's manifest. */
+  artifacts: Record<string, number>;
+  /** The loader file the PXE OFFER must name, and its size. */
+  loader: { file: string; bytes: number };
+}
+
+export interface MachineSettings {
+  hub: DhcpHub;
+  /** livery's address: the DHCP server identifier every reply must carry. */
+  server: string;
+  tftpPort: number;
+  expected: Expected;
+  dhcp: DhcpTiming;
+  tftp: { blksize: number; waitsMs: number[]; retryWaitsMs: number[] };
+  http: { idleMs: number; retryWaitsMs: number[] };
+  signal: AbortSignal;
+  /** Milliseconds since the storm started. */
+  clock(): number;
+}
+
+export interface StageTime {
+  startMs: number;
+  ms: number;
+}
+
+export interface MachineResult {
+  index: number;
+  mac: string;
+  /** The address it ended with (from the iPXE round), or the PXE one if it got no further. */
+  ip: string | null;
+  /** `livery.image` of its boot script. */
+  imageId: string | null;
+  ok: boolean;
+  startMs: number;
+  endMs: number;
+  /** Stages it completed, with when each began and how long it took. */
+  stages: Partial<Record<Stage, StageTime>>;
+  artifactBytes: number;
+  tftpRetransmissions: number;
+  /** Why each DHCP round, TFTP transfer or HTTP request that was started over failed. */
+  retries: { stage: Stage; error: string }[];
+  failure: { stage: Stage; error: string } | null;
+}
+
+/**
+ * One virtual machine booting: each stage is a step that either hands the next one what it
+ * needs (a lease, a loader, a script's targets) or fails the machine with its reason.
+ */
+export async function bootMachine(index: number, s: MachineSettings): Promise<MachineResult> {
+  const nic: VirtualNic = { mac: stormMac(index), guid: stormGuid(index) };
+  const r: MachineResult = {
+    index,
+    mac: nic.mac,
+    ip: null,
+    imageId: null,
+    ok: false,
+    startMs: s.clock(),
+    endMs: 0,
+    stages: {},
+    artifactBytes: 0,
+    tftpRetransmissions: 0,
+    retries: [],
+    failure: null,
+  };
+  const stage = async <T>(name: Stage, step: () => Promise<T>): Promise<T> => {
+    const startMs = s.clock();
+    try {
+      const out = await step();
+      r.stages[name] = { startMs, ms: s.clock() - startMs };
+      return out;
+    } catch (err) {
+      r.failure = { stage: name, error: (err as Error).message };
+      throw err;
+    }
+  };
+  const retried = (during: Stage) => (err: Error) => r.retries.push({ stage: during, error: err.message });
+  try {
+    const pxe = await stage('dhcp-pxe', () => dhcpRound(s.hub, s.server, nic, 'bios-pxe', namesLoader(s.expected.loader.file), s.dhcp, s.signal, retried('dhcp-pxe')));
+    r.ip = pxe.ip;
+    await stage('tftp-loader', () => retrying(s.tftp.retryWaitsMs, s.signal, () => fetchLoader(pxe, s, r), retried('tftp-loader')));
+    const ipxe = await stage('dhcp-ipxe', () => dhcpRound(s.hub, s.server, nic, 'ipxe', namesScript(nic.mac), s.dhcp, s.signal, retried('dhcp-ipxe')));
+    r.ip = ipxe.ip;
+    const http = new MachineHttp(ipxe.ip, s.http.idleMs);
+    try {
+      const get = (during: Stage) => (url: string, keepText: boolean) => retrying(s.http.retryWaitsMs, s.signal, () => http.get(url, keepText, s.signal), retried(during));
+      const targets = await stage('http-script', async () => {
+        const parsed = parseBootScript((await get('http-script')(ipxe.bootfile, true)).text!);
+        if (!parsed.ok) throw new Error(parsed.error);
+        r.imageId = parsed.targets.imageId;
+        if (r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
+        return parsed.targets;
+      });
+      await stage('http-artifacts', () => fetchArtifacts(targets, s.expected, get('http-artifacts'), r));
+    } finally {
+      http.close();
+    }
+    r.ok = true;
+  } catch {
+    // The stage that failed has recorded why.
+  }
+  r.endMs = s.clock();
+  return r;
+}
+
+/** PXE OFFER and ACK: siaddr and boot file must send the ROM to the loader over TFTP. */
+function namesLoader(file: string) {
+  return (reply: DhcpPacket): string | null => {
+    if (bootfileOf(reply) !== file) return `boot file ${JSON.stringify(bootfileOf(reply))}, expected ${file}`;
+    if (reply.siaddr === '0.0.0.0') return 'no next server (siaddr)';
+    return null;
+  };
+}
+
+/** iPXE OFFER and ACK: option 67 must be this machine's own script, which breaks the chainload loop. */
+function namesScript(mac: string) {
+  const script = new RegExp(`^https?://[^/]+/boot/${mac}\\.ipxe$`);
+  return (reply: DhcpPacket): string | null => (script.test(bootfileOf(reply)) ? null : `boot file ${JSON.stringify(bootfileOf(reply))} is not /boot/${mac}.ipxe`);
+}
+
+async function fetchLoader(lease: DhcpLease, s: MachineSettings, r: MachineResult): Promise<void> {
+  const got = await tftpGet({ server: lease.siaddr, port: s.tftpPort, localAddress: lease.ip, file: lease.bootfile, blksize: s.tftp.blksize, waitsMs: s.tftp.waitsMs, signal: s.signal });
+  r.tftpRetransmissions += got.retransmissions;
+  const want = s.expected.loader.bytes;
+  if (got.tsize !== want) throw new Error(`OACK tsize ${got.tsize}, but ${lease.bootfile} has ${want} bytes`);
+  if (got.bytes !== want) throw new Error(`received ${got.bytes} of ${want} bytes of ${lease.bootfile}`);
+}
+
+/** Kernel, initrd and rootfs in the order the boot fetches them; each must be its manifest size. */
+async function fetchArtifacts(
+  targets: BootTargets,
+  expected: Expected,
+  get: (url: string, keepText: boolean) => Promise<{ bytes: number }>,
+  r: MachineResult,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const url of [targets.kernelUrl, targets.initrdUrl, targets.rootfsUrl]) {
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop()!);
+    const want = expected.artifacts[name];
+    if (want === undefined) throw new Error(`script names ${name}, which the manifest does not have`);
+    const got = await get(url, false);
+    if (got.bytes !== want) throw new Error(`${name}: ${got.bytes} bytes, manifest says ${want}`);
+    r.artifactBytes += got.bytes;
+    seen.add(name);
+  }
+  const missing = Object.keys(expected.artifacts).filter((n) => !seen.has(n));
+  if (missing.length > 0) throw new Error(`never fetched ${missing.join(', ')}`);
+}
