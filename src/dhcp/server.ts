@@ -84,6 +84,9 @@ async function openSocket(port: number, ifindex: number): Promise<Socket> {
   });
   bindToInterface(socket, ifindex);
   socket.setBroadcast(true);
+  // A rack powering on at once bursts thousands of DISCOVERs; the kernel's default receive
+  // buffer (~208 KB) dropped them in the boot-storm benchmark. Ask for more (capped by rmem_max).
+  socket.setRecvBufferSize(4 * 1024 * 1024);
   socket.on('error', () => undefined);
   return socket;
 }
