@@ -16,8 +16,16 @@ BENCH ?=
 run: deps-run build
 	node dist/cli/main.js serve --data-dir $(DATA_DIR)
 
+# The end-to-end suite (test/e2e): real VMs network-boot from livery. `make test` runs it after
+# the unit suite, reusing that build rather than running `$(MAKE) e2e` and compiling twice.
+E2E := npx vitest run --config vitest.e2e.config.ts
+
 test: deps-test build
 	npx vitest run
+	$(E2E)
+
+e2e: deps-test build
+	$(E2E)
 
 # Long mutation-fuzzing run of every parser of outside input (the suite runs a short one).
 FUZZ_RUNS ?= 100000
@@ -46,8 +54,10 @@ node-check:
 	@node -e 'const [M]=process.versions.node.split(".").map(Number); if (M < 20) { console.error("livery needs Node.js 20 or newer, found " + process.version); process.exit(1) }'
 
 # better-sqlite3 builds from source here (no prebuilt downloads): about 80 s the first time.
+# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional packages
+# (rollup's) out of the lock file it writes and then refuses that same file in `npm ci`.
 $(NODE_MODULES_STAMP): package.json package-lock.json
-	npm ci --no-fund --no-audit
+	npm install --no-fund --no-audit
 	touch $@
 
 clean:

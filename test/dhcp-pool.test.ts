@@ -73,7 +73,8 @@ describe('buildReply', () => {
       leaseTime: 3600, renewalTime: 1800, rebindingTime: 3150, tftpServerName: '10.0.0.1', bootfileName: 'undionly.kpxe', vendorClassId: 'PXEClient',
     });
     expect(r.options.clientUuid).toHaveLength(17);
-    expect(r.options.vendorSpecific).toBeUndefined();
+    // Discovery control "boot file direct": without it UEFI PXE asks again on port 4011.
+    expect(Buffer.from(r.options.vendorSpecific!).toString('hex')).toBe('060108ff');
   });
 
   it('gives proxyDHCP replies no address or network options, and option 43', () => {

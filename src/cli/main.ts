@@ -9,6 +9,7 @@ import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 import { registerSubnetCommands } from './subnet.js';
 import { registerTokenCommands } from './token.js';
+import { registerVmCommands } from './vm.js';
 
 const program = new Command('livery')
   .description('diskless PXE boot server and live-image catalog')
@@ -25,6 +26,7 @@ registerSubnetCommands(program);
 registerLeaseCommands(program);
 registerTokenCommands(program);
 registerStatusCommand(program);
+registerVmCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -76,7 +76,7 @@ function addNetworkOptions(options: DhcpOptions, subnet: Subnet): void {
 /**
  * Boot options from the plan: a TFTP loader (siaddr + file + 66/67), an HTTP URL for UEFI
  * HTTP Boot (with vendor class HTTPClient, which such firmware requires), or the script URL
- * for iPXE. PXE clients in proxy mode also need vendor class PXEClient and option 43.
+ * for iPXE. PXE clients also get vendor class PXEClient and option 43.
  */
 function addBootOptions(packet: DhcpPacketInit, options: DhcpOptions, plan: BootPlan, spec: ReplySpec): void {
   const next = plan.next;
@@ -93,7 +93,10 @@ function addBootOptions(packet: DhcpPacketInit, options: DhcpOptions, plan: Boot
   }
   if (next.kind === 'http') options.vendorClassId = 'HTTPClient';
   else if (req.options.vendorClassId?.startsWith('PXEClient')) options.vendorClassId = 'PXEClient';
-  if (spec.proxy && next.kind === 'tftp') {
+  // Vendor class PXEClient without option 43 makes UEFI PXE (EDK2/OVMF) take the reply for a
+  // BINL offer and ask again on port 4011, which only proxy mode answers ("PXE-E16"); "boot
+  // file direct" tells every PXE client to fetch the file in this reply, full mode or proxy.
+  if (options.vendorClassId === 'PXEClient' && next.kind === 'tftp') {
     options.vendorSpecific = encodePxeVendorOptions({ discoveryControl: PxeDiscoveryControl.BOOTFILE_DIRECT });
   }
   // PXE firmware matches replies to its own GUID; echoing option 97 is what it expects.

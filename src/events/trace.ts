@@ -29,8 +29,23 @@ export function stageOf(e: LivEvent): Stage | null {
 }
 
 /**
- * Groups a MAC's events into boots. A new boot starts at a DHCP DISCOVER that follows a
- * later stage (the machine rebooted), or after a phone-home.
+ * Whether a DHCP DISCOVER begins a new boot of a machine whose current boot got to `reached`.
+ * Boot firmware (a PXE ROM, UEFI, iPXE) announces itself in the vendor or user class; the DHCP
+ * clients of the initramfs and of the booted system do not, and belong to the boot they are
+ * part of. So does iPXE right after a TFTP stage: that is the loader the firmware just fetched.
+ */
+function startsBoot(e: LivEvent, reached: Stage | null): boolean {
+  if (e.type !== 'dhcp-discover' || reached === null || reached === 'dhcp') return false;
+  const vendor = typeof e.detail.vendorClass === 'string' ? e.detail.vendorClass : '';
+  const userClass = Array.isArray(e.detail.userClass) ? e.detail.userClass : [];
+  const ipxe = userClass.includes('iPXE');
+  if (ipxe && reached === 'tftp') return false;
+  return ipxe || vendor.startsWith('PXEClient') || vendor.startsWith('HTTPClient');
+}
+
+/**
+ * Groups a MAC's events into boots. A new boot starts at a boot firmware's DHCP DISCOVER once
+ * the current boot got past DHCP (the machine rebooted), or after a phone-home.
  */
 export function traceBoots(events: LivEvent[]): BootTrace[] {
   const boots: BootTrace[] = [];
@@ -39,9 +54,7 @@ export function traceBoots(events: LivEvent[]): BootTrace[] {
     const stage = stageOf(e);
     if (!stage) continue;
     const rank = STAGES.indexOf(stage);
-    const startsNew =
-      !current || current.complete || (e.type === 'dhcp-discover' && current.reached !== null && STAGES.indexOf(current.reached) > 0);
-    if (startsNew) {
+    if (!current || current.complete || startsBoot(e, current.reached)) {
       current = { startedAt: e.at, stages: [], reached: null, complete: false, stoppedBefore: null, imageId: null };
       boots.push(current);
     }

@@ -1,0 +1,97 @@
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import type { PrivateNetwork } from './network.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface LabLiveryOptions {
+  net: PrivateNetwork;
+  /** A fresh data dir (database, catalog); the config file is written into it too. */
+  dataDir: string;
+  /** The livery CLI to run (dist/cli/main.js). */
+  cli: string;
+  /** What the subnet does with MACs nobody registered (default discover). */
+  policy?: 'discover' | 'ignore';
+}
+
+/** A throwaway `livery serve` inside a private network, serving DHCP on its bridge only. */
+export interface LabLivery {
+  readonly url: string;
+  /** Runs `livery --json <args>` against this server from inside the namespace; the parsed output. */
+  cli<T = unknown>(args: string[]): Promise<T>;
+  /** Everything the server logged. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+const HTTP_PORT = 8080;
+
+export async function startLabLivery(opts: LabLiveryOptions): Promise<LabLivery> {
+  const { net } = opts;
+  mkdirSync(opts.dataDir, { recursive: true });
+  const configFile = join(opts.dataDir, 'livery.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      dataDir: opts.dataDir,
+      log: { level: 'info' },
+      http: { listen: `${net.address}:${HTTP_PORT}` },
+      tftp: { listen: `${net.address}:69` },
+      dhcp: { enabled: true, mode: 'full', interface: net.bridge, address: net.address },
+    }),
+  );
+  // Its own process group: a Ctrl-C meant for `livery vm boot` must not stop the server before
+  // the VM; it is stopped in order, by pid.
+  const proc = net.spawn(process.execPath, [opts.cli, 'serve', '--config', configFile], { detached: true });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const stop = () => stopProcess(proc);
+  try {
+    await waitForOutput(proc, () => output, 'dhcp listening', 30_000);
+    const url = `http://${net.address}:${HTTP_PORT}`;
+    const token = readFileSync(join(opts.dataDir, 'admin.token'), 'utf8').trim();
+    const cli = async <T>(args: string[]): Promise<T> => {
+      const argv = ['netns', 'exec', net.ns, process.execPath, opts.cli, '--json', ...args];
+      // The token goes in the environment, not on a command line every `ps` shows.
+      const env = { ...process.env, LIVERY_URL: url, LIVERY_TOKEN: token };
+      try {
+        const { stdout } = await execFileAsync('ip', argv, { env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+        return JSON.parse(stdout) as T;
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new Error(`livery ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+      }
+    };
+    await cli([
+      'subnet', 'add', '--name', 'lab', '--cidr', net.cidr, '--gateway', net.address,
+      '--pool', `${net.hostAddress(100)}-${net.hostAddress(199)}`, '--policy', opts.policy ?? 'discover',
+    ]);
+    return { url, cli, output: () => output, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function waitForOutput(proc: ChildProcess, output: () => string, text: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!output().includes(text)) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`livery serve exited (${proc.exitCode ?? proc.signalCode}):\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`livery serve did not print "${text}" within ${timeoutMs / 1000} s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const killLater = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(killLater);
+}

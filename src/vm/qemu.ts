@@ -1,0 +1,73 @@
+/**
+ * QEMU command lines for a diskless machine that boots from its one NIC. Pure: the same spec
+ * always gives the same arguments, so every rule here is tested without starting QEMU.
+ */
+
+export const QEMU = 'qemu-system-x86_64';
+
+/** Debian's OVMF (package ovmf): firmware code, and the template of its variable store. */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+export type Firmware = 'bios' | 'uefi';
+export type Accel = 'kvm' | 'tcg';
+
+/** Where the serial console goes: a file, or the terminal (and a copy in a log file). */
+export type ConsoleTarget = { file: string } | { terminal: true; log: string };
+
+export interface QemuSpec {
+  firmware: Firmware;
+  accel: Accel;
+  memoryMiB: number;
+  cpus: number;
+  mac: string;
+  /**
+   * Tap device the NIC is attached to (it must exist in the namespace QEMU runs in), or null for
+   * a NIC plugged into nothing (an empty QEMU hub): its ROM runs, but no frame goes anywhere.
+   */
+  tap: string | null;
+  /**
+   * true: the NIC carries QEMU's iPXE option ROM, which boots iPXE straight away. false: no ROM,
+   * so the firmware's own PXE client boots and fetches its loader over TFTP, as real servers do.
+   */
+  nicRom: boolean;
+  /** The machine's own copy of OVMF's variable store (UEFI only: firmware writes boot entries). */
+  uefiVars?: string;
+  console: ConsoleTarget;
+  /** true: a guest reboot ends QEMU, so one run is one boot. */
+  exitOnReboot: boolean;
+}
+
+export function qemuArgs(spec: QemuSpec): string[] {
+  if (spec.firmware === 'uefi' && !spec.uefiVars) throw new Error('UEFI needs a writable copy of the OVMF variable store (uefiVars)');
+  const args = [
+    '-name', `livery-vm-${spec.mac}`,
+    '-machine', spec.firmware === 'uefi' ? 'q35' : 'pc',
+    '-accel', spec.accel,
+    '-m', String(spec.memoryMiB),
+    '-smp', String(spec.cpus),
+    // No default devices (VGA, disks, the user-mode NIC): only what is listed here exists.
+    '-nodefaults',
+    '-no-user-config',
+    // -nographic, not -display none: only then does SeaBIOS copy its screen (and iPXE's) to serial.
+    '-nographic',
+    '-chardev', chardev(spec.console),
+    '-serial', 'chardev:con',
+    '-boot', 'n',
+    '-netdev', spec.tap === null ? 'hubport,id=n0,hubid=0' : `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
+    '-device', `virtio-net-pci,netdev=n0,mac=${spec.mac}${spec.nicRom ? '' : ',romfile='}`,
+  ];
+  if (spec.firmware === 'uefi') {
+    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${escape(OVMF_CODE)}`, '-drive', `if=pflash,format=raw,file=${escape(spec.uefiVars!)}`);
+  }
+  if (spec.exitOnReboot) args.push('-no-reboot');
+  return args;
+}
+
+function chardev(target: ConsoleTarget): string {
+  // signal=on keeps Ctrl-C a signal (to QEMU and to livery) instead of a key sent to the guest.
+  return 'file' in target ? `file,id=con,path=${escape(target.file)}` : `stdio,id=con,signal=on,logfile=${escape(target.log)}`;
+}
+
+/** A comma inside a QEMU option value is written twice. */
+const escape = (value: string) => value.replaceAll(',', ',,');

@@ -1,0 +1,126 @@
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { onTestFailed } from 'vitest';
+import { chooseAccel, createPrivateNetwork, PHONE_HOME, startLabLivery, startVm, type AccelChoice, type Firmware, type LabLivery, type PrivateNetwork, type Vm } from '../../../src/vm/index.js';
+
+export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
+/** Consoles and server logs of failed boots are kept here (make clean removes test/.tmp). */
+export const ARTIFACTS = resolve(import.meta.dirname, '../../.tmp/e2e-artifacts');
+
+/** GET /v1/machines/<mac>/trace, one boot. */
+export interface TracedBoot {
+  startedAt: string;
+  reached: string | null;
+  complete: boolean;
+  stoppedBefore: string | null;
+  imageId: string | null;
+  stages: { stage: string; at: string; count: number; event: string; detail: Record<string, unknown> }[];
+}
+
+export interface BootOptions {
+  mac: string;
+  firmware: Firmware;
+  /** Default true; false boots through the firmware's own PXE client and TFTP. */
+  nicRom?: boolean;
+  /** The console line that ends this boot (phone-home, or a script's echo for a short boot). */
+  until: RegExp;
+  timeoutMs: number;
+}
+
+export interface BootRun {
+  match: RegExpMatchArray;
+  /** The whole console, plain text. */
+  console: string;
+}
+
+/**
+ * The world of the end-to-end test: a private network namespace with a bridge, a real
+ * `livery serve` in it (DHCP full mode on the bridge only), and VMs started on taps there.
+ * Every boot is bounded in time, and its VM is stopped whatever happens; a failed test keeps
+ * the console and the server log in test/.tmp/e2e-artifacts/.
+ */
+export class BootLab {
+  private readonly vms = new Set<Vm>();
+  private readonly accels = new Map<Firmware, AccelChoice>();
+
+  private constructor(
+    private readonly net: PrivateNetwork,
+    readonly livery: LabLivery,
+    private readonly work: string,
+  ) {}
+
+  static async open(work: string): Promise<BootLab> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
+    const net = createPrivateNetwork({ tag: 'e2e' });
+    try {
+      const livery = await startLabLivery({ net, dataDir: join(work, 'livery'), cli: CLI, policy: 'discover' });
+      return new BootLab(net, livery, work);
+    } catch (err) {
+      net.remove();
+      throw err;
+    }
+  }
+
+  /** KVM where a probe boot shows it works, else TCG (printed, never assumed). */
+  async accel(firmware: Firmware): Promise<AccelChoice> {
+    if (!this.accels.has(firmware)) {
+      const choice = await chooseAccel(firmware);
+      console.log(`e2e: ${firmware} VMs use ${choice.accel}: ${choice.reason}`);
+      this.accels.set(firmware, choice);
+    }
+    return this.accels.get(firmware)!;
+  }
+
+  /** Boots a VM until `until` shows on its console, then stops it. Call inside a test. */
+  async boot(name: string, o: BootOptions): Promise<BootRun> {
+    let vm: Vm | null = null;
+    // Registered before the first await, while vitest still knows which test this is.
+    onTestFailed(() => this.keepArtifacts(name, vm));
+    const { accel } = await this.accel(o.firmware);
+    vm = startVm({ net: this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+    this.vms.add(vm);
+    try {
+      const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped });
+      const seconds = Math.round((Date.now() - vm.startedAt) / 1000);
+      const what = o.until === PHONE_HOME ? 'booted' : `reached ${o.until}`;
+      console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel})`);
+      return { match, console: vm.console.plain() };
+    } finally {
+      await vm.stop();
+      this.vms.delete(vm);
+    }
+  }
+
+  /** The most recent boot in the machine's trace. */
+  async lastBoot(mac: string): Promise<TracedBoot> {
+    const trace = await this.livery.cli<{ boots: TracedBoot[] }>(['machine', 'trace', mac, '--boots', '1']);
+    const last = trace.boots.at(-1);
+    if (!last) throw new Error(`no boot traced for ${mac}`);
+    return last;
+  }
+
+  async close(): Promise<void> {
+    for (const vm of this.vms) await vm.stop();
+    await this.livery.stop();
+    this.net.remove();
+  }
+
+  private keepArtifacts(name: string, vm: Vm | null): void {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const qemu = vm?.messages() ? `\n--- qemu\n${vm.messages()}` : '';
+    writeFileSync(join(ARTIFACTS, `${stamp}-${name}.livery.log`), this.livery.output() + qemu);
+    if (vm && existsSync(vm.console.path)) copyFileSync(vm.console.path, join(ARTIFACTS, `${stamp}-${name}.console.log`));
+    console.error(`e2e: ${name} failed; console and livery log kept in ${ARTIFACTS}. Console tail:\n${vm?.console.tail(30) ?? '(no VM started)'}`);
+  }
+}
+
+/** Stages in the order a boot first reached them. */
+export const stageOrder = (boot: TracedBoot): string[] => [...new Set(boot.stages.map((s) => s.stage))];
+
+/** The first stage entry of a kind (e.g. the firmware's dhcp-offer). */
+export function firstEvent(boot: TracedBoot, event: string): TracedBoot['stages'][number] {
+  const found = boot.stages.find((s) => s.event === event);
+  if (!found) throw new Error(`no ${event} in the boot: ${boot.stages.map((s) => s.event).join(', ')}`);
+  return found;
+}

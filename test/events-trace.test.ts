@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { LivEvent } from '../src/cmdb/types.js';
+import { traceBoots } from '../src/events/trace.js';
+
+/**
+ * Boot grouping with the DHCP traffic a real network boot makes (event sequences as recorded in
+ * the end-to-end VM boots): the firmware, iPXE, the initramfs and the booted system all DISCOVER.
+ */
+let id = 0;
+const event = (type: string, detail: Record<string, unknown> = {}, imageId: string | null = null): LivEvent => ({
+  id: ++id,
+  at: new Date(Date.UTC(2026, 0, 1, 0, 0, id)).toISOString(),
+  type,
+  mac: '52:54:00:00:00:01',
+  machineId: 1,
+  imageId,
+  detail,
+});
+const discover = (vendorClass: string | null, userClass: string[] = []) => event('dhcp-discover', { vendorClass, userClass });
+const ipxe = () => discover('PXEClient:Arch:00007:UNDI:003010', ['iPXE']);
+const artifact = (role: string) => event('artifact', { role }, 'img-1');
+const rest = () => [
+  event('ipxe-script', {}, 'img-1'),
+  artifact('kernel'),
+  artifact('initrd'),
+  discover('livery-initrd'), // the initramfs's udhcpc
+  artifact('rootfs'),
+  discover(null), // systemd-networkd in the booted image
+  event('booted', {}, 'img-1'),
+];
+
+describe('traceBoots', () => {
+  it('keeps the DHCP of the initramfs and of the booted system in the boot they belong to', () => {
+    const boots = traceBoots([ipxe(), ...rest()]);
+    expect(boots).toHaveLength(1);
+    expect(boots[0]).toMatchObject({ complete: true, reached: 'booted', imageId: 'img-1' });
+  });
+
+  it('keeps the TFTP-loaded iPXE in the boot of the firmware that fetched it', () => {
+    const boots = traceBoots([discover('PXEClient:Arch:00007:UNDI:003016'), event('tftp', { file: 'snponly.efi' }), ipxe(), ...rest()]);
+    expect(boots).toHaveLength(1);
+    expect([...new Set(boots[0]!.stages.map((s) => s.stage))]).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
+  });
+
+  it('starts a new boot when firmware DISCOVERs again after the boot got further (a reboot)', () => {
+    const boots = traceBoots([ipxe(), event('ipxe-script', {}, 'img-1'), artifact('kernel'), ipxe(), ...rest()]);
+    expect(boots.map((b) => [b.reached, b.complete, b.stoppedBefore])).toEqual([
+      ['kernel', false, 'initrd'],
+      ['booted', true, null],
+    ]);
+  });
+});
