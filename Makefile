@@ -18,14 +18,12 @@ run: deps-run build
 
 # The end-to-end suite (test/e2e): real VMs network-boot from livery. `make test` runs it after
 # the unit suite, reusing that build rather than running `$(MAKE) e2e` and compiling twice.
-E2E := npx vitest run --config vitest.e2e.config.ts
-
 test: deps-test build
 	npx vitest run
-	$(E2E)
+	npx vitest run --config vitest.e2e.config.ts
 
 e2e: deps-test build
-	$(E2E)
+	npx vitest run --config vitest.e2e.config.ts
 
 # Long mutation-fuzzing run of every parser of outside input (the suite runs a short one).
 FUZZ_RUNS ?= 100000
