@@ -71,14 +71,28 @@ function toMachine(r: MachineRow): Machine {
 export class MachineStore {
   private readonly byMac;
   private readonly byId;
+  private readonly ownerOfMac;
+  private readonly insertMachine;
+  private readonly insertMac;
+  private readonly lastSeen;
 
   constructor(
     private readonly db: Db,
     private readonly subnets: SubnetStore,
   ) {
-    // The boot path looks machines up by MAC for every packet: keep that statement prepared.
+    // The boot path looks machines up by MAC for every packet, touches them at every boot step
+    // and registers unknown MACs as they appear: keep those statements prepared.
     this.byMac = db.prepare(`${SELECT} WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`);
     this.byId = db.prepare(`${SELECT} WHERE m.id = ?`);
+    this.ownerOfMac = db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').pluck();
+    this.insertMachine = db.prepare(
+      `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
+         vars, ip, subnet_id, created_at, updated_at)
+       VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
+         @ip, @subnetId, @now, @now)`,
+    );
+    this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
+    this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
   }
 
   /** By MAC (any common spelling), numeric id, or hostname. */
@@ -95,6 +109,11 @@ export class MachineStore {
     const m = this.find(ref);
     if (!m) throw notFound(`machine ${ref}`);
     return m;
+  }
+
+  /** The id of the machine owning a canonical MAC, without loading the machine. */
+  idOfMac(mac: string): number | null {
+    return (this.ownerOfMac.get(mac) as number | undefined) ?? null;
   }
 
   /** Lookup by a canonical MAC only: the hot path for DHCP, TFTP and HTTP boot. */
@@ -135,19 +154,16 @@ export class MachineStore {
   }
 
   create(input: MachineInput): Machine {
+    return this.get(this.add(input));
+  }
+
+  /** create() without reading the new machine back: for the boot path, which needs only its id. */
+  add(input: MachineInput): number {
     const v = this.validate(input, null);
-    const now = Date.now();
-    const info = this.db
-      .prepare(
-        `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
-           vars, ip, subnet_id, created_at, updated_at)
-         VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
-           @ip, @subnetId, @now, @now)`,
-      )
-      .run({ ...v, now });
+    const info = this.insertMachine.run({ ...v, now: Date.now() });
     const id = Number(info.lastInsertRowid);
     this.writeMacs(id, v.macs);
-    return this.get(id);
+    return id;
   }
 
   update(ref: string, input: MachineInput): Machine {
@@ -182,12 +198,11 @@ export class MachineStore {
   }
 
   touchLastSeen(id: number, at = Date.now()): void {
-    this.db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?').run(at, id);
+    this.lastSeen.run(at, id);
   }
 
   private writeMacs(id: number, macs: string[]): void {
-    const insert = this.db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
-    macs.forEach((mac, i) => insert.run(mac, id, i));
+    macs.forEach((mac, i) => this.insertMac.run(mac, id, i));
   }
 
   /** Checks every field and cross-record rule; returns values ready for the row. */
@@ -195,9 +210,9 @@ export class MachineStore {
     const pick = <K extends keyof MachineInput>(k: K, fallback: MachineInput[K]) => (input[k] !== undefined ? input[k] : fallback);
     const macs = input.macs !== undefined || !existing ? checkMacs('macs', input.macs) : existing.macs;
     for (const mac of macs) {
-      const owner = this.db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').get(mac) as { machine_id: number } | undefined;
-      if (owner && owner.machine_id !== existing?.id) {
-        const other = this.find(owner.machine_id);
+      const owner = this.idOfMac(mac);
+      if (owner !== null && owner !== existing?.id) {
+        const other = this.find(owner);
         throw conflict('macs', `MAC ${mac} already belongs to machine ${other?.hostname ?? other?.id}`);
       }
     }

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Registry } from 'prom-client';
-import { classifyDhcpClient, decide, recordBootStep, type BootPlan, type ClientFacts } from '../boot/index.js';
+import { classifyDhcpClient, decide, recordBootStep, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -34,6 +34,8 @@ interface Outgoing {
 
 const ZERO = '0.0.0.0';
 const BROADCAST = '255.255.255.255';
+/** Most packets answered by one commit: bounds the wait of the first packet of a batch. */
+const MAX_BATCH = 128;
 
 /**
  * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
@@ -95,9 +97,12 @@ class Handler {
   private writes: LeaseWrite[] = [];
   private outgoing: { out: Outgoing; durable: boolean }[] = [];
   private flushScheduled = false;
+  /** Packets read since the pending batch last looked (see flushWhenDrained). */
+  private arrived = 0;
   private readonly serverId: string;
   /** Pool addresses held by MACs no operator registered, with when each hold ends. */
   private readonly unknownHolds = new Map<string, number>();
+  private readonly decideContext: DecideContext;
 
   constructor(
     private readonly cmdb: Cmdb,
@@ -108,9 +113,12 @@ class Handler {
     private readonly logger: Logger,
   ) {
     this.serverId = config.dhcp.address;
+    // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
+    this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
   }
 
   onPacket(buf: Buffer, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+    this.arrived++;
     try {
       const decoded = decodeDhcp(buf);
       if (!decoded.ok) {
@@ -123,7 +131,7 @@ class Handler {
       if (type === undefined) return this.drop('bootp-without-dhcp');
       this.metrics.received.inc({ type: messageTypeName(type) });
       const now = Date.now();
-      const verdict = this.limiter.allow(p.mac, now, this.cmdb.machines.byCanonicalMac(p.mac) !== null);
+      const verdict = this.limiter.allow(p.mac, now, this.cmdb.machines.idOfMac(p.mac) !== null);
       if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
       this.books.refresh();
       if (this.config.dhcp.mode === 'proxy') this.proxy(p, rinfo, socket, via);
@@ -304,7 +312,7 @@ class Handler {
       vendorClass: p.options.vendorClassId ?? null,
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
-    return decide(facts, { cmdb: this.cmdb, config: this.config });
+    return decide(facts, this.decideContext);
   }
 
   private clientDetail(p: DhcpPacket): Record<string, unknown> {
@@ -336,7 +344,23 @@ class Handler {
   private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.arrived = 0;
+    setImmediate(() => this.flushWhenDrained());
+  }
+
+  /**
+   * libuv reads at most 32 datagrams per pass over the socket, so the packets that queued
+   * during the previous commit's fsync come in over several loop turns. The batch keeps
+   * growing while turns still bring packets and commits once a turn brings none (or it holds
+   * MAX_BATCH replies): one fsync then answers everything that was waiting.
+   */
+  private flushWhenDrained(): void {
+    if (this.arrived > 0 && this.outgoing.length < MAX_BATCH) {
+      this.arrived = 0;
+      setImmediate(() => this.flushWhenDrained());
+      return;
+    }
+    this.flush();
   }
 
   /** Group commit: every write of this batch in one transaction, then the replies. */

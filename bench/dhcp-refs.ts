@@ -1,0 +1,104 @@
+/**
+ * The reference DHCP servers for bench/dhcp.ts, ISC Kea and dnsmasq, each started inside the
+ * benchmark's server namespace with every file it writes (config, leases, control socket,
+ * pid and lock files) under the benchmark's scratch folder, never the system paths.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestNet } from '../test/helpers/netns.js';
+
+/** What every server under test is given: the same relayed subnet and pool. */
+export interface DhcpBenchNetwork {
+  /** The server's veth in the server namespace, and its address on it. */
+  interface: string;
+  address: string;
+  /** The relayed subnet (perfdhcp's giaddr is inside it) and its dynamic pool. */
+  cidr: string;
+  netmask: string;
+  router: string;
+  poolStart: string;
+  poolEnd: string;
+  poolSize: number;
+  leaseSeconds: number;
+}
+
+export interface RunningServer {
+  stop(): Promise<void>;
+}
+
+/** Kea's DHCPv4 server: memfile leases persisted to a CSV file, lease file cleanup (LFC) off. */
+export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork): Promise<RunningServer> {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'kea-dhcp4.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      Dhcp4: {
+        // UDP sockets: relayed traffic arrives unicast, no raw socket needed.
+        'interfaces-config': { interfaces: [n.interface], 'dhcp-socket-type': 'udp' },
+        'lease-database': { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
+        'control-socket': { 'socket-type': 'unix', 'socket-name': join(dir, 'kea4-ctrl.sock') },
+        'valid-lifetime': n.leaseSeconds,
+        subnet4: [
+          {
+            id: 1,
+            subnet: n.cidr,
+            pools: [{ pool: `${n.poolStart} - ${n.poolEnd}` }],
+            'option-data': [{ name: 'routers', data: n.router }],
+          },
+        ],
+        loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stderr' }], severity: 'WARN' }],
+      },
+    }),
+  );
+  return startDaemon(net, 'kea-dhcp4', ['-c', config], { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir });
+}
+
+/**
+ * dnsmasq as a DHCP-only server (DNS off with --port=0). By default it pings every address
+ * before offering it to a new client; `ping: false` adds --no-ping.
+ */
+export async function startDnsmasq(net: TestNet, dir: string, n: DhcpBenchNetwork, opts: { ping: boolean }): Promise<RunningServer> {
+  mkdirSync(dir, { recursive: true });
+  const args = [
+    '-d',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--dhcp-range=${n.poolStart},${n.poolEnd},${n.netmask},${n.leaseSeconds}`,
+    // Its default cap is 1,000 leases: allow the whole pool, as Kea and livery do.
+    `--dhcp-lease-max=${n.poolSize}`,
+    `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    `--interface=${n.interface}`,
+    '--bind-interfaces',
+    // One log line per packet otherwise; Kea and livery log warnings only.
+    '--quiet-dhcp',
+    ...(opts.ping ? [] : ['--no-ping']),
+  ];
+  return startDaemon(net, 'dnsmasq', args, {});
+}
+
+/** Starts a server in the server namespace and waits until something listens on UDP 67 there. */
+async function startDaemon(net: TestNet, cmd: string, args: string[], env: Record<string, string>): Promise<RunningServer> {
+  const proc: ChildProcess = net.spawn(net.server, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const ended = new Promise<void>((r) => proc.once('exit', () => r()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await ended;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 15_000;
+  while (!net.exec(net.server, 'ss', ['-Hlun', 'sport = :67']).trim()) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`${cmd} did not start listening on UDP 67:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { stop };
+}

@@ -1,0 +1,91 @@
+import type { ChildProcess } from 'node:child_process';
+import type { TestNet } from './netns.js';
+
+/** One direction of a perfdhcp exchange (DISCOVER-OFFER or REQUEST-ACK) as perfdhcp counts it. */
+export interface ExchangeCounts {
+  sent: number;
+  received: number;
+  drops: number;
+}
+
+export interface PerfdhcpResult {
+  /** Completed DISCOVER-OFFER-REQUEST-ACK exchanges per second of the test period. */
+  exchangesPerSecond: number;
+  discover: ExchangeCounts;
+  request: ExchangeCounts;
+  /** Percent of DISCOVERs that got no OFFER within perfdhcp's drop time (1 s). */
+  discoverDropPercent: number;
+  output: string;
+}
+
+export interface PerfdhcpRun {
+  /** Resolves when perfdhcp exits on its own (after `seconds`) or is stopped. */
+  result: Promise<PerfdhcpResult>;
+  /** Ends the run early: on SIGINT perfdhcp prints its report for the time so far and exits. */
+  stop(): Promise<PerfdhcpResult>;
+  /** Freezes perfdhcp (SIGSTOP) so it sends nothing until resume() (SIGCONT). */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Runs Kea's perfdhcp in the client namespace as a relay: giaddr is `relay` (an address of the
+ * client veth), replies come back to relay:67. The same invocation is used for every server
+ * measured; only the offered rate changes.
+ */
+export function startPerfdhcp(
+  net: TestNet,
+  opts: { server: string; relay: string; rate: number; clients: number; seconds: number; /** Base of the simulated clients' MACs. */ baseMac?: string },
+): PerfdhcpRun {
+  const base = opts.baseMac ? ['-b', `mac=${opts.baseMac}`] : [];
+  const args = ['-4', '-r', String(opts.rate), '-R', String(opts.clients), ...base, '-p', String(opts.seconds), '-l', opts.relay, opts.server];
+  const proc: ChildProcess = net.spawn(net.client, 'perfdhcp', args);
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  // perfdhcp stops itself after the period; the guard covers a perfdhcp that hangs.
+  const guard = setTimeout(() => proc.kill('SIGKILL'), (opts.seconds + 20) * 1000);
+  const result = new Promise<PerfdhcpResult>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(guard);
+      // Exit status 3 means "some exchanges were unsuccessful": normal under load.
+      if (signal !== null || (code !== 0 && code !== 3)) return reject(new Error(`perfdhcp ${args.join(' ')} ended with ${signal ?? `status ${code}`}:\n${output}`));
+      try {
+        resolve(parsePerfdhcp(output));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+  const stop = () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGCONT');
+      proc.kill('SIGINT');
+    }
+    return result;
+  };
+  return { result, stop, pause: () => proc.kill('SIGSTOP'), resume: () => proc.kill('SIGCONT') };
+}
+
+/** Reads perfdhcp's final report (Kea 2.x format). */
+export function parsePerfdhcp(output: string): PerfdhcpResult {
+  const rate = /^Rate: ([0-9.]+) 4-way exchanges\/second/m.exec(output);
+  if (!rate) throw new Error(`perfdhcp printed no rate:\n${output}`);
+  const section = (name: string): ExchangeCounts => {
+    const start = output.indexOf(`***Statistics for: ${name}***`);
+    if (start < 0) return { sent: 0, received: 0, drops: 0 };
+    const next = output.indexOf('***Statistics for:', start + 1);
+    const text = output.slice(start, next < 0 ? undefined : next);
+    const field = (label: string) => Number(new RegExp(`^${label}: ([0-9]+)`, 'm').exec(text)?.[1] ?? 0);
+    return { sent: field('sent packets'), received: field('received packets'), drops: field('drops') };
+  };
+  const discover = section('DISCOVER-OFFER');
+  return {
+    exchangesPerSecond: Number(rate[1]),
+    discover,
+    request: section('REQUEST-ACK'),
+    discoverDropPercent: discover.sent > 0 ? (100 * discover.drops) / discover.sent : 0,
+    output,
+  };
+}
