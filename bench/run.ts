@@ -13,8 +13,9 @@ const here = import.meta.dirname;
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const limitMs = Number(process.env.BENCH_TIMEOUT_S ?? 1200) * 1000;
 const wanted = process.argv.slice(2).flatMap((a) => a.split(/[ ,]+/)).filter(Boolean);
+// A benchmark is a module with a default export; the others (lib, nginx, wrk, fleet…) are its helpers.
 const all = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['lib.ts', 'run.ts'].includes(f))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && /^export default /m.test(readFileSync(join(here, f), 'utf8')))
   .map((f) => basename(f, '.ts'))
   .sort();
 const selected = wanted.length ? wanted : all;

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort, type BenchHarness } from './lib.js';
+import { startNginx } from './nginx.js';
 
 export interface WrkResult {
   requestsPerSecond: number;
@@ -48,4 +50,41 @@ end
   const m = /LIVERY rps=([0-9.]+) p99us=([0-9]+) status=([0-9]+) other=([0-9]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
   return { requestsPerSecond: Number(m[1]), p99Ms: Number(m[2]) / 1000, statusErrors: Number(m[3]), otherErrors: Number(m[4]) };
+}
+
+/** Per-run figures of one livery-against-nginx comparison, in run order. */
+export interface WrkComparison {
+  liveryRequestsPerSecond: number[];
+  liveryP99Ms: number[];
+  nginxRequestsPerSecond: number[];
+}
+
+/**
+ * Serves `staticRoot` with nginx and, `h.runs` times, drives wrk (5 s, 32 connections) at livery
+ * and then at nginx over the same `paths`. A livery error status fails the benchmark, since the
+ * figure would then count refusals rather than work; socket errors and timeouts are only logged.
+ */
+export async function wrkAgainstNginx(
+  h: BenchHarness,
+  opts: { liveryUrl: string; liveryHeaders?: Record<string, string>; staticRoot: string; paths: string[] },
+): Promise<WrkComparison> {
+  const nginxPort = await freePort();
+  const nginx = await startNginx(h.tmpDir, opts.staticRoot, nginxPort);
+  const result: WrkComparison = { liveryRequestsPerSecond: [], liveryP99Ms: [], nginxRequestsPerSecond: [] };
+  const load = { dir: h.tmpDir, paths: opts.paths, seconds: 5, connections: 32 };
+  try {
+    for (let run = 0; run < h.runs; run++) {
+      const l = await wrk({ ...load, baseUrl: opts.liveryUrl, headers: opts.liveryHeaders });
+      const n = await wrk({ ...load, baseUrl: `http://127.0.0.1:${nginxPort}` });
+      if (l.statusErrors > 0) throw new Error(`livery answered ${l.statusErrors} requests with an error status`);
+      if (l.otherErrors > 0) h.log(`run ${run + 1}: ${l.otherErrors} requests timed out or failed at the socket`);
+      result.liveryRequestsPerSecond.push(l.requestsPerSecond);
+      result.liveryP99Ms.push(l.p99Ms);
+      result.nginxRequestsPerSecond.push(n.requestsPerSecond);
+      h.log(`run ${run + 1}: livery ${l.requestsPerSecond.toFixed(0)}/s (p99 ${l.p99Ms} ms), nginx ${n.requestsPerSecond.toFixed(0)}/s`);
+    }
+  } finally {
+    await nginx.stop();
+  }
+  return result;
 }

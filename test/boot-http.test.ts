@@ -2,7 +2,7 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../src/config/load.js';
-import { makeBundle } from './helpers/bundle.js';
+import { makeBundle, publishBundle } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -13,7 +13,7 @@ const ids: Record<string, string> = {};
 
 async function publish(version: string, channel?: string) {
   const { tar, manifest } = await makeBundle('minimal', version, undefined, { kernelArgs: 'quiet' });
-  const res = await s.api(`/v1/images${channel ? `?channel=${channel}` : ''}`, { method: 'POST', body: tar, headers: { 'content-type': 'application/x-tar' } });
+  const res = await publishBundle(s, tar, channel ? `?channel=${channel}` : '');
   expect(res.status).toBe(201);
   const image = await res.json();
   ids[version] = image.id;

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeBundle } from './helpers/bundle.js';
+import { makeBundle, publishBundle } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   s = await startTestServer({ tftp: { enabled: true, listen: '127.0.0.1:0' } });
   tftp = `tftp://127.0.0.1:${s.livery.tftpPort}`;
   const { tar } = await makeBundle('minimal', '1');
-  imageId = (await (await s.api('/v1/images?channel=stable', { method: 'POST', body: tar, headers: { 'content-type': 'application/x-tar' } })).json()).id;
+  imageId = (await (await publishBundle(s, tar, '?channel=stable')).json()).id;
   await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'tftp1', image: { name: 'minimal' } } });
 });
 afterAll(async () => {

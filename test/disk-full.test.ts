@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeBundle, randomArtifacts } from './helpers/bundle.js';
+import { makeBundle, publishBundle, randomArtifacts } from './helpers/bundle.js';
 import { NETNS_SKIP } from './helpers/netns.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
@@ -26,18 +26,18 @@ describe.skipIf(NETNS_SKIP)('disk full during a publish', () => {
 
   it('answers with a clear error and leaves the catalog as it was', async () => {
     const small = await makeBundle('tiny', '1');
-    expect((await s.api('/v1/images', { method: 'POST', body: small.tar, headers: { 'content-type': 'application/x-tar' } })).status).toBe(201);
+    expect((await publishBundle(s, small.tar)).status).toBe(201);
     const blobs = () => readdirSync(join(mnt, 'var', 'blobs'), { recursive: true }).map(String).filter((f) => /[0-9a-f]{64}$|tmp\/./.test(f)).sort();
     const before = { images: await (await s.api('/v1/images')).json(), blobs: blobs() };
 
     const big = await makeBundle('big', '1', randomArtifacts({ kernel: 1 << 20, initrd: 1 << 20, rootfs: 20 << 20 }));
-    const res = await s.api('/v1/images', { method: 'POST', body: big.tar, headers: { 'content-type': 'application/x-tar' } });
+    const res = await publishBundle(s, big.tar);
     expect(res.status).toBe(507);
     expect((await res.json()).error).toMatch(/no space left/i);
     expect(await (await s.api('/v1/images')).json()).toEqual(before.images);
     expect(blobs()).toEqual(before.blobs);
     // Once there is room again, publishing works.
     const again = await makeBundle('tiny', '2');
-    expect((await s.api('/v1/images', { method: 'POST', body: again.tar, headers: { 'content-type': 'application/x-tar' } })).status).toBe(201);
+    expect((await publishBundle(s, again.tar)).status).toBe(201);
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normalizeMac, pxelinuxMacName } from '../src/net/mac.js';
 import { cidrContains, formatIpv4, isUsableHost, parseCidr, parseIpv4 } from '../src/net/ipv4.js';
@@ -24,7 +25,14 @@ describe('IPv4', () => {
   it('parses and formats', () => {
     expect(parseIpv4('10.0.0.1')).toBe(0x0a000001);
     expect(formatIpv4(0xc0a80101)).toBe('192.168.1.1');
-    for (const bad of ['10.0.0', '10.0.0.256', '01.0.0.1', 'a.b.c.d', '10.0.0.1.2']) expect(parseIpv4(bad)).toBeNull();
+    for (const bad of ['10.0.0', '10.0.0.256', '01.0.0.1', 'a.b.c.d', '10.0.0.1.2', '', '...', '1..2.3', '.1.2.3', '1.2.3.', '0.0.0.00', '1.2.3.1000', '1.2.3.4 5', '1.2.3.-4', '1.2.3.4/8'])
+      expect(parseIpv4(bad), bad).toBeNull();
+    expect(parseIpv4(' 0.0.0.0 ')).toBe(0);
+    expect(parseIpv4('255.255.255.255')).toBe(0xffffffff);
+  });
+  it('formats and parses every address as mirror images', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (ip) => parseIpv4(formatIpv4(ip)) === ip));
+    fc.assert(fc.property(fc.ipV4(), (text) => formatIpv4(parseIpv4(text)!) === text));
   });
   it('parses CIDRs strictly', () => {
     const c = parseCidr('10.0.0.0/24')!;

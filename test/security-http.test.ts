@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpTables } from './helpers/db-snapshot.js';
-import { makeBundle } from './helpers/bundle.js';
+import { makeBundle, publishBundle } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -19,7 +19,7 @@ beforeAll(async () => {
   }
   tokens.admin = s.token;
   const { tar } = await makeBundle('sec', '1');
-  imageId = (await (await s.api('/v1/images', { method: 'POST', body: tar, headers: { 'content-type': 'application/x-tar' } })).json()).id;
+  imageId = (await (await publishBundle(s, tar)).json()).id;
   await s.api('/v1/subnets', { method: 'POST', json: { cidr: '10.5.0.0/24', name: 'sec' } });
   await s.api('/v1/machines', { method: 'POST', json: { macs: ['52:54:00:00:aa:01'], hostname: 'sec1', ip: '10.5.0.10' } });
 });

@@ -1,5 +1,5 @@
 import type { Cmdb } from '../cmdb/index.js';
-import type { ImageSelector, Subnet } from '../cmdb/types.js';
+import type { ImageSelector, Machine, Subnet } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { pxelinuxMacName } from '../net/mac.js';
@@ -14,6 +14,8 @@ export interface DecideContext {
    * which decides for every packet, passes its in-memory copy of the subnets instead.
    */
   subnetContaining?: (ip: number) => Subnet | null;
+  /** The client's machine (null: none), when the caller has already looked it up by MAC. */
+  machine?: Machine | null;
 }
 
 /**
@@ -26,7 +28,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   const base = config.http.publicUrl;
   const client = `${facts.firmware} ${facts.arch}${facts.archCode !== null ? ` (option 93 = ${facts.archCode}, ${archName(facts.archCode)})` : ''}`;
   const reasons: string[] = [`client ${facts.mac} via ${facts.door}: ${client}`];
-  const machine = cmdb.machines.byCanonicalMac(facts.mac);
+  const machine = ctx.machine !== undefined ? ctx.machine : cmdb.machines.byCanonicalMac(facts.mac);
   const subnet = findSubnet(containing, facts, machine?.ip ?? null, reasons);
   const scriptUrl = `${base}/boot/${facts.mac}.ipxe`;
   const plan: BootPlan = {

@@ -13,12 +13,15 @@ export interface AuditEntry {
 
 /** Who changed what, when: one row per accepted write, in the same transaction as the write. */
 export class AuditLog {
-  constructor(private readonly db: Db) {}
+  private readonly insert;
+
+  constructor(private readonly db: Db) {
+    // Prepared once: the boot path audits every machine it discovers.
+    this.insert = db.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)');
+  }
 
   record(actor: Actor, action: string, target: string, detail: Record<string, unknown> = {}): void {
-    this.db
-      .prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(Date.now(), actor, action, target, JSON.stringify(detail));
+    this.insert.run(Date.now(), actor, action, target, JSON.stringify(detail));
   }
 
   list(limit = 100): AuditEntry[] {

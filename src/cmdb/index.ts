@@ -1,6 +1,7 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
 import { AuditLog } from './audit.js';
 import { EventStore } from './events.js';
+import { GroupCommit } from './group-commit.js';
 import { LeaseStore } from './leases.js';
 import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
@@ -20,6 +21,7 @@ export class Cmdb {
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
   readonly images: ImageStore;
+  private readonly grouped: GroupCommit;
 
   constructor(readonly db: Db) {
     this.subnets = new SubnetStore(db);
@@ -29,11 +31,20 @@ export class Cmdb {
     this.tokens = new TokenStore(db);
     this.audit = new AuditLog(db);
     this.images = new ImageStore(db);
+    this.grouped = new GroupCommit((fn) => this.tx(fn));
   }
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs fn in a transaction shared with the other writes queued this event-loop turn (see
+   * GroupCommit): for the boot path's small writes, which many requests make at once.
+   */
+  soon<T>(fn: () => T): Promise<T> {
+    return this.grouped.run(fn);
   }
 
   /** A write on behalf of `actor`, recorded in the audit log in the same transaction. */
@@ -54,6 +65,7 @@ export class Cmdb {
   }
 
   close(): void {
+    if (this.db.open) this.grouped.flush();
     this.db.close();
   }
 }

@@ -137,4 +137,8 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL DEFAULT '{}'
   );
   `,
+  /* 2: a machine's MACs read in order straight from an index (every boot-path lookup lists them) */ `
+  CREATE INDEX machine_macs_machine_position ON machine_macs(machine_id, position);
+  DROP INDEX machine_macs_machine;
+  `,
 ];

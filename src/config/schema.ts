@@ -53,7 +53,7 @@ export const ConfigSchema = section({
     maxWindowsize: Type.Integer({ default: 64, minimum: 1, maximum: 65535 }),
     timeoutMs: Type.Integer({ default: 1000, minimum: 50, maximum: 255_000 }),
     retries: Type.Integer({ default: 5, minimum: 0, maximum: 50 }),
-    maxTransfers: Type.Integer({ default: 512, minimum: 1 }),
+    maxTransfers: Type.Integer({ default: 2048, minimum: 1 }),
     maxTransfersPerClient: Type.Integer({ default: 8, minimum: 1 }),
   }),
   dhcp: section({

@@ -47,14 +47,15 @@ export async function startTftpDoor(ctx: DoorContext): Promise<{ close(): Promis
 }
 
 /** A TFTP transfer is a boot stage of whichever machine holds the client's address. */
-function recordTransfer(cmdb: Cmdb, r: TransferRecord): void {
+function recordTransfer(cmdb: Cmdb, r: TransferRecord): Promise<void> {
   const lease = cmdb.leases.get(r.client.address.replace(/^::ffff:/, ''));
-  const machine = lease ? cmdb.machines.byCanonicalMac(lease.mac) : null;
-  cmdb.events.add({
-    type: 'tftp',
-    mac: lease?.mac ?? null,
-    machineId: machine?.id ?? null,
-    detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },
+  return cmdb.soon(() => {
+    cmdb.events.add({
+      type: 'tftp',
+      mac: lease?.mac ?? null,
+      machineId: lease ? cmdb.machines.idOfMac(lease.mac) : null,
+      detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },
+    });
   });
 }
 

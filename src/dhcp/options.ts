@@ -3,6 +3,7 @@
 //
 // The codec walks the wire generically and looks each code up here: adding an
 // option means adding a row to DHCP_OPTIONS, not writing a parser.
+import { parseIpv4 } from '../net/ipv4.js';
 
 /** DHCP message types, option 53 (RFC 2132 §9.6, RFC 3203, RFC 4388, RFC 6926, RFC 7724). */
 export const DhcpMessageType = {
@@ -128,7 +129,6 @@ interface KindCodec<T> {
   encode(value: T, label: string): Uint8Array;
 }
 
-const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 // In a /u regex a surrogate code unit only matches when it is unpaired.
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -143,8 +143,9 @@ export function formatIp(bytes: Uint8Array, offset = 0): string {
 
 /** Dotted-quad to 4 bytes. Only the canonical form is accepted (no leading zeros), so decode(encode(x)) === x. */
 export function ipBytes(text: string, label: string): Uint8Array {
-  if (typeof text !== 'string' || !CANONICAL_IPV4.test(text)) throw new RangeError(`${label}: not a dotted-quad IPv4 address: ${String(text)}`);
-  return Uint8Array.from(text.split('.'), Number);
+  const ip = typeof text === 'string' ? parseIpv4(text) : null;
+  if (ip === null || text.length !== text.trim().length) throw new RangeError(`${label}: not a dotted-quad IPv4 address: ${String(text)}`);
+  return Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
 }
 
 export function decodeText(bytes: Uint8Array): string {

@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Registry } from 'prom-client';
 import { classifyDhcpClient, decide, recordBootStep, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
-import type { Cmdb } from '../cmdb/index.js';
+import type { Cmdb, Machine } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
@@ -30,6 +30,13 @@ interface Outgoing {
   port: number;
   socket: Socket;
   type: string;
+}
+
+/** One decoded client packet, the machine it comes from (null: unknown MAC), and the socket it came in on. */
+interface Client {
+  p: DhcpPacket;
+  machine: Machine | null;
+  socket: Socket;
 }
 
 const ZERO = '0.0.0.0';
@@ -131,11 +138,14 @@ class Handler {
       if (type === undefined) return this.drop('bootp-without-dhcp');
       this.metrics.received.inc({ type: messageTypeName(type) });
       const now = Date.now();
-      const verdict = this.limiter.allow(p.mac, now, this.cmdb.machines.idOfMac(p.mac) !== null);
+      // One lookup per packet: the limiter needs to know whether the MAC is known, decide() needs the machine.
+      const machine = this.cmdb.machines.byCanonicalMac(p.mac);
+      const verdict = this.limiter.allow(p.mac, now, machine !== null);
       if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
       this.books.refresh();
-      if (this.config.dhcp.mode === 'proxy') this.proxy(p, rinfo, socket, via);
-      else this.full(p, type, socket, now);
+      const client: Client = { p, machine, socket };
+      if (this.config.dhcp.mode === 'proxy') this.proxy(client, rinfo, via);
+      else this.full(client, type, now);
     } catch (err) {
       // A packet must never take the server down; count it and carry on.
       this.drop('handler-error');
@@ -149,29 +159,31 @@ class Handler {
 
   // --- full mode ---------------------------------------------------------------------------
 
-  private full(p: DhcpPacket, type: number, socket: Socket, now: number): void {
+  private full(c: Client, type: number, now: number): void {
+    const { p } = c;
     const relayed = p.giaddr !== ZERO;
     const hint = relayed ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
     const book = this.books.containing(hint);
     if (!book) return this.drop(relayed ? 'relay-subnet-unknown' : 'no-local-subnet');
     switch (type) {
       case DhcpMessageType.DISCOVER:
-        return this.discover(p, book, socket, now);
+        return this.discover(c, book, now);
       case DhcpMessageType.REQUEST:
-        return this.request(p, book, socket, now);
+        return this.request(c, book, now);
       case DhcpMessageType.DECLINE:
         return this.declineOrRelease(p, book, now, 'decline');
       case DhcpMessageType.RELEASE:
         return this.declineOrRelease(p, book, now, 'release');
       case DhcpMessageType.INFORM:
-        return this.inform(p, book, socket);
+        return this.inform(c, book);
       default:
         return this.drop('unexpected-message-type');
     }
   }
 
-  private discover(p: DhcpPacket, book: SubnetBook, socket: Socket, now: number): void {
-    const plan = this.plan(p, book);
+  private discover(c: Client, book: SubnetBook, now: number): void {
+    const { p, socket } = c;
+    const plan = this.plan(c, book);
     this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-discover', this.clientDetail(p)));
     if (plan.action === 'ignore') return this.drop('policy-ignore');
     const unknown = !plan.machine || plan.machine.state === 'discovered';
@@ -188,7 +200,8 @@ class Handler {
   }
 
   /** RFC 2131 §4.3.2: SELECTING, INIT-REBOOT, RENEWING and REBINDING are told apart by what is set. */
-  private request(p: DhcpPacket, book: SubnetBook, socket: Socket, now: number): void {
+  private request(c: Client, book: SubnetBook, now: number): void {
+    const { p, socket } = c;
     const mac = p.mac!;
     const serverId = p.options.serverId;
     const requested = p.options.requestedIp;
@@ -199,7 +212,7 @@ class Handler {
         return this.drop('request-for-another-server');
       }
       if (!requested) return this.nak(p, socket, 'REQUEST in SELECTING state without a requested address');
-      return this.confirm(p, book, socket, parseIpv4(requested), now, 'selecting');
+      return this.confirm(c, book, parseIpv4(requested), now, 'selecting');
     }
     if (requested !== undefined && p.ciaddr === ZERO) {
       // INIT-REBOOT: the client asks to keep an address it remembers.
@@ -207,19 +220,19 @@ class Handler {
       if (ip === null || !(book.cidr.first <= ip && ip <= book.cidr.last)) return this.nak(p, socket, `${requested} is not on this network`);
       const holder = this.books.holder(book, ip, now);
       if (holder && holder.mac !== mac) return this.nak(p, socket, `${requested} belongs to another client`);
-      const plan = this.plan(p, book);
+      const plan = this.plan(c, book);
       const own = holder?.mac === mac || this.books.holdingOf(book, mac)?.ip === ip || plan.machine?.ip === requested;
       if (!own) {
         if (plan.machine?.ip && plan.machine.ip !== requested) return this.nak(p, socket, `${requested} is not this machine's reserved address`);
         return this.drop('init-reboot-no-record');
       }
-      return this.confirm(p, book, socket, ip, now, 'init-reboot');
+      return this.confirm(c, book, ip, now, 'init-reboot');
     }
     if (p.ciaddr !== ZERO) {
       // RENEWING (unicast) or REBINDING (broadcast): extend the lease on ciaddr if it is this client's.
       const ip = parseIpv4(p.ciaddr)!;
       const holder = this.books.holder(book, ip, now);
-      if (holder && holder.mac === mac) return this.confirm(p, book, socket, ip, now, 'renewing');
+      if (holder && holder.mac === mac) return this.confirm(c, book, ip, now, 'renewing');
       if (holder) return this.nak(p, socket, `${p.ciaddr} belongs to another client`);
       return this.drop('renew-no-record');
     }
@@ -227,9 +240,10 @@ class Handler {
   }
 
   /** ACKs `ip` for the client if it may have it (its reservation, its offer, its lease, or free). */
-  private confirm(p: DhcpPacket, book: SubnetBook, socket: Socket, ip: number | null, now: number, state: string): void {
+  private confirm(c: Client, book: SubnetBook, ip: number | null, now: number, state: string): void {
+    const { p, socket } = c;
     const mac = p.mac!;
-    const plan = this.plan(p, book);
+    const plan = this.plan(c, book);
     if (plan.action === 'ignore') return this.drop('policy-ignore');
     if (ip === null) return this.nak(p, socket, 'requested address does not parse');
     const reserved = plan.machine?.ip ? parseIpv4(plan.machine.ip) : null;
@@ -257,8 +271,9 @@ class Handler {
     this.schedule();
   }
 
-  private inform(p: DhcpPacket, book: SubnetBook, socket: Socket): void {
-    const plan = this.plan(p, book);
+  private inform(c: Client, book: SubnetBook): void {
+    const { p, socket } = c;
+    const plan = this.plan(c, book);
     this.send(p, socket, { type: 'ack', subnet: book.subnet, plan: plan.action === 'ignore' ? null : plan }, false);
   }
 
@@ -283,7 +298,8 @@ class Handler {
    * Beside another DHCP server: answer PXE clients (and iPXE) with boot information only, no
    * address. DISCOVER on 67 gets an OFFER; REQUEST on 4011 gets an ACK.
    */
-  private proxy(p: DhcpPacket, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+  private proxy(c: Client, rinfo: RemoteInfo, via: 'main' | 'proxy-4011'): void {
+    const { p, socket } = c;
     const vendor = p.options.vendorClassId ?? '';
     const isIpxe = userClasses(p).includes('iPXE') || p.options.ipxe !== undefined;
     if (!vendor.startsWith('PXEClient') && !vendor.startsWith('HTTPClient') && !isIpxe) return this.drop('proxy-not-a-pxe-client');
@@ -292,7 +308,7 @@ class Handler {
     if (type !== wanted) return this.drop('proxy-unexpected-type');
     const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
     const book = this.books.containing(hint);
-    const plan = this.plan(p, book);
+    const plan = this.plan(c, book);
     this.writes.push(() => recordBootStep(this.cmdb, plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p)));
     if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
     const spec: Omit<ReplySpec, 'request' | 'server'> = { type: via === 'main' ? 'offer' : 'ack', plan, proxy: true };
@@ -303,7 +319,7 @@ class Handler {
 
   // --- shared ------------------------------------------------------------------------------
 
-  private plan(p: DhcpPacket, book: SubnetBook | null): BootPlan {
+  private plan({ p, machine }: Client, book: SubnetBook | null): BootPlan {
     const archCode = p.options.clientArch?.[0] ?? null;
     const { firmware, arch } = classifyDhcpClient({
       archCode,
@@ -312,7 +328,7 @@ class Handler {
       vendorClass: p.options.vendorClassId ?? null,
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
-    return decide(facts, this.decideContext);
+    return decide(facts, { ...this.decideContext, machine });
   }
 
   private clientDetail(p: DhcpPacket): Record<string, unknown> {

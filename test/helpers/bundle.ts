@@ -53,8 +53,11 @@ export const manifestEntry = (manifest: unknown): RawEntry => ({
 
 export const fileEntry = (a: TestArtifact): RawEntry => ({ header: { name: a.name }, content: a.content });
 
-/** Packs raw entries into a tar, exactly as given (no name clean-up). */
-export async function packEntries(entries: RawEntry[]): Promise<Buffer> {
+/**
+ * Packs raw entries into a tar, exactly as given (no name clean-up). Typed as Buffer.concat's
+ * result, backed by a plain ArrayBuffer, so it can go straight into a fetch body.
+ */
+export async function packEntries(entries: RawEntry[]): Promise<Buffer<ArrayBuffer>> {
   const p = pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {

@@ -51,13 +51,18 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     // A boot fetches each file once from byte 0; later Range chunks of it are not new events.
     const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
     if (mac && start === 0) {
-      cmdb.events.add({
-        type: 'artifact',
-        mac,
-        machineId: cmdb.machines.byCanonicalMac(mac)?.id ?? null,
-        imageId: id,
-        detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
-      });
+      // The machine needs its file more than livery needs the event: a failed write is logged, not fatal.
+      await cmdb
+        .soon(() =>
+          cmdb.events.add({
+            type: 'artifact',
+            mac,
+            machineId: cmdb.machines.idOfMac(mac),
+            imageId: id,
+            detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
+          }),
+        )
+        .catch((err: unknown) => req.log.error({ err, mac, id, file }, 'artifact event not recorded'));
     }
     // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
     reply.hijack();

@@ -28,7 +28,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
     const plan = decide(httpFacts(req, mac), ctx);
     const { script, error } = renderIpxe(plan, config, templates);
-    recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) });
+    await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
     if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);
     return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
   });

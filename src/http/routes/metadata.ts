@@ -107,7 +107,7 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     async (req, reply) => {
       const { mac, machine } = machineFor(req, req.params.mac);
       const { imageId, kernel, uptimeMs } = req.body;
-      cmdb.tx(() => {
+      await cmdb.soon(() => {
         cmdb.machines.touchLastSeen(machine.id);
         cmdb.events.add({ type: 'booted', mac, machineId: machine.id, imageId, detail: { kernel: kernel ?? null, uptimeMs: uptimeMs ?? null, from: req.ip } });
       });

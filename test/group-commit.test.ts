@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { tempDir } from './helpers/tmp.js';
+
+describe('Cmdb.soon: group commit of the boot path’s small writes', () => {
+  const dirs: { cleanup(): void }[] = [];
+  const open = (): { cmdb: Cmdb; path: string } => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir.path, 'livery.db');
+    return { cmdb: openCmdb(path), path };
+  };
+  afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
+
+  it('lands the writes of one event-loop turn in one transaction, each caller getting its own result', async () => {
+    const { cmdb } = open();
+    let transactions = 0;
+    const realTx = cmdb.tx.bind(cmdb);
+    cmdb.tx = (fn) => {
+      transactions++;
+      return realTx(fn);
+    };
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => cmdb.soon(() => cmdb.events.add({ type: 'test', detail: { i } }))));
+    expect(transactions).toBe(1);
+    expect(new Set(ids).size).toBe(50);
+    expect(cmdb.events.tail(0).filter((e) => e.type === 'test').length).toBe(50);
+    cmdb.close();
+  });
+
+  it('rejects only the write that failed; its neighbours still land', async () => {
+    const { cmdb } = open();
+    const results = await Promise.allSettled([
+      cmdb.soon(() => cmdb.events.add({ type: 'ok-1' })),
+      cmdb.soon(() => {
+        cmdb.events.add({ type: 'half-done' });
+        throw new Error('bad write');
+      }),
+      cmdb.soon(() => cmdb.events.add({ type: 'ok-2' })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe('bad write');
+    const types = cmdb.events.tail(0).map((e) => e.type);
+    expect(types.sort()).toEqual(['ok-1', 'ok-2']);
+    cmdb.close();
+  });
+
+  it('commits what is still queued when the CMDB is closed', () => {
+    const { cmdb, path } = open();
+    void cmdb.soon(() => cmdb.events.add({ type: 'queued-at-close' }));
+    cmdb.close();
+    const again = openCmdb(path);
+    expect(again.events.tail(0).filter((e) => e.type === 'queued-at-close').length).toBe(1);
+    again.close();
+  });
+});
