@@ -1,16 +1,23 @@
+import type { Committed } from './wal-sync.js';
+
+interface Queued {
+  write: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * Group commit for small writes that arrive from many concurrent requests (boot events, last-seen
- * stamps, discovered machines). With synchronous=FULL every transaction costs an fsync, which
- * is most of what a boot step costs when a rack boots at once; here every write queued during
- * one turn of the event loop lands in one transaction, and each caller's promise settles once
- * its own write is on disk, so a reply sent after `await` never reports an unwritten step.
+ * stamps, discovered machines). Every write queued during one turn of the event loop lands in
+ * one transaction, and each caller's promise settles once its own write is on disk, so a reply
+ * sent after `await` never reports an unwritten step.
  */
 export class GroupCommit {
-  private queue: { write: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private queue: Queued[] = [];
 
-  constructor(private readonly tx: (fn: () => void) => void) {}
+  constructor(private readonly commit: (fn: () => void) => Committed<void>) {}
 
-  /** Runs `write` in the next shared transaction; resolves with its result once committed. */
+  /** Runs `write` in the next shared transaction; resolves with its result once it is durable. */
   run<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.queue.length === 0) setImmediate(() => this.flush());
@@ -24,23 +31,31 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
     const results: unknown[] = [];
+    let committed: Committed<void>;
     try {
-      this.tx(() => {
+      committed = this.commit(() => {
         results.length = 0;
         for (const item of batch) results.push(item.write());
       });
-      batch.forEach((item, i) => item.resolve(results[i]));
     } catch {
       // One bad write must not fail its neighbours: redo each alone, so only it is rejected.
-      for (const item of batch) {
-        try {
-          let result: unknown;
-          this.tx(() => void (result = item.write()));
-          item.resolve(result);
-        } catch (err) {
-          item.reject(err);
-        }
-      }
+      for (const item of batch) this.commitAlone(item);
+      return;
     }
+    committed.durable.then(
+      () => batch.forEach((item, i) => item.resolve(results[i])),
+      (err: unknown) => batch.forEach((item) => item.reject(err)),
+    );
+  }
+
+  private commitAlone(item: Queued): void {
+    let result: unknown;
+    let committed: Committed<void>;
+    try {
+      committed = this.commit(() => void (result = item.write()));
+    } catch (err) {
+      return item.reject(err);
+    }
+    committed.durable.then(() => item.resolve(result), item.reject);
   }
 }

@@ -2,6 +2,7 @@ import { openDatabase, schemaVersion, type Db } from './db.js';
 import { AuditLog } from './audit.js';
 import { EventStore } from './events.js';
 import { GroupCommit } from './group-commit.js';
+import { WalSync, type Committed } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
 import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
@@ -21,6 +22,7 @@ export class Cmdb {
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
   readonly images: ImageStore;
+  private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
   constructor(readonly db: Db) {
@@ -31,12 +33,21 @@ export class Cmdb {
     this.tokens = new TokenStore(db);
     this.audit = new AuditLog(db);
     this.images = new ImageStore(db);
-    this.grouped = new GroupCommit((fn) => this.tx(fn));
+    this.walSync = new WalSync(db);
+    this.grouped = new GroupCommit((fn) => this.walSync.commit(fn));
   }
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Runs fn in one write transaction now, but leaves its fsync to the thread pool (see WalSync):
+   * for servers that must not stall between packets. Act on the result only once `durable` settles.
+   */
+  txSyncLater<T>(fn: () => T): Committed<T> {
+    return this.walSync.commit(fn);
   }
 
   /**
@@ -66,6 +77,7 @@ export class Cmdb {
 
   close(): void {
     if (this.db.open) this.grouped.flush();
+    this.walSync.close();
     this.db.close();
   }
 }

@@ -76,7 +76,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
   return {
     close: async () => {
-      handler.flushNow();
+      await handler.flushNow();
       await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
   };
@@ -104,6 +104,8 @@ class Handler {
   private writes: LeaseWrite[] = [];
   private outgoing: { out: Outgoing; durable: boolean }[] = [];
   private flushScheduled = false;
+  /** Batches whose ACKs wait for their commit to reach the disk. */
+  private readonly awaitingDisk = new Set<Promise<void>>();
   /** Packets read since the pending batch last looked (see flushWhenDrained). */
   private arrived = 0;
   private readonly serverId: string;
@@ -153,8 +155,10 @@ class Handler {
     }
   }
 
-  flushNow(): void {
+  /** Commits what is pending and waits until every ACK held for the disk has gone out. */
+  async flushNow(): Promise<void> {
     this.flush();
+    await Promise.all(this.awaitingDisk);
   }
 
   // --- full mode ---------------------------------------------------------------------------
@@ -379,36 +383,49 @@ class Handler {
     this.flush();
   }
 
-  /** Group commit: every write of this batch in one transaction, then the replies. */
+  /**
+   * Group commit: every write of this batch in one transaction, then the replies. OFFERs and
+   * NAKs promise nothing and go at once; ACKs wait until the leases they grant are on disk.
+   * That wait happens on the thread pool (Cmdb.txSyncLater), so packets keep being read and
+   * decided meanwhile; they form the next batch.
+   */
   private flush(): void {
     this.flushScheduled = false;
     const writes = this.writes;
     const outgoing = this.outgoing;
     this.writes = [];
     this.outgoing = [];
-    let committed = true;
+    this.metrics.batch.observe(outgoing.length);
+    let durable: Promise<void> = Promise.resolve();
     if (writes.length > 0) {
       const stop = this.metrics.commitSeconds.startTimer();
       try {
-        this.cmdb.tx(() => {
+        durable = this.cmdb.txSyncLater(() => {
           for (const w of writes) w();
-        });
+        }).durable;
       } catch (err) {
-        committed = false;
+        durable = Promise.reject(err);
+      }
+      durable.then(() => stop(), () => stop());
+    }
+    const acks = outgoing.filter((o) => o.durable);
+    for (const { out, durable: needsDisk } of outgoing) if (!needsDisk) this.transmit(out);
+    if (acks.length === 0) return;
+    const sent = durable.then(
+      () => acks.forEach(({ out }) => this.transmit(out)),
+      (err: unknown) => {
         this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
         this.books.reload();
-      }
-      stop();
-    }
-    this.metrics.batch.observe(outgoing.length);
-    for (const { out, durable } of outgoing) {
-      if (durable && !committed) {
-        this.drop('commit-failed');
-        continue;
-      }
-      out.socket.send(encodeDhcp(out.packet), out.port, out.address);
-      this.metrics.sent.inc({ type: out.type });
-    }
+        for (let i = 0; i < acks.length; i++) this.drop('commit-failed');
+      },
+    );
+    this.awaitingDisk.add(sent);
+    void sent.finally(() => this.awaitingDisk.delete(sent));
+  }
+
+  private transmit(out: Outgoing): void {
+    out.socket.send(encodeDhcp(out.packet), out.port, out.address);
+    this.metrics.sent.inc({ type: out.type });
   }
 
   private drop(reason: string): void {
