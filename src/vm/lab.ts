@@ -78,16 +78,18 @@ export async function startLabLivery(opts: LabLiveryOptions): Promise<LabLivery>
   }
 }
 
-async function waitForOutput(proc: ChildProcess, output: () => string, text: string, timeoutMs: number): Promise<void> {
+/** Resolves once `output()` (what `proc` has printed) contains `text`; `name` is for the errors. */
+export async function waitForOutput(proc: ChildProcess, output: () => string, text: string, timeoutMs: number, name = 'livery serve'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!output().includes(text)) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`livery serve exited (${proc.exitCode ?? proc.signalCode}):\n${output()}`);
-    if (Date.now() > deadline) throw new Error(`livery serve did not print "${text}" within ${timeoutMs / 1000} s:\n${output()}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}):\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not print "${text}" within ${timeoutMs / 1000} s:\n${output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-async function stopProcess(proc: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+export async function stopProcess(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');
