@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { DPKG_PATH_EXCLUDES, DPKG_PATH_INCLUDES } from './excludes.js';
 import type { PackagePlan } from './packages.js';
@@ -48,6 +48,7 @@ export async function ensureBase(runner: StepRunner, spec: BaseSpec, cacheDir: s
   const root = join(entry, 'root');
   if (existsSync(root)) {
     runner.log(`base cache hit: ${entry}`);
+    markUsed(entry);
     return root;
   }
   mkdirSync(cacheDir, { recursive: true });
@@ -70,7 +71,31 @@ export async function ensureBase(runner: StepRunner, spec: BaseSpec, cacheDir: s
     if (!existsSync(root)) throw err;
     removeTree(temp);
   }
+  markUsed(entry);
   return root;
+}
+
+/** A base's mtime is when a build last used it: pruneBases keeps the most recent. */
+function markUsed(entry: string): void {
+  const now = new Date();
+  utimesSync(entry, now, now);
+}
+
+/**
+ * Removes all but the `keep` most recently used bases (always keeping `current`): each is a
+ * whole Debian tree of a few hundred MB, and a changed package list makes a new one. Returns
+ * the removed folders.
+ */
+export function pruneBases(cacheDir: string, keep: number, current: string): string[] {
+  const bases = readdirSync(cacheDir)
+    .filter((name) => /^base-[0-9a-f]+$/.test(name))
+    .map((name) => join(cacheDir, name))
+    .filter((path) => path !== current)
+    .map((path) => ({ path, used: statSync(path).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  const stale = bases.slice(Math.max(0, keep - 1)).map((b) => b.path);
+  for (const path of stale) removeTree(path);
+  return stale;
 }
 
 function mmdebstrapArgs(spec: BaseSpec, target: string): string[] {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { manifestProblems, type ImageManifest } from '../catalog/manifest.js';
-import { BASE_EPOCH, ensureBase } from './bootstrap.js';
+import { BASE_EPOCH, ensureBase, pruneBases } from './bootstrap.js';
 import { describeArtifact, writeBundle } from './bundle.js';
 import { ImageCustomizer } from './customize.js';
 import { buildInitramfs } from './initramfs.js';
@@ -32,6 +32,8 @@ export interface BuildOptions {
   onStep?: (e: StepEvent) => void;
   /** Default: <cacheDir>/logs. */
   logDir?: string;
+  /** Bootstrapped bases kept in cacheDir, most recently used first (default 3). */
+  keepBases?: number;
   signal?: AbortSignal;
 }
 
@@ -80,6 +82,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   mkdirSync(artifacts);
   try {
     const base = await runner.step('bootstrap', () => ensureBase(runner, { base: recipe.base, mirror, packages }, cacheDir));
+    for (const old of pruneBases(cacheDir, opts.keepBases ?? 3, dirname(base))) runner.log(`removed unused base ${old}`);
     await runner.step('mount-base', () => mountWritableCopy(runner, base, work, root));
     const customizer = new ImageCustomizer(runner, root, recipe, epoch);
     await runner.step('configure', () => customizer.withStage(() => customizer.configure()));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliError } from './client.js';
+import { wholeNumber } from './numbers.js';
 import { globals } from './context.js';
 import { printJson } from './output.js';
 
@@ -9,6 +10,7 @@ type Publish = (cmd: Command, file: string, channel: string | undefined) => Prom
 interface BuildFlags {
   out: string;
   cacheDir: string;
+  keepBases: number;
   mirror?: string;
   compression: 'xz' | 'zstd';
   version?: string;
@@ -24,6 +26,7 @@ export function registerImageBuild(image: Command, publish: Publish): void {
     .argument('<recipe>', 'an image folder (images/minimal) or a recipe file')
     .option('--out <dir>', 'where the bundle is written', 'build')
     .option('--cache-dir <dir>', 'cache of bootstrapped bases, reused while the package set is unchanged', '/var/cache/livery/builder')
+    .option('--keep-bases <n>', 'bootstrapped bases kept in the cache, most recently used first', (v) => wholeNumber('--keep-bases', v, 1, 100), 3)
     .option('--mirror <url>', "Debian mirror (default: the recipe's, else this machine's apt mirror)")
     .option('--compression <xz|zstd>', 'squashfs compression', 'xz')
     .option('--version <version>', 'image version (default: date and counter)')
@@ -41,6 +44,7 @@ export function registerImageBuild(image: Command, publish: Publish): void {
           recipePath: resolve(recipe),
           outDir: resolve(flags.out),
           cacheDir: resolve(flags.cacheDir),
+          keepBases: flags.keepBases,
           mirror: flags.mirror,
           compression: flags.compression,
           version: flags.version,

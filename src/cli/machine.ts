@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Machine, MachineInput } from '../cmdb/types.js';
 import { clientFor, globals } from './context.js';
 import { collect, formatObject, keyValues, printJson, printRecord, printTable } from './output.js';
+import { wholeNumber } from './numbers.js';
 
 interface MachineFlags {
   mac?: string[];
@@ -100,7 +101,7 @@ export function registerMachineCommands(program: Command): void {
     .option('--state <state>', 'discovered | registered | retired')
     .option('--site <site>', 'only this site')
     .option('--label <key=value>', 'only machines with this label (repeatable)', collect)
-    .option('--limit <n>', 'at most this many', (v) => Number(v))
+    .option('--limit <n>', 'at most this many', (v) => wholeNumber('--limit', v, 1, 100_000))
     .action(async (flags: { state?: string; site?: string; label?: string[]; limit?: number }, cmd: Command) => {
       const client = clientFor(cmd);
       const items: Machine[] = [];
@@ -221,7 +222,7 @@ function registerMachineDiagnostics(machine: Command): void {
     .command('trace')
     .description('the stages of the last boots of a machine, with timestamps, and where a boot stopped')
     .argument('<machine>', 'MAC, hostname or id')
-    .option('--boots <n>', 'how many boots', (v) => Number(v), 3)
+    .option('--boots <n>', 'how many boots', (v) => wholeNumber('--boots', v, 1, 1000), 3)
     .action(async (ref: string, flags: { boots: number }, cmd: Command) => {
       const t = await clientFor(cmd).get<Trace>(`/v1/machines/${encodeURIComponent(ref)}/trace?boots=${flags.boots}`);
       if (globals(cmd).json) return printJson(t);

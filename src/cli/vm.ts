@@ -12,6 +12,7 @@ import { normalizeMac } from '../net/mac.js';
 import { OVMF_CODE, QEMU } from '../vm/qemu.js';
 import type { VmSessionResult } from '../vm/session.js';
 import { CliError, parseResponse, type ApiClient } from './client.js';
+import { wholeNumber } from './numbers.js';
 import { clientFor, globals } from './context.js';
 import { printJson } from './output.js';
 
@@ -93,11 +94,7 @@ function exitCode(r: VmSessionResult): number {
 function parseFlags(flags: VmBootFlags) {
   const mac = flags.mac === undefined ? undefined : normalizeMac(flags.mac);
   if (mac === null) throw new CliError(`--mac: not a MAC address: ${flags.mac}`);
-  const positive = (name: string, text: string, max: number) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new CliError(`${name}: expected a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
-    return n;
-  };
+  const positive = (name: string, text: string, max: number) => wholeNumber(name, text, 1, max);
   if (!['auto', 'kvm', 'tcg'].includes(flags.accel)) throw new CliError(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(flags.accel)}`);
   return {
     mac,
