@@ -1,5 +1,6 @@
 /** The image builder: recipes in, bootable bundles (kernel, initrd, rootfs, manifest) out. */
 export { buildImage, ARTIFACT_NAMES, type BuildOptions, type BuildResult } from './build.js';
+export { pruneBases } from './bootstrap.js';
 export { parseRecipe, RecipeError } from './recipe.js';
 export type * from './recipe-types.js';
 export { BuildError, type StepEvent } from './steps.js';
