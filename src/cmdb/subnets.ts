@@ -56,7 +56,12 @@ export function poolBounds(s: Pick<Subnet, 'pools'>): PoolBounds[] {
 }
 
 export class SubnetStore {
-  constructor(private readonly db: Db) {}
+  private readonly nearestBelow;
+
+  constructor(private readonly db: Db) {
+    // Every boot decision (HTTP, TFTP) looks up the subnet of an address: keep it prepared.
+    this.nearestBelow = db.prepare('SELECT * FROM subnets WHERE network <= ? ORDER BY network DESC LIMIT 1');
+  }
 
   list(): Subnet[] {
     return (this.db.prepare('SELECT * FROM subnets ORDER BY network').all() as SubnetRow[]).map(toSubnet);
@@ -79,9 +84,7 @@ export class SubnetStore {
 
   /** The subnet whose block contains this address (subnets never overlap). */
   containing(ip: number): Subnet | null {
-    const row = this.db
-      .prepare('SELECT * FROM subnets WHERE network <= ? ORDER BY network DESC LIMIT 1')
-      .get(ip) as SubnetRow | undefined;
+    const row = this.nearestBelow.get(ip) as SubnetRow | undefined;
     if (!row) return null;
     const c = parseCidr(row.cidr)!;
     return cidrContains(c, ip) ? toSubnet(row) : null;
