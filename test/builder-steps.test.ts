@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,11 @@ describe('bundle writer', () => {
 
   it('refuses a manifest naming an artifact it has no file for', async () => {
     const manifest = { artifacts: [{ name: 'vmlinuz', role: 'kernel', size: 1, sha256: '0'.repeat(64) }] } as unknown as ImageManifest;
-    await expect(writeBundle(join(scratch, 'bad.tar'), manifest, new Map(), 0)).rejects.toThrow('no file for artifact vmlinuz');
+    const bad = join(scratch, 'bad.tar');
+    await expect(writeBundle(bad, manifest, new Map(), 0)).rejects.toThrow('no file for artifact vmlinuz');
+    // It settles only once its file is closed: a caller's cleanup is not undone by a late open.
+    rmSync(bad, { force: true });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(bad)).toBe(false);
   });
 });

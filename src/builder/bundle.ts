@@ -19,7 +19,11 @@ export async function describeArtifact(path: string, role: ManifestArtifact['rol
  */
 export async function writeBundle(outPath: string, manifest: ImageManifest, artifactPaths: Map<string, string>, epoch: number): Promise<void> {
   const pack = tar.pack();
-  const written = pipeline(pack, createWriteStream(outPath));
+  const file = createWriteStream(outPath);
+  // The file is opened asynchronously: a failure before that open completes must still wait
+  // for it, or the caller's cleanup runs first and the file appears afterwards.
+  const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+  const written = pipeline(pack, file);
   const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime: new Date(epoch * 1000), uid: 0, gid: 0, uname: 'root', gname: 'root', type: 'file' as const });
   const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
   try {
@@ -33,6 +37,7 @@ export async function writeBundle(outPath: string, manifest: ImageManifest, arti
   } catch (err) {
     pack.destroy(err as Error);
     await written.catch(() => {});
+    await closed;
     throw err;
   }
   await written;
