@@ -211,53 +211,45 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     h.log(`${label}: ${r.totalSeconds} s; ${describe(r)}`);
     return r;
   };
-  const rows: BenchRow[] = [];
-  const clean = await startStormRig(join(h.tmpDir, 'clean'), { machines: 1000, sizes: SIZES });
-  try {
-    for (const clients of [100, 500, 1000]) {
-      const r = await run(clean, clients, `${clients} machines`);
-      rows.push(
-        h.row({
-          name: `boot storm: ${clients} machines, first DISCOVER to last byte`,
-          unit: 's',
-          higherIsBetter: false,
-          livery: [r.totalSeconds],
-          notes: `${sizes}, all powered on at once, http.workers 0${clients === 1000 ? `; target under ${TARGET_SECONDS} s` : ''}; ${describe(r)}`,
-        }),
-      );
+  /** Starts a rig, runs `use` on it, and always stops it. */
+  const withRig = async <T>(name: string, setup: StormSetup, use: (rig: StormRig) => Promise<T>): Promise<T> => {
+    const rig = await startStormRig(join(h.tmpDir, name), setup);
+    try {
+      return await use(rig);
+    } finally {
+      await rig.close();
     }
-  } finally {
-    await clean.close();
-  }
-  const small = await startStormRig(join(h.tmpDir, 'small'), { machines: 1000, sizes: SMALL });
-  try {
-    const r = await run(small, 1000, '1000 machines, 1 MiB artifacts');
-    rows.push(
-      h.row({
-        name: 'boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)',
-        unit: 's',
-        higherIsBetter: false,
-        livery: [r.totalSeconds],
-        notes: `${sizesOf(SMALL)}, all powered on at once, http.workers 0; target under ${TARGET_SECONDS} s; ${describe(r)}`,
-      }),
-    );
-  } finally {
-    await small.close();
-  }
-  const lossy = await startStormRig(join(h.tmpDir, 'lossy'), { machines: 500, sizes: SIZES, lossPercent: 5 });
-  try {
-    const r = await run(lossy, 500, '500 machines at 5 % loss');
+  };
+  const seconds = (name: string, r: StormReport, sizeNote: string, target: boolean) =>
+    h.row({
+      name,
+      unit: 's',
+      higherIsBetter: false,
+      livery: [r.totalSeconds],
+      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describe(r)}`,
+    });
+  const rows: BenchRow[] = [];
+  await withRig('clean', { machines: 1000, sizes: SIZES }, async (rig) => {
+    for (const clients of [100, 500, 1000]) {
+      const r = await run(rig, clients, `${clients} machines`);
+      rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
+    }
+  });
+  await withRig('small', { machines: 1000, sizes: SMALL }, async (rig) => {
+    const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');
+    rows.push(seconds('boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)', r, sizesOf(SMALL), true));
+  });
+  await withRig('lossy', { machines: 500, sizes: SIZES, lossPercent: 5 }, async (rig) => {
+    const r = await run(rig, 500, '500 machines at 5 % loss');
     rows.push(
       h.row({
         name: 'boot storm: machines failed, 500 at 5 % packet loss',
         unit: 'machines',
         higherIsBetter: false,
         livery: [r.failures],
-        notes: `${lossy.loss}; ${sizes}; took ${r.totalSeconds} s; ${describe(r)}`,
+        notes: `${rig.loss}; ${sizes}; took ${r.totalSeconds} s; ${describe(r)}`,
       }),
     );
-  } finally {
-    await lossy.close();
-  }
+  });
   return rows;
 }
