@@ -222,7 +222,7 @@ function registerMachineDiagnostics(machine: Command): void {
     .command('trace')
     .description('the stages of the last boots of a machine, with timestamps, and where a boot stopped')
     .argument('<machine>', 'MAC, hostname or id')
-    .option('--boots <n>', 'how many boots', (v) => wholeNumber('--boots', v, 1, 1000), 3)
+    .option('--boots <n>', 'how many boots', (v) => wholeNumber('--boots', v, 1, 50), 3)
     .action(async (ref: string, flags: { boots: number }, cmd: Command) => {
       const t = await clientFor(cmd).get<Trace>(`/v1/machines/${encodeURIComponent(ref)}/trace?boots=${flags.boots}`);
       if (globals(cmd).json) return printJson(t);

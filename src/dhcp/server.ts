@@ -396,24 +396,30 @@ class Handler {
     this.writes = [];
     this.outgoing = [];
     this.metrics.batch.observe(outgoing.length);
-    let durable: Promise<void> = Promise.resolve();
-    if (writes.length > 0) {
-      const stop = this.metrics.commitSeconds.startTimer();
-      try {
-        durable = this.cmdb.txSyncLater(() => {
-          for (const w of writes) w();
-        }).durable;
-      } catch (err) {
-        durable = Promise.reject(err);
-      }
-      durable.then(() => stop(), () => stop());
-    }
     const acks = outgoing.filter((o) => o.durable);
     for (const { out, durable: needsDisk } of outgoing) if (!needsDisk) this.transmit(out);
-    if (acks.length === 0) return;
+    if (writes.length === 0) {
+      acks.forEach(({ out }) => this.transmit(out));
+      return;
+    }
+    const stop = this.metrics.commitSeconds.startTimer();
+    let durable: Promise<void>;
+    try {
+      durable = this.cmdb.txSyncLater(() => {
+        for (const w of writes) w();
+      }).durable;
+    } catch (err) {
+      durable = Promise.reject(err);
+    }
+    // A failed commit is logged and the books reloaded whether or not this batch holds ACKs:
+    // OFFERs have already gone out on the strength of holds that may now not exist.
     const sent = durable.then(
-      () => acks.forEach(({ out }) => this.transmit(out)),
+      () => {
+        stop();
+        acks.forEach(({ out }) => this.transmit(out));
+      },
       (err: unknown) => {
+        stop();
         this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
         this.books.reload();
         for (let i = 0; i < acks.length; i++) this.drop('commit-failed');
