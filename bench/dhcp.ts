@@ -90,7 +90,7 @@ export default async function dhcp(h: BenchHarness): Promise<BenchRow[]> {
     const peak = (name: string) => `${name} peak at -r ${Math.round(results.get(name)!.peak)}`;
     const how = `perfdhcp -4 -r <peak> -R ${CLIENTS} -p ${RUN_SECONDS} -l <relay>, relayed, /16 pool, fresh lease database and a ${WARMUP.seconds} s warm-up per run`;
     const versions = `${versionOf('perfdhcp', ['-v'])}; kea-dhcp4 ${versionOf('kea-dhcp4', ['-v'])}; ${versionOf('dnsmasq', ['--version'])}`;
-    const livery = 'livery serve: leases and boot events committed to SQLite and the WAL fdatasync'ed before each ACK, unknown MACs registered (policy discover)';
+    const livery = 'livery serve: leases and boot events committed to SQLite (synchronous=FULL, on its writer thread) before each ACK, unknown MACs registered (policy discover)';
     const exchanges = (ref: string, notes: string) =>
       h.row({
         name: `dhcp: 4-way exchanges/s, vs ${ref}`,

@@ -2,7 +2,7 @@ import { openDatabase, schemaVersion, type Db } from './db.js';
 import { AuditLog } from './audit.js';
 import { EventStore } from './events.js';
 import { GroupCommit } from './group-commit.js';
-import { WalSync, type Committed } from './wal-sync.js';
+import { WalSync } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
 import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
@@ -43,14 +43,6 @@ export class Cmdb {
   }
 
   /**
-   * Runs fn in one write transaction now, but leaves its fsync to the thread pool (see WalSync):
-   * for servers that must not stall between packets. Act on the result only once `durable` settles.
-   */
-  txSyncLater<T>(fn: () => T): Committed<T> {
-    return this.walSync.commit(fn);
-  }
-
-  /**
    * Runs fn in a transaction shared with the other writes queued this event-loop turn (see
    * GroupCommit): for the boot path's small writes, which many requests make at once.
    */
@@ -87,5 +79,9 @@ export function openCmdb(path: string): Cmdb {
 }
 
 export { CmdbError } from './errors.js';
+export { MachineCache } from './machine-cache.js';
+export { Writer } from './writer.js';
+export type { WriteOp } from './writes.js';
+export type { BootStep } from './boot-steps.js';
 export { ROLES } from './tokens.js';
 export type * from './types.js';

@@ -75,6 +75,7 @@ export class MachineStore {
   private readonly insertMachine;
   private readonly insertMac;
   private readonly lastSeen;
+  private readonly changes;
 
   constructor(
     private readonly db: Db,
@@ -93,6 +94,12 @@ export class MachineStore {
     );
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
+    this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
+  }
+
+  /** Moves whenever an existing machine changes, in any process (triggers, migration 3): see MachineCache. */
+  changeCount(): number {
+    return this.changes.get() as number;
   }
 
   /** By MAC (any common spelling), numeric id, or hostname. */

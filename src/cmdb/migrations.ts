@@ -141,4 +141,27 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX machine_macs_machine_position ON machine_macs(machine_id, position);
   DROP INDEX machine_macs_machine;
   `,
+  /*
+   * 3: a counter that moves whenever a machine some process may hold in memory changes (see
+   * MachineCache). A new machine's first MAC and last-seen stamps leave it alone: neither
+   * changes a machine anyone could have cached, and the boot path makes both all the time.
+   */ `
+  CREATE TABLE change_counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+  INSERT INTO change_counters (name, n) VALUES ('machines', 0);
+  CREATE TRIGGER machines_edited AFTER UPDATE OF hostname, uuid, site, labels, state, image_name, image_channel, image_id,
+    kernel_args, vars, ip, subnet_id ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machines_deleted AFTER DELETE ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machine_macs_added AFTER INSERT ON machine_macs WHEN NEW.position > 0
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machine_macs_edited AFTER UPDATE ON machine_macs
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER machine_macs_deleted AFTER DELETE ON machine_macs
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER subnets_renamed AFTER UPDATE OF name ON subnets
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER subnets_deleted AFTER DELETE ON subnets
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
 ];

@@ -75,6 +75,11 @@ export const ConfigSchema = section({
     /** How many pool addresses unknown MACs may hold at once (stops pool-exhaustion attacks). */
     unknownMacLeaseCap: Type.Integer({ default: 100_000, minimum: 0 }),
     offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
+    /**
+     * Longest a packet may wait in livery's backlog before it is dropped unanswered (counted as
+     * `stale`): by then its client has retransmitted or is about to (RFC 2131: 4 ± 1 s).
+     */
+    maxWaitMs: Type.Integer({ default: 2000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
   boot: section({

@@ -97,8 +97,12 @@ const OPTION_OVERLOAD = 52;
 const OVERLOAD_FILE = 1;
 const OVERLOAD_SNAME = 2;
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 export function formatMac(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(':');
+  let mac = bytes.length > 0 ? HEX[bytes[0]] : '';
+  for (let i = 1; i < bytes.length; i++) mac += ':' + HEX[bytes[i]];
+  return mac;
 }
 
 /** 'aa:bb:cc:dd:ee:ff' (or '-' separated, any case) to a 16-byte chaddr field. */
@@ -169,10 +173,11 @@ export function decodeDhcp(buf: Uint8Array): DhcpDecodeOutcome {
   const options: Record<string, unknown> = {};
   const unknownOptions: Tlv[] = [];
   for (const [code, chunks] of parts) {
-    const data = concat(chunks);
+    // A view into the packet when the option came in one piece: values that keep bytes copy them.
+    const data = chunks.length === 1 ? chunks[0] : concat(chunks);
     const spec = OPTION_BY_CODE.get(code);
     if (spec === undefined) {
-      unknownOptions.push({ code, data });
+      unknownOptions.push({ code, data: data.slice() });
       continue;
     }
     const value = decodeOptionValue(spec, data);
@@ -213,13 +218,20 @@ function formatBytes(data: Uint8Array): string {
 
 // --- encode -----------------------------------------------------------------
 
+const OPTION_BY_NAME = new Map(DHCP_OPTIONS.map((spec, rank) => [spec.name as string, { spec, rank }]));
+
 /** The option TLVs to write, in order, each at most 255 bytes (RFC 3396 splits longer values). */
 function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv[] {
-  const values: Tlv[] = [];
-  for (const spec of DHCP_OPTIONS) {
-    const value = options[spec.name];
-    if (value !== undefined) values.push({ code: spec.code, data: encodeOptionValue(spec, value) });
+  // The options present (a reply sets a dozen of the table's rows), in table order.
+  const present: { rank: number; code: number; data: Uint8Array }[] = [];
+  for (const name in options) {
+    const value = options[name as keyof DhcpOptions];
+    const known = OPTION_BY_NAME.get(name);
+    if (value === undefined || known === undefined) continue;
+    present.push({ rank: known.rank, code: known.spec.code, data: encodeOptionValue(known.spec, value) });
   }
+  present.sort((a, b) => a.rank - b.rank);
+  const values: Tlv[] = present;
   const seen = new Set<number>();
   for (const { code, data } of unknownOptions) {
     checkUint(code, 0xff, 'unknown option code');
@@ -233,34 +245,42 @@ function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv
     values.push({ code, data });
   }
   const chunks: Tlv[] = [];
-  for (const { code, data } of values) {
-    for (let at = 0; at === 0 || at < data.length; at += 255) chunks.push({ code, data: data.subarray(at, at + 255) });
+  for (const value of values) {
+    if (value.data.length <= 255) chunks.push(value);
+    else for (let at = 0; at < value.data.length; at += 255) chunks.push({ code: value.code, data: value.data.subarray(at, at + 255) });
   }
   return chunks;
 }
 
 /** One place options are written to: the options field, or an overloaded sname/file. */
 class Area {
-  readonly parts: Uint8Array[] = [];
+  readonly entries: Tlv[] = [];
+  /** Bytes of the entries so far, each with its code and length byte. */
   length = 0;
   constructor(
     readonly name: 'options' | 'file' | 'sname',
     readonly capacity: number,
   ) {}
 
-  /** Whether `bytes` fit while leaving room for the END option every area needs. */
+  /** Whether an entry of `bytes` data fits while leaving room for the END option every area needs. */
   fits(bytes: number): boolean {
-    return this.length + bytes + 1 <= this.capacity;
+    return this.length + 2 + bytes + 1 <= this.capacity;
   }
 
-  push(part: Uint8Array): void {
-    this.parts.push(part);
-    this.length += part.length;
+  push(entry: Tlv): void {
+    this.entries.push(entry);
+    this.length += 2 + entry.data.length;
   }
 
-  /** The area's bytes, END included (the zero fill after it is the pad RFC 2131 asks for). */
-  bytes(): Uint8Array {
-    return concat([...this.parts, Uint8Array.of(255)]);
+  /** Writes the area's entries and END at `at` (the zero fill after it is the pad RFC 2131 asks for). */
+  writeTo(out: Uint8Array, at: number): void {
+    for (const { code, data } of this.entries) {
+      out[at] = code;
+      out[at + 1] = data.length;
+      out.set(data, at + 2);
+      at += 2 + data.length;
+    }
+    out[at] = 255;
   }
 }
 
@@ -273,27 +293,32 @@ function layOut(chunks: Tlv[], overload: number): Area[] {
   const areas = [new Area('options', overload ? MIN_OPTIONS_SPACE : Infinity)];
   if (overload & OVERLOAD_FILE) areas.push(new Area('file', FILE.size));
   if (overload & OVERLOAD_SNAME) areas.push(new Area('sname', SNAME.size));
-  if (overload) areas[0].push(Uint8Array.of(OPTION_OVERLOAD, 1, overload));
+  if (overload) areas[0].push({ code: OPTION_OVERLOAD, data: Uint8Array.of(overload) });
   let current = 0;
-  for (const { code, data } of chunks) {
-    while (!areas[current].fits(2 + data.length)) {
+  for (const chunk of chunks) {
+    while (!areas[current].fits(chunk.data.length)) {
       current += 1;
-      if (current === areas.length) throw new RangeError(`options do not fit: no room left for option ${code} in ${areas.map((a) => a.name).join(', ')}`);
+      if (current === areas.length) throw new RangeError(`options do not fit: no room left for option ${chunk.code} in ${areas.map((a) => a.name).join(', ')}`);
     }
-    areas[current].push(Uint8Array.of(code, data.length));
-    areas[current].push(data);
+    areas[current].push(chunk);
   }
   return areas;
 }
 
-function writeField(out: Buffer, field: { at: number; size: number }, value: string | Uint8Array, what: string): void {
-  const bytes = typeof value === 'string' ? encodeText(value, what) : value;
+function writeField(out: Buffer, field: { at: number; size: number }, value: string, what: string): void {
+  const bytes = encodeText(value, what);
   // Strings keep a NUL terminator: PXE ROMs copy 'file' as a C string.
-  const room = typeof value === 'string' ? field.size - 1 : field.size;
-  if (typeof value === 'string' && bytes.includes(0)) throw new RangeError(`${what}: contains NUL`);
-  if (bytes.length > room) throw new RangeError(`${what}: ${bytes.length} bytes exceeds ${room}`);
+  if (bytes.includes(0)) throw new RangeError(`${what}: contains NUL`);
+  if (bytes.length > field.size - 1) throw new RangeError(`${what}: ${bytes.length} bytes exceeds ${field.size - 1}`);
   out.set(bytes, field.at);
 }
+
+const ADDRESS_FIELDS = [
+  ['ciaddr', 12],
+  ['yiaddr', 16],
+  ['siaddr', 20],
+  ['giaddr', 24],
+] as const;
 
 export function encodeDhcp(packet: DhcpPacketInit): Buffer {
   const { op, xid, chaddr, options } = packet;
@@ -306,8 +331,8 @@ export function encodeDhcp(packet: DhcpPacketInit): Buffer {
 
   const overload = (file === null ? OVERLOAD_FILE : 0) | (sname === null ? OVERLOAD_SNAME : 0);
   const areas = layOut(optionChunks(options, unknownOptions), overload);
-  const main = areas[0].bytes();
-  const out = Buffer.alloc(Math.max(MIN_PACKET_SIZE, OPTIONS_AT + main.length));
+  // Zero-filled: the unused header fields, the padding after END and the 300-byte minimum.
+  const out = Buffer.alloc(Math.max(MIN_PACKET_SIZE, OPTIONS_AT + areas[0].length + 1));
   out[0] = op;
   out[1] = htype;
   out[2] = hlen;
@@ -315,15 +340,13 @@ export function encodeDhcp(packet: DhcpPacketInit): Buffer {
   out.writeUInt32BE(checkUint(xid, 0xffffffff, 'xid'), 4);
   out.writeUInt16BE(checkUint(secs, 0xffff, 'secs'), 8);
   out.writeUInt16BE(broadcast ? 0x8000 : 0, 10);
-  const addresses = { ciaddr: 12, yiaddr: 16, siaddr: 20, giaddr: 24 } as const;
-  for (const [name, at] of Object.entries(addresses) as [keyof typeof addresses, number][]) {
-    out.set(ipBytes(packet[name] ?? '0.0.0.0', name), at);
-  }
+  for (const [name, at] of ADDRESS_FIELDS) out.set(ipBytes(packet[name] ?? '0.0.0.0', name), at);
   out.set(chaddr, CHADDR.at);
-  const fieldArea = (name: Area['name']): Uint8Array => areas.find((a) => a.name === name)!.bytes();
-  writeField(out, SNAME, sname ?? fieldArea('sname'), 'sname');
-  writeField(out, FILE, file ?? fieldArea('file'), 'file');
+  for (const [value, field, name] of [[sname, SNAME, 'sname'], [file, FILE, 'file']] as const) {
+    if (value === null) areas.find((a) => a.name === name)!.writeTo(out, field.at);
+    else writeField(out, field, value, name);
+  }
   out.writeUInt32BE(MAGIC_COOKIE, COOKIE_AT);
-  out.set(main, OPTIONS_AT);
+  areas[0].writeTo(out, OPTIONS_AT);
   return out;
 }

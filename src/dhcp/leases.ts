@@ -1,4 +1,4 @@
-import type { Cmdb } from '../cmdb/index.js';
+import type { Cmdb, WriteOp } from '../cmdb/index.js';
 import type { LeaseState } from '../cmdb/leases.js';
 import type { Subnet } from '../cmdb/types.js';
 import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
@@ -20,9 +20,6 @@ export interface SubnetBook {
   byMac: Map<string, Holding>;
   byIp: Map<number, Holding>;
 }
-
-/** A durable write that must commit before the reply that depends on it is sent. */
-export type LeaseWrite = () => void;
 
 /**
  * Address decisions for every subnet: reservation first, then the MAC's previous address,
@@ -102,30 +99,28 @@ export class LeaseBooks {
   }
 
   /** Binds `ip` to `mac` for the subnet's lease time; returns the durable write. */
-  bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null }): LeaseWrite {
+  bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null }): WriteOp {
     const expiresAt = now + book.subnet.leaseSeconds * 1000;
     this.setHolding(book, { ip, mac, state: 'bound', expiresAt });
-    const lease = { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound' as const, expiresAt, ...extra };
-    return () => this.cmdb.leases.put(lease, now);
+    return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound', expiresAt, ...extra }, now };
   }
 
   /** The client gave the address back: free it, but remember it was this MAC's. */
-  release(book: SubnetBook, mac: string, ip: number, now: number): LeaseWrite | null {
+  release(book: SubnetBook, mac: string, ip: number, now: number): WriteOp | null {
     const h = book.byIp.get(ip);
     if (!h || h.mac !== mac) return null;
     this.setHolding(book, { ip, mac, state: 'released', expiresAt: now });
     book.pool.release(ip);
-    return () => void this.cmdb.leases.setState(formatIpv4(ip), mac, 'released', now, now);
+    return { kind: 'lease-state', ip: formatIpv4(ip), mac, state: 'released', expiresAt: now, now };
   }
 
   /** The client found the address in use: keep it out of the pool for the quarantine time. */
-  decline(book: SubnetBook, mac: string, ip: number, now: number): LeaseWrite | null {
+  decline(book: SubnetBook, mac: string, ip: number, now: number): WriteOp | null {
     const h = book.byIp.get(ip);
     if (!h || h.mac !== mac) return null;
     const until = now + this.opts.declineQuarantineSeconds * 1000;
     this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until });
-    const lease = { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'declined' as const, expiresAt: until, clientId: null, hostname: null };
-    return () => this.cmdb.leases.put(lease, now);
+    return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'declined', expiresAt: until, clientId: null, hostname: null }, now };
   }
 
   /** Forgets an offer the client turned down (it chose another server). */

@@ -181,25 +181,27 @@ const KINDS: { [K in OptionKind]: KindCodec<KindValues[K]> } = {
   },
   ipList: {
     decode: (d) => (d.length >= 4 && d.length % 4 === 0 ? Array.from({ length: d.length / 4 }, (_, i) => formatIp(d, i * 4)) : undefined),
-    encode: (v, label) => Uint8Array.from(nonEmpty(v, label).flatMap((ip) => [...ipBytes(ip, label)])),
+    encode: (v, label) => {
+      const out = new Uint8Array(nonEmpty(v, label).length * 4);
+      v.forEach((ip, i) => out.set(ipBytes(ip, label), i * 4));
+      return out;
+    },
   },
   u16: {
     decode: (d) => (d.length === 2 ? readU16(d, 0) : undefined),
-    encode: (v, label) => Uint8Array.from(u16Bytes(checkUint(v, 0xffff, label))),
+    encode: (v, label) => Uint8Array.of(checkUint(v, 0xffff, label) >>> 8, v & 0xff),
   },
   u32: {
     decode: (d) => (d.length === 4 ? readU32(d, 0) : undefined),
-    encode: (v, label) => {
-      checkUint(v, 0xffffffff, label);
-      return Uint8Array.from([...u16Bytes(Math.floor(v / 0x10000)), ...u16Bytes(v % 0x10000)]);
-    },
+    encode: (v, label) => Uint8Array.of(checkUint(v, 0xffffffff, label) >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff),
   },
   text: {
     decode: (d) => (d.length >= 1 ? decodeText(d) : undefined),
     encode: (v, label) => encodeText(v, label),
   },
   bytes: {
-    decode: (d) => (d.length >= 1 ? d : undefined),
+    // A copy: the packet's buffer is not the value's to keep.
+    decode: (d) => (d.length >= 1 ? d.slice() : undefined),
     encode: (v, label) => {
       if (!(v instanceof Uint8Array)) throw new RangeError(`${label}: must be a Uint8Array`);
       return v;
@@ -226,7 +228,9 @@ const KINDS: { [K in OptionKind]: KindCodec<KindValues[K]> } = {
   },
 };
 
-const label = (spec: OptionSpec): string => `option ${spec.code} ${spec.name}`;
+// Error labels made once: encoding a reply must not build a string per option.
+const LABELS = new Map<number, string>(DHCP_OPTIONS.map((spec) => [spec.code, `option ${spec.code} ${spec.name}`]));
+const label = (spec: OptionSpec): string => LABELS.get(spec.code) ?? `option ${spec.code} ${spec.name}`;
 
 /** Decodes one known option's (already reassembled) value; undefined when malformed. */
 export function decodeOptionValue(spec: OptionSpec, data: Uint8Array): unknown {

@@ -1,15 +1,17 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Registry } from 'prom-client';
-import { classifyDhcpClient, decide, recordBootStep, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
-import type { Cmdb, Machine } from '../cmdb/index.js';
+import { bootStep, classifyDhcpClient, decide, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
+import { MachineCache, Writer, type Cmdb, type Machine, type WriteOp } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import { ipLiteralLookup } from '../net/udp.js';
 import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from './codec.js';
 import { bindToInterface, servedInterface } from './interface.js';
-import { LeaseBooks, type LeaseWrite, type SubnetBook } from './leases.js';
+import { LeaseBooks, type SubnetBook } from './leases.js';
 import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
 import { DhcpMessageType, messageTypeName, userClasses } from './options.js';
+import { Backlog } from './backlog.js';
 import { RateLimiter } from './ratelimit.js';
 import { buildReply, type ReplySpec } from './reply.js';
 
@@ -32,7 +34,18 @@ interface Outgoing {
   type: string;
 }
 
-/** One decoded client packet, the machine it comes from (null: unknown MAC), and the socket it came in on. */
+/** A decoded client packet waiting in the backlog: when it was read, and where it came in. */
+interface Waiting {
+  p: DhcpPacket;
+  type: number;
+  discover: boolean;
+  at: number;
+  rinfo: RemoteInfo;
+  socket: Socket;
+  via: 'main' | 'proxy-4011';
+}
+
+/** One packet being answered: the machine it comes from (null: unknown MAC), and the socket it came in on. */
 interface Client {
   p: DhcpPacket;
   machine: Machine | null;
@@ -41,15 +54,20 @@ interface Client {
 
 const ZERO = '0.0.0.0';
 const BROADCAST = '255.255.255.255';
-/** Most packets answered by one commit: bounds the wait of the first packet of a batch. */
-const MAX_BATCH = 128;
+/**
+ * Longest stretch spent answering before the loop reads the socket again. libuv reads up to
+ * 32 datagrams per pass, so short stretches keep the kernel's queue short and the backlog's
+ * read times (which decide what is stale) close to the arrival times.
+ */
+const SLICE_MS = 2;
 
 /**
  * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
- * interface. Each packet: decode → rate limit → client facts → boot plan (CMDB) → address →
- * reply. Lease writes and boot events of the packets that arrive together are committed in
- * one SQLite transaction (group commit), and only then are their replies sent: an ACK never
- * leaves before its lease is on disk.
+ * interface. Each packet is decoded as it is read and waits in the backlog (see Backlog for
+ * the order under overload); answering one: rate limit → client facts → boot plan (CMDB) →
+ * address → reply. The lease writes and boot events of each stretch of answers are committed
+ * in one SQLite transaction (group commit) on the CMDB's writer thread, and an ACK leaves
+ * only once its lease is on disk.
  */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { cmdb, config, logger } = opts;
@@ -63,7 +81,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (d.mode === 'full' && !local) {
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
-  const handler = new Handler(cmdb, config, books, limiter, metrics, logger);
+  const writer = new Writer(cmdb.db.name);
+  const handler = new Handler(cmdb, writer, config, books, limiter, metrics, logger);
 
   const main = await openSocket(d.port, ifindex);
   const sockets = [main];
@@ -77,13 +96,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   return {
     close: async () => {
       await handler.flushNow();
+      await writer.close();
       await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
   };
 }
 
 async function openSocket(port: number, ifindex: number): Promise<Socket> {
-  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  // Replies go to IP literals only: a relay's giaddr, a client's ciaddr, or broadcast.
+  const socket = createSocket({ type: 'udp4', reuseAddr: true, lookup: ipLiteralLookup(4) });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(port, ZERO, () => {
@@ -101,20 +122,21 @@ async function openSocket(port: number, ifindex: number): Promise<Socket> {
 }
 
 class Handler {
-  private writes: LeaseWrite[] = [];
+  private writes: WriteOp[] = [];
   private outgoing: { out: Outgoing; durable: boolean }[] = [];
-  private flushScheduled = false;
+  private readonly backlog: Backlog<Waiting>;
+  private answering = false;
   /** Batches whose ACKs wait for their commit to reach the disk. */
   private readonly awaitingDisk = new Set<Promise<void>>();
-  /** Packets read since the pending batch last looked (see flushWhenDrained). */
-  private arrived = 0;
   private readonly serverId: string;
   /** Pool addresses held by MACs no operator registered, with when each hold ends. */
   private readonly unknownHolds = new Map<string, number>();
   private readonly decideContext: DecideContext;
+  private readonly machines: MachineCache;
 
   constructor(
-    private readonly cmdb: Cmdb,
+    cmdb: Cmdb,
+    private readonly writer: Writer,
     private readonly config: Config,
     private readonly books: LeaseBooks,
     private readonly limiter: RateLimiter,
@@ -122,32 +144,57 @@ class Handler {
     private readonly logger: Logger,
   ) {
     this.serverId = config.dhcp.address;
+    this.machines = new MachineCache(cmdb.machines);
+    this.backlog = new Backlog(config.dhcp.maxWaitMs);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
     this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
   }
 
+  /** Reading is cheap and comes first: a packet is decoded, counted and queued; answering waits its turn. */
   onPacket(buf: Buffer, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
-    this.arrived++;
+    const decoded = decodeDhcp(buf);
+    if (!decoded.ok) {
+      this.metrics.malformed.inc({ kind: decoded.error.kind });
+      return;
+    }
+    const p = decoded.packet;
+    if (p.op !== BootOp.REQUEST || !p.mac) return this.drop('not-a-client-request');
+    const type = p.options.messageType;
+    if (type === undefined) return this.drop('bootp-without-dhcp');
+    this.metrics.received.inc({ type: messageTypeName(type) });
+    this.backlog.push({ p, type, discover: type === DhcpMessageType.DISCOVER, at: Date.now(), rinfo, socket, via });
+    if (!this.answering) {
+      this.answering = true;
+      setImmediate(() => this.answerSome());
+    }
+  }
+
+  /** Answers from the backlog for one short stretch, sends and commits what that produced, and yields to reading. */
+  private answerSome(): void {
+    const until = performance.now() + SLICE_MS;
+    const now = Date.now();
+    const stale = () => this.drop('stale');
+    do {
+      const w = this.backlog.next(now, stale);
+      if (!w) break;
+      this.answer(w, now);
+    } while (performance.now() < until);
+    this.flush();
+    if (this.backlog.size > 0) setImmediate(() => this.answerSome());
+    else this.answering = false;
+  }
+
+  private answer(w: Waiting, now: number): void {
+    const { p, socket } = w;
     try {
-      const decoded = decodeDhcp(buf);
-      if (!decoded.ok) {
-        this.metrics.malformed.inc({ kind: decoded.error.kind });
-        return;
-      }
-      const p = decoded.packet;
-      if (p.op !== BootOp.REQUEST || !p.mac) return this.drop('not-a-client-request');
-      const type = p.options.messageType;
-      if (type === undefined) return this.drop('bootp-without-dhcp');
-      this.metrics.received.inc({ type: messageTypeName(type) });
-      const now = Date.now();
       // One lookup per packet: the limiter needs to know whether the MAC is known, decide() needs the machine.
-      const machine = this.cmdb.machines.byCanonicalMac(p.mac);
-      const verdict = this.limiter.allow(p.mac, now, machine !== null);
+      const machine = this.machines.byCanonicalMac(p.mac!);
+      const verdict = this.limiter.allow(p.mac!, now, machine !== null);
       if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
       this.books.refresh();
       const client: Client = { p, machine, socket };
-      if (this.config.dhcp.mode === 'proxy') this.proxy(client, rinfo, via);
-      else this.full(client, type, now);
+      if (this.config.dhcp.mode === 'proxy') this.proxy(client, w.rinfo, w.via);
+      else this.full(client, w.type, now);
     } catch (err) {
       // A packet must never take the server down; count it and carry on.
       this.drop('handler-error');
@@ -188,7 +235,7 @@ class Handler {
   private discover(c: Client, book: SubnetBook, now: number): void {
     const { p, socket } = c;
     const plan = this.plan(c, book);
-    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-discover', this.clientDetail(p)));
+    this.step(plan, 'dhcp-discover', this.clientDetail(p));
     if (plan.action === 'ignore') return this.drop('policy-ignore');
     const unknown = !plan.machine || plan.machine.state === 'discovered';
     const requested = p.options.requestedIp ? parseIpv4(p.options.requestedIp) : null;
@@ -199,7 +246,7 @@ class Handler {
     }
     if (unknown) this.unknownHolds.set(p.mac!, now + this.config.dhcp.offerHoldSeconds * 1000);
     const yiaddr = formatIpv4(ip);
-    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-offer', { ip: yiaddr, next: plan.next }));
+    this.step(plan, 'dhcp-offer', { ip: yiaddr, next: plan.next });
     this.send(p, socket, { type: 'offer', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, false);
   }
 
@@ -259,7 +306,7 @@ class Handler {
     const yiaddr = formatIpv4(ip);
     this.writes.push(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null }));
     if (!plan.machine || plan.machine.state === 'discovered') this.unknownHolds.set(mac, now + book.subnet.leaseSeconds * 1000);
-    this.writes.push(() => recordBootStep(this.cmdb, plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next }));
+    this.step(plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next });
     this.send(p, socket, { type: 'ack', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
   }
 
@@ -271,8 +318,7 @@ class Handler {
     if (!write) return this.drop(`${what}-no-record`);
     if (what === 'decline') this.logger.warn({ ip: addr, mac: p.mac }, 'client declined an address (in use by someone else?): quarantined');
     this.writes.push(write);
-    this.writes.push(() => this.cmdb.events.add({ type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr } }));
-    this.schedule();
+    this.writes.push({ kind: 'event', event: { type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr } } });
   }
 
   private inform(c: Client, book: SubnetBook): void {
@@ -282,7 +328,7 @@ class Handler {
   }
 
   private nak(p: DhcpPacket, socket: Socket, message: string): void {
-    this.writes.push(() => this.cmdb.events.add({ type: 'dhcp-nak', mac: p.mac, detail: { message } }));
+    this.writes.push({ kind: 'event', event: { type: 'dhcp-nak', mac: p.mac, detail: { message } } });
     this.send(p, socket, { type: 'nak', message }, false);
   }
 
@@ -313,12 +359,12 @@ class Handler {
     const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
     const book = this.books.containing(hint);
     const plan = this.plan(c, book);
-    this.writes.push(() => recordBootStep(this.cmdb, plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p)));
+    this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p));
     if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
     const spec: Omit<ReplySpec, 'request' | 'server'> = { type: via === 'main' ? 'offer' : 'ack', plan, proxy: true };
     if (via === 'main') return this.send(p, socket, spec, false);
     // Port 4011 requests come unicast from a configured client: answer where they came from.
-    this.enqueue({ packet: buildReply({ ...spec, request: p, server: { address: this.serverId } }), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, false);
+    this.outgoing.push({ out: { packet: buildReply({ ...spec, request: p, server: { address: this.serverId } }), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, durable: false });
   }
 
   // --- shared ------------------------------------------------------------------------------
@@ -333,6 +379,11 @@ class Handler {
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
     return decide(facts, { ...this.decideContext, machine });
+  }
+
+  /** Queues the boot event of a stage (and the discovery or last-seen stamp it implies). */
+  private step(plan: BootPlan, stage: string, detail: Record<string, unknown>): void {
+    this.writes.push({ kind: 'boot-step', step: bootStep(plan, stage, detail) });
   }
 
   private clientDetail(p: DhcpPacket): Record<string, unknown> {
@@ -353,46 +404,19 @@ class Handler {
     } else {
       address = p.ciaddr;
     }
-    this.enqueue({ packet, address, port, socket, type: spec.type }, durable);
-  }
-
-  private enqueue(out: Outgoing, durable: boolean): void {
-    this.outgoing.push({ out, durable });
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    this.arrived = 0;
-    setImmediate(() => this.flushWhenDrained());
-  }
-
-  /**
-   * libuv reads at most 32 datagrams per pass over the socket, so the packets that queued
-   * during the previous commit's fsync come in over several loop turns. The batch keeps
-   * growing while turns still bring packets and commits once a turn brings none (or it holds
-   * MAX_BATCH replies): one fsync then answers everything that was waiting.
-   */
-  private flushWhenDrained(): void {
-    if (this.arrived > 0 && this.outgoing.length < MAX_BATCH) {
-      this.arrived = 0;
-      setImmediate(() => this.flushWhenDrained());
-      return;
-    }
-    this.flush();
+    this.outgoing.push({ out: { packet, address, port, socket, type: spec.type }, durable });
   }
 
   /**
    * Group commit: every write of this batch in one transaction, then the replies. OFFERs and
    * NAKs promise nothing and go at once; ACKs wait until the leases they grant are on disk.
-   * That wait happens on the thread pool (Cmdb.txSyncLater), so packets keep being read and
-   * decided meanwhile; they form the next batch.
+   * The commit runs on the writer thread, so packets keep being read and decided meanwhile;
+   * they form the next batch.
    */
   private flush(): void {
-    this.flushScheduled = false;
     const writes = this.writes;
     const outgoing = this.outgoing;
+    if (writes.length === 0 && outgoing.length === 0) return;
     this.writes = [];
     this.outgoing = [];
     this.metrics.batch.observe(outgoing.length);
@@ -403,14 +427,7 @@ class Handler {
       return;
     }
     const stop = this.metrics.commitSeconds.startTimer();
-    let durable: Promise<void>;
-    try {
-      durable = this.cmdb.txSyncLater(() => {
-        for (const w of writes) w();
-      }).durable;
-    } catch (err) {
-      durable = Promise.reject(err);
-    }
+    const durable = this.writer.commit(writes);
     // A failed commit is logged and the books reloaded whether or not this batch holds ACKs:
     // OFFERs have already gone out on the strength of holds that may now not exist.
     const sent = durable.then(

@@ -1,4 +1,5 @@
 import { createSocket, type Socket, type SocketType } from 'node:dgram';
+import { ipLiteralLookup } from '../net/udp.js';
 import { decodePacket, encodeError, ErrorCode, Opcode, type TftpPacket } from './codec.js';
 
 export interface Peer {
@@ -32,14 +33,8 @@ export class TransferChannel {
 
   static open(type: SocketType, host: string, client: Peer): Promise<TransferChannel> {
     return new Promise((resolve, reject) => {
-      // Peers are always IP literals taken from rinfo. Resolving them anyway would cost every
-      // packet a regex and a nextTick in dns.lookup; answering at once also makes send()
-      // synchronous, so a packet sent just before close() is already handed to the kernel.
-      const family = type === 'udp6' ? 6 : 4;
-      const socket = createSocket({
-        type,
-        lookup: (address, _options, callback) => callback(null, address, family),
-      });
+      // Peers are always IP literals taken from rinfo.
+      const socket = createSocket({ type, lookup: ipLiteralLookup(type === 'udp6' ? 6 : 4) });
       const failed = (err: Error) => {
         socket.close();
         reject(err);

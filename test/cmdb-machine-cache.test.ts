@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MachineCache, openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { tempDir } from './helpers/tmp.js';
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('MachineCache: the DHCP server’s machines by MAC, dropped when any process changes one', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+  /** The server's connection (with the cache) and an operator's, as the HTTP API would be: one file. */
+  const open = (): { server: Cmdb; operator: Cmdb; cache: MachineCache } => {
+    const dir = tempDir();
+    const server = openCmdb(join(dir.path, 'livery.db'));
+    const operator = openCmdb(join(dir.path, 'livery.db'));
+    cleanups.push(dir.cleanup, () => server.close(), () => operator.close());
+    operator.subnets.create({ name: 'lab', cidr: '10.9.0.0/24' });
+    operator.machines.create({ macs: ['52:54:00:00:00:01'], hostname: 'node1' });
+    return { server, operator, cache: new MachineCache(server.machines) };
+  };
+
+  it('sees every kind of edit from another connection from the next event-loop turn on', async () => {
+    const { operator, cache } = open();
+    const mac = '52:54:00:00:00:01';
+    expect(cache.byCanonicalMac(mac)?.hostname).toBe('node1');
+    const edits: [string, () => void, (c: MachineCache) => unknown, unknown][] = [
+      ['hostname', () => operator.machines.update(mac, { hostname: 'node2' }), (c) => c.byCanonicalMac(mac)?.hostname, 'node2'],
+      ['reservation', () => operator.machines.update(mac, { ip: '10.9.0.7' }), (c) => c.byCanonicalMac(mac)?.ip, '10.9.0.7'],
+      ['subnet rename', () => { operator.machines.update(mac, { subnet: 'lab' }); operator.subnets.update('lab', { name: 'lab2' }); }, (c) => c.byCanonicalMac(mac)?.subnet, 'lab2'],
+      ['second MAC', () => operator.machines.update(mac, { macs: [mac, '52:54:00:00:00:02'] }), (c) => c.byCanonicalMac(mac)?.macs.length, 2],
+      ['retire', () => operator.machines.retire(mac), (c) => c.byCanonicalMac(mac)?.state, 'retired'],
+      ['purge', () => operator.machines.purge(mac), (c) => c.byCanonicalMac(mac), null],
+    ];
+    for (const [what, edit, read, expected] of edits) {
+      edit();
+      await nextTurn();
+      expect(read(cache), what).toEqual(expected);
+    }
+  });
+
+  it('keeps serving its copy through last-seen stamps and new machines, which change nobody it holds', async () => {
+    const { server, operator, cache } = open();
+    const mac = '52:54:00:00:00:01';
+    const first = cache.byCanonicalMac(mac)!;
+    const before = server.machines.changeCount();
+    operator.machines.touchLastSeen(first.id);
+    operator.machines.add({ macs: ['52:54:00:00:00:09'], state: 'discovered' });
+    await nextTurn();
+    expect(server.machines.changeCount()).toBe(before);
+    expect(cache.byCanonicalMac(mac)).toBe(first);
+    // An unknown MAC is looked up afresh each time: the new machine is found at once.
+    expect(cache.byCanonicalMac('52:54:00:00:00:09')?.state).toBe('discovered');
+  });
+});
