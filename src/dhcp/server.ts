@@ -57,9 +57,10 @@ const BROADCAST = '255.255.255.255';
 /**
  * Longest stretch spent answering before the loop reads the socket again. libuv reads up to
  * 32 datagrams per pass, so short stretches keep the kernel's queue short and the backlog's
- * read times (which decide what is stale) close to the arrival times.
+ * read times (which decide what is stale) close to the arrival times. Under perfdhcp at
+ * 5,500 exchanges/s offered, 1 ms answered 4,400–4,500/s where 2 ms answered 3,200.
  */
-const SLICE_MS = 2;
+const SLICE_MS = 1;
 
 /**
  * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
