@@ -1,26 +1,54 @@
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 
 /**
- * Streams bytes [start, end] of an open file to a writable (an HTTP response) through a small
- * set of recycled buffers. A plain fs read stream allocates a fresh buffer for every chunk;
- * at gigabytes per second that garbage made V8's collector the single largest cost of serving
- * an artifact. Here a buffer goes back to the pool only when its write has completed (the
- * write callback), so no buffer is reused while the socket may still need it.
+ * Streams bytes [start, end] of an open file to a writable (an HTTP response), each chunk read
+ * and then written straight away, through a small set of recycled buffers.
+ *
+ * Node has no sendfile, so every byte is copied twice: page cache → buffer (read), buffer →
+ * socket (write). What those copies cost depends on where the buffer is when the second one
+ * runs. bench/http-artifacts.ts, 64 concurrent streams of a 1 GiB file:
+ *  - fs read streams (a fresh buffer per chunk): V8's collector was the largest cost;
+ *  - recycled 1 MiB buffers read on the thread pool: 0.74–0.86 CPU s/GB, nearly all in the
+ *    kernel, as 128 MiB of buffers in flight left each one out of the CPU caches by the time
+ *    it was written, and every chunk crossed to a pool thread and back;
+ *  - reads on the event loop (readSync) in 128 KiB chunks: 0.39–0.41 CPU s/GB, 0.9–1.1 × nginx.
+ * One stream alone prefers large chunks (fewer calls, and its two buffers stay in cache), so
+ * the chunk shrinks as transfers in this process multiply (see chunkBytes).
+ *
+ * Reading on the event loop means a read of a file not in the page cache waits for the disk
+ * with the loop stopped, as nginx's default (sendfile, no aio) does too. Boot artifacts are
+ * a handful of files every machine fetches, so they live in the page cache; the first read
+ * of a new image pays the disk once.
+ *
+ * A buffer goes back to the pool only when its write has completed (the write callback), so
+ * no buffer is reused while the socket may still need it.
  */
-// In bench/http-artifacts.ts 2 × 1 MiB per transfer cost less server CPU per GB than 4 × 256 KiB
-// for one stream and about the same for 64 concurrent streams.
-const CHUNK_BYTES = 1024 * 1024;
-/** Buffers per transfer: one being read while the other is being written. */
+const MAX_CHUNK = 1024 * 1024;
+const MIN_CHUNK = 128 * 1024;
+/** Bytes in flight that this process aims for across all its transfers (two buffers each). */
+const IN_FLIGHT_BUDGET = 4 * 1024 * 1024;
+/** Buffers per transfer: one being written while the next is read. */
 const PER_TRANSFER = 2;
-/** Idle buffers kept for the next transfers; beyond this they are left to the collector. */
+/** Idle buffers kept per chunk size for the next transfers; beyond this they are left to the collector. */
 const POOL_LIMIT = 128;
 
-const pool: Buffer[] = [];
+const pools = new Map<number, Buffer[]>();
+let transfers = 0;
+
+/** A power of two between MIN_CHUNK and MAX_CHUNK (so pools stay few), smaller as transfers multiply. */
+function chunkBytes(active: number): number {
+  let size = MAX_CHUNK;
+  while (size > MIN_CHUNK && size * PER_TRANSFER * active > IN_FLIGHT_BUDGET) size /= 2;
+  return size;
+}
 
 export async function sendFileRange(file: FileHandle, out: Writable, start: number, end: number): Promise<void> {
+  const size = chunkBytes(++transfers);
+  const pool = pools.get(size) ?? pools.set(size, []).get(size)!;
   const idle: Buffer[] = [];
-  for (let i = 0; i < PER_TRANSFER; i++) idle.push(pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES));
+  for (let i = 0; i < PER_TRANSFER; i++) idle.push(pool.pop() ?? Buffer.allocUnsafeSlow(size));
   let inFlight = 0;
   let closed = false;
   let wake: (() => void) | null = null;
@@ -40,7 +68,7 @@ export async function sendFileRange(file: FileHandle, out: Writable, start: numb
       while (idle.length === 0 && !closed) await nextEvent();
       if (closed || out.destroyed) return;
       const buffer = idle.pop()!;
-      const { bytesRead } = await file.read(buffer, 0, Math.min(CHUNK_BYTES, end - position + 1), position);
+      const bytesRead = readSync(file.fd, buffer, 0, Math.min(size, end - position + 1), position);
       if (bytesRead === 0) throw new Error(`file ended at byte ${position}, before ${end + 1}`);
       position += bytesRead;
       inFlight++;
@@ -49,6 +77,7 @@ export async function sendFileRange(file: FileHandle, out: Writable, start: numb
     out.end();
     while (inFlight > 0 && !closed) await nextEvent();
   } finally {
+    transfers--;
     out.off('close', onClose);
     // A buffer still queued on a closed connection is left to the collector, never reused.
     if (inFlight === 0) for (const b of idle) if (pool.length < POOL_LIMIT) pool.push(b);
