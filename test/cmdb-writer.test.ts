@@ -68,6 +68,9 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     await writer.close();
     await Promise.all(done);
     expect(cmdb.leases.list({ subnetId }).map((l) => l.ip)).toEqual(['10.9.0.112']);
+    // Once closed it takes nothing more (a new thread then would keep the process alive).
+    await expect(writer.commit([lease('10.9.0.113')])).rejects.toThrow(/writer is closed/);
+    expect(cmdb.leases.get('10.9.0.113')).toBeNull();
   });
 
   it('refuses an in-memory database, which another connection could never see', () => {

@@ -46,12 +46,15 @@ export class Writer {
   private queuedWaiters: Waiter[] = [];
   private inFlight: { id: number; waiters: Waiter[] } | null = null;
   private idle: (() => void) | null = null;
+  private closed = false;
 
   constructor(private readonly path: string) {
     if (path === ':memory:') throw new Error('the writer thread needs a database file: an in-memory database is private to its connection');
   }
 
   commit(ops: WriteOp[]): Promise<void> {
+    // A batch after close() would start a new thread that nothing ends, keeping the process alive.
+    if (this.closed) return Promise.reject(new Error('CMDB writer is closed: the write was not made'));
     return new Promise<void>((resolve, reject) => {
       for (const op of ops) this.queued.push(op);
       this.queuedWaiters.push({ resolve, reject });
@@ -61,6 +64,7 @@ export class Writer {
 
   /** Lets everything handed over commit, then ends the thread. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.inFlight) await new Promise<void>((resolve) => (this.idle = resolve));
     const worker = this.worker;
     if (!worker) return;

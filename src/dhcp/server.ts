@@ -96,7 +96,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
   return {
     close: async () => {
-      await handler.flushNow();
+      await handler.stop();
       await writer.close();
       await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
@@ -127,6 +127,7 @@ class Handler {
   private outgoing: { out: Outgoing; durable: boolean }[] = [];
   private readonly backlog: Backlog<Waiting>;
   private answering = false;
+  private stopped = false;
   /** Batches whose ACKs wait for their commit to reach the disk. */
   private readonly awaitingDisk = new Set<Promise<void>>();
   private readonly serverId: string;
@@ -153,6 +154,7 @@ class Handler {
 
   /** Reading is cheap and comes first: a packet is decoded, counted and queued; answering waits its turn. */
   onPacket(buf: Buffer, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+    if (this.stopped) return;
     const decoded = decodeDhcp(buf);
     if (!decoded.ok) {
       this.metrics.malformed.inc({ kind: decoded.error.kind });
@@ -172,6 +174,7 @@ class Handler {
 
   /** Answers from the backlog for one short stretch, sends and commits what that produced, and yields to reading. */
   private answerSome(): void {
+    if (this.stopped) return;
     const until = performance.now() + SLICE_MS;
     const now = Date.now();
     const stale = () => this.drop('stale');
@@ -203,8 +206,12 @@ class Handler {
     }
   }
 
-  /** Commits what is pending and waits until every ACK held for the disk has gone out. */
-  async flushNow(): Promise<void> {
+  /**
+   * Stops reading and answering (what waits in the backlog is left for its client to send
+   * again), commits what is pending and waits until every ACK held for the disk has gone out.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
     this.flush();
     await Promise.all(this.awaitingDisk);
   }
