@@ -49,44 +49,48 @@ export type DecodeResult =
 
 const HEADER = 4;
 
+/** A module-level function rather than a closure in decodePacket: that runs for every ACK. */
+function malformed(reason: MalformedReason, opcode: number): DecodeResult {
+  return { ok: false, reason, opcode };
+}
+
 export function decodePacket(bytes: Uint8Array): DecodeResult {
   if (bytes.length < 2) return { ok: false, reason: 'too-short', opcode: null };
   const opcode = (bytes[0]! << 8) | bytes[1]!;
-  const fail = (reason: MalformedReason): DecodeResult => ({ ok: false, reason, opcode });
   switch (opcode) {
     case Opcode.RRQ:
     case Opcode.WRQ: {
       const strings = splitStrings(bytes, 2);
-      if (strings === null) return fail('unterminated-string');
-      if (strings.length < 2) return fail('missing-mode');
+      if (strings === null) return malformed('unterminated-string', opcode);
+      if (strings.length < 2) return malformed('missing-mode', opcode);
       const options = pairUp(strings.slice(2));
-      if (options === null) return fail('option-without-value');
+      if (options === null) return malformed('option-without-value', opcode);
       const op = opcode === Opcode.RRQ ? 'rrq' : 'wrq';
       return { ok: true, packet: { op, filename: strings[0]!, mode: strings[1]!, options } };
     }
     case Opcode.DATA:
-      if (bytes.length < HEADER) return fail('too-short');
+      if (bytes.length < HEADER) return malformed('too-short', opcode);
       return { ok: true, packet: { op: 'data', block: readU16(bytes, 2), data: bytes.subarray(HEADER) } };
     case Opcode.ACK:
-      if (bytes.length < HEADER) return fail('too-short');
-      if (bytes.length > HEADER) return fail('trailing-bytes');
+      if (bytes.length < HEADER) return malformed('too-short', opcode);
+      if (bytes.length > HEADER) return malformed('trailing-bytes', opcode);
       return { ok: true, packet: { op: 'ack', block: readU16(bytes, 2) } };
     case Opcode.ERROR: {
-      if (bytes.length < HEADER + 1) return fail('too-short');
+      if (bytes.length < HEADER + 1) return malformed('too-short', opcode);
       const strings = splitStrings(bytes, HEADER);
-      if (strings === null) return fail('unterminated-string');
-      if (strings.length !== 1) return fail('trailing-bytes');
+      if (strings === null) return malformed('unterminated-string', opcode);
+      if (strings.length !== 1) return malformed('trailing-bytes', opcode);
       return { ok: true, packet: { op: 'error', code: readU16(bytes, 2), message: strings[0]! } };
     }
     case Opcode.OACK: {
       const strings = splitStrings(bytes, 2);
-      if (strings === null) return fail('unterminated-string');
+      if (strings === null) return malformed('unterminated-string', opcode);
       const options = pairUp(strings);
-      if (options === null) return fail('option-without-value');
+      if (options === null) return malformed('option-without-value', opcode);
       return { ok: true, packet: { op: 'oack', options } };
     }
     default:
-      return fail('unknown-opcode');
+      return malformed('unknown-opcode', opcode);
   }
 }
 
