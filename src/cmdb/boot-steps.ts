@@ -1,5 +1,4 @@
 import type { Cmdb } from './index.js';
-import { CmdbError } from './errors.js';
 
 /**
  * One boot stage of one client as plain data (no plan, no closures), so that it can be written
@@ -33,7 +32,7 @@ export interface StepMemo {
 export function writeBootStep(cmdb: Cmdb, step: BootStep, memo: StepMemo = { touched: new Set(), registered: new Map() }): void {
   let machineId = step.machineId;
   if (step.discover && machineId === null) {
-    machineId = memo.registered.get(step.mac) ?? registerDiscovered(cmdb, step.mac, step.door);
+    machineId = memo.registered.get(step.mac) ?? registerDiscovered(cmdb, step.mac, step.door, memo);
     memo.registered.set(step.mac, machineId);
   }
   if (machineId !== null && !memo.touched.has(machineId)) {
@@ -43,17 +42,13 @@ export function writeBootStep(cmdb: Cmdb, step: BootStep, memo: StepMemo = { tou
   cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail });
 }
 
-/** Creates a `discovered` machine for a new MAC (another door may have just done it). */
-function registerDiscovered(cmdb: Cmdb, mac: string, door: string): number {
+/** Creates a `discovered` machine for a new MAC, unless another door has just done it. */
+function registerDiscovered(cmdb: Cmdb, mac: string, door: string, memo: StepMemo): number {
   const existing = cmdb.machines.idOfMac(mac);
   if (existing !== null) return existing;
-  try {
-    const id = cmdb.machines.add({ macs: [mac], state: 'discovered' });
-    cmdb.audit.record(`livery:${door}`, 'machine.discover', mac);
-    cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door } });
-    return id;
-  } catch (err) {
-    if (err instanceof CmdbError && err.kind === 'conflict') return cmdb.machines.idOfMac(mac)!;
-    throw err;
-  }
+  const id = cmdb.machines.addDiscovered(mac);
+  memo.touched.add(id); // registered as seen now
+  cmdb.audit.record(`livery:${door}`, 'machine.discover', mac);
+  cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door } });
+  return id;
 }

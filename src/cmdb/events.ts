@@ -32,21 +32,13 @@ export class EventStore {
   private readonly tailStmt;
 
   constructor(private readonly db: Db) {
-    this.insert = db.prepare(
-      'INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (@at, @type, @mac, @machineId, @imageId, @detail)',
-    );
+    // Positional, not named: binding by name costs a property lookup per column, four times per DHCP exchange.
+    this.insert = db.prepare('INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (?, ?, ?, ?, ?, ?)');
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
   }
 
   add(e: EventInput): number {
-    const info = this.insert.run({
-      at: e.at ?? Date.now(),
-      type: e.type,
-      mac: e.mac ?? null,
-      machineId: e.machineId ?? null,
-      imageId: e.imageId ?? null,
-      detail: JSON.stringify(e.detail ?? {}),
-    });
+    const info = this.insert.run(e.at ?? Date.now(), e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, JSON.stringify(e.detail ?? {}));
     return Number(info.lastInsertRowid);
   }
 

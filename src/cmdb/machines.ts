@@ -73,6 +73,7 @@ export class MachineStore {
   private readonly byId;
   private readonly ownerOfMac;
   private readonly insertMachine;
+  private readonly insertDiscovered;
   private readonly insertMac;
   private readonly lastSeen;
   private readonly changes;
@@ -92,6 +93,7 @@ export class MachineStore {
        VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
          @ip, @subnetId, @now, @now)`,
     );
+    this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?)");
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
     this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
@@ -170,6 +172,18 @@ export class MachineStore {
     const info = this.insertMachine.run({ ...v, now: Date.now() });
     const id = Number(info.lastInsertRowid);
     this.writeMacs(id, v.macs);
+    return id;
+  }
+
+  /**
+   * Registers a MAC as a new `discovered` machine, seen now: the boot path's registration.
+   * Nothing to validate (a canonical MAC from a packet, every other field at its default), so
+   * it skips add()'s checks. Call it in a write transaction that has just found, with
+   * idOfMac(), that no machine owns the MAC.
+   */
+  addDiscovered(mac: string, at = Date.now()): number {
+    const id = Number(this.insertDiscovered.run(at, at, at).lastInsertRowid);
+    this.insertMac.run(mac, id, 0);
     return id;
   }
 

@@ -9,7 +9,8 @@ import { applyWrites, type WriteOp } from './writes.js';
 
 export interface WriterRequest {
   id: number;
-  ops: WriteOp[];
+  /** The batch's WriteOp[] as JSON. */
+  ops: string;
 }
 
 export interface WriterAnswer {
@@ -28,7 +29,7 @@ port.on('message', (m: WriterRequest | 'close') => {
   }
   let answer: WriterAnswer = { id: m.id };
   try {
-    applyWrites(cmdb, m.ops);
+    applyWrites(cmdb, JSON.parse(m.ops) as WriteOp[]);
   } catch (err) {
     answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

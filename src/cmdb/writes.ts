@@ -5,7 +5,7 @@ import type { EventInput } from './types.js';
 
 /**
  * A write the DHCP server queues while deciding a packet, as plain data: it crosses to the
- * writer thread by structured clone, and one batch of them is one transaction.
+ * writer thread as JSON text, and one batch of them is one transaction.
  */
 export type WriteOp =
   | { kind: 'boot-step'; step: BootStep }

@@ -332,7 +332,8 @@ export function encodeDhcp(packet: DhcpPacketInit): Buffer {
   const overload = (file === null ? OVERLOAD_FILE : 0) | (sname === null ? OVERLOAD_SNAME : 0);
   const areas = layOut(optionChunks(options, unknownOptions), overload);
   // Zero-filled: the unused header fields, the padding after END and the 300-byte minimum.
-  const out = Buffer.alloc(Math.max(MIN_PACKET_SIZE, OPTIONS_AT + areas[0].length + 1));
+  // allocUnsafe takes a slice of Node's shared pool; Buffer.alloc would malloc every packet.
+  const out = Buffer.allocUnsafe(Math.max(MIN_PACKET_SIZE, OPTIONS_AT + areas[0].length + 1)).fill(0);
   out[0] = op;
   out[1] = htype;
   out[2] = hlen;

@@ -13,7 +13,7 @@ import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
 import { DhcpMessageType, messageTypeName, userClasses } from './options.js';
 import { Backlog } from './backlog.js';
 import { RateLimiter } from './ratelimit.js';
-import { buildReply, type ReplySpec } from './reply.js';
+import { buildReply, type ReplySpec, type ServerIdentity } from './reply.js';
 
 export interface DhcpServer {
   close(): Promise<void>;
@@ -131,6 +131,8 @@ class Handler {
   /** Batches whose ACKs wait for their commit to reach the disk. */
   private readonly awaitingDisk = new Set<Promise<void>>();
   private readonly serverId: string;
+  /** Who we are in every reply (server identifier, next-server). */
+  private readonly server: ServerIdentity;
   /** Pool addresses held by MACs no operator registered, with when each hold ends. */
   private readonly unknownHolds = new Map<string, number>();
   private readonly decideContext: DecideContext;
@@ -146,6 +148,7 @@ class Handler {
     private readonly logger: Logger,
   ) {
     this.serverId = config.dhcp.address;
+    this.server = { address: this.serverId };
     this.machines = new MachineCache(cmdb.machines);
     this.backlog = new Backlog(config.dhcp.maxWaitMs);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
@@ -255,7 +258,7 @@ class Handler {
     if (unknown) this.unknownHolds.set(p.mac!, now + this.config.dhcp.offerHoldSeconds * 1000);
     const yiaddr = formatIpv4(ip);
     this.step(plan, 'dhcp-offer', { ip: yiaddr, next: plan.next });
-    this.send(p, socket, { type: 'offer', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, false);
+    this.send(socket, { type: 'offer', request: p, server: this.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, false);
   }
 
   /** RFC 2131 §4.3.2: SELECTING, INIT-REBOOT, RENEWING and REBINDING are told apart by what is set. */
@@ -315,7 +318,7 @@ class Handler {
     this.writes.push(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null }));
     if (!plan.machine || plan.machine.state === 'discovered') this.unknownHolds.set(mac, now + book.subnet.leaseSeconds * 1000);
     this.step(plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next });
-    this.send(p, socket, { type: 'ack', yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
+    this.send(socket, { type: 'ack', request: p, server: this.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
   }
 
   private declineOrRelease(p: DhcpPacket, book: SubnetBook, now: number, what: 'decline' | 'release'): void {
@@ -332,12 +335,12 @@ class Handler {
   private inform(c: Client, book: SubnetBook): void {
     const { p, socket } = c;
     const plan = this.plan(c, book);
-    this.send(p, socket, { type: 'ack', subnet: book.subnet, plan: plan.action === 'ignore' ? null : plan }, false);
+    this.send(socket, { type: 'ack', request: p, server: this.server, subnet: book.subnet, plan: plan.action === 'ignore' ? null : plan }, false);
   }
 
   private nak(p: DhcpPacket, socket: Socket, message: string): void {
     this.writes.push({ kind: 'event', event: { type: 'dhcp-nak', mac: p.mac, detail: { message } } });
-    this.send(p, socket, { type: 'nak', message }, false);
+    this.send(socket, { type: 'nak', request: p, server: this.server, message }, false);
   }
 
   /** Unknown MACs may hold at most dhcp.unknownMacLeaseCap pool addresses at once. */
@@ -369,10 +372,10 @@ class Handler {
     const plan = this.plan(c, book);
     this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p));
     if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
-    const spec: Omit<ReplySpec, 'request' | 'server'> = { type: via === 'main' ? 'offer' : 'ack', plan, proxy: true };
-    if (via === 'main') return this.send(p, socket, spec, false);
+    const spec: ReplySpec = { type: via === 'main' ? 'offer' : 'ack', request: p, server: this.server, plan, proxy: true };
+    if (via === 'main') return this.send(socket, spec, false);
     // Port 4011 requests come unicast from a configured client: answer where they came from.
-    this.outgoing.push({ out: { packet: buildReply({ ...spec, request: p, server: { address: this.serverId } }), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, durable: false });
+    this.outgoing.push({ out: { packet: buildReply(spec), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, durable: false });
   }
 
   // --- shared ------------------------------------------------------------------------------
@@ -386,7 +389,9 @@ class Handler {
       vendorClass: p.options.vendorClassId ?? null,
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
-    return decide(facts, { ...this.decideContext, machine });
+    // A literal of one shape, not a spread: this runs twice per exchange.
+    const { cmdb, config, subnetContaining } = this.decideContext;
+    return decide(facts, { cmdb, config, subnetContaining, machine });
   }
 
   /** Queues the boot event of a stage (and the discovery or last-seen stamp it implies). */
@@ -399,8 +404,9 @@ class Handler {
   }
 
   /** Queues a reply to where RFC 2131 §4.1 says it goes. */
-  private send(p: DhcpPacket, socket: Socket, spec: Omit<ReplySpec, 'request' | 'server'>, durable: boolean): void {
-    const packet = buildReply({ ...spec, request: p, server: { address: this.serverId } });
+  private send(socket: Socket, spec: ReplySpec, durable: boolean): void {
+    const p = spec.request;
+    const packet = buildReply(spec);
     let address: string;
     let port = this.config.dhcp.clientPort;
     if (p.giaddr !== ZERO) {
