@@ -34,7 +34,7 @@ import {
   encodeOptionValue,
   encodeText,
   formatIp,
-  ipBytes,
+  ipNumber,
   plainView,
   walkTlv,
   type DhcpOptions,
@@ -117,6 +117,7 @@ export function macToChaddr(mac: string): Uint8Array {
 
 /** A C string field: up to the first NUL, or the whole field if there is none. */
 function readCString(field: Uint8Array): string {
+  if (field[0] === 0) return ''; // the usual sname and file of a client's packet
   const nul = field.indexOf(0);
   return decodeText(nul === -1 ? field : field.subarray(0, nul));
 }
@@ -130,6 +131,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** RFC 2131 §4.1: options continue in 'file', then in 'sname'. */
+const OVERLOAD_AREAS = [
+  [OVERLOAD_FILE, FILE, 'file'],
+  [OVERLOAD_SNAME, SNAME, 'sname'],
+] as const;
 
 export function decodeDhcp(buf: Uint8Array): DhcpDecodeOutcome {
   // Slices of a plain view are owned copies; the packet must not alias a reused receive buffer.
@@ -152,9 +159,8 @@ export function decodeDhcp(buf: Uint8Array): DhcpDecodeOutcome {
     if (value.length !== 1 || value[0] < 1 || value[0] > 3) return decodeError('bad-overload', `option 52 value ${formatBytes(value)}`, OPTION_OVERLOAD);
     overload = value[0];
   }
-  // RFC 2131 §4.1: options continue in 'file', then in 'sname'.
   const entries = main.entries.filter((e) => e.code !== OPTION_OVERLOAD);
-  for (const [flag, field, name] of [[OVERLOAD_FILE, FILE, 'file'], [OVERLOAD_SNAME, SNAME, 'sname']] as const) {
+  for (const [flag, field, name] of OVERLOAD_AREAS) {
     if ((overload & flag) === 0) continue;
     const walk = walkTlv(bytes.subarray(field.at, field.at + field.size), true);
     if (!walk.ok) return decodeError('bad-overload', `option ${walk.code} in ${name} runs past the field`, walk.code);
@@ -218,20 +224,14 @@ function formatBytes(data: Uint8Array): string {
 
 // --- encode -----------------------------------------------------------------
 
-const OPTION_BY_NAME = new Map(DHCP_OPTIONS.map((spec, rank) => [spec.name as string, { spec, rank }]));
-
 /** The option TLVs to write, in order, each at most 255 bytes (RFC 3396 splits longer values). */
 function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv[] {
-  // The options present (a reply sets a dozen of the table's rows), in table order.
-  const present: { rank: number; code: number; data: Uint8Array }[] = [];
-  for (const name in options) {
-    const value = options[name as keyof DhcpOptions];
-    const known = OPTION_BY_NAME.get(name);
-    if (value === undefined || known === undefined) continue;
-    present.push({ rank: known.rank, code: known.spec.code, data: encodeOptionValue(known.spec, value) });
+  // Known options in table order (a reply sets about a dozen of its rows), then unknown ones.
+  const values: Tlv[] = [];
+  for (const spec of DHCP_OPTIONS) {
+    const value = options[spec.name];
+    if (value !== undefined) values.push({ code: spec.code, data: encodeOptionValue(spec, value) });
   }
-  present.sort((a, b) => a.rank - b.rank);
-  const values: Tlv[] = present;
   const seen = new Set<number>();
   for (const { code, data } of unknownOptions) {
     checkUint(code, 0xff, 'unknown option code');
@@ -341,7 +341,7 @@ export function encodeDhcp(packet: DhcpPacketInit): Buffer {
   out.writeUInt32BE(checkUint(xid, 0xffffffff, 'xid'), 4);
   out.writeUInt16BE(checkUint(secs, 0xffff, 'secs'), 8);
   out.writeUInt16BE(broadcast ? 0x8000 : 0, 10);
-  for (const [name, at] of ADDRESS_FIELDS) out.set(ipBytes(packet[name] ?? '0.0.0.0', name), at);
+  for (const [name, at] of ADDRESS_FIELDS) out.writeUInt32BE(ipNumber(packet[name] ?? '0.0.0.0', name), at);
   out.set(chaddr, CHADDR.at);
   for (const [value, field, name] of [[sname, SNAME, 'sname'], [file, FILE, 'file']] as const) {
     if (value === null) areas.find((a) => a.name === name)!.writeTo(out, field.at);
