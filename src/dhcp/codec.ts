@@ -224,14 +224,22 @@ function formatBytes(data: Uint8Array): string {
 
 // --- encode -----------------------------------------------------------------
 
+const OPTION_BY_NAME = new Map(DHCP_OPTIONS.map((spec, rank) => [spec.name as string, { spec, rank }]));
+
 /** The option TLVs to write, in order, each at most 255 bytes (RFC 3396 splits longer values). */
 function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv[] {
-  // Known options in table order (a reply sets about a dozen of its rows), then unknown ones.
-  const values: Tlv[] = [];
-  for (const spec of DHCP_OPTIONS) {
-    const value = options[spec.name];
-    if (value !== undefined) values.push({ code: spec.code, data: encodeOptionValue(spec, value) });
+  // The options present (a reply sets a dozen of the table's rows), in table order. Walking the
+  // object's own keys beats probing all 27 names: replies come in many shapes, and a keyed load
+  // by every name goes megamorphic.
+  const present: { rank: number; code: number; data: Uint8Array }[] = [];
+  for (const name in options) {
+    const value = options[name as keyof DhcpOptions];
+    const known = OPTION_BY_NAME.get(name);
+    if (value === undefined || known === undefined) continue;
+    present.push({ rank: known.rank, code: known.spec.code, data: encodeOptionValue(known.spec, value) });
   }
+  present.sort((a, b) => a.rank - b.rank);
+  const values: Tlv[] = present;
   const seen = new Set<number>();
   for (const { code, data } of unknownOptions) {
     checkUint(code, 0xff, 'unknown option code');
