@@ -77,9 +77,12 @@ export const ConfigSchema = section({
     offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
     /**
      * Longest a packet may wait in livery's backlog before it is dropped unanswered (counted as
-     * `stale`): by then its client has retransmitted or is about to (RFC 2131: 4 ± 1 s).
+     * `stale`). A client takes an answer to any of its retransmissions (they keep one xid),
+     * and PXE ROMs first retransmit after 4 s (RFC 2131: 4 ± 1 s), so until then the packet
+     * may be the only one its client has sent. 2 s dropped first DISCOVERs that a 1,000-machine
+     * boot storm would still have answered in time, and made 112 clients retransmit.
      */
-    maxWaitMs: Type.Integer({ default: 2000, minimum: 10, maximum: 60_000 }),
+    maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
   boot: section({

@@ -49,8 +49,9 @@ class Queue<T> {
  *    client is closest to giving up on it, and serving the fresh ones keeps the answered ones
  *    fast instead of making every answer equally late. With no overload there is at most a
  *    packet or two here, and the order makes no difference;
- *  - anything that waited longer than `maxWaitMs` is dropped unanswered: its client has
- *    retransmitted by then or is about to, and the queue stays bounded.
+ *  - anything that waited longer than `maxWaitMs` (dhcp.maxWaitMs, 4 s: a PXE ROM's first
+ *    retransmission) is dropped unanswered: its client has retransmitted by then, and the
+ *    queue stays bounded.
  */
 export class Backlog<T extends { at: number; discover: boolean }> {
   private readonly requests = new Queue<T>();
