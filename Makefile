@@ -1,9 +1,10 @@
 # livery: `make run` starts it, `make test` proves it. Both install what is missing first.
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.installed
+TFTP_PUMP := native/build/Release/tftp_pump.node
 
 # Debian packages by purpose (see README "Dependencies").
-APT_RUN   := ipxe
+APT_RUN   := ipxe build-essential python3
 APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
@@ -33,9 +34,14 @@ fuzz: deps-test build
 bench: deps-bench build
 	npx tsx bench/run.ts $(BENCH)
 
-build: $(NODE_MODULES_STAMP)
+build: $(NODE_MODULES_STAMP) $(TFTP_PUMP)
 	npx tsc -p tsconfig.json
 	chmod +x dist/cli/main.js
+
+# The TFTP data path (native/tftp_pump.c), built by npm's own node-gyp against the headers of the
+# Node that runs livery (official builds and Debian's both keep them under <prefix>/include/node).
+$(TFTP_PUMP): native/tftp_pump.c native/binding.gyp $(NODE_MODULES_STAMP)
+	npm run --silent build:native -- --nodedir="$$(node -p 'path.dirname(path.dirname(process.execPath))')"
 
 typecheck: $(NODE_MODULES_STAMP)
 	npx tsc -p tsconfig.test.json
@@ -59,4 +65,4 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf dist bench/work test/.tmp
+	rm -rf dist bench/work test/.tmp native/build

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodePacket, encodePacket, type TftpPacket } from '../src/tftp/codec.js';
-import { toNetascii } from '../src/tftp/netascii.js';
 
 const bytes = (...parts: (number[] | string)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
@@ -130,27 +129,6 @@ describe('tftp codec: properties', () => {
         else expect(typeof decoded.reason).toBe('string');
       }),
       { numRuns: 5000 },
-    );
-  });
-});
-
-describe('netascii conversion', () => {
-  const fromNetascii = (b: Buffer) => Buffer.from(b.toString('latin1').replace(/\r\n/g, '\n').replace(/\r\x00/g, '\r'), 'latin1');
-
-  it('turns LF into CR LF and a bare CR into CR NUL', () => {
-    expect(toNetascii(Buffer.from('a\nb\rc\r\n'))).toEqual(Buffer.from('a\r\nb\r\x00c\r\x00\r\n', 'latin1'));
-  });
-
-  it('is reversible and can be applied chunk by chunk', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), (raw, cut) => {
-        const input = Buffer.from(raw);
-        const whole = toNetascii(input);
-        const at = input.length === 0 ? 0 : cut % input.length;
-        expect(Buffer.concat([toNetascii(input.subarray(0, at)), toNetascii(input.subarray(at))])).toEqual(whole);
-        expect(fromNetascii(whole)).toEqual(input);
-      }),
-      { numRuns: 2000 },
     );
   });
 });

@@ -1,10 +1,15 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { isAbsolute } from 'node:path';
-import type { Peer } from './channel.js';
 import { normalizeRequestPath } from './confine.js';
 import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './options.js';
 import type { TransferRecord } from './server.js';
+
+/** A TFTP client, as its request arrived: always an IP literal and a port. */
+export interface Peer {
+  address: string;
+  port: number;
+}
 
 export interface TftpServerOptions {
   /** Address to listen on; default 0.0.0.0. Transfer sockets bind to the same address. */

@@ -2,6 +2,6 @@
 export { startTftpServer, TFTP_DEFAULTS } from './server.js';
 export type { TftpServer, TftpServerOptions, TransferRecord, TftpClient } from './server.js';
 export type { TftpStats } from './metrics.js';
-export type { TransferResult } from './transfer.js';
+export type { TransferResult } from './pump.js';
 export { decodePacket, encodePacket, ErrorCode, Opcode } from './codec.js';
 export type { TftpPacket, TftpOption, DecodeResult, MalformedReason } from './codec.js';

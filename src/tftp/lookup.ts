@@ -1,4 +1,4 @@
-import type { Peer } from './channel.js';
+import type { Peer } from './config.js';
 import { ErrorCode } from './codec.js';
 import { normalizeRequestPath, resolveUnderRoot } from './confine.js';
 import { openRegularFile, type Content } from './source.js';

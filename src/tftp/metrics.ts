@@ -1,22 +1,25 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TransferResult } from './transfer.js';
+import type { PumpCounters, PumpOutcome, TransferResult } from './pump.js';
 
 /** Plain-number counters of a TFTP server: the single source of truth its Prometheus metrics are read from. */
 export interface TftpStats {
   activeTransfers: number;
   transfers: Record<TransferResult, number>;
+  /** DATA payload bytes sent, retransmissions included, by finished and running transfers. */
   dataBytesSent: number;
   retransmissions: number;
+  /** Packets dropped by reason: requests here, and transfer packets counted by the pump. */
   malformed: Record<string, number>;
   refused: Record<string, number>;
 }
 
 /**
  * Counts TFTP events in plain numbers and exposes them to a prom-client registry through
- * collect callbacks: the per-packet path then costs an integer increment, not a metric update.
+ * collect callbacks. Packet counts of running transfers live in the native pump; a read (a scrape
+ * or `stats`) adds them to the totals of finished transfers.
  */
 export class TftpMetrics {
-  readonly stats: TftpStats = {
+  private readonly finished: TftpStats = {
     activeTransfers: 0,
     transfers: { ok: 0, timeout: 0, 'aborted-by-client': 0, error: 0 },
     dataBytesSent: 0,
@@ -25,8 +28,11 @@ export class TftpMetrics {
     refused: {},
   };
 
-  constructor(registry: Registry) {
-    const stats = this.stats;
+  constructor(
+    registry: Registry,
+    private readonly running: () => Iterable<PumpCounters>,
+  ) {
+    const read = () => this.stats;
     const registers = [registry];
     new Counter({
       name: 'livery_tftp_transfers_total',
@@ -34,7 +40,7 @@ export class TftpMetrics {
       labelNames: ['result'],
       registers,
       collect() {
-        setCounts(this, 'result', stats.transfers);
+        setCounts(this, 'result', read().transfers);
       },
     });
     new Counter({
@@ -42,7 +48,7 @@ export class TftpMetrics {
       help: 'TFTP DATA payload bytes sent, retransmissions included',
       registers,
       collect() {
-        setCount(this, stats.dataBytesSent);
+        setCount(this, read().dataBytesSent);
       },
     });
     new Gauge({
@@ -50,7 +56,7 @@ export class TftpMetrics {
       help: 'TFTP transfers in progress',
       registers,
       collect() {
-        this.set(stats.activeTransfers);
+        this.set(read().activeTransfers);
       },
     });
     new Counter({
@@ -59,7 +65,7 @@ export class TftpMetrics {
       labelNames: ['reason'],
       registers,
       collect() {
-        setCounts(this, 'reason', stats.malformed);
+        setCounts(this, 'reason', read().malformed);
       },
     });
     new Counter({
@@ -68,7 +74,7 @@ export class TftpMetrics {
       labelNames: ['reason'],
       registers,
       collect() {
-        setCounts(this, 'reason', stats.refused);
+        setCounts(this, 'reason', read().refused);
       },
     });
     new Counter({
@@ -76,32 +82,44 @@ export class TftpMetrics {
       help: 'TFTP packets sent again after a timeout or a partial window ACK',
       registers,
       collect() {
-        setCount(this, stats.retransmissions);
+        setCount(this, read().retransmissions);
       },
     });
   }
 
+  get stats(): TftpStats {
+    const stats = structuredClone(this.finished);
+    for (const counters of this.running()) addCounters(stats, counters);
+    return stats;
+  }
+
   transferStarted(): void {
-    this.stats.activeTransfers++;
+    this.finished.activeTransfers++;
   }
 
-  transferFinished(result: TransferResult): void {
-    this.stats.activeTransfers--;
-    this.stats.transfers[result]++;
-  }
-
-  packetSent(payloadBytes: number, retransmission: boolean): void {
-    this.stats.dataBytesSent += payloadBytes;
-    if (retransmission) this.stats.retransmissions++;
+  transferFinished(outcome: PumpOutcome): void {
+    this.finished.activeTransfers--;
+    this.finished.transfers[outcome.result]++;
+    addCounters(this.finished, outcome);
   }
 
   malformed(reason: string): void {
-    this.stats.malformed[reason] = (this.stats.malformed[reason] ?? 0) + 1;
+    addCount(this.finished.malformed, reason, 1);
   }
 
   refused(reason: string): void {
-    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
+    addCount(this.finished.refused, reason, 1);
   }
+}
+
+function addCounters(stats: TftpStats, counters: PumpCounters): void {
+  stats.dataBytesSent += counters.dataBytesSent;
+  stats.retransmissions += counters.retransmissions;
+  for (const [reason, count] of Object.entries(counters.dropped)) addCount(stats.malformed, reason, count);
+}
+
+function addCount(totals: Record<string, number>, key: string, count: number): void {
+  totals[key] = (totals[key] ?? 0) + count;
 }
 
 // prom-client counters only go up, so a scrape rebuilds them from the current totals.

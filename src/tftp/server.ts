@@ -1,17 +1,16 @@
-import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { realpath } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { Registry } from 'prom-client';
-import { TransferChannel, type Peer } from './channel.js';
 import { decodePacket, encodeError, encodePacket, ErrorCode, Opcode, type TftpOption } from './codec.js';
-import { resolveConfig, type ServerConfig, type TftpServerOptions } from './config.js';
+import { resolveConfig, type Peer, type ServerConfig, type TftpServerOptions } from './config.js';
 import { lookupContent, type ContentPlaces } from './lookup.js';
 import { TftpMetrics, type TftpStats } from './metrics.js';
 import { negotiateOptions } from './options.js';
-import { closeContent, contentSize, readAheadBytes, sourceFor, type Content } from './source.js';
-import { Transfer, type TransferOutcome, type TransferResult } from './transfer.js';
+import { loadPump, startPump, type PumpCounters, type PumpedTransfer, type PumpOutcome, type TransferResult } from './pump.js';
+import { closeContent, contentSize, readAheadBytes, type Content } from './source.js';
 
-export type { Peer as TftpClient } from './channel.js';
+export type { Peer as TftpClient } from './config.js';
 export { TFTP_DEFAULTS, type TftpServerOptions } from './config.js';
 
 /** What the caller learns about every transfer that started, however it ended. */
@@ -38,39 +37,47 @@ export interface TftpServer {
 
 export async function startTftpServer(options: TftpServerOptions): Promise<TftpServer> {
   const config = resolveConfig(options);
+  loadPump();
   const places: ContentPlaces = { resolveVirtual: config.resolveVirtual, files: config.files, rootReal: await realpath(config.root) };
-  const server = new LiveryTftpServer(config, places, new TftpMetrics(options.registry ?? new Registry()));
+  const server = new LiveryTftpServer(config, places, options.registry ?? new Registry());
   await server.listen();
   return server;
 }
 
 /**
  * The request socket and the bookkeeping around transfers: caps, metrics, records, shutdown.
- * Each accepted request gets a Transfer (the protocol) on a TransferChannel (its own socket).
+ * Each accepted request is handed to the pump, which runs its DATA/ACK exchange on its own socket.
  */
 class LiveryTftpServer implements TftpServer {
-  private readonly socketType: SocketType;
   private readonly socket: Socket;
-  private readonly sessions = new Map<Transfer, TransferChannel>();
+  private readonly transfers = new Set<PumpedTransfer>();
   private readonly pending = new Set<Promise<void>>();
   /** Transfers reserved or running, overall and per client IP; a request holds its slot from RRQ on. */
   private slots = 0;
   private readonly slotsByClient = new Map<string, number>();
   private closed = false;
   private closing: Promise<void> | null = null;
+  private readonly metrics: TftpMetrics;
 
   constructor(
     private readonly config: ServerConfig,
     private readonly places: ContentPlaces,
-    private readonly metrics: TftpMetrics,
+    registry: Registry,
   ) {
-    this.socketType = isIPv6(config.host) ? 'udp6' : 'udp4';
-    this.socket = createSocket(this.socketType);
+    this.metrics = new TftpMetrics(registry, () => this.runningCounters());
+    this.socket = createSocket(isIPv6(config.host) ? 'udp6' : 'udp4');
     this.socket.on('message', (msg, rinfo) => this.onRequest(msg, rinfo));
   }
 
   get stats(): TftpStats {
     return this.metrics.stats;
+  }
+
+  private *runningCounters(): Iterable<PumpCounters> {
+    for (const transfer of this.transfers) {
+      const counters = transfer.counters();
+      if (counters) yield counters;
+    }
   }
 
   listen(): Promise<void> {
@@ -102,9 +109,9 @@ class LiveryTftpServer implements TftpServer {
     this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(resolve));
     await Promise.all(this.pending); // Requests still being looked up see `closed` and back out.
-    const channels = [...this.sessions.values()];
-    for (const transfer of [...this.sessions.keys()]) transfer.abort('server shutting down');
-    await Promise.all(channels.map((c) => c.close()));
+    const running = [...this.transfers];
+    for (const transfer of running) transfer.abort('server shutting down');
+    await Promise.all(running.map((t) => t.done));
   }
 
   private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
@@ -144,90 +151,67 @@ class LiveryTftpServer implements TftpServer {
     }
     const release = this.reserveSlot(client.address);
     const startedAt = performance.now();
-    let opened: Opened | null;
+    let started = false;
     try {
-      opened = await this.open(filename, client);
+      const found = await lookupContent(filename, client, this.places);
+      if (!found.ok) {
+        this.refuse(client, filename, found.reason, found.code, found.message);
+      } else {
+        try {
+          if (!this.closed) {
+            this.run(client, found.file, found.content, mode === 'netascii', options, release, startedAt);
+            started = true;
+          }
+        } finally {
+          // The pump holds its own duplicate of the descriptor, so ours is done with either way.
+          // Closing a read-only file cannot lose data: a failure is not worth failing the request for.
+          closeContent(found.content).catch(() => undefined);
+        }
+      }
     } catch (err) {
-      release();
       this.config.logger?.error({ err, client, filename }, 'tftp request failed');
       this.refuse(client, filename, 'internal-error', ErrorCode.NOT_DEFINED, 'internal error');
-      return;
-    }
-    if (!opened) {
-      release();
-    } else if (this.closed) {
-      release();
-      await Promise.all([opened.channel.close(), closeContent(opened.content)]);
-    } else {
-      this.run(client, opened, mode === 'netascii', options, release, startedAt);
+    } finally {
+      if (!started) release();
     }
   }
 
-  /** Finds the content and opens the transfer socket, or refuses the request and returns null. */
-  private async open(filename: string, client: Peer): Promise<Opened | null> {
-    const found = await lookupContent(filename, client, this.places);
-    if (!found.ok) {
-      this.refuse(client, filename, found.reason, found.code, found.message);
-      return null;
-    }
-    try {
-      const channel = await TransferChannel.open(this.socketType, this.config.host, client);
-      return { file: found.file, content: found.content, channel };
-    } catch (err) {
-      await closeContent(found.content);
-      throw err;
-    }
-  }
-
-  /** Negotiates options and runs the transfer; from here on nothing awaits, so nothing can interleave. */
-  private run(client: Peer, opened: Opened, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number): void {
-    const { file, content, channel } = opened;
+  /** Negotiates options and hands the transfer to the pump, which from then on owns the slot. */
+  private run(client: Peer, file: string, content: Content, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number): void {
     const negotiated = negotiateOptions(options, this.config, netascii ? null : contentSize(content));
-    const transfer: Transfer = new Transfer(
-      sourceFor(content, netascii, readAheadBytes(negotiated.blksize, negotiated.windowsize)),
-      {
-        blksize: negotiated.blksize,
-        windowsize: negotiated.windowsize,
-        timeoutMs: negotiated.timeoutMs ?? this.config.timeoutMs,
-        retries: this.config.retries,
-        oack: negotiated.accepted.length > 0 ? encodePacket({ op: 'oack', options: negotiated.accepted }) : null,
-      },
-      {
-        send: (packet, payloadBytes, retransmission) => {
-          channel.send(packet);
-          this.metrics.packetSent(payloadBytes, retransmission);
-        },
-        finished: (outcome) => {
-          this.sessions.delete(transfer);
-          release();
-          void channel.close();
-          this.metrics.transferFinished(outcome.result);
-          this.report(outcome, {
-            client,
-            file,
-            bytes: outcome.bytes,
-            durationMs: performance.now() - startedAt,
-            result: outcome.result,
-            blksize: negotiated.blksize,
-            windowsize: negotiated.windowsize,
-            options: negotiated.requested,
-          });
-        },
-      },
-    );
-    channel.attach({
-      packet: (packet) => {
-        if (packet.op === 'ack') transfer.onAck(packet.block);
-        else if (packet.op === 'error') transfer.onClientError(packet.code, packet.message);
-        else this.metrics.malformed('unexpected-opcode');
-      },
-      dropped: (reason) => this.metrics.malformed(reason),
-      error: (err) => transfer.abort(`socket error: ${err.message}`),
+    const transfer = startPump({
+      host: this.config.host,
+      peerAddress: client.address,
+      peerPort: client.port,
+      fd: content.kind === 'file' ? content.handle.fd : -1,
+      data: content.kind === 'buffer' ? content.data : null,
+      size: contentSize(content),
+      netascii,
+      blksize: negotiated.blksize,
+      windowsize: negotiated.windowsize,
+      timeoutMs: negotiated.timeoutMs ?? this.config.timeoutMs,
+      retries: this.config.retries,
+      readAhead: readAheadBytes(negotiated.blksize, negotiated.windowsize),
+      oack: negotiated.accepted.length > 0 ? encodePacket({ op: 'oack', options: negotiated.accepted }) : null,
     });
-    this.sessions.set(transfer, channel);
+    this.transfers.add(transfer);
     this.metrics.transferStarted();
     this.config.logger?.debug({ client, file, blksize: negotiated.blksize, windowsize: negotiated.windowsize }, 'tftp transfer started');
-    transfer.start();
+    void transfer.done.then((outcome) => {
+      this.transfers.delete(transfer);
+      release();
+      this.metrics.transferFinished(outcome);
+      this.report(outcome, {
+        client,
+        file,
+        bytes: outcome.bytes,
+        durationMs: performance.now() - startedAt,
+        result: outcome.result,
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+        options: negotiated.requested,
+      });
+    });
   }
 
   private reserveSlot(address: string): () => void {
@@ -254,7 +238,7 @@ class LiveryTftpServer implements TftpServer {
     if (!this.closed) this.socket.send(encodeError(code, message), client.port, client.address);
   }
 
-  private report(outcome: TransferOutcome, record: TransferRecord): void {
+  private report(outcome: PumpOutcome, record: TransferRecord): void {
     const failed = record.result === 'timeout' || record.result === 'error';
     const log = { client: record.client, file: record.file, result: record.result, bytes: record.bytes, durationMs: Math.round(record.durationMs), detail: outcome.detail };
     if (failed) this.config.logger?.warn(log, 'tftp transfer failed');
@@ -265,10 +249,4 @@ class LiveryTftpServer implements TftpServer {
       this.config.logger?.error({ err }, 'tftp onTransfer failed');
     }
   }
-}
-
-interface Opened {
-  file: string;
-  content: Content;
-  channel: TransferChannel;
 }

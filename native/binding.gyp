@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tftp_pump",
+      "sources": ["tftp_pump.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"]
+    }
+  ]
+}
