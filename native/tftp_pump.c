@@ -711,7 +711,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
       get_prop(env, spec, "netascii", &netascii_value) < 0 || napi_get_value_bool(env, netascii_value, &netascii) != napi_ok ||
       get_bytes(env, spec, "oack", &t->oack, &t->oack_len) < 0 || get_bytes(env, spec, "data", &t->raw, &t->raw_len) < 0 ||
       blksize < 8 || windowsize < 1 || timeout_ms <= 0 || read_ahead < blksize || size < 0 ||
-      (t->raw == NULL && (fd_number < 0 || fd_number != (int)fd_number))) {
+      (t->raw == NULL && (fd_number < 0 || fd_number != (int)fd_number)) || (t->raw != NULL && fd_number >= 0)) {
     free_transfer(t);
     napi_throw_type_error(env, NULL, "tftp pump: start() was given an invalid transfer spec");
     return NULL;
@@ -742,7 +742,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "tftp pump: out of memory");
     return NULL;
   }
-  if (t->file_fd = -1, fd_number >= 0 && (t->file_fd = fcntl((int)fd_number, F_DUPFD_CLOEXEC, 0)) < 0) {
+  if (fd_number >= 0 && (t->file_fd = fcntl((int)fd_number, F_DUPFD_CLOEXEC, 0)) < 0) {
     int error = errno;
     free_transfer(t);
     return throw_errno(env, "tftp pump: dup", error);

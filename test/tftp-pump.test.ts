@@ -319,7 +319,8 @@ describe('tftp pump: files', () => {
     cleanups.push(() => c.close());
     const base: PumpSpec = { ...spec(c.port), data: Buffer.alloc(1), size: 1 };
     expect(() => startPump({ ...base, blksize: 4 })).toThrow(TypeError);
-    expect(() => startPump({ ...base, data: null })).toThrow(TypeError);
+    expect(() => startPump({ ...base, data: null })).toThrow(TypeError); // Neither a file nor bytes.
+    expect(() => startPump({ ...base, fd: 0 })).toThrow(TypeError); // Both.
     expect(() => startPump({ ...base, peerAddress: 'not-an-address' })).toThrow(/IP literals/);
     expect(() => startPump({ ...base, host: '192.0.2.1' })).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL' }));
   });
