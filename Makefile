@@ -1,7 +1,7 @@
 # livery: `make run` starts it, `make test` proves it. Both install what is missing first.
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.installed
-TFTP_PUMP := native/build/Release/tftp_pump.node
+NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
 
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe build-essential python3
@@ -34,13 +34,14 @@ fuzz: deps-test build
 bench: deps-bench build
 	npx tsx bench/run.ts $(BENCH)
 
-build: $(NODE_MODULES_STAMP) $(TFTP_PUMP)
+build: $(NODE_MODULES_STAMP) $(NATIVE)
 	npx tsc -p tsconfig.json
 	chmod +x dist/cli/main.js
 
-# The TFTP data path (native/tftp_pump.c), built by npm's own node-gyp against the headers of the
-# Node that runs livery (official builds and Debian's both keep them under <prefix>/include/node).
-$(TFTP_PUMP): native/tftp_pump.c native/binding.gyp $(NODE_MODULES_STAMP)
+# The native addons (native/: the TFTP data path, the DHCP socket), built by npm's own node-gyp
+# against the headers of the Node that runs livery (official builds and Debian's both keep them
+# under <prefix>/include/node). One node-gyp run builds both.
+$(NATIVE) &: native/tftp_pump.c native/datagram.c native/binding.gyp $(NODE_MODULES_STAMP)
 	npm run --silent build:native -- --nodedir="$$(node -p 'path.dirname(path.dirname(process.execPath))')"
 
 typecheck: $(NODE_MODULES_STAMP)

@@ -1,13 +1,12 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
 import { MachineCache, Writer, type Cmdb, type Machine, type WriteOp } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
-import { ipLiteralLookup } from '../net/udp.js';
+import { openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
 import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from './codec.js';
-import { bindToInterface, servedInterface } from './interface.js';
+import { servedInterface } from './interface.js';
 import { LeaseBooks, type SubnetBook } from './leases.js';
 import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
 import { DhcpMessageType, messageTypeName, userClasses } from './options.js';
@@ -30,8 +29,13 @@ interface Outgoing {
   packet: DhcpPacketInit;
   address: string;
   port: number;
-  socket: Socket;
+  socket: DatagramSocket;
   type: string;
+}
+
+interface Peer {
+  address: string;
+  port: number;
 }
 
 /** A decoded client packet waiting in the backlog: when it was read, and where it came in. */
@@ -40,8 +44,9 @@ interface Waiting {
   type: number;
   discover: boolean;
   at: number;
-  rinfo: RemoteInfo;
-  socket: Socket;
+  /** Where the datagram came from (a 4011 REQUEST is answered there). */
+  from: Peer;
+  socket: DatagramSocket;
   via: 'main' | 'proxy-4011';
 }
 
@@ -49,7 +54,7 @@ interface Waiting {
 interface Client {
   p: DhcpPacket;
   machine: Machine | null;
-  socket: Socket;
+  socket: DatagramSocket;
 }
 
 const ZERO = '0.0.0.0';
@@ -85,41 +90,30 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const writer = new Writer(cmdb.db.name);
   const handler = new Handler(cmdb, writer, config, books, limiter, metrics, logger);
 
-  const main = await openSocket(d.port, ifindex);
+  const main: DatagramSocket = openSocket(d.port, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, main, 'main'));
   const sockets = [main];
-  main.on('message', (buf, rinfo) => handler.onPacket(buf, rinfo, main, 'main'));
   if (d.mode === 'proxy') {
-    const proxy = await openSocket(d.proxyPort, ifindex);
+    const proxy: DatagramSocket = openSocket(d.proxyPort, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, proxy, 'proxy-4011'));
     sockets.push(proxy);
-    proxy.on('message', (buf, rinfo) => handler.onPacket(buf, rinfo, proxy, 'proxy-4011'));
   }
   logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
   return {
     close: async () => {
       await handler.stop();
       await writer.close();
-      await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const socket of sockets) socket.close();
     },
   };
 }
 
-async function openSocket(port: number, ifindex: number): Promise<Socket> {
-  // Replies go to IP literals only: a relay's giaddr, a client's ciaddr, or broadcast.
-  const socket = createSocket({ type: 'udp4', reuseAddr: true, lookup: ipLiteralLookup(4) });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(port, ZERO, () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
-  bindToInterface(socket, ifindex);
-  socket.setBroadcast(true);
+/**
+ * Port 67 (or 4011) on every address, confined to the served interface: Node's dgram cannot say
+ * which interface a broadcast arrived on, so the socket neither receives nor sends on any other.
+ */
+function openSocket(port: number, ifindex: number, onDatagram: OnDatagram): DatagramSocket {
   // A rack powering on at once bursts thousands of DISCOVERs; the kernel's default receive
   // buffer (~208 KB) dropped them in the boot-storm benchmark. Ask for more (capped by rmem_max).
-  socket.setRecvBufferSize(4 * 1024 * 1024);
-  socket.on('error', () => undefined);
-  return socket;
+  return openDatagramSocket({ address: ZERO, port, ifindex, receiveBufferBytes: 4 * 1024 * 1024 }, onDatagram);
 }
 
 class Handler {
@@ -156,7 +150,7 @@ class Handler {
   }
 
   /** Reading is cheap and comes first: a packet is decoded, counted and queued; answering waits its turn. */
-  onPacket(buf: Buffer, rinfo: RemoteInfo, socket: Socket, via: 'main' | 'proxy-4011'): void {
+  onPacket(buf: Buffer, from: Peer, socket: DatagramSocket, via: 'main' | 'proxy-4011'): void {
     if (this.stopped) return;
     const decoded = decodeDhcp(buf);
     if (!decoded.ok) {
@@ -168,7 +162,7 @@ class Handler {
     const type = p.options.messageType;
     if (type === undefined) return this.drop('bootp-without-dhcp');
     this.metrics.received.inc({ type: messageTypeName(type) });
-    this.backlog.push({ p, type, discover: type === DhcpMessageType.DISCOVER, at: Date.now(), rinfo, socket, via });
+    this.backlog.push({ p, type, discover: type === DhcpMessageType.DISCOVER, at: Date.now(), from, socket, via });
     if (!this.answering) {
       this.answering = true;
       setImmediate(() => this.answerSome());
@@ -200,7 +194,7 @@ class Handler {
       if (verdict !== 'ok') return this.drop(`rate-limit-${verdict}`);
       this.books.refresh();
       const client: Client = { p, machine, socket };
-      if (this.config.dhcp.mode === 'proxy') this.proxy(client, w.rinfo, w.via);
+      if (this.config.dhcp.mode === 'proxy') this.proxy(client, w.from, w.via);
       else this.full(client, w.type, now);
     } catch (err) {
       // A packet must never take the server down; count it and carry on.
@@ -338,7 +332,7 @@ class Handler {
     this.send(socket, { type: 'ack', request: p, server: this.server, subnet: book.subnet, plan: plan.action === 'ignore' ? null : plan }, false);
   }
 
-  private nak(p: DhcpPacket, socket: Socket, message: string): void {
+  private nak(p: DhcpPacket, socket: DatagramSocket, message: string): void {
     this.writes.push({ kind: 'event', event: { type: 'dhcp-nak', mac: p.mac, detail: { message } } });
     this.send(socket, { type: 'nak', request: p, server: this.server, message }, false);
   }
@@ -359,7 +353,7 @@ class Handler {
    * Beside another DHCP server: answer PXE clients (and iPXE) with boot information only, no
    * address. DISCOVER on 67 gets an OFFER; REQUEST on 4011 gets an ACK.
    */
-  private proxy(c: Client, rinfo: RemoteInfo, via: 'main' | 'proxy-4011'): void {
+  private proxy(c: Client, from: Peer, via: 'main' | 'proxy-4011'): void {
     const { p, socket } = c;
     const vendor = p.options.vendorClassId ?? '';
     const isIpxe = userClasses(p).includes('iPXE') || p.options.ipxe !== undefined;
@@ -375,7 +369,7 @@ class Handler {
     const spec: ReplySpec = { type: via === 'main' ? 'offer' : 'ack', request: p, server: this.server, plan, proxy: true };
     if (via === 'main') return this.send(socket, spec, false);
     // Port 4011 requests come unicast from a configured client: answer where they came from.
-    this.outgoing.push({ out: { packet: buildReply(spec), address: rinfo.address, port: rinfo.port, socket, type: 'ack' }, durable: false });
+    this.outgoing.push({ out: { packet: buildReply(spec), address: from.address, port: from.port, socket, type: 'ack' }, durable: false });
   }
 
   // --- shared ------------------------------------------------------------------------------
@@ -404,7 +398,7 @@ class Handler {
   }
 
   /** Queues a reply to where RFC 2131 §4.1 says it goes. */
-  private send(socket: Socket, spec: ReplySpec, durable: boolean): void {
+  private send(socket: DatagramSocket, spec: ReplySpec, durable: boolean): void {
     const p = spec.request;
     const packet = buildReply(spec);
     let address: string;
@@ -461,8 +455,9 @@ class Handler {
   }
 
   private transmit(out: Outgoing): void {
-    out.socket.send(encodeDhcp(out.packet), out.port, out.address);
-    this.metrics.sent.inc({ type: out.type });
+    const failed = out.socket.send(encodeDhcp(out.packet), out.port, out.address);
+    if (failed === null) this.metrics.sent.inc({ type: out.type });
+    else this.drop(`send-${failed}`);
   }
 
   private drop(reason: string): void {

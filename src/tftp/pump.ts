@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native.js';
 
 /**
  * The typed face of native/tftp_pump.c, which runs the DATA/ACK exchange of every accepted read
@@ -72,19 +70,13 @@ interface NativePump {
   counters(handle: unknown): PumpCounters;
 }
 
-/** src/tftp and dist/tftp are both two levels below the repository, where native/ lives. */
-const ADDON = fileURLToPath(new URL('../../native/build/Release/tftp_pump.node', import.meta.url));
-
 let native: NativePump | null = null;
 const waiting = new Map<number, (outcome: PumpOutcome) => void>();
 
 /** Loads the addon; called when a TFTP server starts, so a missing build stops it with a clear message. */
 export function loadPump(): void {
   if (native) return;
-  if (!existsSync(ADDON)) {
-    throw new Error(`livery's TFTP data path is a native addon and ${ADDON} is missing: run \`make build\` (it needs python3, make and g++)`);
-  }
-  const loaded = createRequire(import.meta.url)(ADDON) as NativePump;
+  const loaded = loadAddon<NativePump>('tftp_pump', "livery's TFTP data path");
   loaded.init(({ id, ...outcome }) => {
     const resolve = waiting.get(id);
     waiting.delete(id);
