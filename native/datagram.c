@@ -1,13 +1,14 @@
 /*
  * A UDP/IPv4 socket for livery's DHCP server, read in batches.
  *
- * Why native: Node's dgram hands each datagram to JS on its own, with a 64 KiB receive buffer
- * allocated and shrunk, an object for the sender's address and a callback into JS, and each send
- * builds a request object; that came to ~60 us of the event loop's ~150 per 4-way exchange.
- * Here the socket is watched by the event loop's own libuv (no thread), each wakeup reads up to
- * BATCH datagrams with one recvmmsg(2) and hands them to JS in one call, and a send is one
- * sendto(2). The socket can also be confined to one interface (SO_BINDTOIFINDEX), which Node
- * has no API for.
+ * Why native: the DHCP socket must be confined to the served interface (SO_BINDTOIFINDEX), and
+ * Node has no API for that; setting it on a dgram socket meant reaching into Node's private
+ * handle state for the descriptor. Owning the socket here makes that a plain setsockopt(2).
+ * While at it, reads are batched: the socket is watched by the event loop's own libuv (no
+ * thread), each wakeup reads up to BATCH datagrams with one recvmmsg(2) and hands them to JS in
+ * one call, and a send is one sendto(2). Measured against dgram under perfdhcp at 3,500
+ * exchanges/s, the event loop's CPU per exchange is the same (166 us either way): this is not
+ * where DHCP's time goes.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8

@@ -2,8 +2,9 @@ import { loadAddon } from '../native.js';
 import { formatIpv4 } from './ipv4.js';
 
 /**
- * A UDP/IPv4 socket read in batches (native/datagram.c says why it is not Node's dgram): every
- * wakeup of the event loop reads up to 32 datagrams and delivers them in one call.
+ * A UDP/IPv4 socket that can be confined to one interface, read in batches (native/datagram.c
+ * says why it is not Node's dgram): every wakeup of the event loop reads up to 32 datagrams and
+ * delivers them in one call.
  */
 export interface DatagramSocket {
   /** Sends at once. A datagram that cannot leave (full buffer, no route) is lost: returns its errno name, else null. */
