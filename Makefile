@@ -41,7 +41,7 @@ build: $(NODE_MODULES_STAMP) $(NATIVE)
 # The native addons (native/: the TFTP data path, the DHCP socket), built by npm's own node-gyp
 # against the headers of the Node that runs livery (official builds and Debian's both keep them
 # under <prefix>/include/node). One node-gyp run builds both.
-$(NATIVE) &: native/tftp_pump.c native/datagram.c native/binding.gyp $(NODE_MODULES_STAMP)
+$(NATIVE) &: native/tftp_pump.c native/datagram.c native/napi_helpers.h native/binding.gyp $(NODE_MODULES_STAMP)
 	npm run --silent build:native -- --nodedir="$$(node -p 'path.dirname(path.dirname(process.execPath))')"
 
 typecheck: $(NODE_MODULES_STAMP)

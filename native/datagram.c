@@ -11,8 +11,7 @@
  * where DHCP's time goes.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "napi_helpers.h"
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -48,17 +47,6 @@ typedef struct datagram_socket {
   struct iovec iov[BATCH];
   struct mmsghdr messages[BATCH];
 } datagram_socket;
-
-static napi_value throw_errno(napi_env env, const char *what, int error) {
-  napi_value message, code, err;
-  char text[256];
-  snprintf(text, sizeof text, "%s: %s", what, strerror(error));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, strerrorname_np(error) ? strerrorname_np(error) : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, message, &err);
-  napi_throw(env, err);
-  return NULL;
-}
 
 /*
  * The event loop found the socket readable: one recvmmsg, then one call into JS with
@@ -133,11 +121,6 @@ static void handle_collected(napi_env env, void *data, void *hint) {
     close_socket(s);
   }
   release(s);
-}
-
-static int get_u32(napi_env env, napi_value object, const char *name, uint32_t *out) {
-  napi_value v;
-  return napi_get_named_property(env, object, name, &v) == napi_ok && napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
 }
 
 /* Parses a dotted IPv4 literal from a JS string. */

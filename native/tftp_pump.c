@@ -20,8 +20,7 @@
  * touches it, until its outcome is posted back to JS through a thread-safe function.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "napi_helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -623,11 +622,6 @@ static int get_prop(napi_env env, napi_value object, const char *name, napi_valu
   return napi_get_named_property(env, object, name, out) == napi_ok ? 0 : -1;
 }
 
-static int get_u32(napi_env env, napi_value object, const char *name, uint32_t *out) {
-  napi_value v;
-  return get_prop(env, object, name, &v) == 0 && napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
-}
-
 static int get_double(napi_env env, napi_value object, const char *name, double *out) {
   napi_value v;
   return get_prop(env, object, name, &v) == 0 && napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
@@ -666,17 +660,6 @@ static int numeric_address(const char *host, unsigned port, struct sockaddr_stor
   *length = found->ai_addrlen;
   freeaddrinfo(found);
   return 0;
-}
-
-static napi_value throw_errno(napi_env env, const char *what, int error) {
-  napi_value message, code, err;
-  char text[256];
-  snprintf(text, sizeof text, "%s: %s", what, strerror(error));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  napi_create_string_utf8(env, strerrorname_np(error) ? strerrorname_np(error) : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, message, &err);
-  napi_throw(env, err);
-  return NULL;
 }
 
 /*
