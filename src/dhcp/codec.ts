@@ -31,12 +31,12 @@ import {
   checkUint,
   decodeOptionValue,
   decodeText,
-  encodeOptionValue,
-  encodeText,
+  checkText,
   formatIp,
   ipNumber,
   plainView,
   walkTlv,
+  writeOptionValue,
   type DhcpOptions,
   type Tlv,
 } from './options.js';
@@ -226,21 +226,47 @@ function formatBytes(data: Uint8Array): string {
 
 const OPTION_BY_NAME = new Map(DHCP_OPTIONS.map((spec, rank) => [spec.name as string, { spec, rank }]));
 
-/** The option TLVs to write, in order, each at most 255 bytes (RFC 3396 splits longer values). */
-function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv[] {
-  // The options present (a reply sets a dozen of the table's rows), in table order. Walking the
-  // object's own keys beats probing all 27 names: replies come in many shapes, and a keyed load
-  // by every name goes megamorphic.
-  const present: { rank: number; code: number; data: Uint8Array }[] = [];
+/**
+ * Where option values are written before they are laid out. Encoding is synchronous, so one
+ * buffer serves every call: a reply costs no array per option. Its size is a datagram's.
+ */
+const SCRATCH = Buffer.alloc(65_536);
+
+/** One option's value (or an RFC 3396 piece of it, at most 255 bytes) as bytes in SCRATCH. */
+interface Piece {
+  code: number;
+  at: number;
+  length: number;
+}
+
+/** The option pieces to write, in order: known options in table order, then unknown ones. */
+function optionPieces(options: DhcpOptions, unknownOptions: readonly Tlv[]): Piece[] {
+  // Walking the object's own keys beats probing all 27 names: replies come in many shapes,
+  // and a keyed load by every name goes megamorphic.
+  const values: (Piece & { rank: number })[] = [];
+  let used = 0;
   for (const name in options) {
     const value = options[name as keyof DhcpOptions];
     const known = OPTION_BY_NAME.get(name);
     if (value === undefined || known === undefined) continue;
-    present.push({ rank: known.rank, code: known.spec.code, data: encodeOptionValue(known.spec, value) });
+    const piece = { rank: known.rank, code: known.spec.code, at: used, length: writeOptionValue(known.spec, value, SCRATCH, used) };
+    used += piece.length;
+    // Insertion in table order: a reply holds a dozen options, fewer than a sort is worth.
+    let i = values.length;
+    values.push(piece);
+    while (i > 0 && values[i - 1].rank > piece.rank) {
+      values[i] = values[i - 1];
+      i--;
+    }
+    values[i] = piece;
   }
-  present.sort((a, b) => a.rank - b.rank);
-  const values: Tlv[] = present;
+  const pieces: Piece[] = [];
   const seen = new Set<number>();
+  const add = (code: number, at: number, length: number) => {
+    if (length <= 255) pieces.push({ code, at, length });
+    else for (let from = 0; from < length; from += 255) pieces.push({ code, at: at + from, length: Math.min(255, length - from) });
+  };
+  for (const v of values) add(v.code, v.at, v.length);
   for (const { code, data } of unknownOptions) {
     checkUint(code, 0xff, 'unknown option code');
     // Pad, end, overload and known codes have meanings of their own; a repeated code
@@ -249,76 +275,81 @@ function optionChunks(options: DhcpOptions, unknownOptions: readonly Tlv[]): Tlv
       throw new RangeError(`unknown option code ${code} is reserved, known or repeated`);
     }
     if (!(data instanceof Uint8Array)) throw new RangeError(`unknown option ${code}: data must be a Uint8Array`);
+    if (used + data.length > SCRATCH.length) throw new RangeError(`unknown option ${code}: the options do not fit in ${SCRATCH.length} bytes`);
     seen.add(code);
-    values.push({ code, data });
+    SCRATCH.set(data, used);
+    add(code, used, data.length);
+    used += data.length;
   }
-  const chunks: Tlv[] = [];
-  for (const value of values) {
-    if (value.data.length <= 255) chunks.push(value);
-    else for (let at = 0; at < value.data.length; at += 255) chunks.push({ code: value.code, data: value.data.subarray(at, at + 255) });
-  }
-  return chunks;
+  return pieces;
 }
 
 /** One place options are written to: the options field, or an overloaded sname/file. */
 class Area {
-  readonly entries: Tlv[] = [];
-  /** Bytes of the entries so far, each with its code and length byte. */
+  readonly pieces: Piece[] = [];
+  /** Bytes of the pieces so far, each with its code and length byte. */
   length = 0;
   constructor(
     readonly name: 'options' | 'file' | 'sname',
     readonly capacity: number,
   ) {}
 
-  /** Whether an entry of `bytes` data fits while leaving room for the END option every area needs. */
+  /** Whether a piece of `bytes` data fits while leaving room for the END option every area needs. */
   fits(bytes: number): boolean {
     return this.length + 2 + bytes + 1 <= this.capacity;
   }
 
-  push(entry: Tlv): void {
-    this.entries.push(entry);
-    this.length += 2 + entry.data.length;
+  push(piece: Piece): void {
+    this.pieces.push(piece);
+    this.length += 2 + piece.length;
   }
 
-  /** Writes the area's entries and END at `at` (the zero fill after it is the pad RFC 2131 asks for). */
-  writeTo(out: Uint8Array, at: number): void {
-    for (const { code, data } of this.entries) {
+  /** Writes the area's pieces and END at `at` (the zero fill after it is the pad RFC 2131 asks for). */
+  writeTo(out: Buffer, at: number): void {
+    for (const { code, at: from, length } of this.pieces) {
       out[at] = code;
-      out[at + 1] = data.length;
-      out.set(data, at + 2);
-      at += 2 + data.length;
+      out[at + 1] = length;
+      SCRATCH.copy(out, at + 2, from, from + length);
+      at += 2 + length;
     }
     out[at] = 255;
   }
 }
 
 /**
- * Lays chunks out in 'options', then 'file', then 'sname' (the order a decoder
+ * Lays pieces out in 'options', then 'file', then 'sname' (the order a decoder
  * reads them). With no field offered, 'options' simply grows; with overload it is
  * held to the 576-byte message's room, since that is why fields were offered.
  */
-function layOut(chunks: Tlv[], overload: number): Area[] {
+function layOut(pieces: Piece[], overload: number): Area[] {
   const areas = [new Area('options', overload ? MIN_OPTIONS_SPACE : Infinity)];
   if (overload & OVERLOAD_FILE) areas.push(new Area('file', FILE.size));
   if (overload & OVERLOAD_SNAME) areas.push(new Area('sname', SNAME.size));
-  if (overload) areas[0].push({ code: OPTION_OVERLOAD, data: Uint8Array.of(overload) });
+  if (overload) {
+    // The overload byte goes after every value in SCRATCH, where nothing else is.
+    const at = pieces.reduce((end, p) => Math.max(end, p.at + p.length), 0);
+    SCRATCH[at] = overload;
+    areas[0].push({ code: OPTION_OVERLOAD, at, length: 1 });
+  }
   let current = 0;
-  for (const chunk of chunks) {
-    while (!areas[current].fits(chunk.data.length)) {
+  for (const piece of pieces) {
+    while (!areas[current].fits(piece.length)) {
       current += 1;
-      if (current === areas.length) throw new RangeError(`options do not fit: no room left for option ${chunk.code} in ${areas.map((a) => a.name).join(', ')}`);
+      if (current === areas.length) throw new RangeError(`options do not fit: no room left for option ${piece.code} in ${areas.map((a) => a.name).join(', ')}`);
     }
-    areas[current].push(chunk);
+    areas[current].push(piece);
   }
   return areas;
 }
 
 function writeField(out: Buffer, field: { at: number; size: number }, value: string, what: string): void {
-  const bytes = encodeText(value, what);
+  if (value === '') return;
+  checkText(value, what);
   // Strings keep a NUL terminator: PXE ROMs copy 'file' as a C string.
-  if (bytes.includes(0)) throw new RangeError(`${what}: contains NUL`);
-  if (bytes.length > field.size - 1) throw new RangeError(`${what}: ${bytes.length} bytes exceeds ${field.size - 1}`);
-  out.set(bytes, field.at);
+  if (value.includes('\0')) throw new RangeError(`${what}: contains NUL`);
+  const length = Buffer.byteLength(value, 'utf8');
+  if (length > field.size - 1) throw new RangeError(`${what}: ${length} bytes exceeds ${field.size - 1}`);
+  out.write(value, field.at, 'utf8');
 }
 
 const ADDRESS_FIELDS = [
@@ -338,7 +369,7 @@ export function encodeDhcp(packet: DhcpPacketInit): Buffer {
   if (!(chaddr instanceof Uint8Array) || chaddr.length > CHADDR.size) throw new RangeError('chaddr: must be a Uint8Array of at most 16 bytes');
 
   const overload = (file === null ? OVERLOAD_FILE : 0) | (sname === null ? OVERLOAD_SNAME : 0);
-  const areas = layOut(optionChunks(options, unknownOptions), overload);
+  const areas = layOut(optionPieces(options, unknownOptions), overload);
   // Zero-filled: the unused header fields, the padding after END and the 300-byte minimum.
   // allocUnsafe takes a slice of Node's shared pool; Buffer.alloc would malloc every packet.
   const out = Buffer.allocUnsafe(Math.max(MIN_PACKET_SIZE, OPTIONS_AT + areas[0].length + 1)).fill(0);

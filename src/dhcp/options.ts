@@ -125,8 +125,12 @@ export const OPTION_BY_CODE: ReadonlyMap<number, OptionSpec & { name: DhcpOption
 interface KindCodec<T> {
   /** The value, or undefined when the bytes do not have this kind's shape. */
   decode(data: Uint8Array): T | undefined;
-  /** The bytes; throws RangeError naming `label` when the value cannot be encoded. */
-  encode(value: T, label: string): Uint8Array;
+  /**
+   * Writes the value's bytes into `out` at `at` and says how many: straight into the
+   * encoder's buffer, with no array per option. Throws RangeError naming `label` when the
+   * value cannot be encoded or does not fit.
+   */
+  write(value: T, out: Buffer, at: number, label: string): number;
 }
 
 // In a /u regex a surrogate code unit only matches when it is unpaired.
@@ -160,10 +164,15 @@ export function decodeText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
 }
 
+/** Throws unless `text` is a string that survives a UTF-8 round trip (lone surrogates do not). */
+export function checkText(text: string, label: string): string {
+  if (typeof text !== 'string' || LONE_SURROGATE.test(text)) throw new RangeError(`${label}: not a well-formed string`);
+  return text;
+}
+
 /** UTF-8 bytes of a string; lone surrogates are refused because they would not survive a round trip. */
 export function encodeText(text: string, label: string): Uint8Array {
-  if (typeof text !== 'string' || LONE_SURROGATE.test(text)) throw new RangeError(`${label}: not a well-formed string`);
-  return Buffer.from(text, 'utf8');
+  return Buffer.from(checkText(text, label), 'utf8');
 }
 
 export function checkUint(value: number, max: number, label: string): number {
@@ -174,6 +183,11 @@ export function checkUint(value: number, max: number, label: string): number {
 export function nonEmpty<T>(list: readonly T[], label: string): readonly T[] {
   if (!Array.isArray(list) || list.length === 0) throw new RangeError(`${label}: must be a non-empty list`);
   return list;
+}
+
+/** Throws unless `bytes` more fit in `out` from `at`. */
+function room(out: Buffer, at: number, bytes: number, label: string): void {
+  if (at + bytes > out.length) throw new RangeError(`${label}: the options do not fit in ${out.length} bytes`);
 }
 
 export const readU16 = (b: Uint8Array, at: number): number => (b[at] << 8) | b[at + 1];
@@ -197,54 +211,88 @@ function u16List(data: Uint8Array): number[] {
 const KINDS: { [K in OptionKind]: KindCodec<KindValues[K]> } = {
   ip: {
     decode: (d) => (d.length === 4 ? formatIp(d) : undefined),
-    encode: (v, label) => ipBytes(v, label),
+    write: (v, out, at, label) => {
+      room(out, at, 4, label);
+      out.writeUInt32BE(ipNumber(v, label), at);
+      return 4;
+    },
   },
   ipList: {
     decode: (d) => (d.length >= 4 && d.length % 4 === 0 ? Array.from({ length: d.length / 4 }, (_, i) => formatIp(d, i * 4)) : undefined),
-    encode: (v, label) => {
-      const out = new Uint8Array(nonEmpty(v, label).length * 4);
-      v.forEach((ip, i) => out.set(ipBytes(ip, label), i * 4));
-      return out;
+    write: (v, out, at, label) => {
+      room(out, at, nonEmpty(v, label).length * 4, label);
+      for (let i = 0; i < v.length; i++) out.writeUInt32BE(ipNumber(v[i], label), at + i * 4);
+      return v.length * 4;
     },
   },
   u16: {
     decode: (d) => (d.length === 2 ? readU16(d, 0) : undefined),
-    encode: (v, label) => Uint8Array.of(checkUint(v, 0xffff, label) >>> 8, v & 0xff),
+    write: (v, out, at, label) => {
+      room(out, at, 2, label);
+      out.writeUInt16BE(checkUint(v, 0xffff, label), at);
+      return 2;
+    },
   },
   u32: {
     decode: (d) => (d.length === 4 ? readU32(d, 0) : undefined),
-    encode: (v, label) => Uint8Array.of(checkUint(v, 0xffffffff, label) >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff),
+    write: (v, out, at, label) => {
+      room(out, at, 4, label);
+      out.writeUInt32BE(checkUint(v, 0xffffffff, label), at);
+      return 4;
+    },
   },
   text: {
     decode: (d) => (d.length >= 1 ? decodeText(d) : undefined),
-    encode: (v, label) => encodeText(v, label),
+    write: (v, out, at, label) => {
+      // Three bytes per UTF-16 unit is UTF-8's worst case, so a string that passes is never cut short.
+      room(out, at, checkText(v, label).length * 3, label);
+      return out.write(v, at, 'utf8');
+    },
   },
   bytes: {
     // A copy: the packet's buffer is not the value's to keep.
     decode: (d) => (d.length >= 1 ? d.slice() : undefined),
-    encode: (v, label) => {
+    write: (v, out, at, label) => {
       if (!(v instanceof Uint8Array)) throw new RangeError(`${label}: must be a Uint8Array`);
-      return v;
+      room(out, at, v.length, label);
+      out.set(v, at);
+      return v.length;
     },
   },
   u8List: {
     decode: (d) => (d.length >= 1 ? u8List(d) : undefined),
-    encode: (v, label) => Uint8Array.from(nonEmpty(v, label), (n) => checkUint(n, 0xff, label)),
+    write: (v, out, at, label) => {
+      room(out, at, nonEmpty(v, label).length, label);
+      for (let i = 0; i < v.length; i++) out[at + i] = checkUint(v[i], 0xff, label);
+      return v.length;
+    },
   },
   u16List: {
     decode: (d) => (d.length >= 2 && d.length % 2 === 0 ? u16List(d) : undefined),
-    encode: (v, label) => Uint8Array.from(nonEmpty(v, label).flatMap((n) => u16Bytes(checkUint(n, 0xffff, label)))),
+    write: (v, out, at, label) => {
+      room(out, at, nonEmpty(v, label).length * 2, label);
+      for (let i = 0; i < v.length; i++) out.writeUInt16BE(checkUint(v[i], 0xffff, label), at + i * 2);
+      return v.length * 2;
+    },
   },
   messageType: {
     decode: (d) => (d.length === 1 && MESSAGE_TYPE_NAMES.has(d[0]) ? (d[0] as DhcpMessageType) : undefined),
-    encode: (v, label) => {
+    write: (v, out, at, label) => {
       if (!MESSAGE_TYPE_NAMES.has(v)) throw new RangeError(`${label}: unknown message type ${String(v)}`);
-      return Uint8Array.of(v);
+      room(out, at, 1, label);
+      out[at] = v;
+      return 1;
     },
   },
   ndi: {
     decode: (d) => (d.length === 3 ? { type: d[0], major: d[1], minor: d[2] } : undefined),
-    encode: (v, label) => Uint8Array.of(checkUint(v.type, 0xff, label), checkUint(v.major, 0xff, label), checkUint(v.minor, 0xff, label)),
+    write: (v, out, at, label) => {
+      room(out, at, 3, label);
+      out[at] = checkUint(v.type, 0xff, label);
+      out[at + 1] = checkUint(v.major, 0xff, label);
+      out[at + 2] = checkUint(v.minor, 0xff, label);
+      return 3;
+    },
   },
 };
 
@@ -258,11 +306,11 @@ export function decodeOptionValue(spec: OptionSpec, data: Uint8Array): unknown {
   return (KINDS[spec.kind] as KindCodec<unknown>).decode(data);
 }
 
-/** Encodes one known option's value to its bytes (any length: the codec splits long ones). */
-export function encodeOptionValue(spec: OptionSpec, value: unknown): Uint8Array {
-  const bytes = (KINDS[spec.kind] as KindCodec<unknown>).encode(value, label(spec));
-  if (bytes.length < Math.max(1, spec.minLength ?? 0)) throw new RangeError(`${label(spec)}: value too short (${bytes.length} bytes)`);
-  return bytes;
+/** Writes one known option's value (any length: the codec splits long ones) at `at`; returns its length. */
+export function writeOptionValue(spec: OptionSpec, value: unknown, out: Buffer, at: number): number {
+  const length = (KINDS[spec.kind] as KindCodec<unknown>).write(value, out, at, label(spec));
+  if (length < Math.max(1, spec.minLength ?? 0)) throw new RangeError(`${label(spec)}: value too short (${length} bytes)`);
+  return length;
 }
 
 // --- code/length/value walking, shared by the codec and encapsulated options -----
