@@ -45,6 +45,41 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     expect(cmdb.audit.list().map((a) => [a.actor, a.action, a.target])).toContainEqual(['livery:dhcp', 'machine.discover', mac]);
   });
 
+  it('writes a batch of many clients set-wise yet exactly: events in order, details intact, known machines stamped, owners found', async () => {
+    const { cmdb, writer } = open();
+    const known = cmdb.machines.create({ macs: ['52:54:00:00:01:00'], hostname: 'known-1' });
+    // Registered by another door before this batch: its steps ask for discovery but must not register it twice.
+    const earlier = cmdb.machines.addDiscovered('52:54:00:00:01:01', 1000);
+    const fresh = ['52:54:00:00:01:02', '52:54:00:00:01:03'];
+    const detail = { firmware: 'efi', arch: 'x86_64', next: { kind: 'tftp', file: 'snponly.efi' }, userClass: ['iPXE'], relay: null, note: 'quote " and \u00e9' };
+    const knownStep = (stage: string): WriteOp => ({ kind: 'boot-step', step: { stage, mac: known.macs[0]!, machineId: known.id, imageId: 'img-1', discover: true, door: 'dhcp', detail } });
+    const before = cmdb.events.lastId();
+    await writer.commit([
+      knownStep('dhcp-discover'),
+      step(fresh[0]!, 'dhcp-discover'),
+      step('52:54:00:00:01:01', 'dhcp-discover'),
+      step(fresh[1]!, 'dhcp-discover', false), // policy says do not register: stays unowned
+      step(fresh[0]!, 'dhcp-offer'),
+      knownStep('dhcp-offer'),
+    ]);
+    const owner = cmdb.machines.idOfMac(fresh[0]!)!;
+    expect(cmdb.machines.idOfMac(fresh[1]!)).toBeNull();
+    expect(cmdb.events.tail(before).map((e) => [e.type, e.mac, e.machineId])).toEqual([
+      ['machine-discovered', fresh[0], owner],
+      ['dhcp-discover', known.macs[0], known.id],
+      ['dhcp-discover', fresh[0], owner],
+      ['dhcp-discover', '52:54:00:00:01:01', earlier],
+      ['dhcp-discover', fresh[1], null],
+      ['dhcp-offer', fresh[0], owner],
+      ['dhcp-offer', known.macs[0], known.id],
+    ]);
+    const knownEvents = cmdb.events.forMac(known.macs[0]!);
+    expect(knownEvents.map((e) => [e.imageId, e.detail])).toEqual([['img-1', detail], ['img-1', detail]]);
+    expect(cmdb.machines.get(known.id).lastSeenAt).not.toBeNull();
+    expect(Date.parse(cmdb.machines.get(earlier).lastSeenAt!)).toBeGreaterThan(1000);
+    expect(cmdb.audit.list().filter((a) => a.action === 'machine.discover').map((a) => a.target)).toEqual([fresh[0]]);
+  });
+
   it('rolls a failing batch back whole and says why; the next batch still commits', async () => {
     const { cmdb, writer } = open();
     const failing = writer.commit([
@@ -71,6 +106,19 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     // Once closed it takes nothing more (a new thread then would keep the process alive).
     await expect(writer.commit([lease('10.9.0.113')])).rejects.toThrow(/writer is closed/);
     expect(cmdb.leases.get('10.9.0.113')).toBeNull();
+  });
+
+  it('starts transactions at least 5 ms apart: a batch handed over sooner waits out the window', async () => {
+    const { cmdb, writer } = open();
+    const mac = (i: number) => `52:54:00:00:02:${i.toString(16).padStart(2, '0')}`;
+    await writer.commit([step(mac(0), 'dhcp-discover')]); // the thread is up
+    await new Promise((r) => setTimeout(r, 20));
+    // Ten batches, each handed over as soon as the one before is on disk: each waits out the
+    // window the one before opened, so together they take at least nine windows.
+    const start = performance.now();
+    for (let i = 1; i <= 10; i++) await writer.commit([step(mac(i), 'dhcp-discover')]);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(9 * 5 - 1);
+    for (let i = 0; i <= 10; i++) expect(cmdb.machines.idOfMac(mac(i))).not.toBeNull();
   });
 
   it('refuses an in-memory database, which another connection could never see', () => {

@@ -16,39 +16,31 @@ export interface BootStep {
   detail: Record<string, unknown>;
 }
 
-/** What the steps of one transaction already did, so that the next step of a MAC does not redo it. */
-export interface StepMemo {
-  /** Machines whose last-seen stamp this transaction has set. */
-  touched: Set<number>;
-  /** Machines registered (or found) for MACs the plan did not know. */
-  registered: Map<string, number>;
+/**
+ * The side effects of a boot step: register an unknown MAC when asked to, refresh last-seen,
+ * and write the event. Call it inside a transaction. (The DHCP server's batches do the same
+ * set-wise: see applyWriteBatch.)
+ */
+export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
+  const now = Date.now();
+  let machineId = step.machineId;
+  if (step.discover && machineId === null) machineId = registerDiscovered(cmdb, step.mac, step.door, now);
+  else if (machineId !== null) cmdb.machines.touchLastSeen(machineId, now);
+  cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail, at: now });
 }
 
 /**
- * The side effects of a boot step: register an unknown MAC when asked to, refresh last-seen,
- * and write the event. Call it inside a transaction; with a memo, a machine is registered and
- * stamped once per transaction however many of its steps it holds (DISCOVER and OFFER, say).
+ * The machine owning a MAC that a boot step wants registered, stamped as seen at `now`: a new
+ * `discovered` machine (audited, with its event) unless another door has just registered it.
  */
-export function writeBootStep(cmdb: Cmdb, step: BootStep, memo: StepMemo = { touched: new Set(), registered: new Map() }): void {
-  let machineId = step.machineId;
-  if (step.discover && machineId === null) {
-    machineId = memo.registered.get(step.mac) ?? registerDiscovered(cmdb, step.mac, step.door, memo);
-    memo.registered.set(step.mac, machineId);
-  }
-  if (machineId !== null && !memo.touched.has(machineId)) {
-    cmdb.machines.touchLastSeen(machineId);
-    memo.touched.add(machineId);
-  }
-  cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail });
-}
-
-/** Creates a `discovered` machine for a new MAC, unless another door has just done it. */
-function registerDiscovered(cmdb: Cmdb, mac: string, door: string, memo: StepMemo): number {
+export function registerDiscovered(cmdb: Cmdb, mac: string, door: string, now: number): number {
   const existing = cmdb.machines.idOfMac(mac);
-  if (existing !== null) return existing;
-  const id = cmdb.machines.addDiscovered(mac);
-  memo.touched.add(id); // registered as seen now
+  if (existing !== null) {
+    cmdb.machines.touchLastSeen(existing, now);
+    return existing;
+  }
+  const id = cmdb.machines.addDiscovered(mac, now);
   cmdb.audit.record(`livery:${door}`, 'machine.discover', mac);
-  cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door } });
+  cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door }, at: now });
   return id;
 }

@@ -76,6 +76,7 @@ export class MachineStore {
   private readonly insertDiscovered;
   private readonly insertMac;
   private readonly lastSeen;
+  private readonly lastSeenMany;
   private readonly changes;
 
   constructor(
@@ -96,6 +97,7 @@ export class MachineStore {
     this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?)");
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
+    this.lastSeenMany = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))');
     this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
   }
 
@@ -220,6 +222,11 @@ export class MachineStore {
 
   touchLastSeen(id: number, at = Date.now()): void {
     this.lastSeen.run(at, id);
+  }
+
+  /** Stamps every machine of a JSON array of ids as seen at `at`, in one statement. */
+  touchMany(ids: string, at = Date.now()): void {
+    this.lastSeenMany.run(at, ids);
   }
 
   private writeMacs(id: number, macs: string[]): void {

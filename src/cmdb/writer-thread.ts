@@ -5,12 +5,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openCmdb } from './index.js';
-import { applyWrites, type WriteOp } from './writes.js';
+import { applyWriteBatch, type WriteBatch } from './writes.js';
 
 export interface WriterRequest {
   id: number;
-  /** The batch's WriteOp[] as JSON. */
-  ops: string;
+  batch: WriteBatch;
 }
 
 export interface WriterAnswer {
@@ -29,7 +28,7 @@ port.on('message', (m: WriterRequest | 'close') => {
   }
   let answer: WriterAnswer = { id: m.id };
   try {
-    applyWrites(cmdb, JSON.parse(m.ops) as WriteOp[]);
+    applyWriteBatch(cmdb, m.batch);
   } catch (err) {
     answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

