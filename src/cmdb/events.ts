@@ -42,13 +42,14 @@ export class EventStore {
   constructor(private readonly db: Db) {
     // Positional, not named: binding by name costs a property lookup per column, on every boot step.
     this.insert = db.prepare('INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (?, ?, ?, ?, ?, ?)');
-    // SQLite walks the array itself (json_each, in order); `->` keeps the detail as JSON text.
+    // SQLite walks the array itself, in order. jsonb_each hands each row over parsed (JSONB), so
+    // reading its seven fields does not re-parse the row's text seven times, as json_each would.
     this.insertMany = db.prepare(
       `INSERT INTO events (at, type, mac, machine_id, image_id, detail)
        SELECT e.value->>0, e.value->>1, e.value->>2,
          CASE WHEN e.value->>6 THEN (SELECT machine_id FROM machine_macs WHERE mac = e.value->>2) ELSE e.value->>3 END,
-         e.value->>4, e.value->5
-       FROM json_each(?) AS e`,
+         e.value->>4, json(e.value->5)
+       FROM jsonb_each(?) AS e`,
     );
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
   }
