@@ -1,6 +1,7 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MachineCache, openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { discoveredMachine } from '../src/cmdb/machines.js';
 import { tempDir } from './helpers/tmp.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -50,5 +51,27 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     expect(cache.byCanonicalMac(mac)).toBe(first);
     // An unknown MAC is looked up afresh each time: the new machine is found at once.
     expect(cache.byCanonicalMac('52:54:00:00:00:09')?.state).toBe('discovered');
+  });
+
+  it('takes in machines a committed batch registered, exactly as a lookup reads them, unless the counter moved since', async () => {
+    const { server, operator, cache } = open();
+    const lookups = vi.spyOn(server.machines, 'byCanonicalMac');
+    cache.byCanonicalMac('52:54:00:00:00:01'); // a first check: the cache holds the counter's value
+    lookups.mockClear();
+    const at = Date.now();
+    const id = operator.machines.addDiscovered('52:54:00:00:00:0a', at);
+    cache.remember({ discovered: [['52:54:00:00:00:0a', id, at]], changeCount: server.machines.changeCount() });
+    const remembered = cache.byCanonicalMac('52:54:00:00:00:0a');
+    expect(lookups).not.toHaveBeenCalled();
+    expect(remembered).toEqual(server.machines.byCanonicalMac('52:54:00:00:00:0a'));
+    expect(remembered).toEqual(discoveredMachine(id, '52:54:00:00:00:0a', at));
+    // Stale: an edit moved the counter after the commit that registered it.
+    const other = operator.machines.addDiscovered('52:54:00:00:00:0b', at);
+    const counterAtCommit = server.machines.changeCount();
+    operator.machines.update('52:54:00:00:00:0b', { hostname: 'named-meanwhile' });
+    await nextTurn();
+    cache.byCanonicalMac('52:54:00:00:00:01'); // this turn's check sees the edit
+    cache.remember({ discovered: [['52:54:00:00:00:0b', other, at]], changeCount: counterAtCommit });
+    expect(cache.byCanonicalMac('52:54:00:00:00:0b')?.hostname).toBe('named-meanwhile');
   });
 });

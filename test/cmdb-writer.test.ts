@@ -54,7 +54,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     const detail = { firmware: 'efi', arch: 'x86_64', next: { kind: 'tftp', file: 'snponly.efi' }, userClass: ['iPXE'], relay: null, note: 'quote " and \u00e9' };
     const knownStep = (stage: string): WriteOp => ({ kind: 'boot-step', step: { stage, mac: known.macs[0]!, machineId: known.id, imageId: 'img-1', discover: true, door: 'dhcp', detail } });
     const before = cmdb.events.lastId();
-    await writer.commit([
+    const outcome = await writer.commit([
       knownStep('dhcp-discover'),
       step(fresh[0]!, 'dhcp-discover'),
       step('52:54:00:00:01:01', 'dhcp-discover'),
@@ -63,6 +63,9 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
       knownStep('dhcp-offer'),
     ]);
     const owner = cmdb.machines.idOfMac(fresh[0]!)!;
+    // The commit says what it registered (only the machine it created) and the change counter then.
+    expect(outcome.discovered).toEqual([[fresh[0], owner, Date.parse(cmdb.machines.get(owner).createdAt)]]);
+    expect(outcome.changeCount).toBe(cmdb.machines.changeCount());
     expect(cmdb.machines.idOfMac(fresh[1]!)).toBeNull();
     expect(cmdb.events.tail(before).map((e) => [e.type, e.mac, e.machineId])).toEqual([
       ['machine-discovered', fresh[0], owner],

@@ -24,7 +24,7 @@ export interface BootStep {
 export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
   const now = Date.now();
   let machineId = step.machineId;
-  if (step.discover && machineId === null) machineId = registerDiscovered(cmdb, step.mac, step.door, now);
+  if (step.discover && machineId === null) machineId = registerDiscovered(cmdb, step.mac, step.door, now).id;
   else if (machineId !== null) cmdb.machines.touchLastSeen(machineId, now);
   cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail, at: now });
 }
@@ -33,14 +33,14 @@ export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
  * The machine owning a MAC that a boot step wants registered, stamped as seen at `now`: a new
  * `discovered` machine (audited, with its event) unless another door has just registered it.
  */
-export function registerDiscovered(cmdb: Cmdb, mac: string, door: string, now: number): number {
+export function registerDiscovered(cmdb: Cmdb, mac: string, door: string, now: number): { id: number; created: boolean } {
   const existing = cmdb.machines.idOfMac(mac);
   if (existing !== null) {
     cmdb.machines.touchLastSeen(existing, now);
-    return existing;
+    return { id: existing, created: false };
   }
   const id = cmdb.machines.addDiscovered(mac, now);
   cmdb.audit.record(`livery:${door}`, 'machine.discover', mac);
   cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door }, at: now });
-  return id;
+  return { id, created: true };
 }

@@ -1,4 +1,5 @@
-import type { MachineStore } from './machines.js';
+import { discoveredMachine, type MachineStore } from './machines.js';
+import type { BatchOutcome } from './writes.js';
 import type { Machine } from './types.js';
 
 /** Machines kept at most; past it the cache starts over (a fleet this size is one clear a while). */
@@ -11,7 +12,8 @@ const LIMIT = 100_000;
  * the cache is dropped when it moves. The counter is read once per event-loop turn, not per
  * packet: an operator's edit is seen from the next turn, milliseconds later. Unknown MACs are
  * not cached (the query that finds nothing is cheap), so registering a new machine drops
- * nothing. A cached machine's lastSeenAt is as old as the cached copy.
+ * nothing; the ones the DHCP server registers itself come in with their commit (remember()).
+ * A cached machine's lastSeenAt is as old as the cached copy.
  */
 export class MachineCache {
   private readonly byMac = new Map<string, Machine>();
@@ -30,6 +32,20 @@ export class MachineCache {
       this.byMac.set(mac, machine);
     }
     return machine;
+  }
+
+  /**
+   * Takes in the machines a committed batch registered, which the next packets of those MACs
+   * would otherwise read back one query each. Only when the change counter has not moved
+   * between that commit and this cache's last check: then nobody can have edited them since
+   * (and an edit from now on moves the counter, which the next check sees).
+   */
+  remember(outcome: BatchOutcome): void {
+    if (outcome.changeCount !== this.version) return;
+    for (const [mac, id, at] of outcome.discovered) {
+      if (this.byMac.size >= LIMIT) this.byMac.clear();
+      this.byMac.set(mac, discoveredMachine(id, mac, at));
+    }
   }
 
   private check(): void {

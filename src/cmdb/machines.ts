@@ -68,6 +68,30 @@ function toMachine(r: MachineRow): Machine {
   };
 }
 
+/** The machine addDiscovered(mac, at) creates as `id`, as a lookup would return it, without reading it back. */
+export function discoveredMachine(id: number, mac: string, at: number): Machine {
+  return toMachine({
+    id,
+    hostname: null,
+    uuid: null,
+    site: null,
+    labels: '{}',
+    state: 'discovered',
+    image_name: null,
+    image_channel: null,
+    image_id: null,
+    kernel_args: '',
+    vars: '{}',
+    ip: null,
+    subnet_id: null,
+    subnet_name: null,
+    macs: mac,
+    created_at: at,
+    updated_at: at,
+    last_seen_at: at,
+  });
+}
+
 export class MachineStore {
   private readonly byMac;
   private readonly byId;

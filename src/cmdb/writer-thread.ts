@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openCmdb } from './index.js';
-import { applyWriteBatch, type WriteBatch } from './writes.js';
+import { applyWriteBatch, type BatchOutcome, type WriteBatch } from './writes.js';
 
 export interface WriterRequest {
   id: number;
@@ -14,6 +14,8 @@ export interface WriterRequest {
 
 export interface WriterAnswer {
   id: number;
+  /** What the batch registered, when it committed. */
+  outcome?: BatchOutcome;
   /** Why the batch was rolled back; absent when it committed. */
   error?: string;
 }
@@ -26,9 +28,9 @@ port.on('message', (m: WriterRequest | 'close') => {
     port.close();
     return;
   }
-  let answer: WriterAnswer = { id: m.id };
+  let answer: WriterAnswer;
   try {
-    applyWriteBatch(cmdb, m.batch);
+    answer = { id: m.id, outcome: applyWriteBatch(cmdb, m.batch) };
   } catch (err) {
     answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { packWrites, type WriteOp } from './writes.js';
+import { packWrites, type BatchOutcome, type WriteOp } from './writes.js';
 import type { WriterAnswer, WriterRequest } from './writer-thread.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -36,7 +36,7 @@ function tsxEsmApi(): string {
 const COMMIT_INTERVAL_MS = 20;
 
 interface Waiter {
-  resolve: () => void;
+  resolve: (outcome: BatchOutcome) => void;
   reject: (err: Error) => void;
 }
 
@@ -49,8 +49,8 @@ interface Waiter {
  * Batches handed over meanwhile wait and then go together as the next transaction: under
  * load, one fsync covers everything that arrived since the previous one (group commit), so
  * the disk's sync rate never caps the packet rate.
- * Batches commit in the order given; each promise settles once its batch is on disk, or
- * rejects if its transaction was rolled back.
+ * Batches commit in the order given; each promise settles once its batch is on disk, with what
+ * its transaction registered, or rejects if the transaction was rolled back.
  */
 export class Writer {
   private worker: Worker | null = null;
@@ -68,10 +68,10 @@ export class Writer {
     if (path === ':memory:') throw new Error('the writer thread needs a database file: an in-memory database is private to its connection');
   }
 
-  commit(ops: WriteOp[]): Promise<void> {
+  commit(ops: WriteOp[]): Promise<BatchOutcome> {
     // A batch after close() would start a new thread that nothing ends, keeping the process alive.
     if (this.closed) return Promise.reject(new Error('CMDB writer is closed: the write was not made'));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<BatchOutcome>((resolve, reject) => {
       for (const op of ops) this.queued.push(op);
       this.queuedWaiters.push({ resolve, reject });
       if (!this.inFlight) this.sendSoon();
@@ -115,10 +115,10 @@ export class Writer {
     this.queuedWaiters = [];
   }
 
-  private settled(error: Error | null): void {
+  private settled(result: BatchOutcome | Error): void {
     const done = this.inFlight!;
     this.inFlight = null;
-    for (const w of done.waiters) error ? w.reject(error) : w.resolve();
+    for (const w of done.waiters) result instanceof Error ? w.reject(result) : w.resolve(result);
     if (this.queuedWaiters.length > 0) this.sendSoon();
     else this.idle?.();
   }
@@ -127,7 +127,7 @@ export class Writer {
     const worker = startThread(this.path);
     worker.on('message', (a: WriterAnswer) => {
       if (a.id !== this.inFlight?.id) return;
-      this.settled(a.error === undefined ? null : new Error(`CMDB write failed and was rolled back: ${a.error}`));
+      this.settled(a.outcome ?? new Error(`CMDB write failed and was rolled back: ${a.error}`));
     });
     // A thread that dies takes its transaction with it: fail that batch; the next starts a new thread.
     const died = (err: Error) => {

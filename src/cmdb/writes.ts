@@ -60,19 +60,33 @@ export function packWrites(ops: readonly WriteOp[], now = Date.now()): WriteBatc
 }
 
 /**
+ * What a committed batch registered: the machines it created ([mac, id, registered at]: see
+ * discoveredMachine) and the CMDB's change counter at the commit (see MachineCache.remember).
+ */
+export interface BatchOutcome {
+  discovered: [string, number, number][];
+  changeCount: number;
+}
+
+/**
  * Applies a batch in one transaction (on the writer thread): all of it lands, or none of it.
  * New MACs are registered first, so that their events, inserted after, find their machine.
  */
-export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): void {
+export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): BatchOutcome {
   const { discover, leases } = JSON.parse(batch.rest) as { discover: [string, string][]; leases: LeaseOp[] };
   const now = Date.now();
-  cmdb.tx(() => {
-    for (const [mac, door] of discover) registerDiscovered(cmdb, mac, door, now);
+  return cmdb.tx(() => {
+    const discovered: BatchOutcome['discovered'] = [];
+    for (const [mac, door] of discover) {
+      const { id, created } = registerDiscovered(cmdb, mac, door, now);
+      if (created) discovered.push([mac, id, now]);
+    }
     cmdb.machines.touchMany(batch.seen, now);
     for (const op of leases) {
       if (op.kind === 'lease') cmdb.leases.put(op.lease, op.now);
       else cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
     }
     cmdb.events.addMany(batch.events);
+    return { discovered, changeCount: cmdb.machines.changeCount() };
   });
 }

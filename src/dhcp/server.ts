@@ -439,8 +439,9 @@ class Handler {
     // A failed commit is logged and the books reloaded whether or not this batch holds ACKs:
     // OFFERs have already gone out on the strength of holds that may now not exist.
     const sent = durable.then(
-      () => {
+      (outcome) => {
         stop();
+        this.machines.remember(outcome);
         acks.forEach(({ out }) => this.transmit(out));
       },
       (err: unknown) => {
