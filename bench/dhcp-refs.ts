@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatIpv4, parseCidr } from '../src/net/ipv4.js';
 import type { TestNet } from '../test/helpers/netns.js';
 
 /** What every server under test is given: the same relayed subnet and pool. */
@@ -21,7 +22,17 @@ export interface DhcpBenchNetwork {
   poolEnd: string;
   poolSize: number;
   leaseSeconds: number;
+  /**
+   * What every server tells a BIOS PXE client, as livery does by default: next-server and the
+   * loader in siaddr/file and options 66/67, with T1/T2 (options 58/59). The same reply
+   * content means the same work for perfdhcp, which parses every option it gets.
+   */
+  bootFile: string;
 }
+
+/** T1 and T2 as livery sets them (RFC 2131 §4.4.5 defaults): half and seven eighths of the lease. */
+const renewal = (n: DhcpBenchNetwork) => Math.floor(n.leaseSeconds / 2);
+const rebinding = (n: DhcpBenchNetwork) => Math.floor((n.leaseSeconds * 7) / 8);
 
 export interface RunningServer {
   stop(): Promise<void>;
@@ -40,12 +51,21 @@ export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork): 
         'lease-database': { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
         'control-socket': { 'socket-type': 'unix', 'socket-name': join(dir, 'kea4-ctrl.sock') },
         'valid-lifetime': n.leaseSeconds,
+        'renew-timer': renewal(n),
+        'rebind-timer': rebinding(n),
         subnet4: [
           {
             id: 1,
             subnet: n.cidr,
             pools: [{ pool: `${n.poolStart} - ${n.poolEnd}` }],
-            'option-data': [{ name: 'routers', data: n.router }],
+            'next-server': n.address,
+            'boot-file-name': n.bootFile,
+            'option-data': [
+              { name: 'routers', data: n.router },
+              { name: 'broadcast-address', data: broadcastOf(n) },
+              { name: 'tftp-server-name', data: n.address },
+              { name: 'boot-file-name', data: n.bootFile },
+            ],
           },
         ],
         loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stderr' }], severity: 'WARN' }],
@@ -74,9 +94,20 @@ export async function startDnsmasq(net: TestNet, dir: string, n: DhcpBenchNetwor
     '--bind-interfaces',
     // One log line per packet otherwise; Kea and livery log warnings only.
     '--quiet-dhcp',
+    `--dhcp-option=option:router,${n.router}`,
+    `--dhcp-option=option:T1,${renewal(n)}`,
+    `--dhcp-option=option:T2,${rebinding(n)}`,
+    `--dhcp-option=66,${n.address}`,
+    `--dhcp-boot=${n.bootFile},,${n.address}`,
     ...(opts.ping ? [] : ['--no-ping']),
   ];
   return startDaemon(net, 'dnsmasq', args, {});
+}
+
+/** The subnet's broadcast address (option 28), which livery sends from the subnet's block. */
+function broadcastOf(n: DhcpBenchNetwork): string {
+  const cidr = parseCidr(n.cidr)!;
+  return formatIpv4(cidr.last);
 }
 
 /** Starts a server in the server namespace and waits until something listens on UDP 67 there. */

@@ -4,7 +4,8 @@
  *
  * perfdhcp always acts as a relay (giaddr = its own address, replies to giaddr:67), so every
  * server answers the relayed path, from the same /16 pool, for the same 10,000 simulated
- * clients. Each server gets the same search for its peak: short probes at rising offered
+ * clients, with the same options (perfdhcp parses all it gets: a server sending fewer gives
+ * it less work, and on two cores perfdhcp's CPU is part of the measurement). Each server gets the same search for its peak: short probes at rising offered
  * rates, each from a fresh, empty lease database after the same warm-up. Then come `h.runs` rounds of measured runs,
  * one per server per round at its peak, so that a change in the machine's load during the
  * benchmark falls on every server alike.
@@ -66,6 +67,7 @@ export default async function dhcp(h: BenchHarness): Promise<BenchRow[]> {
       poolEnd: '10.100.255.254',
       poolSize: 65_279,
       leaseSeconds: 3600,
+      bootFile: 'undionly.kpxe',
     };
     const targets: Target[] = [
       { name: 'livery', start: (dir) => startLivery(net, dir, n) },
@@ -88,7 +90,7 @@ export default async function dhcp(h: BenchHarness): Promise<BenchRow[]> {
     }
     const rates = (name: string) => results.get(name)!.runs.map((r) => r.exchangesPerSecond);
     const peak = (name: string) => `${name} peak at -r ${Math.round(results.get(name)!.peak)}`;
-    const how = `perfdhcp -4 -r <peak> -R ${CLIENTS} -p ${RUN_SECONDS} -l <relay>, relayed, /16 pool, fresh lease database and a ${WARMUP.seconds} s warm-up per run`;
+    const how = `perfdhcp -4 -r <peak> -R ${CLIENTS} -p ${RUN_SECONDS} -l <relay>, relayed, /16 pool, the same reply options from every server (mask, router, broadcast, T1/T2, next-server and ${n.bootFile} in siaddr/file and options 66/67), fresh lease database and a ${WARMUP.seconds} s warm-up per run`;
     const versions = `${versionOf('perfdhcp', ['-v'])}; kea-dhcp4 ${versionOf('kea-dhcp4', ['-v'])}; ${versionOf('dnsmasq', ['--version'])}`;
     const livery = 'livery serve: leases and boot events committed to SQLite (synchronous=FULL, on its writer thread) before each ACK, unknown MACs registered (policy discover)';
     const exchanges = (ref: string, notes: string) =>
