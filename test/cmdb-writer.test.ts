@@ -18,7 +18,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     return { cmdb, writer, subnetId };
   };
   const step = (mac: string, stage: string, discover = true): WriteOp => {
-    const s: BootStep = { stage, mac, machineId: null, imageId: null, discover, door: 'dhcp', detail: { firmware: 'bios' } };
+    const s: BootStep = { stage, mac, machineId: null, imageId: null, discover, door: 'dhcp', detail: { firmware: 'bios' }, at: Date.now() };
     return { kind: 'boot-step', step: s };
   };
 
@@ -52,8 +52,10 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     const earlier = cmdb.machines.addDiscovered('52:54:00:00:01:01', 1000);
     const fresh = ['52:54:00:00:01:02', '52:54:00:00:01:03'];
     const detail = { firmware: 'efi', arch: 'x86_64', next: { kind: 'tftp', file: 'snponly.efi' }, userClass: ['iPXE'], relay: null, note: 'quote " and \u00e9' };
-    const knownStep = (stage: string): WriteOp => ({ kind: 'boot-step', step: { stage, mac: known.macs[0]!, machineId: known.id, imageId: 'img-1', discover: true, door: 'dhcp', detail } });
+    const knownStep = (stage: string): WriteOp => ({ kind: 'boot-step', step: { stage, mac: known.macs[0]!, machineId: known.id, imageId: 'img-1', discover: true, door: 'dhcp', detail, at: seenAt } });
     const before = cmdb.events.lastId();
+    // The events keep the time the door saw each step, not the time of their commit.
+    const seenAt = Date.now() - 60_000;
     const outcome = await writer.commit([
       knownStep('dhcp-discover'),
       step(fresh[0]!, 'dhcp-discover'),
@@ -77,7 +79,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
       ['dhcp-offer', known.macs[0], known.id],
     ]);
     const knownEvents = cmdb.events.forMac(known.macs[0]!);
-    expect(knownEvents.map((e) => [e.imageId, e.detail])).toEqual([['img-1', detail], ['img-1', detail]]);
+    expect(knownEvents.map((e) => [e.imageId, e.detail, e.at])).toEqual([['img-1', detail, new Date(seenAt).toISOString()], ['img-1', detail, new Date(seenAt).toISOString()]]);
     expect(cmdb.machines.get(known.id).lastSeenAt).not.toBeNull();
     expect(Date.parse(cmdb.machines.get(earlier).lastSeenAt!)).toBeGreaterThan(1000);
     expect(cmdb.audit.list().filter((a) => a.action === 'machine.discover').map((a) => a.target)).toEqual([fresh[0]]);

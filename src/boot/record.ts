@@ -12,6 +12,7 @@ export function bootStep(plan: BootPlan, stage: string, detail: Record<string, u
     discover: plan.discover,
     door: plan.facts.door,
     detail: { firmware: plan.facts.firmware, arch: plan.facts.arch, action: plan.action, ...detail },
+    at: Date.now(),
   };
 }
 

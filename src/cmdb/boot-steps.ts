@@ -14,6 +14,8 @@ export interface BootStep {
   /** Which door saw it (dhcp, tftp, http): the actor of the discovery's audit entry. */
   door: string;
   detail: Record<string, unknown>;
+  /** When the door saw it (ms since the epoch): the event's time, however late its commit. */
+  at: number;
 }
 
 /**
@@ -22,11 +24,10 @@ export interface BootStep {
  * set-wise: see applyWriteBatch.)
  */
 export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
-  const now = Date.now();
   let machineId = step.machineId;
-  if (step.discover && machineId === null) machineId = registerDiscovered(cmdb, step.mac, step.door, now).id;
-  else if (machineId !== null) cmdb.machines.touchLastSeen(machineId, now);
-  cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail, at: now });
+  if (step.discover && machineId === null) machineId = registerDiscovered(cmdb, step.mac, step.door, step.at).id;
+  else if (machineId !== null) cmdb.machines.touchLastSeen(machineId, step.at);
+  cmdb.events.add({ type: step.stage, mac: step.mac, machineId, imageId: step.imageId, detail: step.detail, at: step.at });
 }
 
 /**
