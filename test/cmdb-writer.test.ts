@@ -30,7 +30,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
       step(mac, 'dhcp-discover'),
       step(mac, 'dhcp-offer'),
       { kind: 'lease', lease: { ip: '10.9.0.100', mac, subnetId, state: 'bound', expiresAt, clientId: null, hostname: null }, now: Date.now() },
-      { kind: 'event', event: { type: 'dhcp-nak', mac, detail: { message: 'x' } } },
+      { kind: 'event', event: { type: 'dhcp-nak', mac, detail: { message: 'x' }, at: 1_700_000_000_000 } },
     ]);
     const machine = cmdb.machines.byCanonicalMac(mac)!;
     expect(machine.state).toBe('discovered');
@@ -41,6 +41,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
       ['dhcp-offer', machine.id],
       ['dhcp-nak', null],
     ]);
+    expect(cmdb.events.forMac(mac).at(-1)!.at).toBe(new Date(1_700_000_000_000).toISOString());
     expect(cmdb.leases.get('10.9.0.100')).toMatchObject({ mac, state: 'bound', expiresAt });
     expect(cmdb.audit.list().map((a) => [a.actor, a.action, a.target])).toContainEqual(['livery:dhcp', 'machine.discover', mac]);
   });

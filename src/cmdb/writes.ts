@@ -6,13 +6,14 @@ import type { EventInput } from './types.js';
 
 /**
  * A write the DHCP server queues while deciding a packet, as plain data: a batch of them
- * crosses to the writer thread (see packWrites) and is one transaction there.
+ * crosses to the writer thread (see packWrites) and is one transaction there. Events carry
+ * the time the packet was handled: their commit may come up to a commit window later.
  */
 export type WriteOp =
   | { kind: 'boot-step'; step: BootStep }
   | { kind: 'lease'; lease: Lease; now: number }
   | { kind: 'lease-state'; ip: string; mac: string; state: LeaseState; expiresAt: number; now: number }
-  | { kind: 'event'; event: EventInput };
+  | { kind: 'event'; event: EventInput & { at: number } };
 
 type LeaseOp = Extract<WriteOp, { kind: 'lease' | 'lease-state' }>;
 
@@ -32,7 +33,7 @@ export interface WriteBatch {
 }
 
 /** Packs ops into a batch (on the DHCP server's thread). */
-export function packWrites(ops: readonly WriteOp[], now = Date.now()): WriteBatch {
+export function packWrites(ops: readonly WriteOp[]): WriteBatch {
   const events: EventTuple[] = [];
   const seen = new Set<number>();
   const discover = new Map<string, string>();
@@ -49,7 +50,7 @@ export function packWrites(ops: readonly WriteOp[], now = Date.now()): WriteBatc
       }
       case 'event': {
         const e = op.event;
-        events.push([e.at ?? now, e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, e.detail ?? {}, false]);
+        events.push([e.at, e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, e.detail ?? {}, false]);
         break;
       }
       default:

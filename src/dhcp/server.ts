@@ -323,7 +323,7 @@ class Handler {
     if (!write) return this.drop(`${what}-no-record`);
     if (what === 'decline') this.logger.warn({ ip: addr, mac: p.mac }, 'client declined an address (in use by someone else?): quarantined');
     this.writes.push(write);
-    this.writes.push({ kind: 'event', event: { type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr } } });
+    this.writes.push({ kind: 'event', event: { type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr }, at: now } });
   }
 
   private inform(c: Client, book: SubnetBook): void {
@@ -333,7 +333,7 @@ class Handler {
   }
 
   private nak(p: DhcpPacket, socket: DatagramSocket, message: string): void {
-    this.writes.push({ kind: 'event', event: { type: 'dhcp-nak', mac: p.mac, detail: { message } } });
+    this.writes.push({ kind: 'event', event: { type: 'dhcp-nak', mac: p.mac, detail: { message }, at: Date.now() } });
     this.send(socket, { type: 'nak', request: p, server: this.server, message }, false);
   }
 
