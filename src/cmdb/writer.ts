@@ -99,10 +99,12 @@ export class Writer {
     if (this.timer) return;
     const wait = this.lastSent + COMMIT_INTERVAL_MS - performance.now();
     if (wait <= 0) return this.send();
+    // Node's timers run on the loop's cached millisecond clock and may fire a little early:
+    // check again rather than start a transaction inside the window.
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.send();
-    }, wait);
+      this.sendSoon();
+    }, Math.ceil(wait));
   }
 
   private send(): void {
