@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MachineCache, openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { CHECK_INTERVAL_MS } from '../src/cmdb/machine-cache.js';
 import { discoveredMachine } from '../src/cmdb/machines.js';
 import { tempDir } from './helpers/tmp.js';
 
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+/** Long enough for the cache to read the change counter again. */
+const nextCheck = () => new Promise((resolve) => setTimeout(resolve, CHECK_INTERVAL_MS + 1));
 
 describe('MachineCache: the DHCP server’s machines by MAC, dropped when any process changes one', () => {
   const cleanups: (() => void)[] = [];
@@ -20,7 +22,7 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     return { server, operator, cache: new MachineCache(server.machines) };
   };
 
-  it('sees every kind of edit from another connection from the next event-loop turn on', async () => {
+  it('sees every kind of edit from another connection once the check interval has passed', async () => {
     const { operator, cache } = open();
     const mac = '52:54:00:00:00:01';
     expect(cache.byCanonicalMac(mac)?.hostname).toBe('node1');
@@ -34,7 +36,7 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     ];
     for (const [what, edit, read, expected] of edits) {
       edit();
-      await nextTurn();
+      await nextCheck();
       expect(read(cache), what).toEqual(expected);
     }
   });
@@ -46,7 +48,7 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     const before = server.machines.changeCount();
     operator.machines.touchLastSeen(first.id);
     operator.machines.add({ macs: ['52:54:00:00:00:09'], state: 'discovered' });
-    await nextTurn();
+    await nextCheck();
     expect(server.machines.changeCount()).toBe(before);
     expect(cache.byCanonicalMac(mac)).toBe(first);
     // An unknown MAC is looked up afresh each time: the new machine is found at once.
@@ -69,8 +71,8 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     const other = operator.machines.addDiscovered('52:54:00:00:00:0b', at);
     const counterAtCommit = server.machines.changeCount();
     operator.machines.update('52:54:00:00:00:0b', { hostname: 'named-meanwhile' });
-    await nextTurn();
-    cache.byCanonicalMac('52:54:00:00:00:01'); // this turn's check sees the edit
+    await nextCheck();
+    cache.byCanonicalMac('52:54:00:00:00:01'); // this check sees the edit
     cache.remember({ discovered: [['52:54:00:00:00:0b', other, at]], changeCount: counterAtCommit });
     expect(cache.byCanonicalMac('52:54:00:00:00:0b')?.hostname).toBe('named-meanwhile');
   });
