@@ -110,8 +110,10 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     const cmdb = db();
     try {
       expect(cmdb.machines.find('52:54:00:00:10:07')?.state).toBe('discovered');
-      const events = cmdb.events.forMac('52:54:00:00:10:00').map((e) => e.type);
-      expect(events).toEqual(expect.arrayContaining(['machine-discovered', 'dhcp-discover', 'dhcp-offer']));
+      // One event per DISCOVER, named by its outcome: the offer carries what the client said.
+      const events = cmdb.events.forMac('52:54:00:00:10:00');
+      expect(events.map((e) => e.type)).toEqual(['machine-discovered', 'dhcp-offer']);
+      expect(events[1]!.detail).toMatchObject({ firmware: 'bios-pxe', vendorClass: expect.stringMatching(/^PXEClient/), userClass: [], relay: null, ip: byXid.get(1)!.yiaddr });
     } finally {
       cmdb.close();
     }
@@ -149,6 +151,20 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     expect(new Set(seen.map((r) => r.yiaddr)).size).toBe(seen.length);
     const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);
     expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="pool-exhausted"\} [1-9]/);
+    // A DISCOVER left unanswered is still on record, as dhcp-discover rather than dhcp-offer.
+    const answered = new Set(seen.map((r) => r.xid));
+    const unanswered = send.filter((s) => !answered.has(s.xid));
+    expect(unanswered.length).toBeGreaterThan(0);
+    const cmdb = db();
+    try {
+      for (const { mac } of unanswered) {
+        const types = cmdb.events.forMac(mac).map((e) => e.type);
+        expect(types).toContain('dhcp-discover');
+        expect(types).not.toContain('dhcp-offer');
+      }
+    } finally {
+      cmdb.close();
+    }
   });
 
   it('survives kill -9: ACKed leases are on disk and come back; a declined address is quarantined', async () => {

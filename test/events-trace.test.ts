@@ -16,7 +16,8 @@ const event = (type: string, detail: Record<string, unknown> = {}, imageId: stri
   imageId,
   detail,
 });
-const discover = (vendorClass: string | null, userClass: string[] = []) => event('dhcp-discover', { vendorClass, userClass });
+/** A DISCOVER as the server records it: dhcp-offer when answered, dhcp-discover when not. */
+const discover = (vendorClass: string | null, userClass: string[] = [], type = 'dhcp-offer') => event(type, { vendorClass, userClass });
 const ipxe = () => discover('PXEClient:Arch:00007:UNDI:003010', ['iPXE']);
 const artifact = (role: string) => event('artifact', { role }, 'img-1');
 const rest = () => [
@@ -47,6 +48,15 @@ describe('traceBoots', () => {
     expect(boots.map((b) => [b.reached, b.complete, b.stoppedBefore])).toEqual([
       ['kernel', false, 'initrd'],
       ['booted', true, null],
+    ]);
+  });
+
+  it('starts a new boot at a DISCOVER left unanswered too (the pool was full, say)', () => {
+    const unanswered = discover('PXEClient:Arch:00000:UNDI:002001', [], 'dhcp-discover');
+    const boots = traceBoots([ipxe(), event('ipxe-script', {}, 'img-1'), artifact('kernel'), unanswered]);
+    expect(boots.map((b) => [b.reached, b.stages.map((s) => s.event)])).toEqual([
+      ['kernel', ['dhcp-offer', 'ipxe-script', 'artifact']],
+      ['dhcp', ['dhcp-discover']],
     ]);
   });
 });

@@ -53,7 +53,7 @@ describe.skipIf(NETNS_SKIP)('boot storm against livery serve in private namespac
         const mac = stormMac(i);
         expect(leased).toContain(mac);
         const types = cmdb.events.forMac(mac).map((e) => e.type);
-        expect(types).toEqual(expect.arrayContaining(['dhcp-discover', 'dhcp-ack', 'tftp', 'ipxe-script', 'artifact']));
+        expect(types).toEqual(expect.arrayContaining(['dhcp-offer', 'dhcp-ack', 'tftp', 'ipxe-script', 'artifact']));
         expect(types.filter((t) => t === 'artifact')).toHaveLength(3);
       }
     } finally {

@@ -240,18 +240,24 @@ class Handler {
   private discover(c: Client, book: SubnetBook, now: number): void {
     const { p, socket } = c;
     const plan = this.plan(c, book);
-    this.step(plan, 'dhcp-discover', this.clientDetail(p));
-    if (plan.action === 'ignore') return this.drop('policy-ignore');
+    if (plan.action === 'ignore') {
+      this.step(plan, 'dhcp-discover', this.clientDetail(p));
+      return this.drop('policy-ignore');
+    }
     const unknown = !plan.machine || plan.machine.state === 'discovered';
     const requested = p.options.requestedIp ? parseIpv4(p.options.requestedIp) : null;
     const ip = this.books.offer(book, p.mac!, plan.machine?.ip ?? null, requested, now, !unknown || this.unknownMayHold(p.mac!, now));
     if (ip === null) {
+      this.step(plan, 'dhcp-discover', this.clientDetail(p));
       this.logger.warn({ subnet: book.subnet.name, mac: p.mac }, 'no address to offer: pool exhausted or unknown-MAC cap reached');
       return this.drop('pool-exhausted');
     }
     if (unknown) this.unknownHolds.set(p.mac!, now + this.config.dhcp.offerHoldSeconds * 1000);
     const yiaddr = formatIpv4(ip);
-    this.step(plan, 'dhcp-offer', { ip: yiaddr, next: plan.next });
+    // One event per DISCOVER, named by its outcome, as a REQUEST's is (dhcp-ack or dhcp-nak):
+    // the offer carries what the client said about itself, and a DISCOVER left unanswered is
+    // a dhcp-discover. A row fewer per exchange is a third less for the writer in a boot storm.
+    this.step(plan, 'dhcp-offer', { ...this.clientDetail(p), ip: yiaddr, next: plan.next });
     this.send(socket, { type: 'offer', request: p, server: this.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, false);
   }
 

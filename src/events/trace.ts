@@ -28,6 +28,9 @@ export function stageOf(e: LivEvent): Stage | null {
   return null;
 }
 
+/** The events a DHCP DISCOVER leaves: dhcp-offer when it was answered, dhcp-discover when not. */
+const DISCOVER_EVENTS = new Set(['dhcp-discover', 'dhcp-offer']);
+
 /**
  * Whether a DHCP DISCOVER begins a new boot of a machine whose current boot got to `reached`.
  * Boot firmware (a PXE ROM, UEFI, iPXE) announces itself in the vendor or user class; the DHCP
@@ -35,7 +38,7 @@ export function stageOf(e: LivEvent): Stage | null {
  * part of. So does iPXE right after a TFTP stage: that is the loader the firmware just fetched.
  */
 function startsBoot(e: LivEvent, reached: Stage | null): boolean {
-  if (e.type !== 'dhcp-discover' || reached === null || reached === 'dhcp') return false;
+  if (!DISCOVER_EVENTS.has(e.type) || reached === null || reached === 'dhcp') return false;
   const vendor = typeof e.detail.vendorClass === 'string' ? e.detail.vendorClass : '';
   const userClass = Array.isArray(e.detail.userClass) ? e.detail.userClass : [];
   const ipxe = userClass.includes('iPXE');

@@ -145,8 +145,12 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
       expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
       // The firmware's own PXE client, not iPXE: option 93 = 7, so the UEFI loader over TFTP.
-      expect(firstEvent(traced, 'dhcp-discover').detail).toMatchObject({ firmware: 'uefi-pxe', userClass: [], vendorClass: expect.stringMatching(/^PXEClient:Arch:00007:/) });
-      expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({ firmware: 'uefi-pxe', next: { kind: 'tftp', file: 'snponly.efi' } });
+      expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({
+        firmware: 'uefi-pxe',
+        userClass: [],
+        vendorClass: expect.stringMatching(/^PXEClient:Arch:00007:/),
+        next: { kind: 'tftp', file: 'snponly.efi' },
+      });
       // The loader arrived whole (OVMF first asks for its size and aborts, then downloads it).
       expect(traced.stages.find((s) => s.stage === 'tftp')!.detail).toMatchObject({
         file: 'snponly.efi',
