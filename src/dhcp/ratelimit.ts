@@ -18,19 +18,19 @@ export class RateLimiter {
   /** 'ok', or which limit refused the packet. */
   allow(mac: string, now: number, known: boolean): 'ok' | 'per-mac' | 'global' {
     const burst = Math.max(this.perMacPerSecond * 2, 4);
-    const b = this.perMac.get(mac) ?? { tokens: burst, at: now };
+    const kept = this.perMac.get(mac);
+    const b = kept ?? { tokens: burst, at: now };
     refill(b, now, this.perMacPerSecond, burst);
-    if (b.tokens < 1) {
-      this.perMac.set(mac, b);
-      return 'per-mac';
-    }
+    // Only a kept bucket can be empty: a new one starts with a burst of at least 4.
+    if (b.tokens < 1) return 'per-mac';
     if (!known) {
       refill(this.global, now, this.globalPerSecond, this.globalPerSecond);
       if (this.global.tokens < 1) return 'global';
       this.global.tokens -= 1;
     }
     b.tokens -= 1;
-    this.perMac.set(mac, b);
+    // A MAC refused by the global limit gets no bucket, so a flood of made-up MACs costs no memory.
+    if (kept === undefined) this.perMac.set(mac, b);
     this.sweep(now, burst);
     return 'ok';
   }
