@@ -24,6 +24,12 @@ export interface TestNet {
   remove(): void;
 }
 
+/** Namespaces not yet removed: a process that ends without removing them (a timed-out benchmark) still does. */
+const live = new Set<TestNet>();
+process.on('exit', () => {
+  for (const net of live) net.remove();
+});
+
 export function createTestNet(opts: { serverAddress: string; clientAddresses?: string[]; routes?: { ns: 'server' | 'client'; to: string; via: string }[] }): TestNet {
   const tag = `${process.pid % 100000}${counter++}`;
   const server = `lvs${tag}`;
@@ -38,6 +44,7 @@ export function createTestNet(opts: { serverAddress: string; clientAddresses?: s
     exec: (ns, cmd, args, timeout) => sh('ip', ['netns', 'exec', ns, cmd, ...args], timeout),
     spawn: (ns, cmd, args, o = {}) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...o }),
     remove: () => {
+      live.delete(net);
       for (const ns of [server, client]) {
         try {
           // Kill anything still running inside before deleting the namespace.
@@ -56,6 +63,7 @@ export function createTestNet(opts: { serverAddress: string; clientAddresses?: s
       }
     },
   };
+  live.add(net);
   try {
     sh('ip', ['netns', 'add', server]);
     sh('ip', ['netns', 'add', client]);
