@@ -9,8 +9,8 @@
  * the same search for its peak: short probes at rising offered rates, each from a fresh, empty
  * lease database after the same warm-up. A single probe is noisy (runs at one rate have spanned
  * 2,400-4,900 exchanges/s on this machine), so the best probes only say where to look: then
- * come `h.runs` rounds, each running every server at each best probe's rate and one step either
- * side (within a factor of two of its own best), interleaved so that a change in the machine's
+ * come `h.runs` rounds, each running every server at each best probe's rate and a factor 2^¼
+ * either side (within a factor of two of its own best), interleaved so that a change in the machine's
  * load falls on every server alike. A server's figure is the rate whose runs have the best median.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

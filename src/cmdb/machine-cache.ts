@@ -18,9 +18,9 @@ export const CHECK_INTERVAL_MS = 10;
  * machine, made by any process, moves the CMDB's change counter (triggers, migration 3), and
  * the cache is dropped when it moves. The counter is read at most every CHECK_INTERVAL_MS, not
  * per packet: an operator's edit is seen within that, long before a machine that was told to
- * reboot sends its DISCOVER. Unknown MACs are
- * not cached (the query that finds nothing is cheap), so registering a new machine drops
- * nothing; the ones the DHCP server registers itself come in with their commit (remember()).
+ * reboot sends its DISCOVER. Unknown MACs are not cached (the query that finds nothing is
+ * cheap), so registering a new machine drops nothing; the ones the DHCP server registers
+ * itself come in with their commit (remember()).
  * A cached machine's lastSeenAt is as old as the cached copy.
  */
 export class MachineCache {
