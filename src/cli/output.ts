@@ -1,3 +1,4 @@
+import { formatKeyValues, parseKeyValueLists } from '../cmdb/key-values.js';
 import Table from 'cli-table3';
 
 /** Human output is an aligned, borderless table (like imgadm or kubectl); --json prints data as-is. */
@@ -27,22 +28,17 @@ export function printRecord(record: Record<string, unknown>): void {
   }
 }
 
+/** Lists as `a, b`; string maps (labels, vars) in the form `--label` reads back. */
 export function formatObject(v: object): string {
   if (Array.isArray(v)) return v.join(', ') || '-';
-  const entries = Object.entries(v);
-  return entries.length === 0 ? '-' : entries.map(([k, x]) => `${k}=${typeof x === 'object' ? JSON.stringify(x) : x}`).join(',');
+  const entries = Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)] as const);
+  return entries.length === 0 ? '-' : formatKeyValues(Object.fromEntries(entries));
 }
 
-/** Parses repeated `key=value` flags into an object. */
+/** Parses repeated `--label`/`--var` flags, each a key-values.ts list, into one object. */
 export function keyValues(list: string[] | undefined, what: string): Record<string, string> | undefined {
   if (!list) return undefined;
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const i = item.indexOf('=');
-    if (i < 1) throw new Error(`${what}: expected key=value, got ${JSON.stringify(item)}`);
-    out[item.slice(0, i)] = item.slice(i + 1);
-  }
-  return out;
+  return parseKeyValueLists(what, list);
 }
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -1,4 +1,5 @@
 import { CmdbError, invalid } from './errors.js';
+import { parseKeyValues } from './key-values.js';
 import type { Machine, MachineInput } from './types.js';
 import type { Cmdb } from './index.js';
 
@@ -26,21 +27,10 @@ const SPLIT = /[;\s]+/;
 /**
  * Maps one CSV record to a machine. Columns: mac (several separated by ';' or spaces),
  * hostname, ip, site, uuid, subnet, state, image, channel, image_id, kernel_args,
- * labels ("k=v;k=v") or label.<key>, vars ("k=v;k=v") or var.<name>.
+ * labels or label.<key>, vars or var.<name> (a labels/vars cell is a key-values.ts list).
  */
 export function csvRecordToInput(record: Record<string, string>): MachineInput {
   const input: MachineInput = {};
-  const pairs = (field: string, text: string) =>
-    Object.fromEntries(
-      text
-        .split(';')
-        .filter((p) => p.trim() !== '')
-        .map((p) => {
-          const i = p.indexOf('=');
-          if (i < 1) throw invalid(field, `expected key=value pairs separated by ';', got ${JSON.stringify(p)}`);
-          return [p.slice(0, i).trim(), p.slice(i + 1).trim()];
-        }),
-    );
   for (const [rawKey, rawValue] of Object.entries(record)) {
     const key = rawKey.trim().toLowerCase();
     const value = (rawValue ?? '').trim();
@@ -50,8 +40,8 @@ export function csvRecordToInput(record: Record<string, string>): MachineInput {
     else if (key === 'channel') input.image = { ...input.image, channel: value || null };
     else if (key === 'image_id') input.image = { ...input.image, id: value || null };
     else if (key === 'kernel_args') input.kernelArgs = value;
-    else if (key === 'labels') input.labels = { ...input.labels, ...pairs('labels', value) };
-    else if (key === 'vars') input.vars = { ...input.vars, ...pairs('vars', value) };
+    else if (key === 'labels') input.labels = { ...input.labels, ...parseKeyValues('labels', value) };
+    else if (key === 'vars') input.vars = { ...input.vars, ...parseKeyValues('vars', value) };
     else if (key.startsWith('label.')) {
       if (value !== '') input.labels = { ...input.labels, [rawKey.trim().slice(6)]: value };
     } else if (key.startsWith('var.')) {
@@ -101,14 +91,14 @@ export function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[]): Im
       try {
         const key = input.macs?.[0];
         if (!key) throw invalid('mac', 'is required');
-        const existing = cmdb.machines.find(key);
+        const existing = cmdb.machines.findByMac(key);
         if (!existing) {
           cmdb.machines.create({ state: 'registered', ...input });
           result.created++;
-        } else if (sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.find(mac)?.id === existing.id)) {
+        } else if (sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
           result.unchanged++;
         } else {
-          cmdb.machines.update(key, input);
+          cmdb.machines.update(existing.id, input);
           result.updated++;
         }
         cmdb.db.exec(`RELEASE ${savepoint}`);

@@ -13,10 +13,12 @@ import {
   checkKernelArgs,
   checkLabels,
   checkMacs,
+  checkObject,
   checkText,
   checkUuid,
   checkVars,
 } from './validate.js';
+import { refuseRefLikeName, resolveRef } from './refs.js';
 import { iso, isoOrNull } from './util.js';
 
 interface MachineRow {
@@ -95,6 +97,7 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
 export class MachineStore {
   private readonly byMac;
   private readonly byId;
+  private readonly byHostname;
   private readonly ownerOfMac;
   private readonly insertMachine;
   private readonly insertDiscovered;
@@ -111,6 +114,7 @@ export class MachineStore {
     // and registers unknown MACs as they appear: keep those statements prepared.
     this.byMac = db.prepare(`${SELECT} WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`);
     this.byId = db.prepare(`${SELECT} WHERE m.id = ?`);
+    this.byHostname = db.prepare(`${SELECT} WHERE m.hostname = ?`);
     this.ownerOfMac = db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').pluck();
     this.insertMachine = db.prepare(
       `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
@@ -130,14 +134,27 @@ export class MachineStore {
     return this.changes.get() as number;
   }
 
-  /** By MAC (any common spelling), numeric id, or hostname. */
+  /**
+   * By MAC (any common spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:`
+   * ref. A bare ref two machines answer to (rows older than the hostname rule) is a conflict.
+   */
   find(ref: string | number): Machine | null {
-    let row: unknown;
-    const mac = typeof ref === 'string' ? normalizeMac(ref) : null;
-    if (mac) row = this.byMac.get(mac);
-    else if (typeof ref === 'number' || /^[0-9]+$/.test(ref)) row = this.byId.get(Number(ref));
-    else row = this.db.prepare(`${SELECT} WHERE m.hostname = ?`).get(ref);
-    return row ? toMachine(row as MachineRow) : null;
+    if (typeof ref === 'number') return this.row(this.byId.get(ref));
+    return resolveRef('machine', ref, {
+      mac: (mac) => this.row(this.byMac.get(mac)),
+      id: (id) => this.row(this.byId.get(Number(id))),
+      hostname: (name) => this.row(this.byHostname.get(name)),
+    }, (m) => (m.hostname ? `${m.id} (${m.hostname})` : `${m.id} (${m.macs[0]})`));
+  }
+
+  /** By MAC only (any common spelling); null for text that is not a MAC. */
+  findByMac(text: string): Machine | null {
+    const mac = normalizeMac(text);
+    return mac ? this.byCanonicalMac(mac) : null;
+  }
+
+  private row(r: unknown): Machine | null {
+    return r ? toMachine(r as MachineRow) : null;
   }
 
   get(ref: string | number): Machine {
@@ -168,9 +185,10 @@ export class MachineStore {
       where.push('m.site = ?');
       args.push(filter.site);
     }
-    for (const [k, v] of Object.entries(filter.labels ?? {})) {
+    // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
+    for (const [k, v] of Object.entries(checkLabels('label', filter.labels))) {
       where.push('json_extract(m.labels, ?) = ?');
-      args.push(`$."${k.replaceAll('"', '')}"`, v);
+      args.push(`$."${k}"`, v);
     }
     if (filter.after !== undefined) {
       where.push('m.id > ?');
@@ -213,7 +231,7 @@ export class MachineStore {
     return id;
   }
 
-  update(ref: string, input: MachineInput): Machine {
+  update(ref: string | number, input: MachineInput): Machine {
     const existing = this.get(ref);
     const v = this.validate(input, existing);
     this.db
@@ -269,13 +287,15 @@ export class MachineStore {
       }
     }
     const hostname = checkHostname('hostname', pick('hostname', existing?.hostname));
+    // Rows written before this rule keep their hostname until it is changed.
+    if (hostname && hostname !== existing?.hostname) refuseRefLikeName('hostname', hostname, ['mac', 'id']);
     if (hostname) {
       const other = this.db.prepare('SELECT id FROM machines WHERE hostname = ?').get(hostname) as { id: number } | undefined;
       if (other && other.id !== existing?.id) throw conflict('hostname', `hostname ${hostname} is already taken`);
     }
     const state = pick('state', existing?.state) ?? 'registered';
     if (!STATES.includes(state)) throw invalid('state', `must be one of ${STATES.join(', ')}`);
-    const imageIn = { ...existing?.image, ...input.image };
+    const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
     const imageId = checkText('image.id', imageIn.id ?? null, 64);
     if (imageId && !this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
     const imageName = checkImageName('image.name', imageIn.name ?? null);

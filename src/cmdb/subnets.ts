@@ -3,6 +3,7 @@ import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
 import type { Subnet, SubnetInput, UnknownMacPolicy } from './types.js';
 import { checkChannel, checkImageName, checkIp, checkText } from './validate.js';
+import { refuseRefLikeName, resolveRef } from './refs.js';
 import { iso } from './util.js';
 
 interface SubnetRow {
@@ -67,13 +68,21 @@ export class SubnetStore {
     return (this.db.prepare('SELECT * FROM subnets ORDER BY network').all() as SubnetRow[]).map(toSubnet);
   }
 
-  /** By name, CIDR or numeric id. */
+  /**
+   * By name, CIDR or numeric id, or a typed `name:`, `cidr:`, `id:` ref. A bare ref two subnets
+   * answer to (rows older than the name rule) is a conflict.
+   */
   find(ref: string | number): Subnet | null {
-    const row =
-      typeof ref === 'number' || /^[0-9]+$/.test(ref)
-        ? this.db.prepare('SELECT * FROM subnets WHERE id = ?').get(Number(ref))
-        : this.db.prepare('SELECT * FROM subnets WHERE name = ? OR cidr = ?').get(ref, ref);
-    return row ? toSubnet(row as SubnetRow) : null;
+    const one = (sql: string, arg: unknown) => {
+      const row = this.db.prepare(sql).get(arg) as SubnetRow | undefined;
+      return row ? toSubnet(row) : null;
+    };
+    if (typeof ref === 'number') return one('SELECT * FROM subnets WHERE id = ?', ref);
+    return resolveRef('subnet', ref, {
+      name: (name) => one('SELECT * FROM subnets WHERE name = ?', name),
+      cidr: (cidr) => one('SELECT * FROM subnets WHERE cidr = ?', cidr),
+      id: (id) => one('SELECT * FROM subnets WHERE id = ?', Number(id)),
+    }, (s) => `${s.id} (${s.name}, ${s.cidr})`);
   }
 
   get(ref: string | number): Subnet {
@@ -131,9 +140,14 @@ export class SubnetStore {
 
   /** Merges input over the existing subnet and checks every rule; returns the row values. */
   private validate(input: SubnetInput, existing: Subnet | null) {
-    const name = input.name ?? existing?.name ?? input.cidr ?? '';
-    if (!NAME.test(name)) throw invalid('name', `invalid subnet name ${JSON.stringify(name)}`);
+    // A subnet named after its CIDR (the default) keeps following it when the CIDR changes.
+    const defaultName = existing === null || existing.name === existing.cidr;
+    const name = input.name ?? (defaultName ? input.cidr : undefined) ?? existing?.name ?? '';
+    if (typeof name !== 'string' || !NAME.test(name)) throw invalid('name', `invalid subnet name ${JSON.stringify(name)}`);
     const cidrText = input.cidr ?? existing!.cidr;
+    if (typeof cidrText !== 'string') throw invalid('cidr', 'must be a CIDR block like 10.0.0.0/24');
+    // Rows written before this rule keep their name until it is changed.
+    if (name !== existing?.name || cidrText !== existing?.cidr) refuseRefLikeName('name', name, ['cidr', 'id'], cidrText);
     const cidr = parseCidr(cidrText);
     if (!cidr) throw invalid('cidr', `${JSON.stringify(cidrText)} is not a CIDR block like 10.0.0.0/24 (host bits must be zero)`);
     if (cidr.prefix < 8 || cidr.prefix > 30) throw invalid('cidr', `prefix /${cidr.prefix} is outside /8../30`);

@@ -23,20 +23,30 @@ export function checkMacs(field: string, macs: unknown): string[] {
   return out;
 }
 
-export function checkHostname(field: string, v: string | null | undefined): string | null {
+/** Input reaches these checks from JSON: a number or object where a string belongs is refused, not coerced. */
+function text(field: string, v: unknown, what: string): string | null {
   if (v === null || v === undefined || v === '') return null;
+  if (typeof v !== 'string') throw invalid(field, `expected ${what} as a string, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  return v;
+}
+
+export function checkHostname(field: string, raw: unknown): string | null {
+  const v = text(field, raw, 'a hostname');
+  if (v === null) return null;
   if (!HOSTNAME.test(v)) throw invalid(field, `invalid hostname ${JSON.stringify(v)} (letters, digits and hyphens, dot-separated labels)`);
   return v.toLowerCase();
 }
 
-export function checkIp(field: string, v: string | null | undefined): string | null {
-  if (v === null || v === undefined || v === '') return null;
+export function checkIp(field: string, raw: unknown): string | null {
+  const v = text(field, raw, 'an IPv4 address');
+  if (v === null) return null;
   if (parseIpv4(v) === null) throw invalid(field, `invalid IPv4 address ${JSON.stringify(v)}`);
   return v.trim();
 }
 
-export function checkUuid(field: string, v: string | null | undefined): string | null {
-  if (v === null || v === undefined || v === '') return null;
+export function checkUuid(field: string, raw: unknown): string | null {
+  const v = text(field, raw, 'a UUID');
+  if (v === null) return null;
   const lower = v.toLowerCase();
   if (!UUID.test(lower)) throw invalid(field, `invalid SMBIOS UUID ${JSON.stringify(v)}`);
   return lower;
@@ -62,26 +72,36 @@ export function checkVars(field: string, v: unknown): Record<string, string> {
   return { ...(v as Record<string, string>) };
 }
 
-export function checkImageName(field: string, v: string | null | undefined): string | null {
-  if (v === null || v === undefined || v === '') return null;
+export function checkImageName(field: string, raw: unknown): string | null {
+  const v = text(field, raw, 'an image name');
+  if (v === null) return null;
   if (!IMAGE_NAME.test(v)) throw invalid(field, `invalid image name ${JSON.stringify(v)}`);
   return v;
 }
 
-export function checkChannel(field: string, v: string | null | undefined): string | null {
-  if (v === null || v === undefined || v === '') return null;
+export function checkChannel(field: string, raw: unknown): string | null {
+  const v = text(field, raw, 'a channel');
+  if (v === null) return null;
   if (!CHANNEL.test(v)) throw invalid(field, `invalid channel ${JSON.stringify(v)}`);
   return v;
 }
 
-export function checkKernelArgs(field: string, v: string | undefined): string {
+export function checkKernelArgs(field: string, v: unknown): string {
   if (v === undefined) return '';
   if (typeof v !== 'string' || v.length > 4096 || /[\n\r\0]/.test(v)) throw invalid(field, 'must be one line of at most 4096 characters');
   return v.trim();
 }
 
-export function checkText(field: string, v: string | null | undefined, max = 128): string | null {
-  if (v === null || v === undefined || v === '') return null;
-  if (typeof v !== 'string' || v.length > max || /[\n\r\0]/.test(v)) throw invalid(field, `must be one line of at most ${max} characters`);
+export function checkText(field: string, raw: unknown, max = 128): string | null {
+  const v = text(field, raw, 'text');
+  if (v === null) return null;
+  if (v.length > max || /[\n\r\0]/.test(v)) throw invalid(field, `must be one line of at most ${max} characters`);
+  return v;
+}
+
+/** An object field (image selector, defaultImage): a string or array there is a mistake, not a shorthand. */
+export function checkObject<T extends object>(field: string, v: T | undefined | null): T | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(field, `expected an object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
   return v;
 }

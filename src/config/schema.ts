@@ -21,7 +21,18 @@ export const ConfigSchema = section({
     publicUrl: Type.String({ default: '' }),
     /** Extra processes serving HTTP (artifacts are CPU-bound in Node); 0 means one per core. */
     workers: Type.Integer({ default: 0, minimum: 0, maximum: 64 }),
+    /** The largest JSON body of the API (a machine, a subnet, a token...). */
+    apiBodyLimitBytes: Type.Integer({ default: 1024 * 1024, minimum: 1024 }),
+    /** The largest machine import (CSV or JSON); bundles are bounded by catalog.maxBundleBytes. */
     bodyLimitBytes: Type.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
+    /** A request body must arrive whole within this (a streamed publish or import: see minBodyBytesPerSecond). */
+    bodyTimeoutMs: Type.Integer({ default: 15_000, minimum: 100 }),
+    /** A publish or import body slower than this over a bodyTimeoutMs window is dropped. */
+    minBodyBytesPerSecond: Type.Integer({ default: 16 * 1024, minimum: 0 }),
+    /** Open connections from one source address (0: no cap); more are closed on arrival. */
+    maxConnectionsPerClient: Type.Integer({ default: 256, minimum: 0 }),
+    /** Open connections in total, per HTTP process (0: no cap). */
+    maxConnections: Type.Integer({ default: 8192, minimum: 0 }),
     /**
      * A whole request (headers and body) must arrive within this time; long enough for a
      * multi-GB publish. A stalled client is cut sooner by idleTimeoutMs.

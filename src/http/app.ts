@@ -10,6 +10,7 @@ import { Catalog } from '../catalog/index.js';
 import { EventFeed } from '../events/feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
+import { guardBodies, guardConnections } from './guards.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
@@ -37,7 +38,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     loggerInstance: opts.logger as FastifyBaseLogger | undefined,
     // Boot endpoints see thousands of requests a minute: per-request lines stay out of the log.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: config.http.bodyLimitBytes,
+    // Routes that take more (import, publish) say so themselves.
+    bodyLimit: config.http.apiBodyLimitBytes,
     // Slow or stalled clients must not hold sockets forever.
     // Node checks request timeouts on a timer (30 s by default): check at least twice per timeout.
     serverFactory: (handler) => {
@@ -46,16 +48,19 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
       // As fastify's own default: idle keep-alive connections outlive client pools' reuse windows.
       server.keepAliveTimeout = 72_000;
       server.setTimeout(config.http.idleTimeoutMs, (socket) => socket.destroy());
+      guardConnections(server, config.http, opts.registry);
       return server;
     },
     routerOptions: { maxParamLength: 512 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // verbose: errors carry the failing schema, so a message can name what was expected.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true } },
     // The https variant differs only in its server type; the routes do not care which.
   }) as unknown as FastifyInstance;
   app.decorateRequest('token', null);
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   installErrorHandler(app);
+  guardBodies(app, config.http, opts.registry);
   const ctx: HttpContext = {
     cmdb: opts.cmdb,
     config,

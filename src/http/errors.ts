@@ -1,3 +1,5 @@
+import type { TSchema } from '@sinclair/typebox';
+import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { CmdbError } from '../cmdb/errors.js';
 import { HttpError } from './auth.js';
@@ -26,15 +28,53 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` }));
 }
 
+/** Names the field and what it expects: `body.state: expected one of "a", "b"`. */
 function describeValidation(err: FastifyError): string {
-  return err
-    .validation!.slice(0, 5)
-    .map((v) => {
-      const where = `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`;
-      const params = v.params as Record<string, unknown>;
-      if (v.keyword === 'additionalProperties') return `${where}: unknown field ${JSON.stringify(params.additionalProperty)}`;
-      if (v.keyword === 'required') return `${where}: missing field ${JSON.stringify(params.missingProperty)}`;
-      return `${where}: ${v.message}`;
-    })
-    .join('; ');
+  const errors = err.validation!;
+  // A failed union reports each member's failure first, then the union: the union says it all.
+  const v = errors.find((e) => e.keyword === 'anyOf') ?? errors[0]!;
+  const where = `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`;
+  const params = v.params as Record<string, unknown>;
+  if (v.keyword === 'additionalProperties') return `${where}: unknown field ${JSON.stringify(params.additionalProperty)}`;
+  if (v.keyword === 'required') return `${where}: missing field ${JSON.stringify(params.missingProperty)}`;
+  const schema = (v as { parentSchema?: TSchema }).parentSchema;
+  if (schema && ['type', 'anyOf', 'const', 'enum'].includes(v.keyword)) return `${where}: expected ${describeExpected(schema)}, got ${kindOf((v as { data?: unknown }).data)}`;
+  return `${where}: ${v.message}`;
 }
+
+/**
+ * The first problem of a value against a request schema, named like a validation error; for
+ * bodies checked outside fastify's validation (each row of a JSON import). Own keys only, so
+ * `toString` or `__proto__` are unknown fields like any other.
+ */
+export function schemaProblem(schema: TSchema, value: unknown): string | null {
+  const first = Value.Errors(schema, value).First();
+  if (!first) return null;
+  const field = first.path.split('/').filter(Boolean).join('.') || 'row';
+  if (first.type === ValueErrorType.ObjectAdditionalProperties) return `unknown field ${JSON.stringify(field)}`;
+  if (first.type === ValueErrorType.ObjectRequiredProperty) return `${field}: missing field`;
+  return `${field}: expected ${describeExpected(first.schema)}, got ${kindOf(first.value)}`;
+}
+
+/** What a schema accepts, in words: "a string or null", "one of \"retry\", \"exit\"". */
+export function describeExpected(schema: TSchema): string {
+  const members = schema.anyOf as TSchema[] | undefined;
+  if (members?.every((m) => 'const' in m)) return `one of ${members.map((m) => JSON.stringify(m.const)).join(', ')}`;
+  if (members) return members.map(describeExpected).join(' or ');
+  if ('const' in schema) return JSON.stringify(schema.const);
+  if (Array.isArray(schema.enum)) return `one of ${schema.enum.map((e: unknown) => JSON.stringify(e)).join(', ')}`;
+  if (schema.type === 'object' && schema.patternProperties) return 'an object of strings';
+  return ARTICLE[schema.type as string] ?? String(schema.type ?? 'a valid value');
+}
+
+const ARTICLE: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'a boolean',
+  object: 'an object',
+  array: 'an array',
+  null: 'null',
+};
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : v === undefined ? 'nothing' : `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`);

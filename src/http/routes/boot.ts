@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { createReadStream, statSync } from 'node:fs';
 import { decide, recordBootStep, renderIpxe } from '../../boot/index.js';
 import { parseCidr } from '../../net/ipv4.js';
+import { macOfRef } from '../../cmdb/refs.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError, requireRole } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
@@ -49,7 +50,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
   app.get(
     '/v1/machines/:ref/explain',
     {
-      preHandler: requireRole(cmdb, 'reader'),
+      onRequest: requireRole(cmdb, 'reader'),
       schema: {
         tags: ['machines'],
         params: Type.Object({ ref: Type.String() }),
@@ -60,7 +61,11 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
       },
     },
     async (req) => {
-      const mac = normalizeMac(req.params.ref) ?? cmdb.machines.get(req.params.ref).macs[0]!;
+      // A MAC no machine has yet is explained as an unknown machine would be booted.
+      const known = cmdb.machines.find(req.params.ref);
+      const asMac = macOfRef(req.params.ref);
+      const mac = known ? (asMac && known.macs.includes(asMac) ? asMac : known.macs[0]!) : asMac;
+      if (!mac) throw new HttpError(404, `machine ${req.params.ref} not found`);
       const hint = req.query.subnet ? cmdb.subnets.get(req.query.subnet) : null;
       const facts = { ...httpFacts(req, mac), door: 'explain' as const, firmware: req.query.firmware ?? 'ipxe', subnetHint: hint ? parseCidr(hint.cidr)!.network : null };
       const plan = decide(facts, ctx);

@@ -6,7 +6,7 @@ import type { HttpContext } from '../context.js';
 
 /** The event stream (Server-Sent Events) and per-machine boot traces. */
 export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, feed }) => {
-  const read = { preHandler: requireRole(cmdb, 'reader') };
+  const read = { onRequest: requireRole(cmdb, 'reader') };
 
   app.get(
     '/v1/events',

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Counter } from 'prom-client';
 import { BundleError, DuplicateImageError } from '../../catalog/index.js';
 import { CmdbError } from '../../cmdb/errors.js';
 import type { ImageSummary } from '../../cmdb/images.js';
-import { actorOf, HttpError, requireRole } from '../auth.js';
+import { actorOf, closeUnreadBody, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -17,8 +18,8 @@ const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { addition
 
 /** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
 export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, registry }) => {
-  const read = { preHandler: requireRole(cmdb, 'reader') };
-  const write = { preHandler: requireRole(cmdb, 'publisher') };
+  const read = { onRequest: requireRole(cmdb, 'reader') };
+  const write = { onRequest: requireRole(cmdb, 'publisher') };
   const tags = ['images'];
   const publishes = new Counter({
     name: 'livery_catalog_publishes_total',
@@ -43,7 +44,15 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
 
   app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => channelsOf()(cmdb.images.get(req.params.id)));
 
-  app.post('/v1/images', { ...write, schema: { tags, querystring: PublishQuery } }, async (req, reply) => {
+  // The content type is checked with the token, before fastify would buffer a JSON or CSV body.
+  const tarOnly = async (req: FastifyRequest, reply: FastifyReply) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/x-tar') return;
+    closeUnreadBody(req, reply);
+    throw new HttpError(415, `content-type: expected application/x-tar (an image bundle), got ${type ? JSON.stringify(type) : 'none'}`);
+  };
+
+  app.post('/v1/images', { onRequest: [write.onRequest, tarOnly], config: { bodyStream: true }, schema: { tags, querystring: PublishQuery } }, async (req, reply) => {
     // A declared length already over the limit is refused before a byte is read.
     const max = catalog.limits.maxBundleBytes;
     if (Number(req.headers['content-length'] ?? 0) > max) throw new HttpError(413, `bundle: larger than catalog.maxBundleBytes (${max} bytes)`);

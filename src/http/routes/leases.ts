@@ -8,7 +8,7 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
   app.get(
     '/v1/leases',
     {
-      preHandler: requireRole(cmdb, 'reader'),
+      onRequest: requireRole(cmdb, 'reader'),
       schema: {
         tags: ['leases'],
         querystring: Type.Object({
@@ -19,7 +19,7 @@ export const leaseRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       },
     },
     async (req) => {
-      const subnet = req.query.subnet ? cmdb.subnets.get(decodeURIComponent(req.query.subnet)) : null;
+      const subnet = req.query.subnet ? cmdb.subnets.get(req.query.subnet) : null;
       const items = cmdb.leases.list({ subnetId: subnet?.id, state: req.query.state as never, limit: req.query.limit });
       return { items, next: null };
     },

@@ -2,26 +2,23 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { Type } from '@sinclair/typebox';
 import { CmdbError } from '../../cmdb/errors.js';
+import { parseKeyValueLists } from '../../cmdb/key-values.js';
 import { csvRecordToInput, importMachines, ImportError, type ImportRow } from '../../cmdb/import.js';
 import type { MachineInput } from '../../cmdb/types.js';
 import { actorOf, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { schemaProblem } from '../errors.js';
 import { ListQuery, MachineBody, RefParams } from '../schemas.js';
 
 /** /v1/machines: the machine inventory, keyed by MAC, hostname or id. */
-export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb }) => {
-  const read = { preHandler: requireRole(cmdb, 'reader') };
-  const write = { preHandler: requireRole(cmdb, 'operator') };
+export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config }) => {
+  const read = { onRequest: requireRole(cmdb, 'reader') };
+  const write = { onRequest: requireRole(cmdb, 'operator') };
   const tags = ['machines'];
 
   app.get('/v1/machines', { ...read, schema: { tags, querystring: ListQuery } }, async (req) => {
     const q = req.query;
-    const labels: Record<string, string> = {};
-    for (const l of [q.label ?? []].flat()) {
-      const i = l.indexOf('=');
-      if (i < 1) throw new HttpError(400, `querystring.label: expected key=value, got ${JSON.stringify(l)}`);
-      labels[l.slice(0, i)] = l.slice(i + 1);
-    }
+    const labels = parseKeyValueLists('querystring.label', [q.label ?? []].flat());
     const limit = q.limit ?? 100;
     const items = cmdb.machines.list({ state: q.state, site: q.site, labels, limit, after: q.after });
     return { items, next: items.length === limit ? items[items.length - 1]!.id : null };
@@ -52,7 +49,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   );
 
   // Bulk import: CSV (text/csv) or a JSON array of machine objects. All or nothing.
-  app.post('/v1/machines/import', { ...write, schema: { tags } }, async (req, reply) => {
+  app.post('/v1/machines/import', { ...write, bodyLimit: config.http.bodyLimitBytes, config: { bodyStream: true }, schema: { tags } }, async (req, reply) => {
     const rows = importRows(req.headers['content-type'] ?? '', req.body);
     try {
       return importMachines(cmdb, actorOf(req), rows);
@@ -84,8 +81,7 @@ function importRows(contentType: string, body: unknown): ImportRow[] {
   if (!Array.isArray(body)) throw new HttpError(400, 'body: expected a JSON array of machines, or text/csv');
   return body.map((input, i) => {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) return { line: i + 1, error: 'expected a machine object' };
-    const unknown = Object.keys(input).filter((k) => !(k in MachineBody.properties));
-    if (unknown.length > 0) return { line: i + 1, error: `unknown field ${JSON.stringify(unknown[0])}` };
-    return { line: i + 1, input: input as MachineInput };
+    const problem = schemaProblem(MachineBody, input);
+    return problem ? { line: i + 1, error: problem } : { line: i + 1, input: input as MachineInput };
   });
 }

@@ -6,23 +6,21 @@ import { RefParams, SubnetBody } from '../schemas.js';
 
 /** /v1/subnets: address blocks, pools and the policy for machines the CMDB does not know. */
 export const subnetRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb }) => {
-  const read = { preHandler: requireRole(cmdb, 'reader') };
-  const write = { preHandler: requireRole(cmdb, 'operator') };
+  const read = { onRequest: requireRole(cmdb, 'reader') };
+  const write = { onRequest: requireRole(cmdb, 'operator') };
   const tags = ['subnets'];
-  // Subnet refs may be CIDRs ("10.0.0.0/24"), which clients send URL-encoded.
-  const ref = (r: string) => decodeURIComponent(r);
 
   app.get('/v1/subnets', { ...read, schema: { tags } }, async () => ({ items: cmdb.subnets.list(), next: null }));
-  app.get('/v1/subnets/:ref', { ...read, schema: { tags, params: RefParams } }, async (req) => cmdb.subnets.get(ref(req.params.ref)));
+  app.get('/v1/subnets/:ref', { ...read, schema: { tags, params: RefParams } }, async (req) => cmdb.subnets.get(req.params.ref));
   app.post('/v1/subnets', { ...write, schema: { tags, body: SubnetBody } }, async (req, reply) => {
     const input = req.body as SubnetInput;
     return reply.code(201).send(cmdb.change(actorOf(req), 'subnet.create', (s) => s.cidr, () => cmdb.subnets.create(input), { ...input }));
   });
   app.patch('/v1/subnets/:ref', { ...write, schema: { tags, params: RefParams, body: SubnetBody } }, async (req) => {
     const input = req.body as SubnetInput;
-    return cmdb.change(actorOf(req), 'subnet.update', (s) => s.cidr, () => cmdb.subnets.update(ref(req.params.ref), input), { ...input });
+    return cmdb.change(actorOf(req), 'subnet.update', (s) => s.cidr, () => cmdb.subnets.update(req.params.ref, input), { ...input });
   });
   app.delete('/v1/subnets/:ref', { ...write, schema: { tags, params: RefParams } }, async (req) =>
-    cmdb.change(actorOf(req), 'subnet.delete', (s) => s.cidr, () => cmdb.subnets.remove(ref(req.params.ref))),
+    cmdb.change(actorOf(req), 'subnet.delete', (s) => s.cidr, () => cmdb.subnets.remove(req.params.ref)),
   );
 };

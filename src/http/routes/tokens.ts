@@ -6,7 +6,7 @@ import type { HttpContext } from '../context.js';
 
 /** /v1/tokens: API tokens (admin only). The secret is shown once, at creation. */
 export const tokenRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb }) => {
-  const admin = { preHandler: requireRole(cmdb, 'admin') };
+  const admin = { onRequest: requireRole(cmdb, 'admin') };
   const tags = ['tokens'];
   app.get('/v1/tokens', { ...admin, schema: { tags } }, async () => ({ items: cmdb.tokens.list(), next: null }));
   app.post(
