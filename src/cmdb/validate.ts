@@ -26,7 +26,7 @@ export function checkMacs(field: string, macs: unknown): string[] {
 /** Input reaches these checks from JSON: a number or object where a string belongs is refused, not coerced. */
 function text(field: string, v: unknown, what: string): string | null {
   if (v === null || v === undefined || v === '') return null;
-  if (typeof v !== 'string') throw invalid(field, `expected ${what} as a string, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  if (typeof v !== 'string') throw invalid(field, `expected ${what} as a string, got ${kindOf(v)}`);
   return v;
 }
 
@@ -102,6 +102,10 @@ export function checkText(field: string, raw: unknown, max = 128): string | null
 /** An object field (image selector, defaultImage): a string or array there is a mistake, not a shorthand. */
 export function checkObject<T extends object>(field: string, v: T | undefined | null): T | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(field, `expected an object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid(field, `expected an object, got ${kindOf(v)}`);
   return v;
 }
+
+/** "a number", "an array", "null": for messages that say what was sent instead. */
+export const kindOf = (v: unknown): string =>
+  v === null ? 'null' : v === undefined ? 'nothing' : Array.isArray(v) ? 'an array' : `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`;

@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { CmdbError } from '../cmdb/errors.js';
+import { kindOf } from '../cmdb/validate.js';
 import { HttpError } from './auth.js';
 
 const STATUS: Record<CmdbError['kind'], number> = { invalid: 400, 'not-found': 404, conflict: 409 };
@@ -76,5 +77,3 @@ const ARTICLE: Record<string, string> = {
   array: 'an array',
   null: 'null',
 };
-
-const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : v === undefined ? 'nothing' : `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`);
