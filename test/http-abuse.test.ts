@@ -60,7 +60,7 @@ const post = (path: string, length: number, extra = '') =>
   `POST ${path} HTTP/1.1\r\nHost: livery\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`;
 
 describe('unauthenticated and slow clients are refused before they cost anything', () => {
-  it('answers 401 to a 13 MiB unauthenticated body without waiting for it, and closes', async () => {
+  it('answers 401 (or 404 without a route) to a 13 MiB unauthenticated body without waiting for it, and closes', async () => {
     for (const path of ['/v1/machines', '/v1/tokens', '/v1/machines/import', '/v1/images']) {
       const raw = attacker(post(path, 13 * 1024 * 1024));
       const { answer, afterMs } = await raw.closed;
@@ -68,6 +68,9 @@ describe('unauthenticated and slow clients are refused before they cost anything
       expect(answer).toContain('missing bearer token');
       expect(afterMs).toBeLessThan(5000);
     }
+    const nowhere = await attacker(post('/v1/nowhere', 13 * 1024 * 1024)).closed;
+    expect(nowhere.answer).toMatch(/^HTTP\/1\.1 404 [^]*no route POST \/v1\/nowhere/);
+    expect(nowhere.afterMs).toBeLessThan(5000);
   });
 
   it('drops a body trickled a byte at a time within a few body timeouts, even authenticated', async () => {
@@ -138,8 +141,8 @@ describe('machine-facing doors keep answering while the API is abused', () => {
     const trickledResults = await Promise.all(trickled.map((s) => s.closed));
     console.log(`abuse: worst /healthz ${worst.healthz.toFixed(0)} ms, worst boot script ${worst.boot.toFixed(0)} ms, RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MiB`);
 
-    expect(worst.healthz).toBeLessThan(3000);
-    expect(worst.boot).toBeLessThan(3000);
+    expect(worst.healthz).toBeLessThan(5000);
+    expect(worst.boot).toBeLessThan(5000);
     expect(rssPeak - rssBefore).toBeLessThan(150 * 2 ** 20);
     // Every unauthenticated upload was answered 401 and closed, none held to a timeout.
     for (const r of [...stalledResults, ...trickledResults]) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Server } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
+import { closeUnreadBody, HttpError } from './auth.js';
 
 /**
  * Bounds on what one client can hold before it has proved anything: connections per source
@@ -62,9 +63,14 @@ export function guardBodies(app: FastifyInstance, http: Config['http'], registry
     labelNames: ['route'],
     registers: [registry],
   });
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (request.raw.complete || !hasBody(request)) return;
-    const stream = request.routeOptions.config.bodyStream === true;
+    // No route will read it: answer now rather than after the body.
+    if (request.is404) {
+      closeUnreadBody(request, reply);
+      throw new HttpError(404, `no route ${request.method} ${request.url.split('?')[0]}`);
+    }
+    const stream = request.routeOptions.config?.bodyStream === true;
     const socket = request.raw.socket;
     let mark = socket.bytesRead;
     const timer = setInterval(() => {
