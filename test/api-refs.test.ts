@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liveryAsync } from './helpers/cli.js';
 import { dumpTables } from './helpers/db-snapshot.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -65,6 +66,14 @@ describe('a bare ref two records answer to is refused, typed refs pick one', () 
     expect(purged).toMatchObject({ status: 200, body: { id: named.id } });
     expect((await json(await s.api('/v1/machines/525400abcd01'))).body.id).toBe(owner.id);
     expect((await json(await s.api('/v1/machines/mac:5254.00ab.cd01'))).body.id).toBe(owner.id);
+    // The CLI passes refs through as given, prefixes and all.
+    const env = { LIVERY_URL: s.url, LIVERY_TOKEN: s.token };
+    expect(JSON.parse((await liveryAsync(['machine', 'show', 'mac:525400abcd01', '--json'], env)).stdout).id).toBe(owner.id);
+    const again = (await create('/v1/machines', { macs: ['02:00:00:0f:01:02'], hostname: 'renamed-again' })).body;
+    legacy('UPDATE machines SET hostname = ? WHERE id = ?', '525400abcd01', again.id);
+    const refused = await liveryAsync(['machine', 'rm', '--purge', '525400abcd01'], env);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('409 ref: "525400abcd01" is ambiguous') });
+    expect(s.livery.cmdb.machines.find(again.id)).not.toBeNull();
   });
 
   it('an all-digit hostname is reachable by hostname:, its number by id:', async () => {

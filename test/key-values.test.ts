@@ -1,9 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatKeyValues, parseKeyValueLists, parseKeyValues } from '../src/cmdb/key-values.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { CLI } from './helpers/cli.js';
+import { liveryAsync } from './helpers/cli.js';
 import { dumpTables } from './helpers/db-snapshot.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -68,14 +66,7 @@ describe('CSV import, ?label= and the CLI share it', () => {
     expect(list.items.map((m: { hostname: string }) => m.hostname)).toEqual(['kv1']);
   });
 
-  // The server runs in this process: the CLI must run without blocking it.
-  const livery = async (args: string[]) => {
-    const env = { ...process.env, LIVERY_URL: s.url, LIVERY_TOKEN: s.token };
-    return promisify(execFile)(process.execPath, [CLI, ...args], { env, timeout: 30_000 }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
-  };
+  const livery = (args: string[]) => liveryAsync(args, { LIVERY_URL: s.url, LIVERY_TOKEN: s.token });
 
   it('the CLI sets labels with the same format and prints them unambiguously', async () => {
     const add = await livery(['machine', 'add', '--mac', '52:54:00:60:00:05', '--hostname', 'kv5', '--label', 'rack=r1,role=db', '--label', 'note="a,b"']);

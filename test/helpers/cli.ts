@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 
@@ -9,6 +10,15 @@ export function livery(args: string[], env: Record<string, string> = {}, input?:
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, input, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** livery() without blocking this process: for a CLI run against a server living in the test process. */
+export async function liveryAsync(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
+  return promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
 }
 
 /** Starts `livery serve` as a real process and waits for the URL and first admin token it prints. */
