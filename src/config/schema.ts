@@ -72,8 +72,19 @@ export const ConfigSchema = section({
       /** Shared by all MACs the CMDB does not know (known machines have only their own limit). */
       globalPerSecond: Type.Number({ default: 20_000, minimum: 1 }),
     }),
-    /** How many pool addresses unknown MACs may hold at once (stops pool-exhaustion attacks). */
+    /**
+     * Addresses (or CIDRs) relay agents may send from besides their own giaddr. A relayed packet
+     * (giaddr set) is answered only from port `port` and from its giaddr or one of these: a client
+     * on the segment (port 68) cannot take addresses from a relayed subnet by setting giaddr.
+     */
+    relaySources: Type.Array(Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$' }), { default: [] }),
+    /**
+     * How many pool addresses unknown MACs may hold at once across all subnets: offers, leases
+     * and quarantines after a DECLINE (stops pool-exhaustion attacks).
+     */
     unknownMacLeaseCap: Type.Integer({ default: 100_000, minimum: 0 }),
+    /** The share of each subnet's pool unknown MACs may hold at once; the rest is kept for registered machines. */
+    unknownMacPoolPercent: Type.Integer({ default: 90, minimum: 0, maximum: 100 }),
     offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
     /**
      * Longest a packet may wait in livery's backlog before it is dropped unanswered (counted as
