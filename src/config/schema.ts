@@ -85,6 +85,8 @@ export const ConfigSchema = section({
     unknownMacLeaseCap: Type.Integer({ default: 100_000, minimum: 0 }),
     /** The share of each subnet's pool unknown MACs may hold at once; the rest is kept for registered machines. */
     unknownMacPoolPercent: Type.Integer({ default: 90, minimum: 0, maximum: 100 }),
+    /** While dhcp.interface is down or lacks dhcp.address, check again this often (the rest of livery serves meanwhile). */
+    interfaceRetrySeconds: Type.Integer({ default: 5, minimum: 1, maximum: 300 }),
     offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
     /**
      * Longest a packet may wait in livery's backlog before it is dropped unanswered (counted as

@@ -69,6 +69,39 @@ const BROADCAST = '255.255.255.255';
 const SLICE_MS = 1;
 
 /**
+ * Starts livery's DHCP server on dhcp.interface, or, while that interface does not carry
+ * dhcp.address yet (no carrier: Node lists only running links), waits for it, checking every
+ * dhcp.interfaceRetrySeconds, and starts answering as soon as it does; the rest of livery
+ * serves meanwhile. An interface that does not exist at all is refused at once (InterfaceError).
+ */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const d = opts.config.dhcp;
+  const metrics = dhcpMetrics(opts.registry);
+  const served = servedInterface(d.interface, d.address);
+  if (served.ready) return listen(opts, metrics, served.index);
+  metrics.up.set(0);
+  opts.logger.warn({ interface: d.interface, address: d.address }, `${served.why}: DHCP waits for it, checking every ${d.interfaceRetrySeconds} s (HTTP and TFTP serve meanwhile)`);
+  let server: DhcpServer | null = null;
+  const timer = setInterval(() => {
+    try {
+      const now = servedInterface(d.interface, d.address);
+      if (!now.ready) return;
+      clearInterval(timer);
+      server = listen(opts, metrics, now.index);
+    } catch (err) {
+      // The interface was removed, or the socket could not be opened: say so, and keep trying.
+      opts.logger.error({ err }, 'dhcp: cannot start on its interface yet; will try again');
+    }
+  }, d.interfaceRetrySeconds * 1000);
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await server?.close();
+    },
+  };
+}
+
+/**
  * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
  * interface. Each packet is decoded as it is read and waits in the backlog (see Backlog for
  * the order under overload); answering one: rate limit → client facts → boot plan (CMDB) →
@@ -76,11 +109,9 @@ const SLICE_MS = 1;
  * in one SQLite transaction (group commit) on the CMDB's writer thread, and an ACK leaves
  * only once its lease is on disk.
  */
-export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number): DhcpServer {
   const { cmdb, config, logger } = opts;
   const d = config.dhcp;
-  const ifindex = servedInterface(d.interface, d.address);
-  const metrics = dhcpMetrics(opts.registry);
   const books = new LeaseBooks(cmdb, { offerHoldSeconds: d.offerHoldSeconds, declineQuarantineSeconds: d.declineQuarantineSeconds });
   const limiter = new RateLimiter(d.rateLimit.perMacPerSecond, d.rateLimit.globalPerSecond);
   const serverAddress = parseIpv4(d.address)!;
@@ -88,23 +119,28 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (d.mode === 'full' && !local) {
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
+  const sockets: DatagramSocket[] = [];
   const writer = new Writer(cmdb.db.name);
   const handler = new Handler(cmdb, writer, config, books, limiter, metrics, logger);
-
-  const main: DatagramSocket = openSocket(d.port, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, main, 'main'));
-  const sockets = [main];
-  if (d.mode === 'proxy') {
-    const proxy: DatagramSocket = openSocket(d.proxyPort, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, proxy, 'proxy-4011'));
-    sockets.push(proxy);
-  }
-  logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
-  return {
-    close: async () => {
-      await handler.stop();
-      await writer.close();
-      for (const socket of sockets) socket.close();
-    },
+  const close = async () => {
+    await handler.stop();
+    await writer.close();
+    for (const socket of sockets) socket.close();
   };
+  try {
+    const main: DatagramSocket = openSocket(d.port, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, main, 'main'));
+    sockets.push(main);
+    if (d.mode === 'proxy') {
+      const proxy: DatagramSocket = openSocket(d.proxyPort, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, proxy, 'proxy-4011'));
+      sockets.push(proxy);
+    }
+  } catch (err) {
+    void close();
+    throw err;
+  }
+  metrics.up.set(1);
+  logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
+  return { close };
 }
 
 /**
