@@ -50,7 +50,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
   const leases = (subnet: string) => withDb((c) => c.leases.inSubnet(c.subnets.list().find((s) => s.name === subnet)!.id));
 
   /** A fresh data dir (two subnets, a registered machine) and livery serving it. */
-  async function start(dhcp: Record<string, unknown> = {}, fresh = true): Promise<void> {
+  async function start(dhcp: Record<string, unknown> = {}, fresh = true, more: Record<string, unknown> = {}): Promise<void> {
     if (fresh) {
       dataDir = join(dir.path, `var${run++}`);
       withDb((cmdb) => {
@@ -65,6 +65,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
       http: { listen: `${SERVER}:8080`, workers: 1 },
       tftp: { enabled: false },
       dhcp: { enabled: true, interface: net.serverIf, address: SERVER, ...dhcp },
+      ...more,
     });
   }
 
@@ -172,5 +173,25 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
     chmodSync(script, 0o755);
     net.exec(net.client, 'udhcpc', ['-f', '-q', '-n', '-t', '5', '-T', '1', '-i', net.clientIf, '-s', script], 30_000);
     expect(readFileSync(out, 'utf8').trim()).toMatch(/^10\.79\.0\.10[0-9]$/);
+  });
+
+  it('bounds the machine records unknown MACs create per subnet, and expires stale ones that hold no lease', async () => {
+    await start({}, true, { discovery: { maxPerSubnet: 5, intervalSeconds: 600, expireAfterSeconds: 3 } });
+    const kept = '02:00:00:05:00:00';
+    const dora = probe({ listenMs: 1200, answerOffers: 'REQUEST', send: [{ mac: kept, xid: 500, type: 'DISCOVER' }] });
+    expect(dora.map((r) => r.options.messageType)).toEqual([2, 5]);
+    const macs = Array.from({ length: 19 }, (_, i) => `02:00:00:05:00:${(i + 1).toString(16).padStart(2, '0')}`);
+    const offers = probe({ listenMs: 1500, send: macs.map((mac, i) => ({ mac, xid: 501 + i, type: 'DISCOVER', afterMs: 10 })) });
+    // Still answered (within the unknown-MAC share of the pool), but only five are recorded.
+    expect(offers.length).toBeGreaterThan(5);
+    expect(withDb((c) => c.machines.count('discovered'))).toBe(5);
+    expect(Number(/^livery_dhcp_discovery_refused_total ([0-9]+)$/m.exec(metrics())?.[1])).toBe(15);
+    expect(withDb((c) => c.events.forMac(macs[18]!))).toEqual([]);
+    // Unseen for 3 s: the four without a lease go; the one holding a lease and the registered machines stay.
+    const deadline = Date.now() + 10_000;
+    while (withDb((c) => c.machines.count('discovered')) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(withDb((c) => c.machines.list({ state: 'discovered' }).map((m) => m.macs))).toEqual([[kept]]);
+    expect(withDb((c) => c.machines.count('registered'))).toBe(2);
+    expect(metrics()).toMatch(/^livery_machines_discovered_expired_total 4$/m);
   });
 });

@@ -98,6 +98,17 @@ export const ConfigSchema = section({
     maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
+  /** Machine records that unknown MACs create (subnet policies `discover` and `default-image`). */
+  discovery: section({
+    /**
+     * New records per subnet per interval, on the DHCP door (which knows the subnet). Past it an
+     * unknown MAC is still answered but leaves no record and no event (counted on /metrics).
+     */
+    maxPerSubnet: Type.Integer({ default: 1000, minimum: 0 }),
+    intervalSeconds: Type.Integer({ default: 60, minimum: 1 }),
+    /** A `discovered` record not seen for this long and holding no lease is deleted; 0 keeps them all. */
+    expireAfterSeconds: Type.Integer({ default: 7 * 86_400, minimum: 0 }),
+  }),
   boot: section({
     /** Operator-editable templates; empty means the pxe-templates/ folder shipped with livery. */
     templatesDir: Type.String({ default: '' }),

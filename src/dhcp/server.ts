@@ -14,6 +14,7 @@ import { Backlog } from './backlog.js';
 import { RateLimiter } from './ratelimit.js';
 import { buildReply, type ReplySpec, type ServerIdentity } from './reply.js';
 import { UnknownMacBudget } from './unknown-macs.js';
+import { DiscoveryBudget } from './discovery-budget.js';
 
 export interface DhcpServer {
   close(): Promise<void>;
@@ -166,6 +167,8 @@ class Handler {
   private readonly server: ServerIdentity;
   /** Pool addresses held by MACs no operator registered, bounded (see UnknownMacBudget). */
   private readonly unknownMacs: UnknownMacBudget;
+  /** Machine records unknown MACs may create, per subnet per interval. */
+  private readonly discoveries: DiscoveryBudget;
   /** Where relay agents may send from besides their giaddr (dhcp.relaySources). */
   private readonly relaySources: Cidr[];
   private readonly decideContext: DecideContext;
@@ -187,6 +190,7 @@ class Handler {
     this.relaySources = config.dhcp.relaySources.map((r) => parseAddressOrCidr(r)!);
     this.unknownMacs = new UnknownMacBudget({ cap: config.dhcp.unknownMacLeaseCap, poolPercent: config.dhcp.unknownMacPoolPercent });
     this.countUnknownHolds();
+    this.discoveries = new DiscoveryBudget(config.discovery);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
     this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
   }
@@ -487,8 +491,15 @@ class Handler {
     return decide(facts, { cmdb, config, subnetContaining, machine });
   }
 
-  /** Queues the boot event of a stage (and the discovery or last-seen stamp it implies). */
+  /**
+   * Queues the boot event of a stage (and the discovery or last-seen stamp it implies). An
+   * unknown MAC past its subnet's discovery budget leaves nothing: no record, no event.
+   */
   private step(plan: BootPlan, stage: string, detail: Record<string, unknown>): void {
+    if (plan.discover && !plan.machine && !this.discoveries.allow(plan.subnet?.id ?? 0, plan.facts.mac, Date.now())) {
+      this.metrics.discoveryRefused.inc();
+      return;
+    }
     this.writes.push({ kind: 'boot-step', step: bootStep(plan, stage, detail) });
   }
 
