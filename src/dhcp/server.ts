@@ -409,6 +409,7 @@ class Handler {
     const write = this.books.release(book, p.mac!, clientIdText(p), ip, now);
     if (!write) return this.drop('release-not-holder');
     this.unknownMacs.release(book, p.mac!);
+    this.metrics.unknownHeld.set(this.unknownMacs.size);
     this.writes.push(write);
     this.writes.push({ kind: 'event', event: { type: 'dhcp-release', mac: p.mac, detail: { ip: p.ciaddr }, at: now } });
   }
