@@ -10,6 +10,9 @@ import { tempDir } from './helpers/tmp.js';
 const SERVER = '10.78.0.1';
 const BRIDGE = 'lvbr0';
 
+/** Each test starts livery and a real client: generous on a loaded machine. */
+const TIMEOUT_MS = 180_000;
+
 /**
  * livery on a bridge whose only port is down (no carrier: Node's interface list leaves the
  * bridge out) starts anyway, serves HTTP, and answers DHCP once the port comes up.
@@ -48,7 +51,7 @@ describe.skipIf(NETNS_SKIP)('DHCP start-up on an interface without carrier', () 
 
   it('refuses at start an interface that does not exist at all', async () => {
     await expect(startLiveryInNs(net, dir.path, config('lvnosuch0'))).rejects.toThrow(/dhcp\.interface: no interface lvnosuch0/);
-  });
+  }, TIMEOUT_MS);
 
   it('waits for the bridge to come up, serving HTTP meanwhile, then answers a real client', async () => {
     expect(net.exec(net.server, 'cat', [`/sys/class/net/${BRIDGE}/operstate`]).trim()).toBe('down');
@@ -69,5 +72,5 @@ describe.skipIf(NETNS_SKIP)('DHCP start-up on an interface without carrier', () 
     net.exec(net.client, 'udhcpc', ['-f', '-q', '-n', '-t', '5', '-T', '1', '-i', net.clientIf, '-s', script], 30_000);
     expect(readFileSync(out, 'utf8').trim()).toBe(`10.78.0.100 ${SERVER}`);
     expect(net.exec(net.server, 'curl', ['-s', `http://${SERVER}:8080/metrics`])).toMatch(/^livery_dhcp_up 1$/m);
-  });
+  }, TIMEOUT_MS);
 });

@@ -22,6 +22,9 @@ interface Reply {
   options: { messageType?: number };
 }
 
+/** Each test starts livery (some twice) and several clients: generous on a loaded machine. */
+const TIMEOUT_MS = 180_000;
+
 /** Attacks from a host on livery's own segment, each against a fresh data dir and server. */
 describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
   const dir = tempDir();
@@ -105,7 +108,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
     await start({ relaySources: [`${CLIENT}/32`] }, false);
     probe({ bind: CLIENT, bindPort: 67, listenMs: 800, send: asRelay('02:00:00:89:00:04', 8904) });
     expect(leases('vlan89')).toEqual([expect.objectContaining({ ip: '10.89.0.55', mac: '02:00:00:89:00:04', state: 'bound' })]);
-  });
+  }, TIMEOUT_MS);
 
   it('frees a lease on RELEASE only from its holder: its address as source, its MAC and client identifier', async () => {
     await start();
@@ -129,7 +132,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
       net.exec(net.client, 'ip', ['addr', 'del', `${victim}/32`, 'dev', net.clientIf]);
     }
     expect(leases('lan').find((l) => l.ip === victim)?.state).toBe('released');
-  });
+  }, TIMEOUT_MS);
 
   it('holds unknownMacLeaseCap on REQUESTs sent without a DISCOVER, across a restart', async () => {
     await start({ unknownMacLeaseCap: 4 });
@@ -151,7 +154,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
     expect(after).toEqual([]);
     expect(leases('lan').filter((l) => l.state === 'bound')).toHaveLength(4);
     expect(registeredGetsAddress()).toMatch(/^10\.79\.0\.10[0-9]$/);
-  });
+  }, TIMEOUT_MS);
 
   it('after a storm of DISCOVER+DECLINE from made-up MACs, a registered machine still gets an address', async () => {
     await start({ offerHoldSeconds: 5 });
@@ -173,7 +176,7 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
     chmodSync(script, 0o755);
     net.exec(net.client, 'udhcpc', ['-f', '-q', '-n', '-t', '5', '-T', '1', '-i', net.clientIf, '-s', script], 30_000);
     expect(readFileSync(out, 'utf8').trim()).toMatch(/^10\.79\.0\.10[0-9]$/);
-  });
+  }, TIMEOUT_MS);
 
   it('bounds the machine records unknown MACs create per subnet, and expires stale ones that hold no lease', async () => {
     await start({}, true, { discovery: { maxPerSubnet: 5, intervalSeconds: 600, expireAfterSeconds: 3 } });
@@ -193,5 +196,5 @@ describe.skipIf(NETNS_SKIP)('DHCP on a hostile segment', () => {
     expect(withDb((c) => c.machines.list({ state: 'discovered' }).map((m) => m.macs))).toEqual([[kept]]);
     expect(withDb((c) => c.machines.count('registered'))).toBe(2);
     expect(metrics()).toMatch(/^livery_machines_discovered_expired_total 4$/m);
-  });
+  }, TIMEOUT_MS);
 });
