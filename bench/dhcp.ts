@@ -201,6 +201,9 @@ async function startLivery(net: TestNet, dir: string, n: DhcpBenchNetwork): Prom
     http: { listen: `${n.address}:8080`, workers: 1 },
     tftp: { enabled: false },
     dhcp: { enabled: true, interface: n.interface, address: n.address },
+    // Every perfdhcp client is a new MAC, registered as it would be in a rack's first boot:
+    // the default bound on records per subnet per minute would leave most of that work out.
+    discovery: { maxPerSubnet: 1_000_000 },
   });
   return { stop: () => livery.stop() };
 }

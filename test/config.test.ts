@@ -38,6 +38,11 @@ describe('config', () => {
     const dhcp = { enabled: true, interface: 'eth9', address: '10.0.0.1' };
     expect(() => resolveConfig({ dhcp })).toThrow(/http.publicUrl: DHCP is on but machines would be sent to http:\/\/127.0.0.1:8080/);
     expect(() => resolveConfig({ dhcp, http: { listen: '0.0.0.0:8080', publicUrl: 'http://10.0.0.1:8080' } })).toThrow(/tftp.listen: DHCP is on but TFTP listens on 127.0.0.1:69/);
+    // Relay sources: an address or a CIDR without host bits; anything else is named with its index.
+    expect(resolveConfig({ dhcp: { relaySources: ['10.0.0.254', '10.1.0.0/16'] } }).dhcp.relaySources).toEqual(['10.0.0.254', '10.1.0.0/16']);
+    expect(() => resolveConfig({ dhcp: { relaySources: ['10.0.0.1', '10.1.0.1/16'] } })).toThrow(/dhcp\.relaySources\.1: "10\.1\.0\.1\/16" is not an IPv4 address or CIDR/);
+    expect(() => resolveConfig({ dhcp: { relaySources: ['relay1'] } })).toThrow(/dhcp\.relaySources\.0:/);
+    expect(() => resolveConfig({ dhcp: { unknownMacPoolPercent: 101 } })).toThrow(/dhcp\.unknownMacPoolPercent:/);
     const bad = join(dir.path, 'bad.toml');
     writeFileSync(bad, 'x = [');
     expect(() => loadConfig(bad)).toThrow(/bad\.toml/);

@@ -69,7 +69,7 @@ describe.skipIf(NETNS_SKIP)('DHCP floods', () => {
     // The pool has 231 addresses; unknown MACs may hold at most CAP of them.
     expect(flood.offered).toBeLessThanOrEqual(CAP);
     const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);
-    expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="pool-exhausted"\} [1-9]/);
+    expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="unknown-mac-cap"\} [1-9]/);
     expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="rate-limit-global"\} [1-9]/);
   });
 });

@@ -262,6 +262,26 @@ export class MachineStore {
     return m;
   }
 
+  /**
+   * Deletes up to `limit` `discovered` machines not seen since `seenBefore` whose MACs hold no
+   * unexpired lease (bound, or quarantined after a DECLINE) at `now`; returns their MACs.
+   * Call it in a write transaction.
+   */
+  expireDiscovered(seenBefore: number, now: number, limit: number): string[] {
+    const stale = this.db
+      .prepare(
+        `SELECT m.id, (SELECT group_concat(mac) FROM machine_macs WHERE machine_id = m.id) AS macs FROM machines m
+         WHERE m.state = 'discovered' AND COALESCE(m.last_seen_at, m.created_at) < ?
+           AND NOT EXISTS (SELECT 1 FROM machine_macs mm JOIN leases l ON l.mac = mm.mac
+                           WHERE mm.machine_id = m.id AND l.state != 'released' AND l.expires_at > ?)
+         LIMIT ?`,
+      )
+      .all(seenBefore, now, limit) as { id: number; macs: string | null }[];
+    const remove = this.db.prepare('DELETE FROM machines WHERE id = ?');
+    for (const { id } of stale) remove.run(id);
+    return stale.flatMap((r) => (r.macs ? r.macs.split(',') : []));
+  }
+
   touchLastSeen(id: number, at = Date.now()): void {
     this.lastSeen.run(at, id);
   }

@@ -3,6 +3,7 @@ import { extname, isAbsolute, resolve } from 'node:path';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { parseAddressOrCidr } from '../net/ipv4.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** The livery checkout or install (this file is src/config/load.ts or dist/config/load.js). */
@@ -82,6 +83,10 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): Config {
     throw new ConfigError(
       'invalid configuration:\n  dhcp: enabled without dhcp.interface and dhcp.address; livery answers DHCP only on an interface you name',
     );
+  }
+  const badRelay = config.dhcp.relaySources.findIndex((r) => parseAddressOrCidr(r) === null);
+  if (badRelay >= 0) {
+    throw new ConfigError(`invalid configuration:\n  dhcp.relaySources.${badRelay}: ${JSON.stringify(config.dhcp.relaySources[badRelay])} is not an IPv4 address or CIDR (e.g. 10.0.0.254 or 10.0.0.0/24)`);
   }
   if (config.dhcp.enabled && /^(127\.|localhost|\[::1\])/.test(new URL(config.http.publicUrl).host)) {
     throw new ConfigError(

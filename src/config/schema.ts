@@ -83,8 +83,21 @@ export const ConfigSchema = section({
       /** Shared by all MACs the CMDB does not know (known machines have only their own limit). */
       globalPerSecond: Type.Number({ default: 20_000, minimum: 1 }),
     }),
-    /** How many pool addresses unknown MACs may hold at once (stops pool-exhaustion attacks). */
+    /**
+     * Addresses (or CIDRs) relay agents may send from besides their own giaddr. A relayed packet
+     * (giaddr set) is answered only from port `port` and from its giaddr or one of these: a client
+     * on the segment (port 68) cannot take addresses from a relayed subnet by setting giaddr.
+     */
+    relaySources: Type.Array(Type.String({ pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$' }), { default: [] }),
+    /**
+     * How many pool addresses unknown MACs may hold at once across all subnets: offers, leases
+     * and quarantines after a DECLINE (stops pool-exhaustion attacks).
+     */
     unknownMacLeaseCap: Type.Integer({ default: 100_000, minimum: 0 }),
+    /** The share of each subnet's pool unknown MACs may hold at once; the rest is kept for registered machines. */
+    unknownMacPoolPercent: Type.Integer({ default: 90, minimum: 0, maximum: 100 }),
+    /** While dhcp.interface is down or lacks dhcp.address, check again this often (the rest of livery serves meanwhile). */
+    interfaceRetrySeconds: Type.Integer({ default: 5, minimum: 1, maximum: 300 }),
     offerHoldSeconds: Type.Integer({ default: 60, minimum: 5 }),
     /**
      * Longest a packet may wait in livery's backlog before it is dropped unanswered (counted as
@@ -95,6 +108,17 @@ export const ConfigSchema = section({
      */
     maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
+  }),
+  /** Machine records that unknown MACs create (subnet policies `discover` and `default-image`). */
+  discovery: section({
+    /**
+     * New records per subnet per interval, on the DHCP door (which knows the subnet). Past it an
+     * unknown MAC is still answered but leaves no record and no event (counted on /metrics).
+     */
+    maxPerSubnet: Type.Integer({ default: 1000, minimum: 0 }),
+    intervalSeconds: Type.Integer({ default: 60, minimum: 1 }),
+    /** A `discovered` record not seen for this long and holding no lease is deleted; 0 keeps them all. */
+    expireAfterSeconds: Type.Integer({ default: 7 * 86_400, minimum: 0 }),
   }),
   boot: section({
     /** Operator-editable templates; empty means the pxe-templates/ folder shipped with livery. */

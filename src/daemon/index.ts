@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
 import { databasePath } from './paths.js';
+import { startDiscoveredExpiry } from './expire-discovered.js';
 
 export interface Livery {
   cmdb: Cmdb;
@@ -55,6 +56,8 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
     if (tftp) closers.push(() => tftp.close());
     const dhcp = await startDhcpDoor({ cmdb, config, registry, logger, templates });
     if (dhcp) closers.push(() => dhcp.close());
+    const stopExpiry = startDiscoveredExpiry(cmdb, config, registry, logger);
+    if (stopExpiry) closers.push(stopExpiry);
     return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();

@@ -5,11 +5,13 @@ import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../ne
 import { poolBounds } from '../cmdb/subnets.js';
 import { AddressPool } from './pool.js';
 
-interface Holding {
+export interface Holding {
   ip: number;
   mac: string;
   state: LeaseState;
   expiresAt: number;
+  /** The client identifier (option 61, hex) the lease was bound with, if any: a RELEASE must carry it. */
+  clientId: string | null;
 }
 
 /** One subnet's addresses as the DHCP server sees them: its pool and who holds what. */
@@ -61,6 +63,10 @@ export class LeaseBooks {
     this.refresh(true);
   }
 
+  all(): Iterable<SubnetBook> {
+    return this.books.values();
+  }
+
   containing(ip: number): SubnetBook | null {
     for (const b of this.books.values()) if (cidrContains(b.cidr, ip)) return b;
     return null;
@@ -74,7 +80,9 @@ export class LeaseBooks {
     const fixed = reserved ? parseIpv4(reserved) : null;
     if (fixed !== null && cidrContains(book.cidr, fixed)) return this.holdOffer(book, mac, fixed, now);
     const current = book.byMac.get(mac);
-    if (current && current.state !== 'declined' && this.availableTo(book, current.ip, mac, now)) return this.holdOffer(book, mac, current.ip, now);
+    // A hold that has ended is given again only to a client that may take from the pool.
+    const mayRenew = current && current.state !== 'declined' && (mayUsePool || current.expiresAt > now);
+    if (mayRenew && this.availableTo(book, current.ip, mac, now)) return this.holdOffer(book, mac, current.ip, now);
     if (!mayUsePool) return null;
     if (requested !== null && book.pool.contains(requested) && this.availableTo(book, requested, mac, now)) return this.holdOffer(book, mac, requested, now);
     const ip = book.pool.allocate(now);
@@ -101,42 +109,47 @@ export class LeaseBooks {
   /** Binds `ip` to `mac` for the subnet's lease time; returns the durable write. */
   bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null }): WriteOp {
     const expiresAt = now + book.subnet.leaseSeconds * 1000;
-    this.setHolding(book, { ip, mac, state: 'bound', expiresAt });
+    this.setHolding(book, { ip, mac, state: 'bound', expiresAt, clientId: extra.clientId });
     return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound', expiresAt, ...extra }, now };
   }
 
-  /** The client gave the address back: free it, but remember it was this MAC's. */
-  release(book: SubnetBook, mac: string, ip: number, now: number): WriteOp | null {
+  /** The holder gave the address back (same MAC, same client identifier): free it, but remember it was this MAC's. */
+  release(book: SubnetBook, mac: string, clientId: string | null, ip: number, now: number): WriteOp | null {
     const h = book.byIp.get(ip);
-    if (!h || h.mac !== mac) return null;
-    this.setHolding(book, { ip, mac, state: 'released', expiresAt: now });
+    if (!h || h.mac !== mac || h.state !== 'bound' || h.expiresAt <= now) return null;
+    if (h.clientId !== null && h.clientId !== clientId) return null;
+    this.setHolding(book, { ip, mac, state: 'released', expiresAt: now, clientId: h.clientId });
     book.pool.release(ip);
     return { kind: 'lease-state', ip: formatIpv4(ip), mac, state: 'released', expiresAt: now, now };
   }
 
-  /** The client found the address in use: keep it out of the pool for the quarantine time. */
+  /**
+   * The client found the address in use: keep it out of the pool for the quarantine time. Only
+   * an address this server offered or leased to that MAC, and still does.
+   */
   decline(book: SubnetBook, mac: string, ip: number, now: number): WriteOp | null {
     const h = book.byIp.get(ip);
-    if (!h || h.mac !== mac) return null;
+    if (!h || h.mac !== mac || (h.state !== 'offered' && h.state !== 'bound') || h.expiresAt <= now) return null;
     const until = now + this.opts.declineQuarantineSeconds * 1000;
-    this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until });
+    this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until, clientId: null });
     return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'declined', expiresAt: until, clientId: null, hostname: null }, now };
   }
 
-  /** Forgets an offer the client turned down (it chose another server). */
-  dropOffer(book: SubnetBook, mac: string): void {
+  /** Forgets an offer the client turned down (it chose another server); whether there was one. */
+  dropOffer(book: SubnetBook, mac: string): boolean {
     const h = book.byMac.get(mac);
-    if (!h || h.state !== 'offered') return;
+    if (!h || h.state !== 'offered') return false;
     book.byMac.delete(mac);
     book.byIp.delete(h.ip);
     book.pool.release(h.ip);
+    return true;
   }
 
   private holdOffer(book: SubnetBook, mac: string, ip: number, now: number): number {
     const current = book.byMac.get(mac);
     // An existing bound lease stays bound; only a new address becomes an offer.
     if (current && current.ip === ip && current.state === 'bound' && current.expiresAt > now) return ip;
-    this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000 });
+    this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000, clientId: null });
     return ip;
   }
 
@@ -160,7 +173,7 @@ export class LeaseBooks {
       byIp: new Map(),
     };
     for (const l of this.cmdb.leases.inSubnet(subnet.id)) {
-      const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt };
+      const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt, clientId: l.clientId };
       book.byMac.set(h.mac, h);
       book.byIp.set(h.ip, h);
       if (h.state !== 'released') book.pool.hold(h.ip, h.expiresAt);

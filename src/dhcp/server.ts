@@ -3,7 +3,7 @@ import { bootStep, classifyDhcpClient, decide, type BootPlan, type ClientFacts, 
 import { MachineCache, Writer, type Cmdb, type Machine, type WriteOp } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import { cidrContains, formatIpv4, parseAddressOrCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
 import { openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
 import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from './codec.js';
 import { servedInterface } from './interface.js';
@@ -13,6 +13,8 @@ import { DhcpMessageType, messageTypeName, userClasses } from './options.js';
 import { Backlog } from './backlog.js';
 import { RateLimiter } from './ratelimit.js';
 import { buildReply, type ReplySpec, type ServerIdentity } from './reply.js';
+import { UnknownMacBudget } from './unknown-macs.js';
+import { DiscoveryBudget } from './discovery-budget.js';
 
 export interface DhcpServer {
   close(): Promise<void>;
@@ -68,6 +70,39 @@ const BROADCAST = '255.255.255.255';
 const SLICE_MS = 1;
 
 /**
+ * Starts livery's DHCP server on dhcp.interface, or, while that interface does not carry
+ * dhcp.address yet (no carrier: Node lists only running links), waits for it, checking every
+ * dhcp.interfaceRetrySeconds, and starts answering as soon as it does; the rest of livery
+ * serves meanwhile. An interface that does not exist at all is refused at once (InterfaceError).
+ */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const d = opts.config.dhcp;
+  const metrics = dhcpMetrics(opts.registry);
+  const served = servedInterface(d.interface, d.address);
+  if (served.ready) return listen(opts, metrics, served.index);
+  metrics.up.set(0);
+  opts.logger.warn({ interface: d.interface, address: d.address }, `${served.why}: DHCP waits for it, checking every ${d.interfaceRetrySeconds} s (HTTP and TFTP serve meanwhile)`);
+  let server: DhcpServer | null = null;
+  const timer = setInterval(() => {
+    try {
+      const now = servedInterface(d.interface, d.address);
+      if (!now.ready) return;
+      clearInterval(timer);
+      server = listen(opts, metrics, now.index);
+    } catch (err) {
+      // The interface was removed, or the socket could not be opened: say so, and keep trying.
+      opts.logger.error({ err }, 'dhcp: cannot start on its interface yet; will try again');
+    }
+  }, d.interfaceRetrySeconds * 1000);
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await server?.close();
+    },
+  };
+}
+
+/**
  * livery's DHCP server. One socket on port 67 (and 4011 in proxy mode), confined to the served
  * interface. Each packet is decoded as it is read and waits in the backlog (see Backlog for
  * the order under overload); answering one: rate limit → client facts → boot plan (CMDB) →
@@ -75,11 +110,9 @@ const SLICE_MS = 1;
  * in one SQLite transaction (group commit) on the CMDB's writer thread, and an ACK leaves
  * only once its lease is on disk.
  */
-export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number): DhcpServer {
   const { cmdb, config, logger } = opts;
   const d = config.dhcp;
-  const ifindex = servedInterface(d.interface, d.address);
-  const metrics = dhcpMetrics(opts.registry);
   const books = new LeaseBooks(cmdb, { offerHoldSeconds: d.offerHoldSeconds, declineQuarantineSeconds: d.declineQuarantineSeconds });
   const limiter = new RateLimiter(d.rateLimit.perMacPerSecond, d.rateLimit.globalPerSecond);
   const serverAddress = parseIpv4(d.address)!;
@@ -87,23 +120,28 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (d.mode === 'full' && !local) {
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
+  const sockets: DatagramSocket[] = [];
   const writer = new Writer(cmdb.db.name);
   const handler = new Handler(cmdb, writer, config, books, limiter, metrics, logger);
-
-  const main: DatagramSocket = openSocket(d.port, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, main, 'main'));
-  const sockets = [main];
-  if (d.mode === 'proxy') {
-    const proxy: DatagramSocket = openSocket(d.proxyPort, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, proxy, 'proxy-4011'));
-    sockets.push(proxy);
-  }
-  logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
-  return {
-    close: async () => {
-      await handler.stop();
-      await writer.close();
-      for (const socket of sockets) socket.close();
-    },
+  const close = async () => {
+    await handler.stop();
+    await writer.close();
+    for (const socket of sockets) socket.close();
   };
+  try {
+    const main: DatagramSocket = openSocket(d.port, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, main, 'main'));
+    sockets.push(main);
+    if (d.mode === 'proxy') {
+      const proxy: DatagramSocket = openSocket(d.proxyPort, ifindex, (buf, address, port) => handler.onPacket(buf, { address, port }, proxy, 'proxy-4011'));
+      sockets.push(proxy);
+    }
+  } catch (err) {
+    void close();
+    throw err;
+  }
+  metrics.up.set(1);
+  logger.info({ interface: d.interface, address: d.address, mode: d.mode, port: d.port }, 'dhcp listening');
+  return { close };
 }
 
 /**
@@ -127,8 +165,12 @@ class Handler {
   private readonly serverId: string;
   /** Who we are in every reply (server identifier, next-server). */
   private readonly server: ServerIdentity;
-  /** Pool addresses held by MACs no operator registered, with when each hold ends. */
-  private readonly unknownHolds = new Map<string, number>();
+  /** Pool addresses held by MACs no operator registered, bounded (see UnknownMacBudget). */
+  private readonly unknownMacs: UnknownMacBudget;
+  /** Machine records unknown MACs may create, per subnet per interval. */
+  private readonly discoveries: DiscoveryBudget;
+  /** Where relay agents may send from besides their giaddr (dhcp.relaySources). */
+  private readonly relaySources: Cidr[];
   private readonly decideContext: DecideContext;
   private readonly machines: MachineCache;
 
@@ -145,6 +187,10 @@ class Handler {
     this.server = { address: this.serverId };
     this.machines = new MachineCache(cmdb.machines);
     this.backlog = new Backlog(config.dhcp.maxWaitMs);
+    this.relaySources = config.dhcp.relaySources.map((r) => parseAddressOrCidr(r)!);
+    this.unknownMacs = new UnknownMacBudget({ cap: config.dhcp.unknownMacLeaseCap, poolPercent: config.dhcp.unknownMacPoolPercent });
+    this.countUnknownHolds();
+    this.discoveries = new DiscoveryBudget(config.discovery);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
     this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
   }
@@ -162,6 +208,10 @@ class Handler {
     const type = p.options.messageType;
     if (type === undefined) return this.drop('bootp-without-dhcp');
     this.metrics.received.inc({ type: messageTypeName(type) });
+    if (p.giaddr !== ZERO) {
+      const untrusted = this.untrustedRelay(p.giaddr, from);
+      if (untrusted) return this.drop(untrusted);
+    }
     this.backlog.push({ p, type, discover: type === DhcpMessageType.DISCOVER, at: Date.now(), from, socket, via });
     if (!this.answering) {
       this.answering = true;
@@ -195,7 +245,7 @@ class Handler {
       this.books.refresh();
       const client: Client = { p, machine, socket };
       if (this.config.dhcp.mode === 'proxy') this.proxy(client, w.from, w.via);
-      else this.full(client, w.type, now);
+      else this.full(client, w.type, w.from, now);
     } catch (err) {
       // A packet must never take the server down; count it and carry on.
       this.drop('handler-error');
@@ -215,7 +265,7 @@ class Handler {
 
   // --- full mode ---------------------------------------------------------------------------
 
-  private full(c: Client, type: number, now: number): void {
+  private full(c: Client, type: number, from: Peer, now: number): void {
     const { p } = c;
     const relayed = p.giaddr !== ZERO;
     const hint = relayed ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
@@ -227,9 +277,9 @@ class Handler {
       case DhcpMessageType.REQUEST:
         return this.request(c, book, now);
       case DhcpMessageType.DECLINE:
-        return this.declineOrRelease(p, book, now, 'decline');
+        return this.decline(c, book, now);
       case DhcpMessageType.RELEASE:
-        return this.declineOrRelease(p, book, now, 'release');
+        return this.release(c, book, from, now);
       case DhcpMessageType.INFORM:
         return this.inform(c, book);
       default:
@@ -244,15 +294,16 @@ class Handler {
       this.step(plan, 'dhcp-discover', this.clientDetail(p));
       return this.drop('policy-ignore');
     }
-    const unknown = !plan.machine || plan.machine.state === 'discovered';
+    const unknown = isUnknown(plan.machine);
     const requested = p.options.requestedIp ? parseIpv4(p.options.requestedIp) : null;
-    const ip = this.books.offer(book, p.mac!, plan.machine?.ip ?? null, requested, now, !unknown || this.unknownMayHold(p.mac!, now));
+    const refusal = unknown ? this.unknownMacs.refusal(book, p.mac!, now) : null;
+    const ip = this.books.offer(book, p.mac!, plan.machine?.ip ?? null, requested, now, refusal === null);
     if (ip === null) {
       this.step(plan, 'dhcp-discover', this.clientDetail(p));
-      this.logger.warn({ subnet: book.subnet.name, mac: p.mac }, 'no address to offer: pool exhausted or unknown-MAC cap reached');
-      return this.drop('pool-exhausted');
+      this.logger.warn({ subnet: book.subnet.name, mac: p.mac, reason: refusal ?? 'pool-exhausted' }, 'no address to offer');
+      return this.drop(refusal ?? 'pool-exhausted');
     }
-    if (unknown) this.unknownHolds.set(p.mac!, now + this.config.dhcp.offerHoldSeconds * 1000);
+    if (unknown) this.holdForUnknown(book, p.mac!, ip);
     const yiaddr = formatIpv4(ip);
     // One event per DISCOVER, named by its outcome, as a REQUEST's is (dhcp-ack or dhcp-nak):
     // the offer carries what the client said about itself, and a DISCOVER left unanswered is
@@ -271,7 +322,7 @@ class Handler {
     if (serverId !== undefined) {
       // SELECTING: the client chose a server; if not us, our offer is free again.
       if (serverId !== this.serverId) {
-        this.books.dropOffer(book, mac);
+        if (this.books.dropOffer(book, mac)) this.unknownMacs.release(book, mac);
         return this.drop('request-for-another-server');
       }
       if (!requested) return this.nak(p, socket, 'REQUEST in SELECTING state without a requested address');
@@ -315,22 +366,52 @@ class Handler {
     }
     const allowed = reserved === ip || (book.pool.contains(ip) && this.books.availableTo(book, ip, mac, now));
     if (!allowed) return this.nak(p, socket, `${formatIpv4(ip)} is not available to this client`);
+    // Every path that binds comes here, so the unknown-MAC bounds hold for a REQUEST sent
+    // without a DISCOVER as for an offer (a MAC already holding in this subnet keeps its own).
+    const unknown = isUnknown(plan.machine);
+    const refusal = unknown && reserved !== ip ? this.unknownMacs.refusal(book, mac, now) : null;
+    if (refusal) return this.drop(refusal);
     const yiaddr = formatIpv4(ip);
     this.writes.push(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null }));
-    if (!plan.machine || plan.machine.state === 'discovered') this.unknownHolds.set(mac, now + book.subnet.leaseSeconds * 1000);
+    if (unknown) this.holdForUnknown(book, mac, ip);
     this.step(plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next });
     this.send(socket, { type: 'ack', request: p, server: this.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
   }
 
-  private declineOrRelease(p: DhcpPacket, book: SubnetBook, now: number, what: 'decline' | 'release'): void {
-    const addr = what === 'decline' ? p.options.requestedIp : p.ciaddr;
+  /**
+   * RFC 2131 §4.3.3: the client found the address in use. Only an address offered or leased to
+   * this MAC by us is quarantined; what an unknown MAC quarantines stays counted against its
+   * bounds until the quarantine ends, so a DECLINE storm cannot take more of the pool.
+   */
+  private decline(c: Client, book: SubnetBook, now: number): void {
+    const { p } = c;
+    const addr = p.options.requestedIp;
     const ip = addr ? parseIpv4(addr) : null;
-    if (ip === null || (p.options.serverId !== undefined && p.options.serverId !== this.serverId)) return this.drop(`${what}-not-ours`);
-    const write = what === 'decline' ? this.books.decline(book, p.mac!, ip, now) : this.books.release(book, p.mac!, ip, now);
-    if (!write) return this.drop(`${what}-no-record`);
-    if (what === 'decline') this.logger.warn({ ip: addr, mac: p.mac }, 'client declined an address (in use by someone else?): quarantined');
+    if (ip === null || p.options.serverId !== this.serverId) return this.drop('decline-not-ours');
+    const write = this.books.decline(book, p.mac!, ip, now);
+    if (!write) return this.drop('decline-not-holder');
+    if (isUnknown(c.machine)) this.holdForUnknown(book, p.mac!, ip);
+    this.logger.warn({ ip: addr, mac: p.mac }, 'client declined an address (in use by someone else?): quarantined');
     this.writes.push(write);
-    this.writes.push({ kind: 'event', event: { type: `dhcp-${what}`, mac: p.mac, detail: { ip: addr }, at: now } });
+    this.writes.push({ kind: 'event', event: { type: 'dhcp-decline', mac: p.mac, detail: { ip: addr }, at: now } });
+  }
+
+  /**
+   * RFC 2131 §4.3.4/§4.4.4: the client gives its lease back. Only the holder may: ciaddr is the
+   * leased address, chaddr and client identifier are the lease's, and a packet that did not
+   * come through a relay comes from that address.
+   */
+  private release(c: Client, book: SubnetBook, from: Peer, now: number): void {
+    const { p } = c;
+    const ip = parseIpv4(p.ciaddr);
+    if (ip === null || p.ciaddr === ZERO || (p.options.serverId !== undefined && p.options.serverId !== this.serverId)) return this.drop('release-not-ours');
+    if (p.giaddr === ZERO && from.address !== p.ciaddr) return this.drop('release-wrong-source');
+    const write = this.books.release(book, p.mac!, clientIdText(p), ip, now);
+    if (!write) return this.drop('release-not-holder');
+    this.unknownMacs.release(book, p.mac!);
+    this.metrics.unknownHeld.set(this.unknownMacs.size);
+    this.writes.push(write);
+    this.writes.push({ kind: 'event', event: { type: 'dhcp-release', mac: p.mac, detail: { ip: p.ciaddr }, at: now } });
   }
 
   private inform(c: Client, book: SubnetBook): void {
@@ -344,14 +425,30 @@ class Handler {
     this.send(socket, { type: 'nak', request: p, server: this.server, message }, false);
   }
 
-  /** Unknown MACs may hold at most dhcp.unknownMacLeaseCap pool addresses at once. */
-  private unknownMayHold(mac: string, now: number): boolean {
-    if (this.unknownHolds.has(mac)) return true;
-    if (this.unknownHolds.size >= this.config.dhcp.unknownMacLeaseCap) {
-      for (const [m, until] of this.unknownHolds) if (until <= now) this.unknownHolds.delete(m);
-    }
-    this.metrics.unknownHeld.set(this.unknownHolds.size);
-    return this.unknownHolds.size < this.config.dhcp.unknownMacLeaseCap;
+  /** Counts a pool address an unknown MAC now holds, until its hold (offer, lease, quarantine) ends. */
+  private holdForUnknown(book: SubnetBook, mac: string, ip: number): void {
+    const h = this.books.holdingOf(book, mac);
+    if (!book.pool.contains(ip) || h?.ip !== ip) return;
+    this.unknownMacs.hold(book, mac, h.expiresAt);
+    this.metrics.unknownHeld.set(this.unknownMacs.size);
+  }
+
+  /** Rebuilds the unknown-MAC counts from the lease books (at start, and when the books are reloaded). */
+  private countUnknownHolds(): void {
+    this.unknownMacs.seed(this.books.all(), (mac) => isUnknown(this.machines.byCanonicalMac(mac)), Date.now());
+    this.metrics.unknownHeld.set(this.unknownMacs.size);
+  }
+
+  /**
+   * Why a relayed packet is not from a relay, or null if it is: relays send from the server
+   * port (a client sends from 68), from their giaddr or an address in dhcp.relaySources.
+   */
+  private untrustedRelay(giaddr: string, from: Peer): string | null {
+    if (from.port !== this.config.dhcp.port) return 'relay-from-client-port';
+    if (from.address === giaddr) return null;
+    const source = parseIpv4(from.address);
+    if (source !== null && this.relaySources.some((c) => cidrContains(c, source))) return null;
+    return 'relay-untrusted-source';
   }
 
   // --- proxyDHCP ---------------------------------------------------------------------------
@@ -395,8 +492,15 @@ class Handler {
     return decide(facts, { cmdb, config, subnetContaining, machine });
   }
 
-  /** Queues the boot event of a stage (and the discovery or last-seen stamp it implies). */
+  /**
+   * Queues the boot event of a stage (and the discovery or last-seen stamp it implies). An
+   * unknown MAC past its subnet's discovery budget leaves nothing: no record, no event.
+   */
   private step(plan: BootPlan, stage: string, detail: Record<string, unknown>): void {
+    if (plan.discover && !plan.machine && !this.discoveries.allow(plan.subnet?.id ?? 0, plan.facts.mac, Date.now())) {
+      this.metrics.discoveryRefused.inc();
+      return;
+    }
     this.writes.push({ kind: 'boot-step', step: bootStep(plan, stage, detail) });
   }
 
@@ -455,6 +559,7 @@ class Handler {
         stop();
         this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
         this.books.reload();
+        this.countUnknownHolds();
         for (let i = 0; i < acks.length; i++) this.drop('commit-failed');
       },
     );
@@ -471,6 +576,11 @@ class Handler {
   private drop(reason: string): void {
     this.metrics.dropped.inc({ reason });
   }
+}
+
+/** A MAC no operator registered (none, or only discovered): bounded in what it may hold. */
+function isUnknown(machine: Machine | null): boolean {
+  return !machine || machine.state === 'discovered';
 }
 
 function clientIdText(p: DhcpPacket): string | null {

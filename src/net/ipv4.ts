@@ -55,6 +55,11 @@ export function parseCidr(text: string): Cidr | null {
   return { network: address, prefix, first: address, last: (address | ~mask) >>> 0 };
 }
 
+/** A CIDR, or a single address as a /32 (an allow-list entry). */
+export function parseAddressOrCidr(text: string): Cidr | null {
+  return parseCidr(text.includes('/') ? text : `${text}/32`);
+}
+
 export function formatCidr(c: Cidr): string {
   return `${formatIpv4(c.network)}/${c.prefix}`;
 }

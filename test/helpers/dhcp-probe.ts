@@ -29,6 +29,8 @@ export interface ProbeSpec {
   bindPort?: number;
   send: ProbeSend[];
   listenMs: number;
+  /** Answer each OFFER heard as a client would next: REQUEST it, or DECLINE it (a DECLINE storm). */
+  answerOffers?: 'REQUEST' | 'DECLINE';
 }
 
 const toBytes = (v: unknown) => (typeof v === 'string' && v.startsWith('hex:') ? Buffer.from(v.slice(4), 'hex') : v);
@@ -42,6 +44,10 @@ async function main(spec: ProbeSpec): Promise<void> {
     if (!d.ok) return;
     const p = d.packet;
     if (p.op !== 2) return;
+    if (spec.answerOffers && p.options.messageType === DhcpMessageType.OFFER && p.options.serverId) {
+      const answer = { requestedIp: p.yiaddr, serverId: p.options.serverId };
+      socket.send(encodeDhcp({ op: 1, xid: p.xid, chaddr: macToChaddr(p.mac!), options: { ...answer, messageType: DhcpMessageType[spec.answerOffers] } }), 67, '255.255.255.255');
+    }
     const opts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(p.options)) opts[k] = v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v;
     process.stdout.write(
