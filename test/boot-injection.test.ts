@@ -27,7 +27,7 @@ async function refused(path: string, init: Parameters<TestServer['api']>[1], err
   const res = await s.api(path, init);
   const body = (await res.json()) as { error: string; problems?: { line: number; error: string }[] };
   expect(res.status).toBe(400);
-  expect(JSON.stringify(body)).toMatch(error);
+  expect([body.error, ...(body.problems ?? []).map((p) => `line ${p.line}: ${p.error}`)].join('\n')).toMatch(error);
   expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
 }
 
@@ -38,7 +38,7 @@ const BAD: [string, RegExp][] = [
   ['BOOTIF=01-00-00-00-00-00-01', /kernelArgs: BOOTIF: livery sets/],
   ['initrd=evil.img', /kernelArgs: initrd: livery sets/],
   ['Livery.Server=http://evil.example', /kernelArgs: Livery\.Server: livery sets/],
-  ['ip=${net0/ip}', /kernelArgs: must not contain \\"\$\{\\" \(iPXE would expand it/],
+  ['ip=${net0/ip}', /kernelArgs: must not contain "\$\{" \(iPXE would expand it/],
 ];
 
 describe('kernel arguments are refused where they enter', () => {
@@ -49,7 +49,7 @@ describe('kernel arguments are refused where they enter', () => {
 
   it('CSV and JSON import refuse them with the row, and import nothing', async () => {
     const csv = `mac,hostname,kernel_args\n52:54:00:cc:00:03,ok-1,quiet\n52:54:00:cc:00:04,bad-1,livery.rootfs=http://evil.example/r\n`;
-    await refused('/v1/machines/import', { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } }, /"line":3,"error":"kernelArgs: livery\.rootfs: livery sets/);
+    await refused('/v1/machines/import', { method: 'POST', body: csv, headers: { 'content-type': 'text/csv' } }, /line 3: kernelArgs: livery\.rootfs: livery sets/);
     await refused('/v1/machines/import', { method: 'POST', json: [{ macs: ['52:54:00:cc:00:05'], kernelArgs: 'a\nchain http://evil.example/x' }] }, /kernelArgs: must be one line/);
   });
 
@@ -101,5 +101,25 @@ describe('stored values that got in before the rules cannot take over the boot',
     expect(words.slice(-2)).toEqual(['quiet', 'nomodeset']);
     expect(explained.reasons.join('\n')).toContain("ignored livery's own parameters in the kernel arguments of machine victim: livery.rootfs=http://evil.example/r");
     expect(explained.reasons.join('\n')).toContain(`ignored livery's own parameters in the kernel arguments of image ${imageId}: livery.server=http://evil.example`);
+  });
+});
+
+describe('label keys and var names map to distinct metadata env variables', () => {
+  it.each([
+    ['labels', { 'a.b': '1', 'a-b': '2' }, /labels: keys "a\.b" and "a-b" would both be LIVERY_LABEL_A_B in the metadata env format; rename one/],
+    ['labels', { rack: '1', RACK: '2' }, /labels: keys "rack" and "RACK" would both be LIVERY_LABEL_RACK/],
+    ['vars', { foo: '1', FOO: '2' }, /vars: keys "foo" and "FOO" would both be LIVERY_VAR_FOO/],
+  ])('refuses %s %j on create, update and import', async (field, map, error) => {
+    await refused('/v1/machines', { method: 'POST', json: { macs: ['52:54:00:cc:00:06'], [field]: map } }, error);
+    await refused(`/v1/machines/${MAC}`, { method: 'PATCH', json: { [field]: map } }, error);
+    await refused('/v1/machines/import', { method: 'POST', json: [{ macs: ['52:54:00:cc:00:07'], [field]: map }] }, error);
+  });
+
+  it('a stored collision from before the rule exports neither key, and says so', async () => {
+    s.livery.cmdb.db.prepare('UPDATE machines SET labels = ? WHERE hostname = ?').run(JSON.stringify({ 'a.b': 'one', 'a-b': 'two', rack: 'r1' }), 'victim');
+    const env = await (await fetch(`${s.url}/v1/metadata/${MAC}?format=env`)).text();
+    expect(env).toContain("LIVERY_LABEL_RACK='r1'\n");
+    expect(env).not.toContain('LIVERY_LABEL_A_B=');
+    expect(env).toContain('# a.b, a-b would all be LIVERY_LABEL_A_B: not exported\n');
   });
 });

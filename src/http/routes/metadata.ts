@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { decide, templateData } from '../../boot/index.js';
+import { envName, envNameCollisions } from '../../cmdb/env-names.js';
 import type { Machine } from '../../cmdb/types.js';
 import { parseCidr, parseIpv4 } from '../../net/ipv4.js';
 import { normalizeMac } from '../../net/mac.js';
@@ -134,9 +135,12 @@ export function toEnv(md: Record<string, unknown>): string {
     ['IMAGE_VERSION', image.version],
     ['IMAGE_CHANNEL', image.channel],
   ];
-  for (const [k, v] of Object.entries(md.labels as Record<string, string>)) lines.push([`LABEL_${envName(k)}`, v]);
-  for (const [k, v] of Object.entries(md.vars as Record<string, string>)) lines.push([`VAR_${envName(k)}`, v]);
-  return lines.map(([k, v]) => `LIVERY_${k}=${q(v)}\n`).join('');
+  const skipped: string[] = [];
+  for (const [prefix, map] of [['LABEL', md.labels], ['VAR', md.vars]] as const) {
+    // Writes refuse keys that share a name; a row from before that rule exports none of them.
+    const collisions = envNameCollisions(map as Record<string, string>);
+    for (const [name, keys] of collisions) skipped.push(`# ${keys.join(', ')} would all be LIVERY_${prefix}_${name}: not exported\n`);
+    for (const [k, v] of Object.entries(map as Record<string, string>)) if (!collisions.has(envName(k))) lines.push([`${prefix}_${envName(k)}`, v]);
+  }
+  return lines.map(([k, v]) => `LIVERY_${k}=${q(v)}\n`).join('') + skipped.join('');
 }
-
-const envName = (k: string) => k.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
