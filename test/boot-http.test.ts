@@ -32,7 +32,7 @@ beforeAll(async () => {
   s = await startTestServer({ boot: { templatesDir: templates.path } });
   await publish('1.0', 'stable');
   await publish('2.0');
-  await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'node1', image: { name: 'minimal' }, kernelArgs: 'loglevel=7', vars: { role: 'db' } } });
+  await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'node1', ip: '127.0.0.1', image: { name: 'minimal' }, kernelArgs: 'loglevel=7', vars: { role: 'db' } } });
 });
 afterAll(async () => {
   await s.stop();

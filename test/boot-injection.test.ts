@@ -18,7 +18,7 @@ beforeAll(async () => {
   s = await startTestServer();
   const { tar } = await makeBundle('minimal', '1.0', undefined, { kernelArgs: 'quiet' });
   imageId = ((await (await publishBundle(s, tar, '?channel=stable')).json()) as { id: string }).id;
-  expect((await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'victim', image: { name: 'minimal' } } })).status).toBe(201);
+  expect((await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'victim', ip: '127.0.0.1', image: { name: 'minimal' } } })).status).toBe(201);
 });
 afterAll(() => s.stop());
 
