@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tftpVirtualFile } from '../src/boot/index.js';
 import { dumpTables } from './helpers/db-snapshot.js';
 import { makeBundle, publishBundle } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -82,6 +83,19 @@ describe('metadata and phone-home answer only the machine itself, by default', (
     expect(trace.boots.at(-1)).toMatchObject({ imageId, complete: true });
   });
 
+  it('a machine booted by a GRUB or pxelinux config over TFTP phones home for the image that config named', async () => {
+    const bootConfigs = () => rows("SELECT count(*) AS n FROM events WHERE type = 'boot-config' AND mac = ?", LEASED);
+    expect(tftpVirtualFile(`pxelinux.cfg/01-${LEASED.replaceAll(':', '-')}`, { ...s.livery, config: s.config })!.toString()).toContain(`livery.image=${imageId}`);
+    for (let i = 0; i < 50 && bootConfigs() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(bootConfigs()).toBe(1);
+    expect((await booted(LEASED, '127.0.0.3', imageId)).status).toBe(204);
+    // Made-up MACs over TFTP leave no rows.
+    const before = rows('SELECT count(*) AS n FROM events');
+    tftpVirtualFile('grub/grub.cfg-01-02-00-00-00-77-01', { ...s.livery, config: s.config });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rows('SELECT count(*) AS n FROM events')).toBe(before);
+  });
+
   it('with the opt-out (NAT, proxy DHCP), metadata is answered from any address; the served-image check stays', async () => {
     const open = await startTestServer({ http: { listen: '127.0.0.1:0', metadataRequiresOwnAddress: false } });
     try {
@@ -123,9 +137,11 @@ describe('the events and registrations anyone can cause are bounded, and counted
     expect(served).toBeLessThanOrEqual(12);
     expect(await refusedCount('per-mac')).toBeGreaterThan(before.mac + 20);
     expect((await refusedCount('per-mac')) - before.mac + (await refusedCount('per-address')) - before.address).toBe(100 - served);
+    // The address's bucket is empty now: other MACs from it get in only as it refills (1/s).
+    const started = Date.now();
     const flood: number[] = [];
     for (let i = 0; i < 60; i++) flood.push((await send(`${s.url}/boot/02:00:00:20:00:${i.toString(16).padStart(2, '0')}.ipxe`, '127.0.0.21')).status);
-    expect(flood.every((x) => x === 429)).toBe(true);
+    expect(flood.filter((x) => x !== 429).length).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - started) / 1000));
     expect(await refusedCount('per-address')).toBeGreaterThan(before.address + 60);
   });
 
