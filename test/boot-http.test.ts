@@ -32,7 +32,7 @@ beforeAll(async () => {
   s = await startTestServer({ boot: { templatesDir: templates.path } });
   await publish('1.0', 'stable');
   await publish('2.0');
-  await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'node1', image: { name: 'minimal' }, kernelArgs: 'livery.debug=1', vars: { role: 'db' } } });
+  await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'node1', ip: '127.0.0.1', image: { name: 'minimal' }, kernelArgs: 'loglevel=7', vars: { role: 'db' } } });
 });
 afterAll(async () => {
   await s.stop();
@@ -53,7 +53,7 @@ describe('boot scripts', () => {
     expect(text).toContain(`kernel --name vmlinuz ${s.url}/images/${ids['1.0']}/vmlinuz?mac=${MAC} initrd=initrd.img BOOTIF=01-52-54-00-aa-00-01`);
     expect(text).toContain(`livery.rootfs=${s.url}/images/${ids['1.0']}/rootfs.squashfs?mac=${MAC} livery.rootfs.sha256=${rootfsSha}`);
     expect(text).toContain(`livery.server=${s.url} livery.image=${ids['1.0']}`);
-    expect(text).toContain('console=tty0 console=ttyS0,115200 quiet livery.debug=1 || goto retry');
+    expect(text).toContain('console=tty0 console=ttyS0,115200 quiet loglevel=7 || goto retry');
     expect(text).toContain(`initrd --name initrd.img ${s.url}/images/${ids['1.0']}/initrd.img?mac=${MAC}`);
   });
 
@@ -131,7 +131,7 @@ describe('metadata, phone-home, trace and events', () => {
     const env = await (await fetch(`${s.url}/v1/metadata/${MAC}?format=env`)).text();
     expect(env).toContain("LIVERY_HOSTNAME='node1'\n");
     expect(env).toContain("LIVERY_VAR_ROLE='db'\n");
-    expect(await (await fetch(`${s.url}/cloud-init/${MAC}/meta-data`)).text()).toContain('local-hostname: node1');
+    expect(await (await fetch(`${s.url}/cloud-init/${MAC}/meta-data`)).text()).toContain('local-hostname: "node1"');
     expect((await fetch(`${s.url}/v1/metadata/02:00:00:00:99:99`)).status).toBe(404);
   });
 

@@ -128,6 +128,14 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     expect(Object.keys(body).sort()).toEqual(['imageId', 'kernel', 'uptimeMs']);
   });
 
+  it("takes livery's own parameters from their first occurrence: later copies in user kernel args are ignored", async () => {
+    metadataBody = "LIVERY_HOSTNAME='node4'\n";
+    const r = await runAgent(`${cmdline()} livery.server=http://127.0.0.1:1/ livery.image=evil BOOTIF=01-02-00-00-00-00-66`);
+    expect(r.code).toBe(0);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /v1/metadata/${MAC}?format=env`, `POST /v1/machines/${MAC}/booted`]);
+    expect((JSON.parse(seen[1]!.body) as { imageId: string }).imageId).toBe(IMAGE);
+  });
+
   it('still reports the boot when the server has no metadata for the machine', async () => {
     metadataStatus = 404;
     const r = await runAgent(cmdline());

@@ -135,7 +135,7 @@ describe.skipIf(!isRoot)('building images/minimal (needs root; skipped otherwise
 
   it('initrd holds /init, busybox, the udhcpc hook and the NIC, loop, squashfs and overlay modules', () => {
     const listing = execFileSync('sh', ['-c', 'zcat "$1" | cpio -t --quiet', 'sh', initrd], { encoding: 'utf8' }).split('\n');
-    for (const f of ['init', 'bin/busybox', 'etc/livery-udhcpc', 'etc/livery-modules', 'dev/console']) expect(listing).toContain(f);
+    for (const f of ['init', 'lib/livery/cmdline.sh', 'bin/busybox', 'etc/livery-udhcpc', 'etc/livery-modules', 'dev/console']) expect(listing).toContain(f);
     const modules = listing.filter((f) => f.endsWith('.ko')).map((f) => f.split('/').at(-1));
     for (const m of ['virtio_net.ko', 'virtio_pci.ko', 'e1000.ko', 'e1000e.ko', 'igb.ko', 'ixgbe.ko', 'i40e.ko', 'bnxt_en.ko', 'mlx5_core.ko', 'squashfs.ko', 'overlay.ko', 'loop.ko']) {
       expect(modules).toContain(m);
@@ -152,6 +152,7 @@ describe.skipIf(!isRoot)('building images/minimal (needs root; skipped otherwise
       const at = (p: string) => join(mnt, p);
       expect(readFileSync(at('etc/systemd/system/livery-agent.service'), 'utf8')).toContain('ExecStart=/usr/lib/livery/livery-agent');
       expect(statSync(at('usr/lib/livery/livery-agent')).mode & 0o777).toBe(0o755);
+      expect(statSync(at('usr/lib/livery/cmdline.sh')).mode & 0o777).toBe(0o644);
       expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/livery-agent.service'))).toBe('/etc/systemd/system/livery-agent.service');
       // Unit links are absolute inside the image, so they are read, not followed.
       expect(readlinkSync(at('etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe('/lib/systemd/system/systemd-networkd.service');

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'livery-initrd-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('initramfs and agent scripts parse', () => {
-  it.each(['init.sh', 'udhcpc.sh'])('busybox sh -n %s', (name) => {
+  it.each(['init.sh', 'udhcpc.sh', 'cmdline.sh'])('busybox sh -n %s', (name) => {
     execFileSync(BUSYBOX, ['sh', '-n', join(ASSETS, name)], { stdio: 'pipe' });
   });
 
@@ -24,11 +24,33 @@ describe('initramfs and agent scripts parse', () => {
     execFileSync('dash', ['-n', join(ASSETS, 'livery-agent.sh')], { stdio: 'pipe' });
   });
 
-  it('init reads BOOTIF, livery.rootfs and livery.rootfs.sha256 and refuses to boot without a checksum', () => {
+  it('init reads BOOTIF, livery.rootfs and livery.rootfs.sha256 with cmdline_value and refuses to boot without a checksum', () => {
     const init = execFileSync('cat', [join(ASSETS, 'init.sh')], { encoding: 'utf8' });
-    for (const key of ['BOOTIF=*', 'livery.rootfs=*', 'livery.rootfs.sha256=*']) expect(init).toContain(`\t\t${key})`);
+    expect(init).toContain('\n. /lib/livery/cmdline.sh\n');
+    for (const key of ['BOOTIF', 'livery.rootfs', 'livery.rootfs.sha256']) expect(init).toContain(`$(cmdline_value ${key} /proc/cmdline`);
     expect(init).toContain('refusing to boot an unverified rootfs');
     expect(init).toMatch(/exec switch_root \/newroot \/sbin\/init\n$/);
+  });
+
+  /** What busybox sh makes of cmdline.sh's cmdline_value for each name, on this command line. */
+  function values(cmdline: string, names: string[]): string[] {
+    const file = join(scratch, 'cmdline');
+    writeFileSync(file, `${cmdline}\n`);
+    const script = `. "$1"; shift; f=$1; shift; for n in "$@"; do cmdline_value "$n" "$f" || echo "(none)"; done`;
+    return execFileSync(BUSYBOX, ['sh', '-c', script, 'sh', join(ASSETS, 'cmdline.sh'), file, ...names], { encoding: 'utf8' }).trimEnd().split('\n');
+  }
+
+  it("cmdline_value takes livery's own value, the first, over copies that user arguments append", () => {
+    const livery = 'BOOT_IMAGE=vmlinuz initrd=initrd.img BOOTIF=01-52-54-00-aa-00-01 livery.rootfs=http://10.0.0.1/r?mac=x livery.rootfs.sha256=AB12';
+    const appended = 'quiet livery.rootfs=http://evil.example/r livery.rootfs.sha256=ffff BOOTIF=01-02-00-00-00-00-66 *';
+    expect(values(`${livery} ${appended}`, ['livery.rootfs', 'livery.rootfs.sha256', 'BOOTIF', 'livery.server'])).toEqual([
+      'http://10.0.0.1/r?mac=x',
+      'AB12',
+      '01-52-54-00-aa-00-01',
+      '(none)',
+    ]);
+    // A name is matched whole: livery.rootfs is not read from livery.rootfs.sha256=, nor from Xlivery.rootfs=.
+    expect(values('Xlivery.rootfs=a livery.rootfs.sha256=b', ['livery.rootfs'])).toEqual(['(none)']);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Cmdb } from '../cmdb/index.js';
+import { splitUserKernelArgs } from '../cmdb/kernel-args.js';
 import type { ImageSelector, Machine, Subnet } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
@@ -111,9 +112,19 @@ function kernelCommandLine(plan: BootPlan, config: Config): string {
   ];
   if (plan.artifacts!.rootfs) parts.push(`livery.rootfs=${plan.artifacts!.rootfs}`, `livery.rootfs.sha256=${plan.artifacts!.rootfsSha256}`);
   if (config.boot.console) parts.push(`console=tty0`, `console=${config.boot.console}`);
-  if (plan.image!.kernelArgs) parts.push(plan.image!.kernelArgs);
-  if (plan.machine?.kernelArgs) parts.push(plan.machine.kernelArgs);
+  parts.push(...userArgs(`image ${plan.image!.id}`, plan.image!.kernelArgs, plan.reasons));
+  if (plan.machine) parts.push(...userArgs(`machine ${label(plan.machine)}`, plan.machine.kernelArgs, plan.reasons));
   return parts.join(' ');
+}
+
+/**
+ * Stored kernel arguments without livery's own parameters: writes refuse them, but a row or
+ * manifest from before that rule must not override what the initrd trusts.
+ */
+function userArgs(owner: string, text: string, reasons: string[]): string[] {
+  const { kept, dropped } = splitUserKernelArgs(text);
+  if (dropped.length > 0) reasons.push(`ignored livery's own parameters in the kernel arguments of ${owner}: ${dropped.join(' ')}`);
+  return kept;
 }
 
 /** Sets the action and what this client fetches next, given its firmware. */

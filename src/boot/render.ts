@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import type { BootPlan } from './plan.js';
+import { QUOTE } from './quoting.js';
 import type { TemplateStore } from './templates.js';
 
 /** How long a machine with nothing to boot waits before asking again. */
@@ -21,6 +22,8 @@ export function templateData(plan: BootPlan, config: Config) {
     serverPort: server.port || (server.protocol === 'https:' ? '443' : '80'),
     scriptUrl: plan.scriptUrl,
     metadataUrl: `${config.http.publicUrl}/v1/metadata/${plan.facts.mac}`,
+    // cloud-init runs its first-boot modules again when this changes: a new image is a new instance.
+    instanceId: plan.image ? `${plan.facts.mac}-${plan.image.id}` : plan.facts.mac,
     action: plan.action,
     reason: plan.why,
     reasons: plan.reasons,
@@ -54,7 +57,9 @@ export function renderIpxe(plan: BootPlan, config: Config, templates: TemplateSt
     return { script: templates.render(plan.template, templateData(plan, config)), error: null };
   } catch (err) {
     const message = (err as Error).message.replace(/[\r\n]/g, ' ');
-    const script = `#!ipxe\necho livery: cannot render ${plan.template}: ${message}\nsleep ${RETRY_SECONDS}\nchain --replace ${plan.scriptUrl}\n`;
+    // The message may quote the value that could not be written: it is echoed as data too.
+    const echoed = QUOTE.ipxe(`livery: cannot render ${plan.template}: ${message.replaceAll('${', '$ {')}`);
+    const script = `#!ipxe\necho ${echoed}\nsleep ${RETRY_SECONDS}\nchain --replace ${plan.scriptUrl}\n`;
     return { script, error: message };
   }
 }

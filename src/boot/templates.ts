@@ -2,6 +2,7 @@ import Handlebars from 'handlebars';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from '../log.js';
+import { QUOTE, quotedView, templateLanguage } from './quoting.js';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -20,8 +21,9 @@ interface Compiled {
 }
 
 /**
- * Operator-editable templates under pxe-templates/, compiled with Handlebars (logic-less, no
- * HTML escaping, strict: a misspelt variable is an error, not an empty string). A file that
+ * Operator-editable templates under pxe-templates/, compiled with Handlebars (logic-less,
+ * strict: a misspelt variable is an error, not an empty string). Handlebars' own HTML escaping
+ * is off: values are quoted for the template's language instead (see quoting.ts). A file that
  * stops compiling is reported with file and line and the last good version keeps serving.
  */
 export class TemplateStore {
@@ -43,13 +45,16 @@ export class TemplateStore {
     this.scan();
   }
 
-  /** Renders `name` with `data`; throws TemplateError if there never was a good version. */
+  /**
+   * Renders `name` with `data`, every value quoted for the template's language (its folder);
+   * throws TemplateError if there never was a good version or a value cannot be quoted.
+   */
   render(name: string, data: object): string {
     if (Date.now() - this.lastScan >= this.rescanMs) this.scan();
     const t = this.good.get(name);
     if (!t) throw this.errors.get(name) ?? new TemplateError(name, null, `no such template in ${this.dir}`);
     try {
-      return t.render(data);
+      return t.render(quoted(name, data));
     } catch (err) {
       throw new TemplateError(name, lineOf(err), (err as Error).message.split('\n')[0]!);
     }
@@ -76,7 +81,7 @@ export class TemplateStore {
         // precompile parses the whole file now, so syntax errors surface at load, not at boot time.
         Handlebars.precompile(source, { strict: true, noEscape: true });
         const render = Handlebars.compile(source, { strict: true, noEscape: true });
-        render(this.sample);
+        render(quoted(name, this.sample));
         this.good.set(name, { render, mtimeMs });
         this.errors.delete(name);
       } catch (err) {
@@ -88,6 +93,13 @@ export class TemplateStore {
       }
     }
   }
+}
+
+/** Template data as the template's language must read it; a folder without quoting rules is refused. */
+function quoted(name: string, data: object): object {
+  const language = templateLanguage(name);
+  if (!language) throw new TemplateError(name, null, `livery renders only templates under ${Object.keys(QUOTE).map((l) => `${l}/`).join(', ')}`);
+  return quotedView(data, QUOTE[language]);
 }
 
 function lineOf(err: unknown): number | null {

@@ -1,8 +1,11 @@
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
 import { normalizeMac } from '../net/mac.js';
+import { writeBootStep } from '../cmdb/boot-steps.js';
 import { decide } from './decide.js';
 import type { Firmware } from './facts.js';
+import { bootStep } from './record.js';
 import { templateData } from './render.js';
 import type { TemplateStore } from './templates.js';
 
@@ -19,14 +22,22 @@ const VIRTUAL: { pattern: RegExp; template: string; firmware: Firmware }[] = [
  * server then looks on disk). autoexec.ipxe is what iPXE loaded from TFTP tries first: it
  * chains to the HTTP script.
  */
-export function tftpVirtualFile(path: string, ctx: { cmdb: Cmdb; config: Config; templates: TemplateStore }): Buffer | null {
+export function tftpVirtualFile(path: string, ctx: { cmdb: Cmdb; config: Config; templates: TemplateStore; logger?: Logger }): Buffer | null {
   if (path === 'autoexec.ipxe') return Buffer.from(ctx.templates.render('ipxe/chain.ipxe', { server: ctx.config.http.publicUrl }));
   for (const v of VIRTUAL) {
     const m = v.pattern.exec(path);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) continue;
     const plan = decide({ mac, firmware: v.firmware, arch: 'x86_64', archCode: null, subnetHint: null, door: 'tftp' }, ctx);
-    return Buffer.from(ctx.templates.render(v.template, templateData(plan, ctx.config)));
+    const file = Buffer.from(ctx.templates.render(v.template, templateData(plan, ctx.config)));
+    // The served plan is what a phone-home is checked against. Only for machines the CMDB
+    // knows: made-up MACs over TFTP register nothing and leave no rows.
+    if (plan.machine) {
+      ctx.cmdb
+        .soon(() => writeBootStep(ctx.cmdb, { ...bootStep(plan, 'boot-config', { template: v.template }), discover: false }))
+        .catch((err: unknown) => ctx.logger?.error({ err, mac, template: v.template }, 'boot-config event not recorded'));
+    }
+    return file;
   }
   return null;
 }

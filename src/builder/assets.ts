@@ -15,6 +15,8 @@ function assetsDir(): string {
 
 export const ASSETS = {
   init: () => `${assetsDir()}init.sh`,
+  /** Sourced by init.sh and the agent: reads livery's parameters off the kernel command line. */
+  cmdline: () => `${assetsDir()}cmdline.sh`,
   udhcpcScript: () => `${assetsDir()}udhcpc.sh`,
   agent: () => `${assetsDir()}livery-agent.sh`,
   agentUnit: () => `${assetsDir()}livery-agent.service`,

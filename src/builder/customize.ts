@@ -111,6 +111,7 @@ export class ImageCustomizer {
 
   private async agent(): Promise<void> {
     await this.install(this.stage(ASSETS.agent()), '/usr/lib/livery/livery-agent', '0755');
+    await this.install(this.stage(ASSETS.cmdline()), '/usr/lib/livery/cmdline.sh', '0644');
     await this.install(this.stage(ASSETS.agentUnit()), '/etc/systemd/system/livery-agent.service', '0644');
     if (existsSync(join(this.root, 'usr/sbin/sshd'))) {
       await this.install(this.stage(ASSETS.sshHostKeys()), '/etc/systemd/system/ssh.service.d/livery-host-keys.conf', '0644');

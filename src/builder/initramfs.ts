@@ -68,11 +68,12 @@ export async function buildInitramfs(runner: StepRunner, root: string, kernelVer
 
   const moduleDir = `lib/modules/${kernelVersion}`;
   const entries: CpioEntry[] = [
-    ...['bin', 'dev', 'etc', 'lib', 'newroot', 'proc', 'run', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((path) => dir(path)),
+    ...['bin', 'dev', 'etc', 'lib', 'lib/livery', 'newroot', 'proc', 'run', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((path) => dir(path)),
     // The kernel opens /dev/console for /init's output before /init can mount devtmpfs.
     { path: 'dev/console', type: 'chardev', mode: 0o600, major: 5, minor: 1 },
     { path: 'dev/null', type: 'chardev', mode: 0o666, major: 1, minor: 3 },
     file('init', readFileSync(ASSETS.init()), 0o755),
+    file('lib/livery/cmdline.sh', readFileSync(ASSETS.cmdline()), 0o644),
     file('bin/busybox', readFileSync(join(root, 'usr/bin/busybox')), 0o755),
     file('etc/livery-udhcpc', readFileSync(ASSETS.udhcpcScript()), 0o755),
     file('etc/livery-modules', new TextEncoder().encode(modules.map((m) => `${kernelVersion}/${m.replace(/\.(xz|zst)$/, '')}\n`).join('')), 0o644),

@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { kernelArgsProblem } from '../cmdb/kernel-args.js';
 import { parseOptions, type OptionKind, type ParsedOptions } from './recipe-options.js';
 import type {
   FirewallAllow,
@@ -276,7 +277,10 @@ class FileParser {
       }
       case 'kernel-args': {
         const o = this.options(directive, args, {}, [1, 64]);
-        this.own.kernelArgs.push(...o.positional.flatMap((a) => a.split(/\s+/)).filter((a) => a !== ''));
+        const words = o.positional.flatMap((a) => a.split(/\s+/)).filter((a) => a !== '');
+        const problem = kernelArgsProblem(words.join(' '));
+        if (problem) this.fail(`'kernel-args' ${problem}`);
+        this.own.kernelArgs.push(...words);
         return;
       }
       case '%packages':

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { kernelArgsProblem } from '../cmdb/kernel-args.js';
 
 /**
  * The manifest.json at the head of every image bundle. The builder writes it, the catalog
@@ -56,5 +57,7 @@ export function manifestProblems(value: unknown): string[] {
     if (n !== 1) problems.push(`/artifacts: expected exactly one ${role}, found ${n}`);
   }
   if (m.artifacts.filter((a) => a.role === 'rootfs').length > 1) problems.push('/artifacts: more than one rootfs');
+  const kernelArgs = kernelArgsProblem(m.kernelArgs);
+  if (kernelArgs) problems.push(`/kernelArgs: ${kernelArgs}`);
   return problems;
 }

@@ -29,6 +29,9 @@ const toEvent = (r: EventRow): LivEvent => ({
   detail: JSON.parse(r.detail),
 });
 
+/** Event types that record a boot plan served to a machine (see boot/record.ts). */
+export const SERVED_PLANS = ['ipxe-script', 'boot-config'] as const;
+
 /**
  * The event log: boot stages (dhcp-ack, tftp, script, artifact, booted) and catalog and CMDB
  * happenings. It is the one bus: the boot trace reads it per MAC, SSE tails it by id, so every
@@ -38,6 +41,7 @@ export class EventStore {
   private readonly insert;
   private readonly insertMany;
   private readonly tailStmt;
+  private readonly servedStmt;
 
   constructor(private readonly db: Db) {
     // Positional, not named: binding by name costs a property lookup per column, on every boot step.
@@ -52,6 +56,8 @@ export class EventStore {
        FROM jsonb_each(?) AS e`,
     );
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
+    // events_mac (mac, id) walks one MAC's events newest first, to its last served plan.
+    this.servedStmt = db.prepare(`SELECT id, image_id FROM events WHERE mac = ? AND type IN (${SERVED_PLANS.map((t) => `'${t}'`).join(', ')}) ORDER BY id DESC LIMIT 1`);
   }
 
   add(e: EventInput): number {
@@ -71,6 +77,19 @@ export class EventStore {
 
   lastId(): number {
     return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number }).id;
+  }
+
+  /**
+   * The image of the newest boot plan served to any of these MACs (an iPXE script, or a GRUB or
+   * pxelinux config over TFTP): null when that plan booted nothing, undefined when there was none.
+   */
+  lastServedImage(macs: string[]): string | null | undefined {
+    let newest: { id: number; image_id: string | null } | undefined;
+    for (const mac of macs) {
+      const row = this.servedStmt.get(mac) as { id: number; image_id: string | null } | undefined;
+      if (row && (!newest || row.id > newest.id)) newest = row;
+    }
+    return newest ? newest.image_id : undefined;
   }
 
   /** The newest `limit` events of one MAC, oldest first (a boot trace). */

@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import { conflict, invalid, notFound } from './errors.js';
+import { checkDistinctEnvNames } from './env-names.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
@@ -330,13 +331,13 @@ export class MachineStore {
       hostname,
       uuid: checkUuid('uuid', pick('uuid', existing?.uuid)),
       site: checkText('site', pick('site', existing?.site), 64),
-      labels: JSON.stringify(checkLabels('labels', pick('labels', existing?.labels))),
+      labels: JSON.stringify(checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', pick('labels', existing?.labels)))),
       state,
       imageName,
       imageChannel,
       imageId,
       kernelArgs: checkKernelArgs('kernelArgs', pick('kernelArgs', existing?.kernelArgs)),
-      vars: JSON.stringify(checkVars('vars', pick('vars', existing?.vars))),
+      vars: JSON.stringify(checkDistinctEnvNames('vars', 'VAR', checkVars('vars', pick('vars', existing?.vars)))),
       ip,
       subnetId: subnet?.id ?? null,
     };

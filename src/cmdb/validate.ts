@@ -1,6 +1,7 @@
 import { normalizeMac } from '../net/mac.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { invalid } from './errors.js';
+import { kernelArgsProblem } from './kernel-args.js';
 
 /** Field checks shared by machines and subnets; each throws a CmdbError naming the field. */
 
@@ -88,7 +89,9 @@ export function checkChannel(field: string, raw: unknown): string | null {
 
 export function checkKernelArgs(field: string, v: unknown): string {
   if (v === undefined) return '';
-  if (typeof v !== 'string' || v.length > 4096 || /[\n\r\0]/.test(v)) throw invalid(field, 'must be one line of at most 4096 characters');
+  if (typeof v !== 'string') throw invalid(field, 'must be a string');
+  const problem = kernelArgsProblem(v);
+  if (problem) throw invalid(field, problem);
   return v.trim();
 }
 

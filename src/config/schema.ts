@@ -44,8 +44,25 @@ export const ConfigSchema = section({
       cert: Type.String({ default: '' }),
       key: Type.String({ default: '' }),
     }),
-    /** Metadata for a MAC is served only to that machine's leased/reserved address. */
-    metadataRequiresOwnAddress: Type.Boolean({ default: false }),
+    /**
+     * A machine's metadata, cloud-init files and phone-home are answered only from that
+     * machine's reserved or leased address. Off only where livery cannot see machines' own
+     * addresses: behind NAT, or with another DHCP server (proxy mode) and no reservations.
+     */
+    metadataRequiresOwnAddress: Type.Boolean({ default: true }),
+    /**
+     * Boot events the machine-facing door may create (script fetches, `?mac=` artifact fetches,
+     * phone-homes): per source address, per MAC, and shared by every MAC the CMDB does not know
+     * (their events and registrations). Past a limit a script or phone-home gets 429 and an
+     * artifact is served without its event. Per HTTP process.
+     */
+    machineDoor: section({
+      perAddressPerSecond: Type.Number({ default: 20, minimum: 0.1 }),
+      perAddressBurst: Type.Integer({ default: 100, minimum: 1 }),
+      perMacPerSecond: Type.Number({ default: 1, minimum: 0.01 }),
+      perMacBurst: Type.Integer({ default: 30, minimum: 1 }),
+      unknownMacsPerSecond: Type.Number({ default: 20, minimum: 0.1 }),
+    }),
   }),
   tftp: section({
     enabled: Type.Boolean({ default: true }),

@@ -11,13 +11,15 @@ export class RateLimiter {
   constructor(
     private readonly perMacPerSecond: number,
     private readonly globalPerSecond: number,
+    /** Tokens a key's bucket holds; DHCP's default is two seconds' worth, at least 4. */
+    private readonly burst = Math.max(perMacPerSecond * 2, 4),
   ) {
     this.global = { tokens: globalPerSecond, at: 0 };
   }
 
   /** 'ok', or which limit refused the packet. */
   allow(mac: string, now: number, known: boolean): 'ok' | 'per-mac' | 'global' {
-    const burst = Math.max(this.perMacPerSecond * 2, 4);
+    const burst = this.burst;
     const kept = this.perMac.get(mac);
     const b = kept ?? { tokens: burst, at: now };
     refill(b, now, this.perMacPerSecond, burst);

@@ -1,4 +1,5 @@
 import type { LivEvent } from '../cmdb/types.js';
+import { SERVED_PLANS } from '../cmdb/events.js';
 
 /** The stages of one network boot, in the order a machine passes them. */
 export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted'] as const;
@@ -19,7 +20,8 @@ export interface BootTrace {
 export function stageOf(e: LivEvent): Stage | null {
   if (e.type.startsWith('dhcp-')) return 'dhcp';
   if (e.type === 'tftp') return 'tftp';
-  if (e.type === 'ipxe-script') return 'script';
+  // The plan a loader runs: an iPXE script, or a GRUB/pxelinux config over TFTP.
+  if ((SERVED_PLANS as readonly string[]).includes(e.type)) return 'script';
   if (e.type === 'artifact') {
     const role = e.detail.role;
     return role === 'kernel' || role === 'initrd' || role === 'rootfs' ? role : null;

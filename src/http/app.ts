@@ -11,6 +11,7 @@ import { EventFeed } from '../events/feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
 import { guardBodies, guardConnections } from './guards.js';
+import { MachineDoor } from './machine-door.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
@@ -22,7 +23,7 @@ import { metadataRoutes } from './routes/metadata.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
-export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed'> {
+export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor'> {
   /** These three are made from cmdb and config when not given. */
   catalog?: Catalog;
   templates?: TemplateStore;
@@ -68,6 +69,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     catalog: opts.catalog ?? new Catalog(opts.cmdb, config),
     templates: opts.templates ?? new TemplateStore(config.boot.templatesDir, opts.logger, sampleTemplateData(config)),
     feed: opts.feed ?? new EventFeed(opts.cmdb),
+    machineDoor: new MachineDoor(opts.cmdb, config, opts.registry),
   };
   app.addHook('onClose', async () => ctx.feed.close());
   installHttpMetrics(app, ctx);

@@ -4,8 +4,9 @@ import type { Catalog } from '../catalog/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { EventFeed } from '../events/feed.js';
+import type { MachineDoor } from './machine-door.js';
 
-/** What every route group is given: the CMDB, the catalog, templates, the event feed, config and metrics. */
+/** What every route group is given: the CMDB, the catalog, templates, the event feed, the machine door's checks, config and metrics. */
 export interface HttpContext {
   cmdb: Cmdb;
   config: Config;
@@ -13,4 +14,5 @@ export interface HttpContext {
   catalog: Catalog;
   templates: TemplateStore;
   feed: EventFeed;
+  machineDoor: MachineDoor;
 }

@@ -31,18 +31,10 @@ now() { read -r up _ < /proc/uptime; echo "$up"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 t_start=$(now)
-bootif=
-rootfs_url=
-rootfs_sha=
-set -f
-for arg in $(cat /proc/cmdline); do
-	case "$arg" in
-		BOOTIF=*) bootif=${arg#BOOTIF=} ;;
-		livery.rootfs=*) rootfs_url=${arg#livery.rootfs=} ;;
-		livery.rootfs.sha256=*) rootfs_sha=$(echo "${arg#livery.rootfs.sha256=}" | tr 'A-F' 'a-f') ;;
-	esac
-done
-set +f
+. /lib/livery/cmdline.sh
+bootif=$(cmdline_value BOOTIF /proc/cmdline)
+rootfs_url=$(cmdline_value livery.rootfs /proc/cmdline)
+rootfs_sha=$(cmdline_value livery.rootfs.sha256 /proc/cmdline | tr 'A-F' 'a-f')
 [ -n "$rootfs_url" ] || fail "no livery.rootfs=URL on the kernel command line"
 [ -n "$rootfs_sha" ] || fail "no livery.rootfs.sha256=HEX on the kernel command line; refusing to boot an unverified rootfs"
 

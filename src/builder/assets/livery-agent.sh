@@ -17,18 +17,11 @@ CURL_RETRY="--retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 5 --
 
 say() { echo "livery-agent: $*"; }
 
-server=
-image=
-bootif=
-set -f
-for arg in $(cat "$CMDLINE"); do
-	case "$arg" in
-		livery.server=*) server=${arg#livery.server=} ;;
-		livery.image=*) image=${arg#livery.image=} ;;
-		BOOTIF=*) bootif=${arg#BOOTIF=} ;;
-	esac
-done
-set +f
+# cmdline_value: installed beside this script (the first occurrence of a parameter is livery's).
+. "$(dirname "$0")/cmdline.sh"
+server=$(cmdline_value livery.server "$CMDLINE")
+image=$(cmdline_value livery.image "$CMDLINE")
+bootif=$(cmdline_value BOOTIF "$CMDLINE")
 server=${server%/}
 if [ -z "$server" ]; then
 	say "no livery.server= on the kernel command line: not booted by livery, nothing to do"

@@ -16,7 +16,7 @@ type ArtifactRequest = FastifyRequest<{ Params: { id: string; file: string }; Qu
  * GET/HEAD /images/<id>/<file>: artifacts for booting machines (no token; they are public and
  * content-addressed). Single byte ranges, ETag = "<sha256>", cacheable forever.
  */
-export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog }) => {
+export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, machineDoor }) => {
   const serve = async (req: ArtifactRequest, reply: FastifyReply) => {
     const { id, file } = req.params;
     const artifact = catalog.artifact(id, file);
@@ -49,15 +49,18 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       throw new HttpError(404, `image ${id} has no artifact ${file}`);
     });
     // A boot fetches each file once from byte 0; later Range chunks of it are not new events.
+    // Only machines the CMDB knows get events (the script fetch registers a new MAC first), and
+    // only within the machine door's limits: past them the file is still served, without one.
     const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
-    if (mac && start === 0) {
+    const machineId = mac && start === 0 ? cmdb.machines.idOfMac(mac) : null;
+    if (mac && machineId !== null && machineDoor.admitEvent(req, mac, true) === 'ok') {
       // The machine needs its file more than livery needs the event: a failed write is logged, not fatal.
       await cmdb
         .soon(() =>
           cmdb.events.add({
             type: 'artifact',
             mac,
-            machineId: cmdb.machines.idOfMac(mac),
+            machineId,
             imageId: id,
             detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
           }),

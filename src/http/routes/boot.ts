@@ -12,10 +12,11 @@ import type { HttpContext } from '../context.js';
 /**
  * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
  * machine's script, rendered from the boot plan), and /loaders/<file> for UEFI HTTP Boot.
- * Open to machines (no token) and read-only, apart from the boot events they leave.
+ * Open to machines (no token) and read-only, apart from the boot events they leave, which
+ * the machine door bounds (429 past its limits).
  */
 export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
-  const { cmdb, config, templates } = ctx;
+  const { cmdb, config, templates, machineDoor } = ctx;
   const ipxe = 'text/plain; charset=utf-8';
 
   app.get('/boot.ipxe', { schema: { tags: ['boot'] } }, async (_req, reply) => {
@@ -28,6 +29,8 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
     const plan = decide(httpFacts(req, mac), ctx);
+    // Every script fetch is a boot event (and, for a new MAC, maybe a registration): bounded.
+    machineDoor.requireEvent(req, mac, plan.machine !== null);
     const { script, error } = renderIpxe(plan, config, templates);
     await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
     if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);

@@ -2,11 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { decide, templateData } from '../../boot/index.js';
+import { envName, envNameCollisions } from '../../cmdb/env-names.js';
 import type { Machine } from '../../cmdb/types.js';
 import { parseCidr, parseIpv4 } from '../../net/ipv4.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
-import { httpFacts, requestIpv4 } from '../client-facts.js';
+import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
 
 const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
@@ -14,33 +15,20 @@ const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
 /**
  * What a booted machine asks of livery: its configuration (JSON, shell-env, cloud-init
  * NoCloud) and the phone-home that closes its boot trace. Machines hold no tokens, so these
- * are open but narrow: a MAC reads only its own data and writes only its own boot record.
+ * are open but narrow: by default a machine is answered only from its own address, and a
+ * phone-home is taken only for the image its last boot plan served (see MachineDoor).
  */
 export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
-  const { cmdb, config, templates } = ctx;
+  const { cmdb, config, templates, machineDoor } = ctx;
 
-  /** The machine for this MAC, if the caller may see it. */
-  function machineFor(req: FastifyRequest, macText: string): { mac: string; machine: Machine } {
+  /** The machine for this MAC, if the caller may see it (by default: only from its own address). */
+  function machineFor(req: FastifyRequest, macText: string, what: string): { mac: string; machine: Machine } {
     const mac = normalizeMac(macText);
     if (!mac) throw new HttpError(400, `mac: invalid MAC address ${JSON.stringify(macText)}`);
     const machine = cmdb.machines.byCanonicalMac(mac);
     if (!machine || machine.state === 'retired') throw new HttpError(404, `machine ${mac} not found`);
-    if (config.http.metadataRequiresOwnAddress) {
-      const from = requestIpv4(req);
-      const own = addressesOf(machine);
-      if (from === null || !own.includes(from)) throw new HttpError(403, `metadata for ${mac} is served only to that machine's own address`);
-    }
+    machineDoor.requireOwnAddress(req, machine, what);
     return { mac, machine };
-  }
-
-  function addressesOf(machine: Machine): number[] {
-    const out: number[] = [];
-    if (machine.ip) out.push(parseIpv4(machine.ip)!);
-    for (const mac of machine.macs) {
-      const lease = cmdb.leases.activeFor(mac);
-      if (lease) out.push(parseIpv4(lease.ip)!);
-    }
-    return out;
   }
 
   function metadata(req: FastifyRequest, mac: string, machine: Machine) {
@@ -67,7 +55,7 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     '/v1/metadata/:mac',
     { schema: { tags: ['machine-facing'], params: MacParams, querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('env')])) }) } },
     async (req, reply) => {
-      const { mac, machine } = machineFor(req, req.params.mac);
+      const { mac, machine } = machineFor(req, req.params.mac, 'metadata');
       const md = metadata(req, mac, machine);
       if (req.query.format !== 'env') return md;
       return reply.header('content-type', 'text/plain; charset=utf-8').send(toEnv(md));
@@ -76,14 +64,14 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
 
   for (const file of ['meta-data', 'user-data'] as const) {
     app.get(`/cloud-init/:mac/${file}`, { schema: { tags: ['machine-facing'], params: MacParams } }, async (req, reply) => {
-      const { mac } = machineFor(req, req.params.mac);
+      const { mac } = machineFor(req, req.params.mac, 'cloud-init data');
       const plan = decide({ ...httpFacts(req, mac), door: 'http' }, ctx);
       return reply.header('content-type', 'text/plain; charset=utf-8').send(templates.render(`cloud-init/${file}`, templateData(plan, config)));
     });
   }
   // NoCloud clients also ask for vendor-data; an empty document is the right answer.
   app.get('/cloud-init/:mac/vendor-data', { schema: { tags: ['machine-facing'], params: MacParams } }, async (req, reply) => {
-    machineFor(req, req.params.mac);
+    machineFor(req, req.params.mac, 'cloud-init data');
     return reply.header('content-type', 'text/plain; charset=utf-8').send('');
   });
 
@@ -105,8 +93,10 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       },
     },
     async (req, reply) => {
-      const { mac, machine } = machineFor(req, req.params.mac);
+      const { mac, machine } = machineFor(req, req.params.mac, 'a phone-home');
       const { imageId, kernel, uptimeMs } = req.body;
+      machineDoor.requireServed(machine, imageId);
+      machineDoor.requireEvent(req, mac, true);
       await cmdb.soon(() => {
         cmdb.machines.touchLastSeen(machine.id);
         cmdb.events.add({ type: 'booted', mac, machineId: machine.id, imageId, detail: { kernel: kernel ?? null, uptimeMs: uptimeMs ?? null, from: req.ip } });
@@ -134,9 +124,12 @@ export function toEnv(md: Record<string, unknown>): string {
     ['IMAGE_VERSION', image.version],
     ['IMAGE_CHANNEL', image.channel],
   ];
-  for (const [k, v] of Object.entries(md.labels as Record<string, string>)) lines.push([`LABEL_${envName(k)}`, v]);
-  for (const [k, v] of Object.entries(md.vars as Record<string, string>)) lines.push([`VAR_${envName(k)}`, v]);
-  return lines.map(([k, v]) => `LIVERY_${k}=${q(v)}\n`).join('');
+  const skipped: string[] = [];
+  for (const [prefix, map] of [['LABEL', md.labels], ['VAR', md.vars]] as const) {
+    // Writes refuse keys that share a name; a row from before that rule exports none of them.
+    const collisions = envNameCollisions(map as Record<string, string>);
+    for (const [name, keys] of collisions) skipped.push(`# ${keys.join(', ')} would all be LIVERY_${prefix}_${name}: not exported\n`);
+    for (const [k, v] of Object.entries(map as Record<string, string>)) if (!collisions.has(envName(k))) lines.push([`${prefix}_${envName(k)}`, v]);
+  }
+  return lines.map(([k, v]) => `LIVERY_${k}=${q(v)}\n`).join('') + skipped.join('');
 }
-
-const envName = (k: string) => k.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
