@@ -10,7 +10,10 @@ import { buildHttpApp } from '../http/app.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
+import { lockDataDir } from './data-lock.js';
 import { databasePath } from './paths.js';
+
+export { DataDirLockedError } from './data-lock.js';
 
 export interface Livery {
   cmdb: Cmdb;
@@ -31,10 +34,17 @@ export interface Livery {
  */
 export async function startLivery(config: Config, logger: Logger): Promise<Livery> {
   mkdirSync(config.dataDir, { recursive: true });
-  const cmdb = openCmdb(databasePath(config.dataDir));
+  const lock = lockDataDir(config.dataDir);
+  let cmdb: Cmdb;
+  try {
+    cmdb = openCmdb(databasePath(config.dataDir));
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const closers: (() => Promise<void> | void)[] = [() => cmdb.close()];
+  const closers: (() => Promise<void> | void)[] = [() => lock.release(), () => cmdb.close()];
   const close = async () => {
     for (const c of closers.reverse()) await c();
   };
