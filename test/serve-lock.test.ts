@@ -3,11 +3,10 @@
  * first one's pid, offline CLI commands keep working beside the server, and a server killed
  * with -9 leaves no stale lock behind.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, livery, serveProcess } from './helpers/cli.js';
+import { livery, serveProcess, serveUntilListening } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
@@ -41,14 +40,8 @@ describe('livery serve takes its data dir exclusively', () => {
     first.proc.kill('SIGKILL');
     await gone;
     expect(existsSync(join(dir.path, 'serve.lock'))).toBe(true);
-    const third = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    stops.push(async () => {
-      if (third.exitCode === null) await new Promise((r) => (third.once('exit', r), third.kill('SIGKILL')));
-    });
-    let output = '';
-    third.stderr!.on('data', (d) => (output += d));
-    const deadline = Date.now() + 30_000;
-    while (!output.includes('livery is serving') && third.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(output).toContain('livery is serving');
+    const third = await serveUntilListening(args);
+    stops.push(third.stop);
+    expect((await fetch(`${third.url}/healthz`)).status).toBe(200);
   }, 90_000);
 });

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
+import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
 import { buildHttpApp } from '../http/app.js';
@@ -50,8 +51,8 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
-    // Nothing is being published yet: temp files are debris of a publish cut off by a crash.
-    await new BlobStore(join(config.dataDir, 'blobs')).removeStaleTemps(Date.now() + 1);
+    const debris = await removeCrashDebris(cmdb, new BlobStore(join(config.dataDir, 'blobs')));
+    if (debris.blobs + debris.tempFiles > 0) logger.info(debris, 'removed what publishes cut off by a crash left in the blob store');
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
     const http = await serveHttp({
       config,
