@@ -213,7 +213,7 @@ describe('tftp server: transfer IDs, duplicates and timeouts', () => {
     expect(await s.metric('livery_tftp_active_transfers')).toBe(0);
   });
 
-  it('frees the slot of a client that negotiated timeout 255 and went silent within the server's own limit', async () => {
+  it("frees the slot of a client that negotiated timeout 255 and went silent within the server's own limit", async () => {
     // timeoutMs 100 and 2 retries: the server's own schedule holds a silent client 100+200+400 ms.
     const s = await server({ timeoutMs: 100, retries: 2, maxTransfersPerClient: 1 });
     writeFileSync(join(s.root, 'f'), pattern(700));
