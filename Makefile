@@ -1,7 +1,7 @@
 # livery: `make run` starts it, `make test` proves it. Both install what is missing first.
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.installed
-NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
+NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node native/build/Release/data_lock.node
 
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe build-essential python3
@@ -38,10 +38,10 @@ build: $(NODE_MODULES_STAMP) $(NATIVE)
 	npx tsc -p tsconfig.json
 	chmod +x dist/cli/main.js
 
-# The native addons (native/: the TFTP data path, the DHCP socket), built by npm's own node-gyp
+# The native addons (native/: the TFTP data path, the DHCP socket, the data dir lock), built by npm's own node-gyp
 # against the headers of the Node that runs livery (official builds and Debian's both keep them
-# under <prefix>/include/node). One node-gyp run builds both.
-$(NATIVE) &: native/tftp_pump.c native/datagram.c native/napi_helpers.h native/binding.gyp $(NODE_MODULES_STAMP)
+# under <prefix>/include/node). One node-gyp run builds them all.
+$(NATIVE) &: native/tftp_pump.c native/datagram.c native/data_lock.c native/napi_helpers.h native/binding.gyp $(NODE_MODULES_STAMP)
 	npm run --silent build:native -- --nodedir="$$(node -p 'path.dirname(path.dirname(process.execPath))')"
 
 typecheck: $(NODE_MODULES_STAMP)

@@ -87,6 +87,9 @@ typedef struct transfer {
 
   uint32_t timeouts; /* timeouts in a row without progress */
   double deadline, retransmitted_at;
+  /* The server's bound on a silent peer, whatever timeout it negotiated: no deadline falls later
+   * than silence_limit_ms after the last progress (the start, or an ACK that advanced). */
+  double silence_limit_ms, progress_at;
 
   uint64_t acked_bytes;
   /* Written by the engine thread with relaxed atomics, so JS can read them while the transfer runs. */
@@ -240,7 +243,9 @@ static void finish(transfer *t, enum result result, const char *detail) {
 }
 
 static void set_deadline(engine *e, transfer *t, double at) {
-  t->deadline = at;
+  double limit = t->progress_at + t->silence_limit_ms;
+  t->deadline = at < limit ? at : limit;
+  at = t->deadline;
   if (at < e->earliest) e->earliest = at;
 }
 
@@ -319,13 +324,19 @@ static void on_ack(engine *e, transfer *t, unsigned block) {
   if (acked == t->last_seq) return finish(t, RESULT_OK, "");
   pump(t);
   t->timeouts = 0;
-  set_deadline(e, t, now_ms() + t->timeout_ms);
+  t->progress_at = now_ms();
+  set_deadline(e, t, t->progress_at + t->timeout_ms);
 }
 
 static void on_timeout(engine *e, transfer *t, double now) {
   if (t->timeouts == t->retries) {
     char detail[DETAIL_MAX];
     snprintf(detail, sizeof detail, "no ACK after %u retransmissions", t->retries);
+    return finish(t, RESULT_TIMEOUT, detail);
+  }
+  if (now >= t->progress_at + t->silence_limit_ms) {
+    char detail[DETAIL_MAX];
+    snprintf(detail, sizeof detail, "no ACK for %.0f ms, the server's limit for a silent client", now - t->progress_at);
     return finish(t, RESULT_TIMEOUT, detail);
   }
   t->timeouts++;
@@ -387,7 +398,8 @@ static void begin(engine *e, transfer *t) {
   t->highest_sent = t->base - 1;
   t->prepared_end = 1;
   t->last_seq = INT64_MAX;
-  set_deadline(e, t, now_ms() + t->timeout_ms);
+  t->progress_at = now_ms();
+  set_deadline(e, t, t->progress_at + t->timeout_ms);
   pump(t);
 }
 
@@ -664,7 +676,7 @@ static int numeric_address(const char *host, unsigned port, struct sockaddr_stor
 
 /*
  * start({ host, peerAddress, peerPort, fd, data, size, netascii, blksize, windowsize, timeoutMs,
- *         retries, readAhead, oack }) -> { id, port }
+ *         retries, silenceLimitMs, readAhead, oack }) -> { id, port }
  * Content is either `fd` (dup'd here; the caller may close its own descriptor at once) or `data`.
  */
 static napi_value start_transfer(napi_env env, napi_callback_info info) {
@@ -676,7 +688,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
 
   char host[INET6_ADDRSTRLEN + 64], peer[INET6_ADDRSTRLEN + 64];
   uint32_t peer_port, blksize, windowsize, retries, read_ahead;
-  double fd_number, size, timeout_ms;
+  double fd_number, size, timeout_ms, silence_limit_ms;
   napi_value netascii_value;
   bool netascii;
   transfer *t = calloc(1, sizeof *t);
@@ -691,6 +703,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
       get_double(env, spec, "size", &size) < 0 || get_u32(env, spec, "blksize", &blksize) < 0 ||
       get_u32(env, spec, "windowsize", &windowsize) < 0 || get_double(env, spec, "timeoutMs", &timeout_ms) < 0 ||
       get_u32(env, spec, "retries", &retries) < 0 || get_u32(env, spec, "readAhead", &read_ahead) < 0 ||
+      get_double(env, spec, "silenceLimitMs", &silence_limit_ms) < 0 || !(silence_limit_ms > 0) ||
       get_prop(env, spec, "netascii", &netascii_value) < 0 || napi_get_value_bool(env, netascii_value, &netascii) != napi_ok ||
       get_bytes(env, spec, "oack", &t->oack, &t->oack_len) < 0 || get_bytes(env, spec, "data", &t->raw, &t->raw_len) < 0 ||
       blksize < 8 || windowsize < 1 || timeout_ms <= 0 || read_ahead < blksize || size < 0 ||
@@ -704,6 +717,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
   t->windowsize = windowsize;
   t->retries = retries;
   t->timeout_ms = timeout_ms;
+  t->silence_limit_ms = silence_limit_ms;
   t->read_ahead = read_ahead;
   t->size = t->raw ? t->raw_len : (uint64_t)size;
   t->raw_len = 0; /* in-memory content: refill() hands it out as the one chunk */

@@ -13,6 +13,7 @@ import {
   sha256,
   publishBundle,
   type RawEntry,
+  withTypeflag,
 } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -137,6 +138,36 @@ describe('publish refuses bad bundles and leaves the catalog unchanged', () => {
   ];
   it.each(cases)('%s', async (_label, entries, message) => {
     await expectRejected(await packEntries(entries), 400, message);
+  });
+
+  it('a GNU sparse member (a type flag livery does not write) in place of an artifact', async () => {
+    const tar = withTypeflag(await packEntries([...good, fileEntry(rootfs)]), 'rootfs.squashfs', 'S');
+    await expectRejected(tar, 400, /entry rootfs\.squashfs: is a tar member of a type livery does not write; only regular files are allowed/);
+  });
+
+  it('a manifest.json of an unknown member type', async () => {
+    const tar = withTypeflag(await packEntries([...good, fileEntry(rootfs)]), 'manifest.json', 'V');
+    await expectRejected(tar, 400, /entry manifest\.json: is a tar member of a type livery does not write/);
+  });
+
+  it('a pax-format sparse member', async () => {
+    const sparse = { header: { name: 'rootfs.squashfs', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }, content: rootfs.content };
+    await expectRejected(await packEntries([...good, sparse]), 400, /entry rootfs\.squashfs: is a GNU sparse file/);
+  });
+
+  it('a 2 MB pax header before manifest.json, and one before an artifact', async () => {
+    const pax = { comment: 'x'.repeat(2 << 20) };
+    const first = await packEntries([{ ...manifestEntry(manifest), header: { name: 'manifest.json', pax } }, fileEntry(kernel), fileEntry(initrd), fileEntry(rootfs)]);
+    await expectRejected(first, 400, /entry manifest\.json: has \d+ bytes of tar headers; at most 16384 are allowed/);
+    const later = await packEntries([...good, { header: { name: 'rootfs.squashfs', pax: { comment: 'x'.repeat(20_000) } }, content: rootfs.content }]);
+    await expectRejected(later, 400, /entry rootfs\.squashfs: has \d+ bytes of tar headers; at most 16384 are allowed/);
+  });
+
+  it('accepts a member whose long name comes in a pax header, as tar writers make it', async () => {
+    const long = { name: `${'l'.repeat(110)}.bin`, role: 'extra' as const, content: randomBytes(1000) };
+    const all = [kernel, initrd, rootfs, long];
+    const res = await publishBundle(server, await packEntries([manifestEntry(manifestFor('longname', '1.0', all)), ...all.map(fileEntry)]));
+    expect(res.status, await res.clone().text()).toBe(201);
   });
 
   it('a wrong sha256', async () => {

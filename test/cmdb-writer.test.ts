@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openCmdb, Writer, type BootStep, type Cmdb, type WriteOp } from '../src/cmdb/index.js';
@@ -99,6 +100,21 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     await writer.commit([step('52:54:00:00:00:03', 'dhcp-discover')]);
     expect(cmdb.machines.byCanonicalMac('52:54:00:00:00:03')?.state).toBe('discovered');
   });
+
+  it('waits out a write lock held past busy_timeout (a bulk job on another connection) instead of failing the batch', async () => {
+    const { cmdb, writer } = open();
+    await writer.commit([step('52:54:00:00:00:05', 'dhcp-discover')]); // the thread is up and its connection open
+    const bulk = new Database(cmdb.db.name);
+    cleanups.push(() => void bulk.close());
+    bulk.exec('BEGIN IMMEDIATE');
+    const committed = writer.commit([step('52:54:00:00:00:04', 'dhcp-discover')]);
+    // Longer than the 5 s busy_timeout of every CMDB connection.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(cmdb.machines.byCanonicalMac('52:54:00:00:00:04')).toBeNull();
+    bulk.exec('COMMIT');
+    await committed;
+    expect(cmdb.machines.byCanonicalMac('52:54:00:00:00:04')?.state).toBe('discovered');
+  }, 30_000);
 
   it('commits batches in the order given, and close() waits for the queued ones', async () => {
     const { cmdb, writer, subnetId } = open();

@@ -43,7 +43,7 @@ interface Session {
 
 /** A transfer of nothing in particular to `peerPort`; tests override what they exercise. */
 function spec(peerPort: number): PumpSpec {
-  return { host: '127.0.0.1', peerAddress: '127.0.0.1', peerPort, fd: -1, data: null, size: 0, netascii: false, blksize: 512, windowsize: 1, timeoutMs: 5000, retries: 5, readAhead: 65536, oack: null };
+  return { host: '127.0.0.1', peerAddress: '127.0.0.1', peerPort, fd: -1, data: null, size: 0, netascii: false, blksize: 512, windowsize: 1, timeoutMs: 5000, retries: 5, silenceLimitMs: 600_000, readAhead: 65536, oack: null };
 }
 
 async function session(content: Buffer | { file: string }, settings: Partial<PumpSpec> = {}): Promise<Session> {

@@ -213,6 +213,40 @@ describe('tftp server: transfer IDs, duplicates and timeouts', () => {
     expect(await s.metric('livery_tftp_active_transfers')).toBe(0);
   });
 
+  it("frees the slot of a client that negotiated timeout 255 and went silent within the server's own limit", async () => {
+    // timeoutMs 100 and 2 retries: the server's own schedule holds a silent client 100+200+400 ms.
+    const s = await server({ timeoutMs: 100, retries: 2, maxTransfersPerClient: 1 });
+    writeFileSync(join(s.root, 'f'), pattern(700));
+    const c = await client();
+    const asked = Date.now();
+    c.send(rrq('f', [{ name: 'timeout', value: '255' }]), s.port);
+    const oack = await c.receive();
+    expect(oack.packet).toEqual({ op: 'oack', options: [{ name: 'timeout', value: '255' }] });
+    // Silent from here on; the held slot refuses this client's next request...
+    c.send(rrq('f'), s.port);
+    expect((await c.receive()).packet).toEqual({ op: 'error', code: 0, message: 'server busy' });
+    // ...until the server's limit, not 255 s times the backoff, ends the transfer.
+    const [record] = await s.transfersFinished(1, 5000);
+    const held = Date.now() - asked;
+    expect(record).toMatchObject({ result: 'timeout', bytes: 0 });
+    expect(held).toBeGreaterThanOrEqual(650);
+    expect(held).toBeLessThan(2500);
+    const { data } = await download(c, s.port, 'f');
+    expect(data).toEqual(pattern(700));
+  });
+
+  it('holds a silent client no longer than an explicit maxSilenceMs', async () => {
+    const s = await server({ timeoutMs: 1000, retries: 5, maxSilenceMs: 300 });
+    writeFileSync(join(s.root, 'f'), pattern(700));
+    const c = await client();
+    const asked = Date.now();
+    c.send(rrq('f', [{ name: 'timeout', value: '255' }]), s.port);
+    await c.receive();
+    const [record] = await s.transfersFinished(1, 5000);
+    expect(record).toMatchObject({ result: 'timeout' });
+    expect(Date.now() - asked).toBeLessThan(1500);
+  });
+
   it('resends from the gap when the client acknowledges part of a window', async () => {
     const s = await server({ timeoutMs: 5000 });
     writeFileSync(join(s.root, 'f'), pattern(512 * 10));

@@ -28,9 +28,12 @@ describe('livery vm boot: arguments and privileges', () => {
   });
 
   it('says clearly that it needs root', () => {
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const r = spawnSync(process.execPath, [CLI, 'vm', 'boot', 'image.tar'], { encoding: 'utf8', timeout: 30_000, ...asNobody });
-    expect(r.status).toBe(1);
+    // As root, the CLI runs in a fresh user namespace where it is uid 65534 (nobody): not root,
+    // yet still able to read a checkout that only root can (a clone under /root, mode 0700),
+    // which switching to uid 65534 outright could not.
+    const command = process.getuid?.() === 0 ? ['unshare', '--user', process.execPath] : [process.execPath];
+    const r = spawnSync(command[0]!, [...command.slice(1), CLI, 'vm', 'boot', 'image.tar'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^livery: vm boot needs root: it creates a network namespace, a bridge and a tap device/);
   });
 });

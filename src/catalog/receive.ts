@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Extract } from 'tar-stream';
 import { CmdbError } from '../cmdb/errors.js';
 import type { BlobStore } from './blob-store.js';
-import { checkArtifactEntry, MANIFEST_ENTRY } from './entry-rules.js';
+import { checkArtifactEntry, checkFraming, checkRegularFile, MANIFEST_ENTRY } from './entry-rules.js';
 import { BundleError } from './errors.js';
 import { manifestProblems, type ImageManifest, type ManifestArtifact } from './manifest.js';
 
@@ -49,7 +49,9 @@ export async function receiveBundle(
     let manifest: ImageManifest | null = null;
     let expected = new Map<string, ManifestArtifact>();
     const seen = new Set<string>();
+    let framedUpTo = 0;
     for await (const entry of extract) {
+      framedUpTo = checkFraming(entry.header, framedUpTo);
       if (!manifest) {
         manifest = await readManifest(entry);
         expected = new Map(manifest.artifacts.map((a) => [a.name, a]));
@@ -79,10 +81,9 @@ function asBundleError(err: unknown): unknown {
 }
 
 async function readManifest(entry: Entry): Promise<ImageManifest> {
-  const { name, type, size = 0 } = entry.header;
-  if (name !== MANIFEST_ENTRY || (type ?? 'file') !== 'file') {
-    throw new BundleError(name, `${MANIFEST_ENTRY} must be the first entry of the bundle`);
-  }
+  const { name, size = 0 } = entry.header;
+  if (name !== MANIFEST_ENTRY) throw new BundleError(name, `${MANIFEST_ENTRY} must be the first entry of the bundle`);
+  checkRegularFile(entry.header);
   if (size > MAX_MANIFEST_BYTES) throw new BundleError(name, `${size} bytes is too large for a manifest (at most ${MAX_MANIFEST_BYTES})`);
   const chunks: Buffer[] = [];
   for await (const chunk of entry) chunks.push(chunk as Buffer);

@@ -36,9 +36,18 @@ export function registerServeCommand(program: Command): void {
         throw err;
       }
       // Loaded here so that client commands do not pay for the servers' start-up.
-      const [{ startLivery }, { createLogger }] = await Promise.all([import('../daemon/index.js'), import('../log.js')]);
+      const [{ startLivery, DataDirLockedError }, { createLogger }] = await Promise.all([import('../daemon/index.js'), import('../log.js')]);
       const logger = createLogger(config.log.level);
-      const livery = await startLivery(config, logger);
+      let livery;
+      try {
+        livery = await startLivery(config, logger);
+      } catch (err) {
+        if (err instanceof DataDirLockedError) {
+          console.error(`livery: ${err.message}`);
+          process.exit(1);
+        }
+        throw err;
+      }
       console.error(`livery is serving ${livery.url} (data dir ${config.dataDir})`);
       if (livery.bootstrapToken) {
         console.error(

@@ -20,8 +20,31 @@ export interface WriterAnswer {
   error?: string;
 }
 
+/**
+ * How long a batch keeps retrying while another connection holds the write lock past SQLite's
+ * busy_timeout (an operator's bulk import): the batch holds ACKed leases, so it waits rather
+ * than being lost. Only a lock held longer than this fails it.
+ */
+const LOCKED_GIVE_UP_MS = 120_000;
+const RETRY_PAUSE_MS = 10;
+
 const port = parentPort!;
 const cmdb = openCmdb((workerData as { path: string }).path);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+function applyDespiteLock(batch: WriteBatch): BatchOutcome {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return applyWriteBatch(cmdb, batch);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - started > LOCKED_GIVE_UP_MS) throw err;
+      // The transaction was rolled back whole; this thread has nothing else to do meanwhile.
+      Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
+    }
+  }
+}
+
 port.on('message', (m: WriterRequest | 'close') => {
   if (m === 'close') {
     cmdb.close();
@@ -30,7 +53,7 @@ port.on('message', (m: WriterRequest | 'close') => {
   }
   let answer: WriterAnswer;
   try {
-    answer = { id: m.id, outcome: applyWriteBatch(cmdb, m.batch) };
+    answer = { id: m.id, outcome: applyDespiteLock(m.batch) };
   } catch (err) {
     answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

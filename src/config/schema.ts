@@ -81,6 +81,8 @@ export const ConfigSchema = section({
     maxWindowsize: Type.Integer({ default: 64, minimum: 1, maximum: 65535 }),
     timeoutMs: Type.Integer({ default: 1000, minimum: 50, maximum: 255_000 }),
     retries: Type.Integer({ default: 5, minimum: 0, maximum: 50 }),
+    /** Longest a transfer may wait for a client's ACK, whatever timeout it negotiated; 0 = what timeoutMs and retries give. */
+    maxSilenceMs: Type.Integer({ default: 0, minimum: 0, maximum: 3_600_000 }),
     maxTransfers: Type.Integer({ default: 2048, minimum: 1 }),
     maxTransfersPerClient: Type.Integer({ default: 8, minimum: 1 }),
   }),

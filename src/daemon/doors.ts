@@ -32,6 +32,7 @@ export async function startTftpDoor(ctx: DoorContext): Promise<{ close(): Promis
     maxWindowsize: config.tftp.maxWindowsize,
     timeoutMs: config.tftp.timeoutMs,
     retries: config.tftp.retries,
+    maxSilenceMs: config.tftp.maxSilenceMs || undefined,
     maxTransfers: config.tftp.maxTransfers,
     maxTransfersPerClient: config.tftp.maxTransfersPerClient,
     registry: ctx.registry,

@@ -4,14 +4,18 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
+import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
 import { buildHttpApp } from '../http/app.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
+import { lockDataDir } from './data-lock.js';
 import { databasePath } from './paths.js';
 import { startDiscoveredExpiry } from './expire-discovered.js';
+
+export { DataDirLockedError } from './data-lock.js';
 
 export interface Livery {
   cmdb: Cmdb;
@@ -32,17 +36,24 @@ export interface Livery {
  */
 export async function startLivery(config: Config, logger: Logger): Promise<Livery> {
   mkdirSync(config.dataDir, { recursive: true });
-  const cmdb = openCmdb(databasePath(config.dataDir));
+  const lock = lockDataDir(config.dataDir);
+  let cmdb: Cmdb;
+  try {
+    cmdb = openCmdb(databasePath(config.dataDir));
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const closers: (() => Promise<void> | void)[] = [() => cmdb.close()];
+  const closers: (() => Promise<void> | void)[] = [() => lock.release(), () => cmdb.close()];
   const close = async () => {
     for (const c of closers.reverse()) await c();
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
-    // Nothing is being published yet: temp files are debris of a publish cut off by a crash.
-    await new BlobStore(join(config.dataDir, 'blobs')).removeStaleTemps(Date.now() + 1);
+    const debris = await removeCrashDebris(cmdb, new BlobStore(join(config.dataDir, 'blobs')));
+    if (debris.blobs + debris.tempFiles > 0) logger.info(debris, 'removed what publishes cut off by a crash left in the blob store');
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
     const http = await serveHttp({
       config,

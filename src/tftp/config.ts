@@ -30,6 +30,12 @@ export interface TftpServerOptions {
   timeoutMs?: number;
   /** Retransmissions before a transfer is given up (default 5, so about a minute at the default timeout). */
   retries?: number;
+  /**
+   * Longest a transfer waits for the client's next ACK, however long a timeout the client
+   * negotiated (RFC 2349 lets it ask for 255 s, which the backoff would stretch to hours of a
+   * held slot). Default: what `timeoutMs` and `retries` give a client that negotiated nothing.
+   */
+  maxSilenceMs?: number;
   /** Concurrent transfers overall (default 512) and per client IP (default 8). */
   maxTransfers?: number;
   maxTransfersPerClient?: number;
@@ -61,7 +67,8 @@ export type ServerConfig = Required<Omit<TftpServerOptions, 'files' | 'resolveVi
 export function resolveConfig(options: TftpServerOptions): ServerConfig {
   // Explicitly undefined options mean "default" too, so they must not overwrite the defaults.
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as TftpServerOptions;
-  const c = { ...TFTP_DEFAULTS, ...given, files: normalizedFiles(given.files ?? {}) };
+  const base = { ...TFTP_DEFAULTS, ...given };
+  const c = { ...base, maxSilenceMs: given.maxSilenceMs ?? silentHoldMs(base.timeoutMs, base.retries), files: normalizedFiles(given.files ?? {}) };
   const check = (ok: boolean, what: string) => {
     if (!ok) throw new RangeError(`tftp: ${what}`);
   };
@@ -71,9 +78,20 @@ export function resolveConfig(options: TftpServerOptions): ServerConfig {
   check(isInt(c.maxWindowsize) && c.maxWindowsize >= 1 && c.maxWindowsize <= MAX_WINDOWSIZE, `maxWindowsize must be 1..${MAX_WINDOWSIZE}, got ${c.maxWindowsize}`);
   check(c.timeoutMs > 0, `timeoutMs must be positive, got ${c.timeoutMs}`);
   check(isInt(c.retries) && c.retries >= 0, `retries must be a non-negative integer, got ${c.retries}`);
+  check(c.maxSilenceMs > 0, `maxSilenceMs must be positive, got ${c.maxSilenceMs}`);
   check(isInt(c.maxTransfers) && c.maxTransfers >= 1, `maxTransfers must be at least 1, got ${c.maxTransfers}`);
   check(isInt(c.maxTransfersPerClient) && c.maxTransfersPerClient >= 1, `maxTransfersPerClient must be at least 1, got ${c.maxTransfersPerClient}`);
   return c;
+}
+
+/** Doublings of the retransmission timeout before it stops growing (MAX_BACKOFF_DOUBLINGS in native/tftp_pump.c). */
+const MAX_BACKOFF_DOUBLINGS = 5;
+
+/** How long the pump's own schedule waits on a silent client: the first wait plus every backed-off retry. */
+export function silentHoldMs(timeoutMs: number, retries: number): number {
+  let total = 0;
+  for (let k = 0; k <= retries; k++) total += timeoutMs * 2 ** Math.min(k, MAX_BACKOFF_DOUBLINGS);
+  return total;
 }
 
 /** Keys are matched against normalised request names, so they are normalised the same way. */

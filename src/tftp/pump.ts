@@ -26,6 +26,8 @@ export interface PumpSpec {
   timeoutMs: number;
   /** Retransmissions of one window before giving up; each waits twice as long as the one before. */
   retries: number;
+  /** The transfer ends when no ACK has advanced it for this long, whatever timeoutMs and retries say. */
+  silenceLimitMs: number;
   /** Bytes per read(2) from the file. */
   readAhead: number;
   /** OACK to send first (and wait for ACK 0), or null to start straight with DATA block 1. */

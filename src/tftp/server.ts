@@ -191,6 +191,7 @@ class LiveryTftpServer implements TftpServer {
       windowsize: negotiated.windowsize,
       timeoutMs: negotiated.timeoutMs ?? this.config.timeoutMs,
       retries: this.config.retries,
+      silenceLimitMs: this.config.maxSilenceMs,
       readAhead: readAheadBytes(negotiated.blksize, negotiated.windowsize),
       oack: negotiated.accepted.length > 0 ? encodePacket({ op: 'oack', options: negotiated.accepted }) : null,
     });

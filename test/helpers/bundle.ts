@@ -75,6 +75,24 @@ export async function packEntries(entries: RawEntry[]): Promise<Buffer<ArrayBuff
   return Buffer.concat(chunks);
 }
 
+/**
+ * Rewrites the type flag of the member called `name` (e.g. 'S', GNU sparse, which tar-stream
+ * cannot write) and its header checksum, as a hand-made tar would carry it.
+ */
+export function withTypeflag(tar: Buffer<ArrayBuffer>, name: string, flag: string): Buffer<ArrayBuffer> {
+  const out = Buffer.from(tar);
+  for (let at = 0; at + 512 <= out.length; at += 512) {
+    const block = out.subarray(at, at + 512);
+    if (block.subarray(257, 262).toString('latin1') !== 'ustar' || block.subarray(0, 100).toString('latin1').replace(/\0+$/, '') !== name) continue;
+    block[156] = flag.charCodeAt(0);
+    block.fill(0x20, 148, 156);
+    const sum = block.reduce((total, byte) => total + byte, 0);
+    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    return out;
+  }
+  throw new Error(`no member ${name} in the tar`);
+}
+
 /** A valid bundle of these artifacts: manifest.json first, then every artifact. */
 export async function makeBundle(name: string, version: string, artifacts = randomArtifacts(), overrides: Partial<ImageManifest> = {}) {
   const manifest = manifestFor(name, version, artifacts, overrides);

@@ -21,24 +21,23 @@ export async function liveryAsync(args: string[], env: Record<string, string> = 
   );
 }
 
-/** Starts `livery serve` as a real process and waits for the URL and first admin token it prints. */
-export async function serveProcess(args: string[]): Promise<{ proc: ChildProcess; url: string; token: string; output: () => string; stop: () => Promise<void> }> {
+export interface ServeProcess {
+  proc: ChildProcess;
+  url: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts `livery serve` as a real process and waits for the URL it prints. */
+export async function serveUntilListening(args: string[]): Promise<ServeProcess> {
   const proc = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
-  const deadline = Date.now() + 30_000;
-  while (!/LIVERY_TOKEN=(\S+)/.test(output)) {
-    if (proc.exitCode !== null) throw new Error(`livery serve exited ${proc.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`livery serve did not start in 30 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const url = /LIVERY_URL=(\S+)/.exec(output)![1]!;
-  const token = /LIVERY_TOKEN=(\S+)/.exec(output)![1]!;
+  await waitForOutput(proc, () => output, /livery is serving (\S+)/);
   return {
     proc,
-    url,
-    token,
+    url: /livery is serving (\S+)/.exec(output)![1]!,
     output: () => output,
     stop: () =>
       new Promise((done) => {
@@ -48,4 +47,20 @@ export async function serveProcess(args: string[]): Promise<{ proc: ChildProcess
         setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
       }),
   };
+}
+
+/** Starts `livery serve` on a fresh data dir and waits for the URL and first admin token it prints. */
+export async function serveProcess(args: string[]): Promise<ServeProcess & { token: string }> {
+  const served = await serveUntilListening(args);
+  await waitForOutput(served.proc, served.output, /LIVERY_TOKEN=(\S+)/);
+  return { ...served, token: /LIVERY_TOKEN=(\S+)/.exec(served.output())![1]! };
+}
+
+async function waitForOutput(proc: ChildProcess, output: () => string, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!pattern.test(output())) {
+    if (proc.exitCode !== null) throw new Error(`livery serve exited ${proc.exitCode}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`livery serve did not start in 30 s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -1,12 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { Counter } from 'prom-client';
 import { traceBoots } from '../../events/trace.js';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 
+/** What may wait in memory for one event stream's client: a few thousand events. */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+
 /** The event stream (Server-Sent Events) and per-machine boot traces. */
-export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, feed }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, feed, registry }) => {
   const read = { onRequest: requireRole(cmdb, 'reader') };
+  const cut = new Counter({
+    name: 'livery_sse_streams_cut_total',
+    help:
+      'Event streams closed while their client was not reading: stalled (nothing drained for http.idleTimeoutMs) ' +
+      `or buffer (more than ${SSE_MAX_BUFFERED_BYTES} bytes waiting)`,
+    labelNames: ['reason'],
+    registers: [registry],
+  });
 
   app.get(
     '/v1/events',
@@ -30,14 +42,48 @@ export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       res.write(': livery events\n\n');
-      const unsubscribe = feed.subscribe((e) => {
-        if (types && !types.has(e.type)) return;
-        if (mac && e.mac !== mac) return;
-        res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
-      }, after);
+      // The feed stops sending once a write reports a full buffer, so this bound only catches
+      // what one page of outsized events could add; a client that stops reading is cut by the
+      // HTTP idle timeout (no bytes moving), counted as stalled below.
+      let waitingForDrain = false;
+      const write = (text: string): boolean => {
+        if (res.destroyed) return false;
+        const room = res.write(text);
+        if (res.writableLength > SSE_MAX_BUFFERED_BYTES) {
+          cut.inc({ reason: 'buffer' });
+          res.destroy();
+          return false;
+        }
+        waitingForDrain ||= !room;
+        return room;
+      };
+      const unsubscribe = feed.subscribe(
+        {
+          send: (e) => {
+            if (types && !types.has(e.type)) return true;
+            if (mac && e.mac !== mac) return true;
+            return write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          },
+          drained: () =>
+            new Promise<void>((resolve) => {
+              if (res.destroyed) return resolve();
+              const done = () => {
+                // On 'close' the flag stays set: the close handler counts a stream cut while stalled.
+                if (!res.destroyed) waitingForDrain = false;
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.on('drain', done);
+              res.on('close', done);
+            }),
+        },
+        after,
+      );
       // A comment every 15 s keeps proxies from closing an idle stream.
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
-      req.raw.once('close', () => {
+      const keepalive = setInterval(() => write(': keepalive\n\n'), 15_000);
+      res.once('close', () => {
+        if (waitingForDrain && !res.writableFinished) cut.inc({ reason: 'stalled' });
         clearInterval(keepalive);
         unsubscribe();
       });
