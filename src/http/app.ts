@@ -16,6 +16,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { leaseRoutes } from './routes/leases.js';
+import { machineHealthRoutes } from './routes/machine-health.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { subnetRoutes } from './routes/subnets.js';
@@ -85,6 +86,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(artifactRoutes, ctx);
   await app.register(bootRoutes, ctx);
   await app.register(metadataRoutes, ctx);
+  await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);
   return app;
 }

@@ -4,10 +4,9 @@ import { Type } from '@sinclair/typebox';
 import { decide, templateData } from '../../boot/index.js';
 import type { Machine } from '../../cmdb/types.js';
 import { parseCidr, parseIpv4 } from '../../net/ipv4.js';
-import { normalizeMac } from '../../net/mac.js';
-import { HttpError } from '../auth.js';
-import { httpFacts, requestIpv4 } from '../client-facts.js';
+import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
+import { machineCalling } from '../machine-caller.js';
 
 const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
 
@@ -19,29 +18,7 @@ const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
 export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
   const { cmdb, config, templates } = ctx;
 
-  /** The machine for this MAC, if the caller may see it. */
-  function machineFor(req: FastifyRequest, macText: string): { mac: string; machine: Machine } {
-    const mac = normalizeMac(macText);
-    if (!mac) throw new HttpError(400, `mac: invalid MAC address ${JSON.stringify(macText)}`);
-    const machine = cmdb.machines.byCanonicalMac(mac);
-    if (!machine || machine.state === 'retired') throw new HttpError(404, `machine ${mac} not found`);
-    if (config.http.metadataRequiresOwnAddress) {
-      const from = requestIpv4(req);
-      const own = addressesOf(machine);
-      if (from === null || !own.includes(from)) throw new HttpError(403, `metadata for ${mac} is served only to that machine's own address`);
-    }
-    return { mac, machine };
-  }
-
-  function addressesOf(machine: Machine): number[] {
-    const out: number[] = [];
-    if (machine.ip) out.push(parseIpv4(machine.ip)!);
-    for (const mac of machine.macs) {
-      const lease = cmdb.leases.activeFor(mac);
-      if (lease) out.push(parseIpv4(lease.ip)!);
-    }
-    return out;
-  }
+  const machineFor = (req: FastifyRequest, macText: string) => machineCalling(cmdb, config, req, macText);
 
   function metadata(req: FastifyRequest, mac: string, machine: Machine) {
     const plan = decide({ ...httpFacts(req, mac), door: 'http' }, ctx);
