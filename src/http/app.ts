@@ -19,6 +19,7 @@ import { leaseRoutes } from './routes/leases.js';
 import { machineHealthRoutes } from './routes/machine-health.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -88,6 +89,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(metadataRoutes, ctx);
   await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  await app.register(rolloutRoutes, ctx);
   return app;
 }
 
