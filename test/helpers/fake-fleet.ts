@@ -19,7 +19,7 @@ export class FakeFleet implements RolloutPower {
   readonly cycles: Cycle[] = [];
   booting = 0;
   peak = 0;
-  private readonly pending = new Set<Promise<void>>();
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
     private readonly url: () => string,
@@ -38,7 +38,7 @@ export class FakeFleet implements RolloutPower {
     this.cycles.push({ mac, at: Date.now() });
     this.booting++;
     this.peak = Math.max(this.peak, this.booting);
-    const boot = new Promise<void>((r) => setTimeout(r, this.bootMs))
+    const boot: Promise<unknown> = new Promise<void>((r) => setTimeout(r, this.bootMs))
       .then(() => this.boot(mac, () => this.booting--))
       .finally(() => this.pending.delete(boot));
     this.pending.add(boot);
