@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, publishBundle } from './helpers/bundle.js';
+import { execFile } from 'node:child_process';
+import { CLI } from './helpers/cli.js';
 import { FakeFleet, type Behaviour } from './helpers/fake-fleet.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -25,7 +27,8 @@ interface Detail {
 }
 
 async function publish(version: string, behaviour: Behaviour): Promise<string> {
-  const res = await publishBundle(server, (await makeBundle('web', version)).tar, version === 'v1' ? '?channel=stable' : '');
+  const health = { timeoutSeconds: 30, checks: [{ kind: 'command' as const, value: 'test -e /dev/kvm' }] };
+  const res = await publishBundle(server, (await makeBundle('web', version, undefined, { health })).tar, version === 'v1' ? '?channel=stable' : '');
   expect(res.status).toBe(201);
   const id = ((await res.json()) as { id: string }).id;
   behaviourOf[id] = behaviour;
@@ -46,6 +49,15 @@ async function start(body: Record<string, unknown>): Promise<Detail> {
   const res = await server.api('/v1/rollouts', { method: 'POST', json: { selector: 'role=web', soak: '200ms', bootTimeout: '5s', ...body } });
   expect(res.status, await res.clone().text()).toBe(201);
   return (await res.json()) as Detail;
+}
+
+/** The built CLI, run without blocking: the server answering it lives in this process. */
+function livery(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) =>
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) =>
+      done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    ),
+  );
 }
 
 const cyclesOf = (m: string) => fleet.cycles.filter((c) => c.mac === m).length;
@@ -143,6 +155,27 @@ describe('rollout engine', () => {
     const web6 = done.waves[0]!.machines.find((m) => m.hostname === 'web6')!;
     expect(web6.state).toBe('failed');
     expect(web6.detail.reason).toBe(`power cycle failed: BMC ipmi://10.0.0.9 of ${mac(6)}: RAKP 2 HMAC is invalid (wrong password?)`);
+  });
+
+  it('the CLI starts, lists and shows rollouts: waves, machine states and times, and why a wave failed', async () => {
+    const env = { LIVERY_URL: server.url, LIVERY_TOKEN: server.token };
+    const show = await livery(['rollout', 'show', '2'], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^state\s+failed$/m);
+    expect(show.stdout).toMatch(/^wave 1: failed \(started \S+, finished \S+\)$/m);
+    expect(show.stdout).toMatch(/^web4\s+52:54:00:10:00:04\s+back: healthy\s+\d{4}-\S+\s+1\s+-$/m);
+    expect(show.stdout).toMatch(/^wave 2: pending$/m);
+    expect(show.stdout).toContain('why wave 1 failed:\nweb4: command test -e /dev/kvm\n  command test -e /dev/kvm:\n    no /dev/kvm on this host\n    exit status 1');
+    const list = await livery(['rollout', 'list'], env);
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+IMAGE\s+SELECTOR\s+STATE\s+WAVE\s+STARTED\s+REASON$/);
+    expect(list.stdout).toMatch(/^2\s+\S+\s+role=web\s+failed\s+1\s+/m);
+    const bad = await livery(['rollout', 'start', images.v2!, '--selector', 'role=web', '--waves', '1,50%'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe("livery: 400 waves: the last wave must be 100% so every selected machine is in one (got '50%')\n");
+    const pause = await livery(['rollout', 'pause', '2'], env);
+    expect(pause.stderr).toBe('livery: 409 state: rollout 2 is failed; pause applies to a rollout that is running\n');
+    const json = await livery(['--json', 'rollout', 'show', '1'], env);
+    expect((JSON.parse(json.stdout) as Detail).state).toBe('succeeded');
   });
 
   it('refuses bad requests naming the field; start needs publisher, pause needs operator', async () => {

@@ -19,7 +19,8 @@ export interface RolloutInput {
   imageId: string;
   selector: Record<string, string>;
   channel: string | null;
-  waves: string;
+  /** The wave targets as given (`1,10%,50%,100%`). */
+  targets: string;
   maxParallel: number;
   bootTimeoutMs: number;
   maxFailures: string;
@@ -91,7 +92,7 @@ const toRollout = (r: RolloutRow): Rollout => ({
   imageId: r.image_id,
   selector: JSON.parse(r.selector),
   channel: r.channel,
-  waves: r.waves,
+  targets: r.waves,
   maxParallel: r.max_parallel,
   bootTimeoutMs: r.boot_timeout_ms,
   maxFailures: r.max_failures,
@@ -128,7 +129,7 @@ export class RolloutStore {
         `INSERT INTO rollouts (image_id, selector, channel, waves, max_parallel, boot_timeout_ms, max_failures, soak_ms, state, actor, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
       )
-      .run(input.imageId, JSON.stringify(input.selector), input.channel, input.waves, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now);
+      .run(input.imageId, JSON.stringify(input.selector), input.channel, input.targets, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now);
     const id = Number(info.lastInsertRowid);
     const wave = this.db.prepare("INSERT INTO rollout_waves (rollout_id, wave, state) VALUES (?, ?, 'pending')");
     const machine = this.db.prepare("INSERT INTO rollout_machines (rollout_id, machine_id, wave, position, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)");

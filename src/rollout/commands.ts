@@ -72,7 +72,7 @@ export function startRollout(cmdb: Cmdb, config: Config, req: StartRequest, acto
     const busy = cmdb.rollouts.machinesBusyElsewhere(machines.map((m) => m.id));
     if (busy.length > 0) throw conflict('selector', `${busy.length} of the selected machines are in another active rollout (machine ids ${busy.slice(0, 10).join(', ')})`);
     const waves = planWaves(machines, targets);
-    const rollout = cmdb.rollouts.create({ imageId: image.id, selector, channel, waves: wavesText, maxParallel, bootTimeoutMs, maxFailures, soakMs, actor }, waves);
+    const rollout = cmdb.rollouts.create({ imageId: image.id, selector, channel, targets: wavesText, maxParallel, bootTimeoutMs, maxFailures, soakMs, actor }, waves);
     rolloutEvent(cmdb, rollout.id, image.id, { state: 'running', machines: machines.length, waves: waves.map((w) => w.length), image: `${image.name} ${image.version}` });
     return rollout;
   }, { image: image.id, selector: formatSelector(selector) });
