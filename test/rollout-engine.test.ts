@@ -157,6 +157,34 @@ describe('rollout engine', () => {
     expect(web6.detail.reason).toBe(`power cycle failed: BMC ipmi://10.0.0.9 of ${mac(6)}: RAKP 2 HMAC is invalid (wrong password?)`);
   });
 
+  it('pause holds back power cycles until resume; rollback sends every changed machine back and moves the channel back', async () => {
+    fleet.cycles.length = 0;
+    const v6 = await publish('v6', 'healthy');
+    const started = await start({ image: v6, selector: 'rack=r1', waves: '1,100%', channel: 'stable', maxParallel: 1 });
+    expect((await server.api(`/v1/rollouts/${started.id}/pause`, { method: 'POST' })).status).toBe(200);
+    const atPause = fleet.cycles.length;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fleet.cycles.length).toBe(atPause);
+    expect(((await (await server.api(`/v1/rollouts/${started.id}`)).json()) as Detail).state).toBe('paused');
+    expect((await server.api(`/v1/rollouts/${started.id}/resume`, { method: 'POST' })).status).toBe(200);
+    expect((await waitFor(started.id, ['succeeded', 'failed'])).state).toBe('succeeded');
+    await fleet.settle();
+    const r1 = [1, 3, 5].map(mac);
+    for (const m of r1) expect(await imageOf(m)).toBe(v6);
+
+    expect((await server.api(`/v1/rollouts/${started.id}/rollback`, { method: 'POST' })).status).toBe(200);
+    const back = await waitFor(started.id, ['rolled-back', 'failed']);
+    await fleet.settle();
+    expect(back.state).toBe('rolled-back');
+    // Back on what the channel gave them before (v2, see the first test), each cycled there and back.
+    for (const m of r1) {
+      expect(await imageOf(m)).toBe(images.v2);
+      expect(cyclesOf(m)).toBe(2);
+    }
+    expect(back.waves.flatMap((w) => w.machines.map((m) => `${m.phase}:${m.state}`))).toEqual(Array(3).fill('back:healthy'));
+    expect((await server.api(`/v1/rollouts/${started.id}/rollback`, { method: 'POST' })).status).toBe(409);
+  });
+
   it('the CLI starts, lists and shows rollouts: waves, machine states and times, and why a wave failed', async () => {
     const env = { LIVERY_URL: server.url, LIVERY_TOKEN: server.token };
     const show = await livery(['rollout', 'show', '2'], env);

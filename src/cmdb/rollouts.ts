@@ -237,15 +237,15 @@ export class RolloutStore {
 
   updateWave(id: number, wave: number, patch: WavePatch): void {
     const now = Date.now();
-    const sets: string[] = [];
-    const args: unknown[] = [];
-    if (patch.state !== undefined) sets.push('state = ?') && args.push(patch.state);
-    if (patch.soakUntil !== undefined) sets.push('soak_until = ?') && args.push(patch.soakUntil);
-    if (patch.reason !== undefined) sets.push('reason = ?') && args.push(patch.reason);
-    if (patch.started) sets.push('started_at = ?') && args.push(now);
-    if (patch.finished) sets.push('finished_at = ?') && args.push(now);
-    if (sets.length === 0) return;
-    this.db.prepare(`UPDATE rollout_waves SET ${sets.join(', ')} WHERE rollout_id = ? AND wave = ?`).run(...args, id, wave);
+    const columns: [string, unknown][] = [];
+    if (patch.state !== undefined) columns.push(['state', patch.state]);
+    if (patch.soakUntil !== undefined) columns.push(['soak_until', patch.soakUntil]);
+    if (patch.reason !== undefined) columns.push(['reason', patch.reason]);
+    if (patch.started) columns.push(['started_at', now]);
+    if (patch.finished) columns.push(['finished_at', now]);
+    if (columns.length === 0) return;
+    const sets = columns.map(([c]) => `${c} = ?`).join(', ');
+    this.db.prepare(`UPDATE rollout_waves SET ${sets} WHERE rollout_id = ? AND wave = ?`).run(...columns.map(([, v]) => v), id, wave);
   }
 
   updateMachine(id: number, machineId: number, patch: MachinePatch): void {
