@@ -5,13 +5,14 @@
  * carries on from the CMDB, and at the end every machine was power-cycled exactly once and
  * runs the new image healthy.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
 import { makeBundle } from './helpers/bundle.js';
+import { kill9 as killProcess, startKillable } from './helpers/killable.js';
 import { tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
@@ -31,23 +32,11 @@ afterAll(() => {
 async function start(): Promise<void> {
   const config = join(dir.path, 'livery.yaml');
   writeFileSync(config, `dataDir: ${dataDir}\nlog:\n  level: silent\nhttp:\n  listen: 127.0.0.1:0\n  workers: 1\ntftp:\n  enabled: false\n`);
-  proc = spawn(process.execPath, [SERVE, config, ledger], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 60_000;
-  while (!/livery is serving (\S+)/.test(out)) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`livery did not start:\n${out}`);
-    await sleep(20);
-  }
-  url = /livery is serving (\S+)/.exec(out)![1]!;
+  ({ proc, url } = await startKillable([SERVE, config, ledger]));
 }
 
 async function kill9(): Promise<void> {
-  const p = proc!;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await gone;
+  await killProcess(proc!);
   proc = null;
   url = '';
 }
