@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { admit, allowedFailures, cumulativeTargets, orderMachines, parseMaxFailures, parseWaves, planWaves, PlanError, type PaceState, type PlannedMachine } from '../src/rollout/plan.js';
+import { availableParallelism } from 'node:os';
+import { resolveConfig } from '../src/config/index.js';
+import { defaultMaxParallel } from '../src/rollout/commands.js';
 import { matches, parseSelector, SelectorError } from '../src/rollout/selector.js';
 
 const machine = fc.record({
@@ -132,5 +135,14 @@ describe('selector', () => {
     expect(() => parseSelector('')).toThrow(SelectorError);
     expect(() => parseSelector('role')).toThrow("selector: expected key=value such as 'role=kvm' (got 'role')");
     expect(() => parseSelector('role=a,role=b')).toThrow("selector: 'role' given twice with different values");
+  });
+});
+
+describe('default max-parallel', () => {
+  it('is min(tftp.maxTransfers / 2, 32 x HTTP processes), at least 1', () => {
+    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 10 }, http: { workers: 4 } }))).toBe(5);
+    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 2048 }, http: { workers: 2 } }))).toBe(64);
+    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 1 }, http: { workers: 1 } }))).toBe(1);
+    expect(defaultMaxParallel(resolveConfig({ tftp: { enabled: false }, http: { workers: 0 } }))).toBe(32 * availableParallelism());
   });
 });

@@ -4,7 +4,7 @@ import type { Rollout } from '../cmdb/rollouts.js';
 import type { Actor, Machine } from '../cmdb/types.js';
 import { checkChannel } from '../cmdb/validate.js';
 import type { Config } from '../config/index.js';
-import { httpProcessCount } from '../daemon/http-workers.js';
+import { httpProcessCount } from '../daemon/processes.js';
 import { parseDuration } from './durations.js';
 import { parseMaxFailures, parseWaves, planWaves, PlanError } from './plan.js';
 import { rolloutEvent } from './record.js';
