@@ -4,6 +4,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { agentHealthConfig, type HealthSpec } from '../src/health/spec.js';
+import { makeBundle, publishBundle } from './helpers/bundle.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
 
 /**
  * Runs the real agent script (the one every image carries) against a fake livery server on
@@ -60,7 +63,7 @@ afterEach(() => {
 });
 
 let runs = 0;
-async function runAgent(cmdline: string, prepare?: (root: string) => void): Promise<{ code: number; stdout: string; hostname: string; root: string }> {
+async function runAgent(cmdline: string, prepare?: (root: string) => void, path = process.env.PATH!): Promise<{ code: number; stdout: string; hostname: string; root: string }> {
   const root = join(scratch, `root${++runs}`);
   mkdirSync(join(root, 'etc'), { recursive: true });
   mkdirSync(join(root, 'run/livery'), { recursive: true });
@@ -71,7 +74,7 @@ async function runAgent(cmdline: string, prepare?: (root: string) => void): Prom
     execFile(
       'unshare',
       ['--uts', 'sh', '-c', script, AGENT],
-      { env: { PATH: process.env.PATH!, LIVERY_AGENT_CMDLINE: join(root, 'cmdline'), LIVERY_AGENT_ROOT: root }, timeout: 60_000 },
+      { env: { PATH: path, LIVERY_AGENT_CMDLINE: join(root, 'cmdline'), LIVERY_AGENT_ROOT: root }, timeout: 60_000 },
       (err, stdout) => {
         const code = err ? ((err as { code?: number }).code ?? -1) : 0;
         const hostname = /UTS-HOSTNAME=(.*)/.exec(stdout)?.[1] ?? '';
@@ -168,5 +171,110 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('no livery.server= on the kernel command line');
     expect(seen).toEqual([]);
+  });
+});
+
+/**
+ * The agent's health checks against a real livery on loopback. The test host runs no systemd,
+ * so `systemctl` is a script that answers `is-active` and `status` from files under
+ * <scratch>/units; the VM end-to-end test runs the agent under the real one.
+ */
+describe.skipIf(!canUnshare)('livery-agent health checks (against a real livery)', () => {
+  let livery: TestServer;
+  const HMAC = '52:54:00:12:34:57';
+  const units = join(scratch, 'units');
+  const bin = join(scratch, 'bin');
+  const path = () => `${bin}:${process.env.PATH}`;
+  const images = new Map<string, string>();
+
+  beforeAll(async () => {
+    livery = await startTestServer({ http: { listen: '127.0.0.1:0', metadataRequiresOwnAddress: true } });
+    mkdirSync(units, { recursive: true });
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, 'systemctl'),
+      [
+        '#!/bin/sh',
+        `cmd=$1; shift; [ "$cmd" = status ] && shift 3`,
+        'rc=0',
+        `for u in "$@"; do state=$(cat "${units}/$u" 2>/dev/null || echo inactive); [ "$state" = active ] || rc=3`,
+        '  if [ "$cmd" = status ]; then echo "x $u - test unit"; echo "     Active: $state"; echo "$u: bind() failed"; else echo "$state"; fi',
+        'done',
+        'exit $rc',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    expect((await livery.api('/v1/machines', { method: 'POST', json: { macs: [HMAC], hostname: 'h1', ip: '127.0.0.1' } })).status).toBe(201);
+  });
+  afterAll(() => livery.stop());
+
+  async function imageWith(spec: HealthSpec): Promise<string> {
+    const key = JSON.stringify(spec);
+    if (!images.has(key)) {
+      const bundle = await makeBundle('checked', `v${images.size + 1}`, undefined, { health: spec });
+      images.set(key, ((await (await publishBundle(livery, bundle.tar)).json()) as { id: string }).id);
+    }
+    return images.get(key)!;
+  }
+
+  async function bootWith(spec: HealthSpec, during?: () => void) {
+    const imageId = await imageWith(spec);
+    const cmdline = `BOOTIF=01-52-54-00-12-34-57 livery.server=${livery.url} livery.image=${imageId}`;
+    const started = Date.now();
+    const ran = runAgent(cmdline, (root) => {
+      mkdirSync(join(root, 'etc/livery'), { recursive: true });
+      writeFileSync(join(root, 'etc/livery/health'), agentHealthConfig(spec));
+    }, path());
+    during?.();
+    const r = await ran;
+    const trace = (await (await livery.api(`/v1/machines/${HMAC}/trace`)).json()) as { boots: { imageId: string; stages: { stage: string; detail: { failing?: { check: string; output: string }[] } }[] }[] };
+    return { ...r, seconds: (Date.now() - started) / 1000, last: trace.boots.at(-1)!, imageId };
+  }
+
+  it('reports healthy when every unit is active and every command succeeds', async () => {
+    writeFileSync(join(units, 'ssh.service'), 'active\n');
+    const r = await bootWith({ timeoutSeconds: 20, checks: [{ kind: 'unit', value: 'ssh.service' }, { kind: 'command', value: 'test -d /proc/self' }] });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('livery-agent: health: healthy');
+    expect(r.last.imageId).toBe(r.imageId);
+    expect(r.last.stages.map((s) => s.stage)).toEqual(['booted', 'healthy']);
+  });
+
+  it('retries failing checks until they pass within the timeout', async () => {
+    const flag = join(scratch, 'ready-later');
+    writeFileSync(join(units, 'slow.service'), 'activating\n');
+    const r = await bootWith({ timeoutSeconds: 30, checks: [{ kind: 'unit', value: 'slow.service' }, { kind: 'command', value: `test -e ${flag}` }] }, () => {
+      setTimeout(() => {
+        writeFileSync(flag, '');
+        writeFileSync(join(units, 'slow.service'), 'active\n');
+      }, 3000);
+    });
+    expect(r.stdout).toContain('livery-agent: health: healthy');
+    expect(r.seconds).toBeGreaterThan(3);
+    expect(r.last.stages.map((s) => s.stage)).toEqual(['booted', 'healthy']);
+  });
+
+  it('reports unhealthy after the timeout with each failing check and its last output lines', async () => {
+    writeFileSync(join(units, 'ssh.service'), 'active\n');
+    writeFileSync(join(units, 'nginx.service'), 'failed\n');
+    const noisy = 'for i in $(seq 1 40); do echo "line $i \\"quoted\\" \\\\ back"; done; exit 1';
+    const r = await bootWith({
+      timeoutSeconds: 3,
+      checks: [{ kind: 'unit', value: 'ssh.service' }, { kind: 'unit', value: 'nginx.service' }, { kind: 'command', value: noisy }, { kind: 'command', value: 'true' }],
+    });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.seconds).toBeGreaterThanOrEqual(3);
+    expect(r.stdout).toContain('livery-agent: health check failed: unit nginx.service');
+    expect(r.stdout).toContain('livery-agent: health: unhealthy');
+    const verdict = r.last.stages.at(-1)!;
+    expect(verdict.stage).toBe('unhealthy');
+    const failing = verdict.detail.failing!;
+    expect(failing.map((f) => f.check)).toEqual(['unit nginx.service', `command ${noisy}`]);
+    expect(failing[0]!.output).toBe('failed\nx nginx.service - test unit\n     Active: failed\nnginx.service: bind() failed');
+    const lines = failing[1]!.output.split('\n');
+    expect(lines).toHaveLength(20);
+    expect(lines[0]).toBe('line 21 "quoted" \\ back');
+    expect(lines[19]).toBe('line 40 "quoted" \\ back');
   });
 });

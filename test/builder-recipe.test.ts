@@ -93,6 +93,27 @@ describe('recipe parser: every directive', () => {
     expect(parseRecipe(recipe(`${HEAD}rootpw --lock\n`)).rootPassword).toEqual({ locked: true });
   });
 
+  it('reads health checks in order, with the timeout; none by default', () => {
+    const h = parseRecipe(recipe(`${HEAD}health unit sshd.service\nhealth command "test -e /dev/kvm && grep -q 'ok' /run/x"\nhealth timeout 300\nhealth unit libvirtd\n`)).health;
+    expect(h).toEqual({
+      timeoutSeconds: 300,
+      checks: [
+        { kind: 'unit', value: 'sshd.service' },
+        { kind: 'command', value: "test -e /dev/kvm && grep -q 'ok' /run/x" },
+        { kind: 'unit', value: 'libvirtd' },
+      ],
+    });
+    expect(parseRecipe(recipe(HEAD)).health).toEqual({ timeoutSeconds: 120, checks: [] });
+  });
+
+  it('health checks of an included recipe come first; the includer sets the timeout', () => {
+    const dir = join(scratch, `inc${++counter}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'base'), `${HEAD}health unit ssh.service\nhealth timeout 60\n`);
+    writeFileSync(join(dir, 'recipe'), `%include base\nname top\nhealth command true\nhealth timeout 90\n`);
+    expect(parseRecipe(join(dir, 'recipe')).health).toEqual({ timeoutSeconds: 90, checks: [{ kind: 'unit', value: 'ssh.service' }, { kind: 'command', value: 'true' }] });
+  });
+
   it('takes a %firewall ruleset verbatim', () => {
     const body = 'table inet filter {\n  chain input { type filter hook input priority 0; }\n}\n';
     expect(parseRecipe(recipe(`${HEAD}%firewall\n${body}%end\n`)).firewall).toEqual({ allow: [], ruleset: body });
@@ -143,7 +164,7 @@ describe('recipe parser: includes', () => {
 
 describe('recipe parser: errors name file, line and what was expected', () => {
   const cases: [string, string, number, string][] = [
-    ['unknown directive', `${HEAD}hostname node1\n`, 3, "unknown directive 'hostname' (expected one of name, version, base, mirror, user, rootpw, timezone, locale, services, firewall, file, overlay, kernel-args, %include, %packages, %post, %firewall)"],
+    ['unknown directive', `${HEAD}hostname node1\n`, 3, "unknown directive 'hostname' (expected one of name, version, base, mirror, user, rootpw, timezone, locale, services, firewall, file, overlay, kernel-args, health, %include, %packages, %post, %firewall)"],
     ['missing name', 'base debian bookworm amd64\n', 1, "missing 'name' directive (expected e.g. 'name minimal')"],
     ['missing base', 'name t\n', 1, "missing 'base' directive (expected e.g. 'base debian bookworm amd64')"],
     ['bad name', 'name Big_Name\n', 1, "expected an image name of lower-case letters, digits, '.', '_' or '-' (got 'Big_Name')"],
@@ -181,6 +202,15 @@ describe('recipe parser: errors name file, line and what was expected', () => {
     ['file bad owner', `${HEAD}file recipe /etc/x --owner root\n`, 3, "expected an owner in the form user:group such as root:root (got 'root')"],
     ['overlay on a file', `${HEAD}overlay recipe\n`, 3, "expected 'recipe' to be a directory"],
     ['bad interpreter', `${HEAD}%post --interpreter bash\n%end\n`, 3, "expected an absolute interpreter path such as /bin/bash (got 'bash')"],
+    ['health without a kind', `${HEAD}health sshd.service\n`, 3, "'health' expects 2 arguments, got 1 (usage: health unit UNIT | health command \"SHELL COMMAND\" | health timeout SECONDS)"],
+    ['health of an unknown kind', `${HEAD}health ping 10.0.0.1\n`, 3, "expected 'health unit', 'health command' or 'health timeout', got 'health ping' (usage: health unit UNIT | health command \"SHELL COMMAND\" | health timeout SECONDS)"],
+    ['health unit list', `${HEAD}health unit a,b\n`, 3, "'health unit' expects one unit name (got 'a,b'; give each unit its own line)"],
+    ['health unit bad name', `${HEAD}health unit 'a b'\n`, 3, "expected comma-separated systemd unit names such as 'ssh,nftables' (got 'a b')"],
+    ['health command unquoted', `${HEAD}health command test -e /dev/kvm\n`, 3, "'health' expects 2 arguments, got 4 (usage: health unit UNIT | health command \"SHELL COMMAND\" | health timeout SECONDS)"],
+    ['health command empty', `${HEAD}health command " "\n`, 3, `expected a one-line shell command of at most 1024 printable characters such as "test -e /dev/kvm" (got ' ')`],
+    ['health command with a tab', `${HEAD}health command "a\tb"\n`, 3, `expected a one-line shell command of at most 1024 printable characters such as "test -e /dev/kvm" (got 'a\tb')`],
+    ['health timeout zero', `${HEAD}health timeout 0\n`, 3, "expected a health timeout in seconds between 1 and 3600 (got '0')"],
+    ['health timeout twice', `${HEAD}health timeout 10\nhealth timeout 20\n`, 4, "'health timeout' already set at line 3"],
     ['%packages with arguments', `${HEAD}%packages --nobase\n%end\n`, 3, "unknown option '--nobase' for '%packages' (it takes no options)"],
   ];
 

@@ -4,7 +4,7 @@
  * no orphan blob after gc, channels point at real images, an import is all there or absent,
  * and SQLite's integrity check is clean.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
 import { makeBundle, randomArtifacts } from './helpers/bundle.js';
 import { CLI } from './helpers/cli.js';
+import { kill9 as killProcess, startKillable } from './helpers/killable.js';
 import { tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
@@ -27,23 +28,11 @@ async function start(): Promise<void> {
   // One HTTP process: the kill must hit the process that holds every write.
   const config = join(dir.path, 'livery.yaml');
   writeFileSync(config, `dataDir: ${dataDir}\nhttp:\n  listen: 127.0.0.1:0\n  workers: 1\ntftp:\n  enabled: false\n`);
-  proc = spawn(process.execPath, [CLI, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 90_000;
-  while (!/livery is serving (\S+)/.test(out)) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`livery did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  url = /livery is serving (\S+)/.exec(out)![1]!;
+  ({ proc, url } = await startKillable([CLI, 'serve', '--config', config]));
 }
 
 async function kill9(): Promise<void> {
-  const p = proc!;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await gone;
+  await killProcess(proc!);
   proc = null;
 }
 

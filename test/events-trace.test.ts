@@ -51,6 +51,21 @@ describe('traceBoots', () => {
     ]);
   });
 
+  it("ends a boot with the agent's health verdict; the next boot's verdict stays with that boot", () => {
+    const failing = [{ check: 'unit nginx.service', output: 'failed' }];
+    const boots = traceBoots([ipxe(), ...rest(), event('unhealthy', { failing }, 'img-1'), ipxe(), ...rest(), event('healthy', { failing: [] }, 'img-1')]);
+    expect(boots.map((b) => [b.reached, b.complete, b.stages.at(-1)!.stage])).toEqual([
+      ['unhealthy', true, 'unhealthy'],
+      ['healthy', true, 'healthy'],
+    ]);
+    expect(boots[0]!.stages.at(-1)!.detail).toEqual({ failing });
+  });
+
+  it('a second verdict after a boot already judged starts a new entry rather than rewriting the first', () => {
+    const boots = traceBoots([ipxe(), ...rest(), event('healthy', {}, 'img-1'), event('unhealthy', {}, 'img-1')]);
+    expect(boots.map((b) => b.stages.map((s) => s.stage).at(-1))).toEqual(['healthy', 'unhealthy']);
+  });
+
   it('starts a new boot at a DISCOVER left unanswered too (the pool was full, say)', () => {
     const unanswered = discover('PXEClient:Arch:00000:UNDI:002001', [], 'dhcp-discover');
     const boots = traceBoots([ipxe(), event('ipxe-script', {}, 'img-1'), artifact('kernel'), unanswered]);

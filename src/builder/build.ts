@@ -128,6 +128,7 @@ async function packBundle(p: PackInput): Promise<ImageManifest> {
     ],
     recipe: p.recipe.text,
     packages: p.packages,
+    health: p.recipe.health,
   };
   const problems = manifestProblems(manifest);
   if (problems.length > 0) throw new Error(`manifest invalid: ${problems.join('; ')}`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ASSETS } from './assets.js';
 import { inChroot } from './chroot.js';
 import { nftRuleset } from './firewall.js';
+import { agentHealthConfig } from '../health/spec.js';
 import type { Recipe } from './recipe-types.js';
 import type { StepRunner } from './steps.js';
 
@@ -113,6 +114,9 @@ export class ImageCustomizer {
     await this.install(this.stage(ASSETS.agent()), '/usr/lib/livery/livery-agent', '0755');
     await this.install(this.stage(ASSETS.cmdline()), '/usr/lib/livery/cmdline.sh', '0644');
     await this.install(this.stage(ASSETS.agentUnit()), '/etc/systemd/system/livery-agent.service', '0644');
+    if (this.recipe.health.checks.length > 0) {
+      await this.install(this.stageText(agentHealthConfig(this.recipe.health)), '/etc/livery/health', '0644');
+    }
     if (existsSync(join(this.root, 'usr/sbin/sshd'))) {
       await this.install(this.stage(ASSETS.sshHostKeys()), '/etc/systemd/system/ssh.service.d/livery-host-keys.conf', '0644');
     }

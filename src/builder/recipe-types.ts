@@ -1,3 +1,5 @@
+import type { HealthSpec } from '../health/spec.js';
+
 /** Where a recipe item came from, so build errors can point back at the recipe line. */
 export interface Origin {
   file: string;
@@ -75,6 +77,8 @@ export interface Recipe {
   overlays: RecipeOverlay[];
   post: PostScript[];
   kernelArgs: string;
+  /** `health` lines: what the agent checks after boot before it reports the machine healthy. */
+  health: HealthSpec;
   /** The recipe text with every %include replaced by the included text. */
   text: string;
 }

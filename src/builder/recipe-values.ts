@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { FirewallAllow } from './recipe-types.js';
+import { MAX_HEALTH_TIMEOUT_SECONDS } from '../health/spec.js';
 
 /**
  * Validators for recipe values. Each returns the parsed value or an "expected ..." message,
@@ -125,4 +126,14 @@ export function firewallAllows(v: string): Checked<FirewallAllow[]> {
     rules.push({ protocol: m[1] as 'tcp' | 'udp', fromPort: from, toPort: to });
   }
   return ok(rules);
+}
+
+export function healthTimeout(v: string): Checked<number> {
+  const n = Number(v);
+  return /^[0-9]+$/.test(v) && n >= 1 && n <= MAX_HEALTH_TIMEOUT_SECONDS ? ok(n) : bad(`expected a health timeout in seconds between 1 and ${MAX_HEALTH_TIMEOUT_SECONDS} (got '${v}')`);
+}
+
+/** One line of shell, run by the agent with `sh -c`; printable text only, so the agent's config stays one check per line. */
+export function healthCommand(v: string): Checked<string> {
+  return v.trim() !== '' && v.length <= 1024 && !/[\x00-\x1f\x7f]/.test(v) ? ok(v) : bad(`expected a one-line shell command of at most 1024 printable characters such as "test -e /dev/kvm" (got '${v}')`);
 }

@@ -14,6 +14,7 @@ import type {
   RootPassword,
 } from './recipe-types.js';
 import * as v from './recipe-values.js';
+import { DEFAULT_HEALTH_TIMEOUT_SECONDS, type HealthCheck } from '../health/spec.js';
 import { splitWords } from './words.js';
 
 export type * from './recipe-types.js';
@@ -39,6 +40,7 @@ interface Scalars {
   rootPassword?: RootPassword;
   timezone?: string;
   locale?: string;
+  healthTimeout?: number;
 }
 
 /** What one file contributes, its includes already folded in. */
@@ -54,10 +56,11 @@ interface Layer {
   overlays: RecipeOverlay[];
   post: PostScript[];
   kernelArgs: string[];
+  healthChecks: HealthCheck[];
   text: string;
 }
 
-const DIRECTIVES = ['name', 'version', 'base', 'mirror', 'user', 'rootpw', 'timezone', 'locale', 'services', 'firewall', 'file', 'overlay', 'kernel-args', '%include', '%packages', '%post', '%firewall'];
+const DIRECTIVES = ['name', 'version', 'base', 'mirror', 'user', 'rootpw', 'timezone', 'locale', 'services', 'firewall', 'file', 'overlay', 'kernel-args', 'health', '%include', '%packages', '%post', '%firewall'];
 
 const emptyLayer = (): Layer => ({
   scalars: {},
@@ -70,6 +73,7 @@ const emptyLayer = (): Layer => ({
   overlays: [],
   post: [],
   kernelArgs: [],
+  healthChecks: [],
   text: '',
 });
 
@@ -116,6 +120,7 @@ export function parseRecipe(path: string): Recipe {
     overlays: layer.overlays,
     post: layer.post,
     kernelArgs: layer.kernelArgs.join(' '),
+    health: { timeoutSeconds: s.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT_SECONDS, checks: layer.healthChecks },
     text: layer.text,
   };
 }
@@ -283,6 +288,8 @@ class FileParser {
         this.own.kernelArgs.push(...words);
         return;
       }
+      case 'health':
+        return this.health(args);
       case '%packages':
         this.options(directive, args, {}, 0);
         return this.open({ kind: '%packages' });
@@ -355,6 +362,22 @@ class FileParser {
     this.own.disable.push(...disable);
   }
 
+  private health(args: string[]): void {
+    const [kind, value] = this.options('health', args, {}, 2).positional as [string, string];
+    if (kind === 'timeout') return this.setScalar('healthTimeout', 'health timeout', this.check(v.healthTimeout(value)));
+    if (kind === 'unit') {
+      const units = this.check(v.unitNames(value));
+      if (units.length !== 1) this.fail(`'health unit' expects one unit name (got '${value}'; give each unit its own line)`);
+      this.own.healthChecks.push({ kind, value: units[0]! });
+      return;
+    }
+    if (kind === 'command') {
+      this.own.healthChecks.push({ kind, value: this.check(v.healthCommand(value)) });
+      return;
+    }
+    this.fail(`expected 'health unit', 'health command' or 'health timeout', got 'health ${kind}' (${USAGE.health})`);
+  }
+
   private fileCopy(args: string[]): void {
     const o = this.options('file', args, { '--mode': 'value', '--owner': 'value' }, 2);
     const [src, dest] = o.positional as [string, string];
@@ -422,6 +445,7 @@ function fold(into: Layer, from: Layer): void {
   into.overlays.push(...from.overlays);
   into.post.push(...from.post);
   into.kernelArgs.push(...from.kernelArgs);
+  into.healthChecks.push(...from.healthChecks);
 }
 
 const USAGE: Record<string, string> = {
@@ -438,6 +462,7 @@ const USAGE: Record<string, string> = {
   file: 'usage: file SRC DEST [--mode 0644] [--owner user:group]',
   overlay: 'usage: overlay DIR',
   'kernel-args': 'usage: kernel-args "ARG ..."',
+  health: 'usage: health unit UNIT | health command "SHELL COMMAND" | health timeout SECONDS',
   '%include': 'usage: %include PATH',
   '%packages': 'usage: %packages, then package names (-name removes), then %end',
   '%post': 'usage: %post [--interpreter PATH], then the script, then %end',

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { kernelArgsProblem } from '../cmdb/kernel-args.js';
+import { MAX_HEALTH_TIMEOUT_SECONDS } from '../health/spec.js';
 
 /**
  * The manifest.json at the head of every image bundle. The builder writes it, the catalog
@@ -21,6 +22,15 @@ export const ManifestArtifact = Type.Object({
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
 });
 
+/** What the image's agent checks after boot (see src/health/spec.ts); absent in bundles made before health checks. */
+export const ManifestHealth = Type.Object({
+  timeoutSeconds: Type.Integer({ minimum: 1, maximum: MAX_HEALTH_TIMEOUT_SECONDS }),
+  checks: Type.Array(
+    Type.Object({ kind: Type.Union([Type.Literal('unit'), Type.Literal('command')]), value: Type.String({ minLength: 1, maxLength: 1024 }) }),
+    { maxItems: 64 },
+  ),
+});
+
 export const ImageManifest = Type.Object({
   schema: Type.Literal(1),
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
@@ -34,6 +44,7 @@ export const ImageManifest = Type.Object({
   /** The flattened recipe (includes resolved) the image was built from; empty for hand-made bundles. */
   recipe: Type.String({ maxLength: 1_000_000 }),
   packages: Type.Array(Type.Object({ name: Type.String(), version: Type.String() }), { maxItems: 100_000 }),
+  health: Type.Optional(ManifestHealth),
 });
 
 export type ImageManifest = Static<typeof ImageManifest>;

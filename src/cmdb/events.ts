@@ -98,6 +98,14 @@ export class EventStore {
     return rows.reverse().map(toEvent);
   }
 
+  /** The newest event of one of `types` for any of these MACs, after event `afterId`. */
+  latestOf(macs: readonly string[], types: readonly string[], afterId = 0): LivEvent | null {
+    const row = this.db
+      .prepare('SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1')
+      .get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
+    return row ? toEvent(row) : null;
+  }
+
   /** Keeps the log bounded: drops events older than the cutoff. */
   prune(olderThanMs: number): number {
     return this.db.prepare('DELETE FROM events WHERE at < ?').run(olderThanMs).changes;

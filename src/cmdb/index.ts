@@ -6,6 +6,7 @@ import { WalSync } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
 import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
+import { RolloutStore } from './rollouts.js';
 import { SubnetStore } from './subnets.js';
 import { TokenStore } from './tokens.js';
 import type { Actor } from './types.js';
@@ -22,6 +23,7 @@ export class Cmdb {
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
   readonly images: ImageStore;
+  readonly rollouts: RolloutStore;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -33,6 +35,7 @@ export class Cmdb {
     this.tokens = new TokenStore(db);
     this.audit = new AuditLog(db);
     this.images = new ImageStore(db);
+    this.rollouts = new RolloutStore(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn) => this.walSync.commit(fn));
   }

@@ -164,4 +164,57 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER subnets_deleted AFTER DELETE ON subnets
   BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
   `,
+  /*
+   * 4: rollouts. Each machine's step is a row, written before and after every power action, so
+   * a livery killed at any point resumes without cycling a machine twice or skipping one.
+   */ `
+  CREATE TABLE rollouts (
+    id INTEGER PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    selector TEXT NOT NULL,
+    channel TEXT,
+    waves TEXT NOT NULL,
+    max_parallel INTEGER NOT NULL,
+    boot_timeout_ms INTEGER NOT NULL,
+    max_failures TEXT NOT NULL,
+    soak_ms INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'rolling-back', 'succeeded', 'failed', 'aborted', 'rolled-back')),
+    wave INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    actor TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX rollouts_state ON rollouts(state);
+
+  CREATE TABLE rollout_waves (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+    wave INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'soaking', 'passed', 'failed')),
+    soak_until INTEGER,
+    reason TEXT,
+    started_at INTEGER,
+    finished_at INTEGER,
+    PRIMARY KEY (rollout_id, wave)
+  );
+
+  CREATE TABLE rollout_machines (
+    rollout_id INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+    machine_id INTEGER NOT NULL REFERENCES machines(id),
+    wave INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    phase TEXT NOT NULL DEFAULT 'forward' CHECK (phase IN ('forward', 'back')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'queued', 'cycling', 'booting', 'waiting-reboot', 'healthy', 'failed')),
+    previous_image TEXT,
+    expected_image_id TEXT,
+    since_event_id INTEGER,
+    cycle_confirmed INTEGER NOT NULL DEFAULT 0,
+    cycles INTEGER NOT NULL DEFAULT 0,
+    deadline_at INTEGER,
+    detail TEXT NOT NULL DEFAULT '{}',
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, machine_id)
+  );
+  CREATE INDEX rollout_machines_wave ON rollout_machines(rollout_id, wave, position);
+  `,
 ];

@@ -1,6 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
@@ -10,6 +9,7 @@ import { buildHttpApp } from '../http/app.js';
 import { createLogger, type Logger } from '../log.js';
 import { hostPort } from './listen.js';
 import { databasePath } from './paths.js';
+import { httpProcessCount } from './processes.js';
 
 /**
  * HTTP from several processes. Node streams files at well under half of nginx's rate from one
@@ -46,10 +46,6 @@ type Message =
   | { type: 'livery:metrics-reply'; id: string; text: string }
   | { type: 'livery:metrics-collect'; id: string }
   | { type: 'livery:metrics-part'; id: string; metrics: MetricsJson };
-
-export function httpProcessCount(configured: number): number {
-  return configured === 0 ? availableParallelism() : configured;
-}
 
 /** Serves HTTP as configured: in this process, or from forked workers on the same port. */
 export async function serveHttp(opts: {

@@ -8,6 +8,8 @@ import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
 import { buildHttpApp } from '../http/app.js';
+import { RolloutEngine } from '../rollout/engine.js';
+import { NO_BMC, type RolloutPower } from '../rollout/power.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
@@ -30,11 +32,18 @@ export interface Livery {
 }
 
 
+export interface StartOptions {
+  /** Power control for rollouts; without it every machine is one without a BMC. */
+  power?: RolloutPower;
+  /** How often the rollout engine looks at its rollouts (default 1 s). */
+  rolloutTickMs?: number;
+}
+
 /**
- * Starts everything `livery serve` runs, from one validated config: the CMDB, HTTP, TFTP and
- * (only when configured) DHCP. Closing stops them in reverse order.
+ * Starts everything `livery serve` runs, from one validated config: the CMDB, HTTP, TFTP,
+ * (only when configured) DHCP, and the rollout engine. Closing stops them in reverse order.
  */
-export async function startLivery(config: Config, logger: Logger): Promise<Livery> {
+export async function startLivery(config: Config, logger: Logger, opts: StartOptions = {}): Promise<Livery> {
   mkdirSync(config.dataDir, { recursive: true });
   const lock = lockDataDir(config.dataDir);
   let cmdb: Cmdb;
@@ -69,6 +78,10 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
     if (dhcp) closers.push(() => dhcp.close());
     const stopExpiry = startDiscoveredExpiry(cmdb, config, registry, logger);
     if (stopExpiry) closers.push(stopExpiry);
+    // One engine, in this process only: HTTP workers write rollout requests to the CMDB, it acts on them.
+    const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? NO_BMC, logger, opts.rolloutTickMs);
+    rollouts.start();
+    closers.push(() => rollouts.stop());
     return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();

@@ -1,8 +1,11 @@
 import type { LivEvent } from '../cmdb/types.js';
 import { SERVED_PLANS } from '../cmdb/events.js';
 
-/** The stages of one network boot, in the order a machine passes them. */
-export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted'] as const;
+/**
+ * The stages of one network boot, in the order a machine passes them; the last is the agent's
+ * health verdict after the phone-home, one of the two.
+ */
+export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy', 'unhealthy'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface BootTrace {
@@ -26,7 +29,7 @@ export function stageOf(e: LivEvent): Stage | null {
     const role = e.detail.role;
     return role === 'kernel' || role === 'initrd' || role === 'rootfs' ? role : null;
   }
-  if (e.type === 'booted') return 'booted';
+  if (e.type === 'booted' || e.type === 'healthy' || e.type === 'unhealthy') return e.type;
   return null;
 }
 
@@ -48,9 +51,12 @@ function startsBoot(e: LivEvent, reached: Stage | null): boolean {
   return ipxe || vendor.startsWith('PXEClient') || vendor.startsWith('HTTPClient');
 }
 
+const isVerdict = (stage: Stage) => stage === 'healthy' || stage === 'unhealthy';
+
 /**
  * Groups a MAC's events into boots. A new boot starts at a boot firmware's DHCP DISCOVER once
- * the current boot got past DHCP (the machine rebooted), or after a phone-home.
+ * the current boot got past DHCP (the machine rebooted), or after a phone-home, except for the
+ * health report that follows it, which closes the boot it judges.
  */
 export function traceBoots(events: LivEvent[]): BootTrace[] {
   const boots: BootTrace[] = [];
@@ -59,7 +65,8 @@ export function traceBoots(events: LivEvent[]): BootTrace[] {
     const stage = stageOf(e);
     if (!stage) continue;
     const rank = STAGES.indexOf(stage);
-    if (!current || current.complete || startsBoot(e, current.reached)) {
+    const verdictOfCurrent = isVerdict(stage) && current?.complete === true && !current.stages.some((st) => isVerdict(st.stage));
+    if (!current || (current.complete && !verdictOfCurrent) || startsBoot(e, current.reached)) {
       current = { startedAt: e.at, stages: [], reached: null, complete: false, stoppedBefore: null, imageId: null };
       boots.push(current);
     }

@@ -18,8 +18,10 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { leaseRoutes } from './routes/leases.js';
+import { machineHealthRoutes } from './routes/machine-health.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -92,7 +94,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(artifactRoutes, ctx);
   await app.register(bootRoutes, ctx);
   await app.register(metadataRoutes, ctx);
+  await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  await app.register(rolloutRoutes, ctx);
   return app;
 }
 

@@ -5,6 +5,7 @@ import type { Machine } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { RateLimiter } from '../dhcp/ratelimit.js';
 import { parseIpv4 } from '../net/ipv4.js';
+import { normalizeMac } from '../net/mac.js';
 import { HttpError } from './auth.js';
 import { requestIpv4 } from './client-facts.js';
 
@@ -55,6 +56,20 @@ export class MachineDoor {
   requireEvent(req: FastifyRequest, mac: string, known: boolean): void {
     const verdict = this.admitEvent(req, mac, known);
     if (verdict !== 'ok') throw new HttpError(429, `too many boot requests (${verdict} limit of http.machineDoor); ask again in a few seconds`);
+  }
+
+  /**
+   * The machine a machine-facing request speaks for, by the MAC in its path, once the caller may
+   * act for it (requireOwnAddress): machines hold no tokens, so a machine reads and writes only
+   * its own records.
+   */
+  machineCalling(req: FastifyRequest, macText: string, what: string): { mac: string; machine: Machine } {
+    const mac = normalizeMac(macText);
+    if (!mac) throw new HttpError(400, `mac: invalid MAC address ${JSON.stringify(macText)}`);
+    const machine = this.cmdb.machines.byCanonicalMac(mac);
+    if (!machine || machine.state === 'retired') throw new HttpError(404, `machine ${mac} not found`);
+    this.requireOwnAddress(req, machine, what);
+    return { mac, machine };
   }
 
   /**

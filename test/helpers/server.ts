@@ -1,5 +1,5 @@
 import { resolveConfig, type Config } from '../../src/config/index.js';
-import { startLivery, type Livery } from '../../src/daemon/index.js';
+import { startLivery, type Livery, type StartOptions } from '../../src/daemon/index.js';
 import { createLogger } from '../../src/log.js';
 import { tempDir } from './tmp.js';
 
@@ -16,7 +16,7 @@ export interface TestServer {
 }
 
 /** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir. */
-export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dir = tempDir();
   const config = resolveConfig({
     dataDir: dir.path,
@@ -25,7 +25,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     tftp: { enabled: false },
     ...overrides,
   });
-  const livery = await startLivery(config, createLogger('silent'));
+  const livery = await startLivery(config, createLogger('silent'), opts);
   const token = livery.bootstrapToken!;
   return {
     livery,

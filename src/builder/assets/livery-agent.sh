@@ -1,7 +1,9 @@
 #!/bin/sh
 # livery-agent: runs once per boot (livery-agent.service). Reads the kernel command line,
 # fetches this machine's metadata from the livery server, applies hostname and DNS, then
-# reports the boot with POST /v1/machines/<mac>/booted.
+# reports the boot with POST /v1/machines/<mac>/booted. An image with health checks
+# (/etc/livery/health) then runs them until they pass or time out, and reports the result with
+# POST /v1/machines/<mac>/health.
 #
 # The metadata is shell-quoted text from the network; it is parsed line by line and never
 # sourced or eval'ed: only LIVERY_[A-Z0-9_]+='...' lines are accepted.
@@ -114,3 +116,98 @@ if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/js
 	exit 1
 fi
 say "booted image $image as $(hostname)"
+
+# Health: the checks the recipe's `health` lines put into /etc/livery/health, one per line
+# (`unit NAME` or `command TEXT`, after a `timeout SECONDS` line). Each round runs them all
+# with one systemctl call for every unit plus one shell per command; failing checks are retried
+# every 2 s until the timeout, so units still starting get their chance.
+HEALTH=$ROOT/etc/livery/health
+[ -s "$HEALTH" ] || exit 0
+
+# Seconds since boot into $now, without a process.
+now_s() {
+	read -r up _ < /proc/uptime
+	now=${up%.*}
+}
+
+timeout_s=120
+units=
+while IFS= read -r line || [ -n "$line" ]; do
+	case "$line" in
+		"timeout "*) timeout_s=${line#timeout } ;;
+		"unit "*) units="$units ${line#unit }" ;;
+	esac
+done < "$HEALTH"
+work=$(mktemp -d)
+trap 'rm -rf "$work" "$metadata" "$metadata.ok"' EXIT
+
+# One round: sets $failing to the line numbers of the failing checks; $work/<n> holds check n's output.
+run_checks() {
+	failing=
+	n=0
+	: > "$work/units"
+	# Word-split on purpose: unit names are validated at build time and hold no blanks.
+	[ -n "$units" ] && systemctl is-active $units > "$work/units" 2> /dev/null
+	exec 3< "$work/units"
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in
+			"unit "*)
+				n=$((n + 1))
+				IFS= read -r state <&3 || state=unknown
+				printf '%s\n' "$state" > "$work/$n"
+				[ "$state" = active ] || failing="$failing $n"
+				;;
+			"command "*)
+				n=$((n + 1))
+				timeout 30 sh -c "${line#command }" > "$work/$n" 2>&1 < /dev/null || failing="$failing $n"
+				;;
+		esac
+	done < "$HEALTH"
+	exec 3<&-
+}
+
+now_s
+deadline=$((now + timeout_s))
+while :; do
+	run_checks
+	[ -z "$failing" ] && break
+	now_s
+	[ "$now" -ge "$deadline" ] && break
+	sleep 2
+done
+
+# The last lines of a file as one JSON string (control characters dropped, long lines cut).
+json_tail() {
+	awk -v max=20 '
+		{ keep[NR % max] = substr($0, 1, 300) }
+		END {
+			out = ""
+			for (i = (NR > max ? NR - max + 1 : 1); i <= NR; i++) {
+				l = keep[i % max]
+				gsub(/\\/, "&&", l); gsub(/"/, "\\\"", l); gsub(/\t/, " ", l); gsub(/[\001-\037\177]/, "", l)
+				out = out l (i < NR ? "\\n" : "")
+			}
+			printf "\"%s\"", out
+		}' "$1"
+}
+
+status=healthy
+items=
+if [ -n "$failing" ]; then
+	status=unhealthy
+	n=0
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in "unit "* | "command "*) n=$((n + 1)) ;; *) continue ;; esac
+		case " $failing " in *" $n "*) ;; *) continue ;; esac
+		# Why a unit is down is in its status and journal: fetched once, for failing units only.
+		case "$line" in "unit "*) systemctl status --no-pager --lines 10 "${line#unit }" >> "$work/$n" 2>&1 ;; esac
+		items="$items${items:+,}{\"check\":$(json_string "$line"),\"output\":$(json_tail "$work/$n")}"
+		say "health check failed: $line"
+	done < "$HEALTH"
+fi
+body="{\"imageId\":$(json_string "$image"),\"status\":\"$status\",\"failing\":[$items]}"
+if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/json' --data "$body" "$server/v1/machines/$mac/health"; then
+	say "could not report health to $server"
+	exit 1
+fi
+say "health: $status"

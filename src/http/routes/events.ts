@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Counter } from 'prom-client';
-import { traceBoots } from '../../events/trace.js';
+import { traceBoots, type BootTrace } from '../../events/trace.js';
+import { healthOf, type HealthVerdict } from '../../health/verdict.js';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 
@@ -97,7 +98,22 @@ export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       const machine = cmdb.machines.get(req.params.ref);
       const events = machine.macs.flatMap((mac) => cmdb.events.forMac(mac, 1000)).sort((a, b) => a.id - b.id);
       const boots = traceBoots(events);
+      addHealthVerdict(boots, healthOf(cmdb, machine));
       return { machine: { id: machine.id, hostname: machine.hostname, macs: machine.macs }, boots: boots.slice(-(req.query.boots ?? 5)) };
     },
   );
 };
+
+/**
+ * The latest boot's verdict when no report made it: healthy at the phone-home for an image
+ * without checks, `unhealthy: no report` once the agent's time is up. Neither is an event (no
+ * one is there to write it at that moment), so the trace derives them as it is read.
+ */
+function addHealthVerdict(boots: BootTrace[], verdict: HealthVerdict): void {
+  const last = boots[boots.length - 1];
+  if (!last?.complete || last.reached !== 'booted' || verdict.at === null) return;
+  if (verdict.state !== 'healthy' && verdict.state !== 'unhealthy') return;
+  const event = verdict.reason === 'no report' ? 'no-report' : 'no-checks';
+  last.stages.push({ stage: verdict.state, at: verdict.at, lastAt: verdict.at, count: 1, event, detail: { reason: verdict.reason } });
+  last.reached = verdict.state;
+}

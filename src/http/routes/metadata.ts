@@ -5,8 +5,6 @@ import { decide, templateData } from '../../boot/index.js';
 import { envName, envNameCollisions } from '../../cmdb/env-names.js';
 import type { Machine } from '../../cmdb/types.js';
 import { parseCidr, parseIpv4 } from '../../net/ipv4.js';
-import { normalizeMac } from '../../net/mac.js';
-import { HttpError } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
 
@@ -21,15 +19,7 @@ const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
 export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
   const { cmdb, config, templates, machineDoor } = ctx;
 
-  /** The machine for this MAC, if the caller may see it (by default: only from its own address). */
-  function machineFor(req: FastifyRequest, macText: string, what: string): { mac: string; machine: Machine } {
-    const mac = normalizeMac(macText);
-    if (!mac) throw new HttpError(400, `mac: invalid MAC address ${JSON.stringify(macText)}`);
-    const machine = cmdb.machines.byCanonicalMac(mac);
-    if (!machine || machine.state === 'retired') throw new HttpError(404, `machine ${mac} not found`);
-    machineDoor.requireOwnAddress(req, machine, what);
-    return { mac, machine };
-  }
+  const machineFor = (req: FastifyRequest, macText: string, what: string) => machineDoor.machineCalling(req, macText, what);
 
   function metadata(req: FastifyRequest, mac: string, machine: Machine) {
     const plan = decide({ ...httpFacts(req, mac), door: 'http' }, ctx);

@@ -1,0 +1,86 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../../cmdb/errors.js';
+import type { Cmdb } from '../../cmdb/index.js';
+import { changeRollout, rollBackRollout, startRollout } from '../../rollout/commands.js';
+import { actorOf, requireRole } from '../auth.js';
+import type { HttpContext } from '../context.js';
+
+const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+const StartBody = Type.Object(
+  {
+    image: Type.String({ minLength: 1, maxLength: 200, description: 'image id, or NAME:VERSION' }),
+    selector: Type.String({ maxLength: 1024, description: 'label equalities, comma separated: role=kvm,site=par1' }),
+    channel: Type.Optional(Type.String({ maxLength: 32, description: 'promoted to the image when the last wave passes' })),
+    waves: Type.Optional(Type.String({ maxLength: 256, description: 'cumulative targets, default 1,10%,50%,100%' })),
+    maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    bootTimeout: Type.Optional(Type.String({ maxLength: 16, description: 'default 10m' })),
+    maxFailures: Type.Optional(Type.String({ maxLength: 16, description: '0 (default), N or P% of each wave' })),
+    soak: Type.Optional(Type.String({ maxLength: 16, description: 'default 2m' })),
+  },
+  { additionalProperties: false },
+);
+
+/** A rollout with its waves and each wave's machines: what `livery rollout show` prints. */
+export function rolloutDetail(cmdb: Cmdb, id: number) {
+  const rollout = cmdb.rollouts.get(id);
+  const machines = cmdb.rollouts.machines(id);
+  return {
+    ...rollout,
+    waves: cmdb.rollouts.waves(id).map((w) => ({
+      ...w,
+      soakUntil: w.soakUntil === null ? null : new Date(w.soakUntil).toISOString(),
+      machines: machines
+        .filter((m) => m.wave === w.wave)
+        .map((m) => {
+          const machine = cmdb.machines.find(m.machineId);
+          return {
+            machineId: m.machineId,
+            hostname: machine?.hostname ?? null,
+            mac: machine?.macs[0] ?? null,
+            phase: m.phase,
+            state: m.state,
+            since: m.updatedAt,
+            expectedImageId: m.expectedImageId,
+            previousImage: m.previousImage,
+            cycles: m.cycles,
+            detail: m.detail,
+          };
+        }),
+    })),
+  };
+}
+
+/** /v1/rollouts: start (publisher), read (reader), pause, resume, abort and roll back (operator: they power machines). */
+export const rolloutRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config }) => {
+  const tags = ['rollouts'];
+  const read = { preHandler: requireRole(cmdb, 'reader') };
+  const operate = { preHandler: requireRole(cmdb, 'operator') };
+
+  app.post('/v1/rollouts', { preHandler: requireRole(cmdb, 'publisher'), schema: { tags, body: StartBody } }, async (req, reply) => {
+    const body = req.body;
+    const [name, version] = body.image.includes(':') ? body.image.split(':', 2) : [null, null];
+    const image = name && version ? cmdb.images.findByVersion(name, version) : cmdb.images.find(body.image);
+    if (!image) throw notFound(`image ${body.image}`);
+    const rollout = startRollout(cmdb, config, { ...body, image: image.id }, actorOf(req));
+    return reply.code(201).send(rolloutDetail(cmdb, rollout.id));
+  });
+
+  app.get('/v1/rollouts', { ...read, schema: { tags, querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }) } }, async (req) => ({
+    items: cmdb.rollouts.list(req.query.limit ?? 100),
+  }));
+
+  app.get('/v1/rollouts/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => rolloutDetail(cmdb, req.params.id));
+
+  for (const action of ['pause', 'resume', 'abort'] as const) {
+    app.post(`/v1/rollouts/:id/${action}`, { ...operate, schema: { tags, params: IdParams } }, async (req) => {
+      changeRollout(cmdb, req.params.id, action, actorOf(req));
+      return rolloutDetail(cmdb, req.params.id);
+    });
+  }
+
+  app.post('/v1/rollouts/:id/rollback', { ...operate, schema: { tags, params: IdParams } }, async (req) => {
+    rollBackRollout(cmdb, req.params.id, actorOf(req));
+    return rolloutDetail(cmdb, req.params.id);
+  });
+};
