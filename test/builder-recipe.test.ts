@@ -173,6 +173,8 @@ describe('recipe parser: errors name file, line and what was expected', () => {
     ['other distribution', 'name t\nbase fedora 40 x86_64\n', 2, "expected distribution 'debian' (the only one supported so far), got 'fedora'"],
     ['base arity', 'name t\nbase debian bookworm\n', 2, "'base' expects 3 arguments, got 2 (usage: base debian SUITE ARCH [--components main,...])"],
     ['unterminated quote', `${HEAD}kernel-args "quiet\n`, 3, 'unterminated " quote (expected a closing ")'],
+    ['livery parameter in kernel-args', `${HEAD}kernel-args quiet livery.rootfs=http://evil/r\n`, 3, "'kernel-args' livery.rootfs: livery sets BOOTIF, initrd= and livery.* itself; remove them"],
+    ['${ in kernel-args', `${HEAD}kernel-args 'ip=\${net0/ip}'\n`, 3, `'kernel-args' must not contain "\${" (iPXE would expand it; kernel arguments are passed literally)`],
     ['unclosed %post', `${HEAD}%post\necho hi\n`, 3, '%post section is not closed (expected %end before the end of the file)'],
     ['stray %end', `${HEAD}%end\n`, 3, "'%end' without an open %packages, %post or %firewall section"],
     ['bad package', `${HEAD}%packages\nok Bad_Pkg\n%end\n`, 4, "expected a Debian package name (got 'Bad_Pkg')"],

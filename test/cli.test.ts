@@ -19,12 +19,12 @@ afterAll(async () => {
 
 describe('livery CLI (built binary, real server)', () => {
   it('adds a machine and lists it with the MAC normalised', () => {
-    const add = livery(['machine', 'add', '--mac', '52-54-00-12-34-56', '--hostname', 'node1', '--ip', '10.0.0.10', '--label', 'rack=r1'], env);
+    const add = livery(['machine', 'add', '--mac', '52-54-00-12-34-56', '--hostname', 'node1', '--ip', '127.0.0.1', '--label', 'rack=r1'], env);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
     const list = livery(['machine', 'list'], env);
     expect(list.stdout).toMatch(/^ID\s+MAC\s+HOSTNAME\s+IP\s+STATE/);
-    expect(list.stdout).toMatch(/52:54:00:12:34:56\s+node1\s+10\.0\.0\.10\s+registered/);
+    expect(list.stdout).toMatch(/52:54:00:12:34:56\s+node1\s+127\.0\.0\.1\s+registered/);
     const json = JSON.parse(livery(['machine', 'list', '--json'], env).stdout);
     expect(json).toEqual([expect.objectContaining({ hostname: 'node1', macs: ['52:54:00:12:34:56'] })]);
     expect(livery(['machine', 'show', '5254.0012.3456', '--json'], env).stdout).toContain('"node1"');

@@ -96,6 +96,19 @@ describe('metadata and phone-home answer only the machine itself, by default', (
     expect(rows('SELECT count(*) AS n FROM events')).toBe(before);
   });
 
+  it("another host fetching a machine's script or artifacts gets them, but is not credited to the machine's boot trace", async () => {
+    const before = rows('SELECT count(*) AS n FROM events WHERE mac = ?', RESERVED);
+    const refused = await refusedCount('not-own-address');
+    expect((await send(`${s.url}/boot/${RESERVED}.ipxe`, '127.0.0.9')).status).toBe(200);
+    expect((await send(`${s.url}/images/${imageId}/vmlinuz?mac=${RESERVED}`, '127.0.0.9')).status).toBe(200);
+    expect(rows('SELECT count(*) AS n FROM events WHERE mac = ?', RESERVED)).toBe(before);
+    expect(await refusedCount('not-own-address')).toBe(refused + 2);
+    // From the machine itself, both are recorded.
+    await send(`${s.url}/boot/${RESERVED}.ipxe`, '127.0.0.2');
+    await send(`${s.url}/images/${imageId}/vmlinuz?mac=${RESERVED}`, '127.0.0.2');
+    expect(rows('SELECT count(*) AS n FROM events WHERE mac = ?', RESERVED)).toBe(before + 2);
+  });
+
   it('with the opt-out (NAT, proxy DHCP), metadata is answered from any address; the served-image check stays', async () => {
     const open = await startTestServer({ http: { listen: '127.0.0.1:0', metadataRequiresOwnAddress: false } });
     try {

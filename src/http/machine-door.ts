@@ -79,10 +79,29 @@ export class MachineDoor {
    */
   requireOwnAddress(req: FastifyRequest, machine: Machine, what: string): void {
     if (!this.config.http.metadataRequiresOwnAddress) return;
-    const from = requestIpv4(req);
-    if (from !== null && this.addressesOf(machine).includes(from)) return;
+    if (this.fromOwnAddress(req, machine) === true) return;
     this.refusals.inc({ reason: 'not-own-address' });
     throw new HttpError(403, `${what} for ${machine.macs[0]} is answered only from that machine's reserved or leased address (http.metadataRequiresOwnAddress)`);
+  }
+
+  /**
+   * Whether a boot event for `machine` may be written for this request: from one of its
+   * addresses, or when livery knows none of them (another DHCP server leases them) within the
+   * rate limits only. Another host asking for a machine's script still gets it, but is not
+   * credited to the machine's boot trace. Counts what it refuses.
+   */
+  mayRecordFor(req: FastifyRequest, machine: Machine): boolean {
+    if (!this.config.http.metadataRequiresOwnAddress || this.fromOwnAddress(req, machine) !== false) return true;
+    this.refusals.inc({ reason: 'not-own-address' });
+    return false;
+  }
+
+  /** true/false: the request comes from one of the machine's addresses or not; null: none is known. */
+  private fromOwnAddress(req: FastifyRequest, machine: Machine): boolean | null {
+    const own = this.addressesOf(machine);
+    if (own.length === 0) return null;
+    const from = requestIpv4(req);
+    return from !== null && own.includes(from);
   }
 
   /** Refuses (409) a phone-home for an image other than the one in the last plan served to the machine. */

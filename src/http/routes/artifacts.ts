@@ -49,18 +49,19 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       throw new HttpError(404, `image ${id} has no artifact ${file}`);
     });
     // A boot fetches each file once from byte 0; later Range chunks of it are not new events.
-    // Only machines the CMDB knows get events (the script fetch registers a new MAC first), and
-    // only within the machine door's limits: past them the file is still served, without one.
+    // Only machines the CMDB knows get events (the script fetch registers a new MAC first), only
+    // from their own address, and within the machine door's limits: else the file is still
+    // served, without an event.
     const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
-    const machineId = mac && start === 0 ? cmdb.machines.idOfMac(mac) : null;
-    if (mac && machineId !== null && machineDoor.admitEvent(req, mac, true) === 'ok') {
+    const machine = mac && start === 0 ? cmdb.machines.byCanonicalMac(mac) : null;
+    if (mac && machine && machineDoor.mayRecordFor(req, machine) && machineDoor.admitEvent(req, mac, true) === 'ok') {
       // The machine needs its file more than livery needs the event: a failed write is logged, not fatal.
       await cmdb
         .soon(() =>
           cmdb.events.add({
             type: 'artifact',
             mac,
-            machineId,
+            machineId: machine.id,
             imageId: id,
             detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
           }),

@@ -32,7 +32,9 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     // Every script fetch is a boot event (and, for a new MAC, maybe a registration): bounded.
     machineDoor.requireEvent(req, mac, plan.machine !== null);
     const { script, error } = renderIpxe(plan, config, templates);
-    await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
+    if (!plan.machine || machineDoor.mayRecordFor(req, plan.machine)) {
+      await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
+    }
     if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);
     return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
   });
