@@ -74,5 +74,5 @@ describe('blobs of a publish cut off by kill -9', () => {
       cmdb.close();
     }
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-  }, 90_000);
+  }, 240_000);
 });

@@ -43,5 +43,5 @@ describe('livery serve takes its data dir exclusively', () => {
     const third = await serveUntilListening(args);
     stops.push(third.stop);
     expect((await fetch(`${third.url}/healthz`)).status).toBe(200);
-  }, 90_000);
+  }, 240_000);
 });
