@@ -6,6 +6,7 @@ import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
+import { ensureSecretKey, SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import { buildHttpApp } from '../http/app.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
@@ -40,6 +41,7 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
+    checkSecretKey(cmdb, config.dataDir, logger);
     // Nothing is being published yet: temp files are debris of a publish cut off by a crash.
     await new BlobStore(join(config.dataDir, 'blobs')).removeStaleTemps(Date.now() + 1);
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
@@ -59,6 +61,21 @@ export async function startLivery(config: Config, logger: Logger): Promise<Liver
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * The key BMC passwords are sealed with: created (mode 0600) at the first start. A key file
+ * that was lost and made anew cannot open what the old one sealed: say so at start, naming the
+ * file, rather than at the first power action.
+ */
+function checkSecretKey(cmdb: Cmdb, dataDir: string, logger: Logger): void {
+  const path = secretKeyPath(dataDir);
+  ensureSecretKey(path);
+  const have = new SecretBox(path).keyId();
+  const orphaned = cmdb.bmcs.keyIds().filter((id) => id !== have);
+  if (orphaned.length > 0) {
+    logger.error({ keyFile: path, keyId: have, sealedWith: orphaned }, 'BMC passwords in the CMDB were sealed with another key than the key file holds: restore that key file or set the passwords again');
   }
 }
 

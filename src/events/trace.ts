@@ -1,7 +1,7 @@
 import type { LivEvent } from '../cmdb/types.js';
 
-/** The stages of one network boot, in the order a machine passes them. */
-export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted'] as const;
+/** The stages of one network boot, in the order a machine passes them (power: livery switched it on through its BMC). */
+export const STAGES = ['power', 'dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface BootTrace {
@@ -17,6 +17,7 @@ export interface BootTrace {
 
 /** Which trace stage an event belongs to (events that are not boot stages map to null). */
 export function stageOf(e: LivEvent): Stage | null {
+  if (e.type === 'power') return e.detail.result === 'ok' && BOOTING_ACTIONS.has(String(e.detail.action)) ? 'power' : null;
   if (e.type.startsWith('dhcp-')) return 'dhcp';
   if (e.type === 'tftp') return 'tftp';
   if (e.type === 'ipxe-script') return 'script';
@@ -28,6 +29,9 @@ export function stageOf(e: LivEvent): Stage | null {
   return null;
 }
 
+/** Power actions after which the machine boots (a power-off or a status read starts nothing). */
+const BOOTING_ACTIONS = new Set(['on', 'cycle', 'reset']);
+
 /** The events a DHCP DISCOVER leaves: dhcp-offer when it was answered, dhcp-discover when not. */
 const DISCOVER_EVENTS = new Set(['dhcp-discover', 'dhcp-offer']);
 
@@ -38,7 +42,8 @@ const DISCOVER_EVENTS = new Set(['dhcp-discover', 'dhcp-offer']);
  * part of. So does iPXE right after a TFTP stage: that is the loader the firmware just fetched.
  */
 function startsBoot(e: LivEvent, reached: Stage | null): boolean {
-  if (!DISCOVER_EVENTS.has(e.type) || reached === null || reached === 'dhcp') return false;
+  if (e.type === 'power') return reached !== null;
+  if (!DISCOVER_EVENTS.has(e.type) || reached === null || reached === 'dhcp' || reached === 'power') return false;
   const vendor = typeof e.detail.vendorClass === 'string' ? e.detail.vendorClass : '';
   const userClass = Array.isArray(e.detail.userClass) ? e.detail.userClass : [];
   const ipxe = userClass.includes('iPXE');
@@ -47,8 +52,9 @@ function startsBoot(e: LivEvent, reached: Stage | null): boolean {
 }
 
 /**
- * Groups a MAC's events into boots. A new boot starts at a boot firmware's DHCP DISCOVER once
- * the current boot got past DHCP (the machine rebooted), or after a phone-home.
+ * Groups a MAC's events into boots. A new boot starts at a power-on or reset livery made
+ * through the BMC, at a boot firmware's DHCP DISCOVER once the current boot got past DHCP (the
+ * machine rebooted), or after a phone-home.
  */
 export function traceBoots(events: LivEvent[]): BootTrace[] {
   const boots: BootTrace[] = [];
