@@ -153,10 +153,13 @@ export class RedfishDriver implements PowerDriver {
 
   private unreachable(method: string, path: string, err: Error): BmcError {
     if (err instanceof BmcError) return err;
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return new BmcError(this.label, `no answer to ${method} ${path} within ${this.limits.timeoutMs} ms`, true);
     const cause: unknown = (err as { cause?: unknown }).cause;
     if (cause instanceof BmcError) return cause;
     const c = cause as { code?: string; message?: string } | undefined;
+    // The request's own deadline, or one of undici's (connect, headers, body): the BMC went quiet.
+    if (err.name === 'TimeoutError' || err.name === 'AbortError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(c?.code ?? '')) {
+      return new BmcError(this.label, `no answer to ${method} ${path} within ${this.limits.timeoutMs} ms`, true);
+    }
     const why = c?.code ?? c?.message ?? err.message;
     // A certificate the system's CAs do not vouch for will not become trusted by asking again.
     const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(why);
