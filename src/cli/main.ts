@@ -5,6 +5,7 @@ import { DEFAULT_URL } from './context.js';
 import { registerImageCommands } from './image.js';
 import { registerLeaseCommands } from './lease.js';
 import { registerMachineCommands } from './machine.js';
+import { registerPowerCommands } from './power.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 import { registerSubnetCommands } from './subnet.js';
@@ -21,6 +22,7 @@ const program = new Command('livery')
 
 registerServeCommand(program);
 registerMachineCommands(program);
+registerPowerCommands(program);
 registerImageCommands(program);
 registerSubnetCommands(program);
 registerLeaseCommands(program);

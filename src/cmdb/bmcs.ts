@@ -82,7 +82,7 @@ export function parseBmcUrl(text: string, field = 'bmc'): BmcInput {
     username: decodeURIComponent(m[2]!),
     address: m[4]!,
     port: m[5] ? Number(m[5]) : null,
-    systemPath: driver === 'redfish' && m[6] && m[6] !== '/' ? m[6] : null,
+    systemPath: driver === 'redfish' && m[6] !== undefined && m[6] !== '/' ? m[6] : null,
   };
 }
 

@@ -18,6 +18,7 @@ import { imageRoutes } from './routes/images.js';
 import { leaseRoutes } from './routes/leases.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { powerRoutes } from './routes/power.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -86,6 +87,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(bootRoutes, ctx);
   await app.register(metadataRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  await app.register(powerRoutes, ctx);
   return app;
 }
 

@@ -1,6 +1,6 @@
 import type { BmcCredentials } from '../cmdb/bmcs.js';
 import type { Cmdb } from '../cmdb/index.js';
-import type { SecretBox } from '../cmdb/secret-box.js';
+import { SecretKeyError, type SecretBox } from '../cmdb/secret-box.js';
 import type { Machine } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { IpmiDriver } from './ipmi.js';
@@ -19,6 +19,8 @@ export interface PowerResult {
   /** The requests made, retries included. */
   attempts: number;
   error: string | null;
+  /** What failed: the machine has no BMC, the secret key file cannot open its password, or the BMC itself. */
+  failure: 'no-bmc' | 'secret-key' | 'bmc' | null;
 }
 
 export type DriverFactory = (bmc: BmcCredentials, config: Config['power']) => PowerDriver & { close?(): Promise<void> };
@@ -71,11 +73,14 @@ export class PowerService {
   }
 
   private async one(machine: Machine, action: PowerAction, actor: string): Promise<PowerResult> {
-    const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null };
+    const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null, failure: null };
     let driver: ReturnType<DriverFactory> | null = null;
     try {
       const bmc = this.cmdb.bmcs.credentials(machine.id, this.box);
-      if (!bmc) throw new Error(`machine ${result.machine} has no BMC (set one with livery machine set ${result.mac ?? machine.id} --bmc ...)`);
+      if (!bmc) {
+        result.failure = 'no-bmc';
+        throw new Error(`machine ${result.machine} has no BMC (set one with livery machine set ${result.mac ?? machine.id} --bmc ...)`);
+      }
       driver = this.drivers(bmc, this.config);
       result.bmc = driver.label;
       const d = driver;
@@ -90,8 +95,9 @@ export class PowerService {
       }
       result.ok = true;
     } catch (err) {
-      // BmcError, SecretKeyError (the key file), or no BMC: each message names what failed.
+      // Each message names what failed: the BMC and its answer, the key file, or the machine.
       result.error = err instanceof Error ? err.message : String(err);
+      result.failure ??= err instanceof SecretKeyError ? 'secret-key' : 'bmc';
     } finally {
       await driver?.close?.();
     }
