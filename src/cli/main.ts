@@ -6,6 +6,7 @@ import { registerImageCommands } from './image.js';
 import { registerLeaseCommands } from './lease.js';
 import { registerMachineCommands } from './machine.js';
 import { registerPowerCommands } from './power.js';
+import { registerAssignCommands } from './assign.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 import { registerSubnetCommands } from './subnet.js';
@@ -23,6 +24,7 @@ const program = new Command('livery')
 registerServeCommand(program);
 registerMachineCommands(program);
 registerPowerCommands(program);
+registerAssignCommands(program);
 registerImageCommands(program);
 registerSubnetCommands(program);
 registerLeaseCommands(program);

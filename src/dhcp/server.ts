@@ -143,10 +143,10 @@ class Handler {
   ) {
     this.serverId = config.dhcp.address;
     this.server = { address: this.serverId };
-    this.machines = new MachineCache(cmdb.machines);
+    this.machines = new MachineCache(cmdb.machines, cmdb.assignments);
     this.backlog = new Backlog(config.dhcp.maxWaitMs);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
-    this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
+    this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null, rules: () => this.machines.rules() };
   }
 
   /** Reading is cheap and comes first: a packet is decoded, counted and queued; answering waits its turn. */
@@ -391,8 +391,8 @@ class Handler {
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
     // A literal of one shape, not a spread: this runs twice per exchange.
-    const { cmdb, config, subnetContaining } = this.decideContext;
-    return decide(facts, { cmdb, config, subnetContaining, machine });
+    const { cmdb, config, subnetContaining, rules } = this.decideContext;
+    return decide(facts, { cmdb, config, subnetContaining, machine, rules });
   }
 
   /** Queues the boot event of a stage (and the discovery or last-seen stamp it implies). */

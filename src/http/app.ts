@@ -11,6 +11,7 @@ import { EventFeed } from '../events/feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { assignmentRoutes } from './routes/assignments.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -88,6 +89,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(metadataRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(powerRoutes, ctx);
+  await app.register(assignmentRoutes, ctx);
   return app;
 }
 
