@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBmcUrl } from '../src/cmdb/bmcs.js';
-import { ensureSecretKey, keyIdOfSealed, SecretBox, SecretKeyError } from '../src/cmdb/secret-box.js';
+import { ensureSecretKey, keyIdOfSealed, SecretBox, SecretKeyError, secretKeyPath } from '../src/cmdb/secret-box.js';
+import { resolveConfig } from '../src/config/index.js';
+import { startLivery } from '../src/daemon/index.js';
 import { createLogger } from '../src/log.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -63,6 +65,25 @@ describe('BMC secrets', () => {
     await new Promise((r) => setImmediate(r));
     expect(text).toContain('[redacted]');
     for (const secret of ['p1', 'p2', 'p3', 't0k']) expect(text).not.toContain(secret);
+  });
+
+  it('a start with another key file than the passwords were sealed with says so, naming the file', async () => {
+    const dataDir = join(dir.path, 'data');
+    const config = resolveConfig({ dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1:0' }, tftp: { enabled: false } });
+    let livery = await startLivery(config, createLogger('silent'));
+    const m = livery.cmdb.machines.create({ macs: ['02:00:00:00:60:01'] });
+    livery.cmdb.bmcs.set(m.id, { driver: 'ipmi', address: '10.0.0.5', username: 'admin', password: 'pw' }, new SecretBox(secretKeyPath(dataDir)));
+    await livery.close();
+    rmSync(secretKeyPath(dataDir));
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d) => (text += d));
+    livery = await startLivery(config, createLogger('info', 'livery', out));
+    await livery.close();
+    await new Promise((r) => setImmediate(r));
+    const line = text.split('\n').map((l) => (l ? JSON.parse(l) : {})).find((l) => l.level === 50);
+    expect(line).toMatchObject({ keyFile: secretKeyPath(dataDir), msg: expect.stringMatching(/sealed with another key than the key file holds/) });
+    expect(statSync(secretKeyPath(dataDir)).mode & 0o777).toBe(0o600);
   });
 
   it('reads BMC URLs and refuses a password in them', () => {
