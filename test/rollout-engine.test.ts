@@ -208,7 +208,7 @@ describe('rollout engine', () => {
 
   it('refuses bad requests naming the field; start needs publisher, pause needs operator', async () => {
     const cases: [Record<string, unknown>, number, string][] = [
-      [{ image: images.v2, selector: 'role' }, 400, "selector: expected key=value such as 'role=kvm' (got 'role')"],
+      [{ image: images.v2, selector: 'role' }, 400, 'selector: cannot read "role": expected key=value or key in (a,b), separated by commas'],
       [{ image: images.v2, selector: 'role=none' }, 400, 'selector: no registered machine matches role=none'],
       [{ image: images.v2, selector: 'role=web', waves: '1,50%' }, 400, "waves: the last wave must be 100% so every selected machine is in one (got '50%')"],
       [{ image: images.v2, selector: 'role=web', bootTimeout: 'soon' }, 400, "bootTimeout: expected a duration such as 30s, 10m or 1h, at most 24 h (got 'soon')"],

@@ -4,7 +4,6 @@ import { admit, allowedFailures, cumulativeTargets, orderMachines, parseMaxFailu
 import { availableParallelism } from 'node:os';
 import { resolveConfig } from '../src/config/index.js';
 import { defaultMaxParallel } from '../src/rollout/commands.js';
-import { matches, parseSelector, SelectorError } from '../src/rollout/selector.js';
 
 const machine = fc.record({
   site: fc.constantFrom(null, 'par1', 'fra1'),
@@ -119,30 +118,5 @@ describe('wave and failure specs', () => {
     expect(allowedFailures(parseMaxFailures('2'), 1)).toBe(2);
     expect(allowedFailures(parseMaxFailures('10%'), 5)).toBe(0);
     expect(allowedFailures(parseMaxFailures('10%'), 30)).toBe(3);
-  });
-});
-
-describe('selector', () => {
-  it('parses label equalities and matches labels and the site field', () => {
-    const s = parseSelector('role=kvm, site=par1');
-    expect(s).toEqual({ role: 'kvm', site: 'par1' });
-    expect(matches(s, { site: 'par1', labels: { role: 'kvm' } })).toBe(true);
-    expect(matches(s, { site: 'fra1', labels: { role: 'kvm' } })).toBe(false);
-    expect(matches(s, { site: null, labels: { role: 'kvm', site: 'par1' } })).toBe(true);
-  });
-
-  it('names what was wrong', () => {
-    expect(() => parseSelector('')).toThrow(SelectorError);
-    expect(() => parseSelector('role')).toThrow("selector: expected key=value such as 'role=kvm' (got 'role')");
-    expect(() => parseSelector('role=a,role=b')).toThrow("selector: 'role' given twice with different values");
-  });
-});
-
-describe('default max-parallel', () => {
-  it('is min(tftp.maxTransfers / 2, 32 x HTTP processes), at least 1', () => {
-    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 10 }, http: { workers: 4 } }))).toBe(5);
-    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 2048 }, http: { workers: 2 } }))).toBe(64);
-    expect(defaultMaxParallel(resolveConfig({ tftp: { maxTransfers: 1 }, http: { workers: 1 } }))).toBe(1);
-    expect(defaultMaxParallel(resolveConfig({ tftp: { enabled: false }, http: { workers: 0 } }))).toBe(32 * availableParallelism());
   });
 });

@@ -1,5 +1,7 @@
 import type { Cmdb } from '../cmdb/index.js';
 import { splitUserKernelArgs } from '../cmdb/kernel-args.js';
+import type { AssignmentRule } from '../cmdb/assignments.js';
+import { firstMismatch } from '../cmdb/selector.js';
 import type { ImageSelector, Machine, Subnet } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
@@ -17,6 +19,8 @@ export interface DecideContext {
   subnetContaining?: (ip: number) => Subnet | null;
   /** The client's machine (null: none), when the caller has already looked it up by MAC. */
   machine?: Machine | null;
+  /** The assignment rules in the order they are tried; by default a CMDB query (the DHCP server keeps them cached). */
+  rules?: () => AssignmentRule[];
 }
 
 /**
@@ -56,8 +60,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
     return finish(plan, 'ignore', config);
   } else if (machine) {
     reasons.push(`known machine ${label(machine)} (${machine.state})`);
-    selector = machine.image.id || machine.image.name ? machine.image : null;
-    if (!selector) reasons.push('no image selected for this machine');
+    selector = imageOfKnownMachine(machine, subnet, (ctx.rules ?? (() => cmdb.assignments.rules()))(), reasons);
   } else {
     const policy = subnet?.policy ?? 'no-subnet';
     plan.policy = policy;
@@ -100,6 +103,53 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   };
   plan.cmdline = kernelCommandLine(plan, config);
   return finish(plan, 'boot', config);
+}
+
+/**
+ * What a known machine boots, by precedence: its pin (an image id), else its own image
+ * (name@channel), else the first assignment rule that matches it (rules come in the order
+ * compareRules gives: priority, then more terms, then the older rule), else its subnet's
+ * default image. The reasons name the rule that won and why each other one did not.
+ */
+function imageOfKnownMachine(machine: Machine, subnet: Subnet | null, rules: AssignmentRule[], reasons: string[]): ImageSelector | null {
+  if (machine.image.id || machine.image.name) {
+    const overridden = rules.find((r) => firstMismatch(r.terms, subjectOf(machine, subnet)) === null);
+    if (overridden) reasons.push(`${ruleName(overridden)} also matches, but the machine's own image comes first`);
+    return machine.image;
+  }
+  const subject = subjectOf(machine, subnet);
+  let winner: AssignmentRule | null = null;
+  for (const rule of rules) {
+    if (winner) {
+      reasons.push(`${ruleName(rule)} not used: ${ruleName(winner)} comes first (${precedence(winner, rule)})`);
+      continue;
+    }
+    const miss = firstMismatch(rule.terms, subject);
+    if (miss) {
+      const want = miss.term.values.length === 1 ? miss.term.values[0] : `one of ${miss.term.values.join(', ')}`;
+      reasons.push(`${ruleName(rule)} does not match: ${miss.term.key} is ${miss.actual === null ? 'not set' : miss.actual}, not ${want}`);
+    } else {
+      winner = rule;
+      reasons.push(`${ruleName(rule)} matches: boot ${rule.image.name}@${rule.image.channel}`);
+    }
+  }
+  if (winner) return { name: winner.image.name, channel: winner.image.channel, id: null };
+  if (subnet?.defaultImage.name) {
+    reasons.push(`no image of its own and no assignment rule matches: subnet ${subnet.name}'s default ${subnet.defaultImage.name}@${subnet.defaultImage.channel ?? 'stable'}`);
+    return { name: subnet.defaultImage.name, channel: subnet.defaultImage.channel, id: null };
+  }
+  reasons.push(rules.length > 0 ? 'no image selected for this machine: no assignment rule matches and its subnet has no default image' : 'no image selected for this machine');
+  return null;
+}
+
+const subjectOf = (m: Machine, subnet: Subnet | null) => ({ site: m.site, subnet: subnet?.name ?? m.subnet, labels: m.labels });
+const ruleName = (r: AssignmentRule) => `rule #${r.id} (${r.selector} -> ${r.image.name}@${r.image.channel}, priority ${r.priority})`;
+
+/** Why `a` is tried before `b` (see compareRules). */
+function precedence(a: AssignmentRule, b: AssignmentRule): string {
+  if (a.priority !== b.priority) return 'higher priority';
+  if (a.terms.length !== b.terms.length) return 'same priority, more terms';
+  return 'same priority and terms, older rule';
 }
 
 /** The kernel command line: livery's contract with the initrd and agent, then image and machine extras. */

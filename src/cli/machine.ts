@@ -5,8 +5,10 @@ import type { Machine, MachineInput } from '../cmdb/types.js';
 import { clientFor, globals } from './context.js';
 import { collect, formatObject, keyValues, printJson, printRecord, printTable } from './output.js';
 import { wholeNumber } from './numbers.js';
+import { bmcFromFlags, bmcOptions, formatBmc, putBmc, type BmcFlags } from './bmc.js';
+import type { Bmc } from '../cmdb/bmcs.js';
 
-interface MachineFlags {
+interface MachineFlags extends BmcFlags {
   mac?: string[];
   hostname?: string;
   ip?: string;
@@ -24,7 +26,7 @@ interface MachineFlags {
 
 /** Options shared by `add` and `set`; an empty string clears a field on `set`. */
 function machineOptions(cmd: Command): Command {
-  return cmd
+  return bmcOptions(cmd)
     .option('--mac <mac>', 'MAC address (repeat for several NICs)', collect)
     .option('--hostname <name>', 'hostname (unique)')
     .option('--ip <address>', 'reserved IPv4 address (outside the dynamic pools)')
@@ -60,7 +62,7 @@ function toInput(f: MachineFlags): MachineInput {
 
 const selector = (m: Machine) => m.image.id ?? (m.image.name ? `${m.image.name}@${m.image.channel}` : null);
 
-export function showMachine(m: Machine): void {
+export function showMachine(m: Machine, bmc: Bmc | null = null): void {
   printRecord({
     id: m.id,
     macs: m.macs,
@@ -77,6 +79,7 @@ export function showMachine(m: Machine): void {
     created: m.createdAt,
     updated: m.updatedAt,
     lastSeen: m.lastSeenAt,
+    bmc: bmc ? formatBmc(bmc) : null,
   });
 }
 
@@ -85,14 +88,23 @@ export function registerMachineCommands(program: Command): void {
 
   machineOptions(machine.command('add').description('register a machine'))
     .action(async (flags: MachineFlags, cmd: Command) => {
-      const m = await clientFor(cmd).request<Machine>('POST', '/v1/machines', toInput(flags));
-      globals(cmd).json ? printJson(m) : showMachine(m);
+      const bmcInput = await bmcFromFlags(flags);
+      const client = clientFor(cmd);
+      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags));
+      const bmc = bmcInput ? await putBmc(client, String(m.id), bmcInput) : null;
+      globals(cmd).json ? printJson({ ...m, bmc }) : showMachine(m, bmc);
     });
 
   machineOptions(machine.command('set').description('change a machine').argument('<machine>', 'MAC, hostname or id'))
     .action(async (ref: string, flags: MachineFlags, cmd: Command) => {
-      const m = await clientFor(cmd).request<Machine>('PATCH', `/v1/machines/${encodeURIComponent(ref)}`, toInput(flags));
-      globals(cmd).json ? printJson(m) : showMachine(m);
+      const bmcInput = await bmcFromFlags(flags);
+      const client = clientFor(cmd);
+      const input = toInput(flags);
+      const path = `/v1/machines/${encodeURIComponent(ref)}`;
+      // Only a BMC to set: the machine record itself is left untouched.
+      const m = Object.keys(input).length > 0 || !bmcInput ? await client.request<Machine>('PATCH', path, input) : await client.get<Machine>(path);
+      const bmc = bmcInput ? await putBmc(client, ref, bmcInput) : null;
+      globals(cmd).json ? printJson(bmcInput ? { ...m, bmc } : m) : showMachine(m, bmc);
     });
 
   machine
@@ -131,8 +143,10 @@ export function registerMachineCommands(program: Command): void {
     .description('show one machine')
     .argument('<machine>', 'MAC, hostname or id')
     .action(async (ref: string, _flags: unknown, cmd: Command) => {
-      const m = await clientFor(cmd).get<Machine>(`/v1/machines/${encodeURIComponent(ref)}`);
-      globals(cmd).json ? printJson(m) : showMachine(m);
+      const client = clientFor(cmd);
+      const m = await client.get<Machine>(`/v1/machines/${encodeURIComponent(ref)}`);
+      const bmc = await client.get<Bmc>(`/v1/machines/${m.id}/bmc`).catch(() => null);
+      globals(cmd).json ? printJson({ ...m, bmc }) : showMachine(m, bmc);
     });
 
   machine

@@ -6,6 +6,8 @@ import { registerImageCommands } from './image.js';
 import { registerLeaseCommands } from './lease.js';
 import { registerMachineCommands } from './machine.js';
 import { registerRolloutCommands } from './rollout.js';
+import { registerPowerCommands } from './power.js';
+import { registerAssignCommands } from './assign.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 import { registerSubnetCommands } from './subnet.js';
@@ -22,6 +24,8 @@ const program = new Command('livery')
 
 registerServeCommand(program);
 registerMachineCommands(program);
+registerPowerCommands(program);
+registerAssignCommands(program);
 registerImageCommands(program);
 registerRolloutCommands(program);
 registerSubnetCommands(program);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Rollout } from '../cmdb/rollouts.js';
 import { clientFor, globals } from './context.js';
 import { wholeNumber } from './numbers.js';
-import { formatObject, printJson, printRecord, printTable } from './output.js';
+import { printJson, printRecord, printTable } from './output.js';
 
 interface ShownMachine {
   hostname: string | null;
@@ -38,7 +38,7 @@ export function showRollout(r: RolloutDetail): void {
   printRecord({
     id: r.id,
     image: r.imageId,
-    selector: formatObject(r.selector),
+    selector: r.selector,
     channel: r.channel,
     state: r.state,
     reason: r.reason,
@@ -87,7 +87,7 @@ export function registerRolloutCommands(program: Command): void {
       if (globals(cmd).json) return printJson(items);
       printTable(
         ['ID', 'IMAGE', 'SELECTOR', 'STATE', 'WAVE', 'STARTED', 'REASON'],
-        items.map((r) => [r.id, r.imageId, formatObject(r.selector), r.state, r.wave + 1, r.createdAt, r.reason]),
+        items.map((r) => [r.id, r.imageId, r.selector, r.state, r.wave + 1, r.createdAt, r.reason]),
       );
     });
 

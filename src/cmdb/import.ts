@@ -2,11 +2,13 @@ import { CmdbError, invalid } from './errors.js';
 import { parseKeyValues } from './key-values.js';
 import type { Machine, MachineInput } from './types.js';
 import type { Cmdb } from './index.js';
+import type { BmcInput } from './bmcs.js';
+import type { SecretBox } from './secret-box.js';
 
 /** One row of an import file: its machine, or why it could not even be read. */
 export type ImportRow =
-  /** line: 1-based line in the source file (CSV counts the header as line 1). */
-  { line: number; input: MachineInput } | { line: number; error: string };
+  /** line: 1-based line in the source file (CSV counts the header as line 1). bmc: the machine's BMC, if the row sets one. */
+  { line: number; input: MachineInput; bmc?: BmcInput | null } | { line: number; error: string };
 
 export interface ImportResult {
   created: number;
@@ -73,7 +75,7 @@ function sameAs(m: Machine, input: MachineInput): boolean {
  * Creates or updates machines keyed by their first MAC, all in one transaction. Every row is
  * checked; if any is bad, nothing is written and every bad row is reported with its line.
  */
-export function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[]): ImportResult {
+export function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[], box?: SecretBox): ImportResult {
   const result: ImportResult = { created: 0, updated: 0, unchanged: 0 };
   const problems: { line: number; error: string }[] = [];
   // Rows are keyed by their first MAC; a savepoint per row lets one bad row be reported
@@ -93,12 +95,14 @@ export function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[]): Im
         if (!key) throw invalid('mac', 'is required');
         const existing = cmdb.machines.findByMac(key);
         if (!existing) {
-          cmdb.machines.create({ state: 'registered', ...input });
+          const id = cmdb.machines.add({ state: 'registered', ...input });
+          if (row.bmc) cmdb.bmcs.set(id, row.bmc, box!);
           result.created++;
-        } else if (sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
+        } else if (!row.bmc && sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
           result.unchanged++;
         } else {
           cmdb.machines.update(existing.id, input);
+          if (row.bmc) cmdb.bmcs.set(existing.id, row.bmc, box!);
           result.updated++;
         }
         cmdb.db.exec(`RELEASE ${savepoint}`);

@@ -1,5 +1,7 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
+import { AssignmentStore } from './assignments.js';
 import { AuditLog } from './audit.js';
+import { BmcStore } from './bmcs.js';
 import { EventStore } from './events.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
@@ -24,6 +26,8 @@ export class Cmdb {
   readonly audit: AuditLog;
   readonly images: ImageStore;
   readonly rollouts: RolloutStore;
+  readonly bmcs: BmcStore;
+  readonly assignments: AssignmentStore;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -36,6 +40,8 @@ export class Cmdb {
     this.audit = new AuditLog(db);
     this.images = new ImageStore(db);
     this.rollouts = new RolloutStore(db);
+    this.bmcs = new BmcStore(db);
+    this.assignments = new AssignmentStore(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn) => this.walSync.commit(fn));
   }

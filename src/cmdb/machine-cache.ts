@@ -1,3 +1,4 @@
+import type { AssignmentRule, AssignmentStore } from './assignments.js';
 import { discoveredMachine, type MachineStore } from './machines.js';
 import type { BatchOutcome } from './writes.js';
 import type { Machine } from './types.js';
@@ -19,7 +20,8 @@ export const CHECK_INTERVAL_MS = 10;
  * the cache is dropped when it moves. The counter is read at most every CHECK_INTERVAL_MS, not
  * per packet: an operator's edit is seen within that, long before a machine that was told to
  * reboot sends its DISCOVER. Unknown MACs are not cached (the query that finds nothing is
- * cheap), so registering a new machine drops nothing; the ones the DHCP server registers
+ * cheap), so registering a new machine drops nothing; assignment rules are kept too, and
+ * dropped with the machines (their changes move the same counter); the ones the DHCP server registers
  * itself come in with their commit (remember()).
  * A cached machine's lastSeenAt is as old as the cached copy.
  */
@@ -27,8 +29,19 @@ export class MachineCache {
   private readonly byMac = new Map<string, Machine>();
   private version = -1;
   private checkedAt = -Infinity;
+  private rulesCached: AssignmentRule[] | null = null;
 
-  constructor(private readonly machines: MachineStore) {}
+  constructor(
+    private readonly machines: MachineStore,
+    private readonly assignments?: AssignmentStore,
+  ) {}
+
+  /** The assignment rules, in the order decide() tries them; their changes move the same counter (migration 5). */
+  rules(): AssignmentRule[] {
+    const now = performance.now();
+    if (now - this.checkedAt >= CHECK_INTERVAL_MS) this.check(now);
+    return (this.rulesCached ??= this.assignments?.rules() ?? []);
+  }
 
   byCanonicalMac(mac: string): Machine | null {
     const now = performance.now();
@@ -61,6 +74,7 @@ export class MachineCache {
     const version = this.machines.changeCount();
     if (version !== this.version) {
       this.byMac.clear();
+      this.rulesCached = null;
       this.version = version;
     }
     this.checkedAt = now;

@@ -21,6 +21,7 @@ import {
 } from './validate.js';
 import { refuseRefLikeName, resolveRef } from './refs.js';
 import { iso, isoOrNull } from './util.js';
+import { matchesSelector, type Selector } from './selector.js';
 
 interface MachineRow {
   id: number;
@@ -198,6 +199,15 @@ export class MachineStore {
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
     const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY m.id LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as MachineRow[]).map(toMachine);
+  }
+
+  /** Every machine the selector matches, retired ones left out, in id order. */
+  matching(selector: Selector): Machine[] {
+    const out: Machine[] = [];
+    for (let page = this.list({ limit: 10_000 }); page.length > 0; page = this.list({ limit: 10_000, after: page[page.length - 1]!.id })) {
+      for (const m of page) if (m.state !== 'retired' && matchesSelector(selector, m)) out.push(m);
+    }
+    return out;
   }
 
   count(state?: MachineState): number {

@@ -165,7 +165,43 @@ export const MIGRATIONS: readonly string[] = [
   BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
   `,
   /*
-   * 4: rollouts. Each machine's step is a row, written before and after every power action, so
+   * 4: a machine's BMC, for power control. The password is sealed (SecretBox: AES-256-GCM,
+   * key file in the data dir), never stored in clear. Not a boot-path field: no change counter.
+   */ `
+  CREATE TABLE machine_bmcs (
+    machine_id INTEGER PRIMARY KEY REFERENCES machines(id) ON DELETE CASCADE,
+    driver TEXT NOT NULL CHECK (driver IN ('ipmi', 'redfish')),
+    address TEXT NOT NULL,
+    port INTEGER,
+    username TEXT NOT NULL,
+    password_sealed TEXT,
+    system_path TEXT,
+    verify INTEGER NOT NULL DEFAULT 1,
+    fingerprint TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  `,
+  /*
+   * 5: image assignment by selector. A rule changes what machines boot, so it moves the change
+   * counter the DHCP server's machine cache watches (migration 3), as a machine edit does.
+   */ `
+  CREATE TABLE assignments (
+    id INTEGER PRIMARY KEY,
+    selector TEXT NOT NULL,
+    image_name TEXT NOT NULL,
+    image_channel TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TRIGGER assignments_added AFTER INSERT ON assignments
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER assignments_edited AFTER UPDATE ON assignments
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER assignments_deleted AFTER DELETE ON assignments
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
+  /*
+   * 6: rollouts. Each machine's step is a row, written before and after every power action, so
    * a livery killed at any point resumes without cycling a machine twice or skipping one.
    */ `
   CREATE TABLE rollouts (

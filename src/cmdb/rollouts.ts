@@ -17,7 +17,8 @@ export const ACTIVE_ROLLOUT_STATES: readonly RolloutState[] = ['running', 'pause
 
 export interface RolloutInput {
   imageId: string;
-  selector: Record<string, string>;
+  /** The selector's canonical text (formatSelector). */
+  selector: string;
   channel: string | null;
   /** The wave targets as given (`1,10%,50%,100%`). */
   targets: string;
@@ -90,7 +91,7 @@ interface RolloutRow {
 const toRollout = (r: RolloutRow): Rollout => ({
   id: r.id,
   imageId: r.image_id,
-  selector: JSON.parse(r.selector),
+  selector: r.selector,
   channel: r.channel,
   targets: r.waves,
   maxParallel: r.max_parallel,
@@ -129,7 +130,7 @@ export class RolloutStore {
         `INSERT INTO rollouts (image_id, selector, channel, waves, max_parallel, boot_timeout_ms, max_failures, soak_ms, state, actor, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
       )
-      .run(input.imageId, JSON.stringify(input.selector), input.channel, input.targets, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now);
+      .run(input.imageId, input.selector, input.channel, input.targets, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now);
     const id = Number(info.lastInsertRowid);
     const wave = this.db.prepare("INSERT INTO rollout_waves (rollout_id, wave, state) VALUES (?, ?, 'pending')");
     const machine = this.db.prepare("INSERT INTO rollout_machines (rollout_id, machine_id, wave, position, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)");

@@ -160,6 +160,22 @@ export const ConfigSchema = section({
     cacheDir: Type.String({ default: '' }),
     compression: Type.Union([Type.Literal('xz'), Type.Literal('zstd')], { default: 'xz' }),
   }),
+  power: section({
+    /** The ipmitool command IPMI BMCs are driven with, with any words before it (space-separated). */
+    ipmitool: Type.String({ default: 'ipmitool', minLength: 1 }),
+    /**
+     * The RMCP+ cipher suite (ipmitool -C). 3 (HMAC-SHA1, AES-128) is the one nearly every BMC
+     * offers; naming one skips ipmitool's suite discovery, a request some BMCs never answer,
+     * which costs a whole timeout per call. 17 (HMAC-SHA256) where the BMC has it.
+     */
+    ipmiCipherSuite: Type.Integer({ default: 3, minimum: 0, maximum: 17 }),
+    /** One BMC request, at most; a silent BMC is given up on after this. */
+    timeoutMs: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
+    /** Further tries of a request that timed out or failed in a way another try may cure. */
+    retries: Type.Integer({ default: 2, minimum: 0, maximum: 10 }),
+    /** BMCs talked to at once (per process), whatever the number of machines asked for. */
+    concurrency: Type.Integer({ default: 16, minimum: 1, maximum: 1024 }),
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

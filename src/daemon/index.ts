@@ -7,9 +7,12 @@ import { Catalog } from '../catalog/index.js';
 import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
 import { openCmdb, type Cmdb } from '../cmdb/index.js';
+import { ensureSecretKey, SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import { buildHttpApp } from '../http/app.js';
 import { RolloutEngine } from '../rollout/engine.js';
-import { NO_BMC, type RolloutPower } from '../rollout/power.js';
+import type { RolloutPower } from '../rollout/power.js';
+import { bmcRolloutPower } from '../power/rollout-power.js';
+import { PowerService } from '../power/service.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-workers.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
@@ -31,9 +34,8 @@ export interface Livery {
   close(): Promise<void>;
 }
 
-
 export interface StartOptions {
-  /** Power control for rollouts; without it every machine is one without a BMC. */
+  /** Power control for rollouts; by default the machines' BMCs, as `livery power` uses them. */
   power?: RolloutPower;
   /** How often the rollout engine looks at its rollouts (default 1 s). */
   rolloutTickMs?: number;
@@ -61,6 +63,7 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
   };
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
+    checkSecretKey(cmdb, config.dataDir, logger);
     const debris = await removeCrashDebris(cmdb, new BlobStore(join(config.dataDir, 'blobs')));
     if (debris.blobs + debris.tempFiles > 0) logger.info(debris, 'removed what publishes cut off by a crash left in the blob store');
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
@@ -79,13 +82,28 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
     const stopExpiry = startDiscoveredExpiry(cmdb, config, registry, logger);
     if (stopExpiry) closers.push(stopExpiry);
     // One engine, in this process only: HTTP workers write rollout requests to the CMDB, it acts on them.
-    const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? NO_BMC, logger, opts.rolloutTickMs);
+    const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? bmcRolloutPower(cmdb, new PowerService(cmdb, config.power, new SecretBox(secretKeyPath(config.dataDir)))), logger, opts.rolloutTickMs);
     rollouts.start();
     closers.push(() => rollouts.stop());
     return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * The key BMC passwords are sealed with: created (mode 0600) at the first start. A key file
+ * that was lost and made anew cannot open what the old one sealed: say so at start, naming the
+ * file, rather than at the first power action.
+ */
+function checkSecretKey(cmdb: Cmdb, dataDir: string, logger: Logger): void {
+  const path = secretKeyPath(dataDir);
+  ensureSecretKey(path);
+  const have = new SecretBox(path).keyId();
+  const orphaned = cmdb.bmcs.keyIds().filter((id) => id !== have);
+  if (orphaned.length > 0) {
+    logger.error({ keyFile: path, keyId: have, sealedWith: orphaned }, 'BMC passwords in the CMDB were sealed with another key than the key file holds: restore that key file or set the passwords again');
   }
 }
 

@@ -185,14 +185,14 @@ class Handler {
   ) {
     this.serverId = config.dhcp.address;
     this.server = { address: this.serverId };
-    this.machines = new MachineCache(cmdb.machines);
+    this.machines = new MachineCache(cmdb.machines, cmdb.assignments);
     this.backlog = new Backlog(config.dhcp.maxWaitMs);
     this.relaySources = config.dhcp.relaySources.map((r) => parseAddressOrCidr(r)!);
     this.unknownMacs = new UnknownMacBudget({ cap: config.dhcp.unknownMacLeaseCap, poolPercent: config.dhcp.unknownMacPoolPercent });
     this.countUnknownHolds();
     this.discoveries = new DiscoveryBudget(config.discovery);
     // Subnets come from the lease books (re-read from the CMDB at most once a second), not a query per packet.
-    this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null };
+    this.decideContext = { cmdb, config, subnetContaining: (ip) => books.containing(ip)?.subnet ?? null, rules: () => this.machines.rules() };
   }
 
   /** Reading is cheap and comes first: a packet is decoded, counted and queued; answering waits its turn. */
@@ -488,8 +488,8 @@ class Handler {
     });
     const facts: ClientFacts = { mac: p.mac!, firmware, arch, archCode, subnetHint: book ? book.cidr.network : null, door: 'dhcp' };
     // A literal of one shape, not a spread: this runs twice per exchange.
-    const { cmdb, config, subnetContaining } = this.decideContext;
-    return decide(facts, { cmdb, config, subnetContaining, machine });
+    const { cmdb, config, subnetContaining, rules } = this.decideContext;
+    return decide(facts, { cmdb, config, subnetContaining, machine, rules });
   }
 
   /**

@@ -2,10 +2,10 @@ import type { LivEvent } from '../cmdb/types.js';
 import { SERVED_PLANS } from '../cmdb/events.js';
 
 /**
- * The stages of one network boot, in the order a machine passes them; the last is the agent's
- * health verdict after the phone-home, one of the two.
+ * The stages of one network boot, in the order a machine passes them (power: livery switched it
+ * on through its BMC); the last is the agent's health verdict after the phone-home, one of the two.
  */
-export const STAGES = ['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy', 'unhealthy'] as const;
+export const STAGES = ['power', 'dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy', 'unhealthy'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface BootTrace {
@@ -21,6 +21,7 @@ export interface BootTrace {
 
 /** Which trace stage an event belongs to (events that are not boot stages map to null). */
 export function stageOf(e: LivEvent): Stage | null {
+  if (e.type === 'power') return e.detail.result === 'ok' && BOOTING_ACTIONS.has(String(e.detail.action)) ? 'power' : null;
   if (e.type.startsWith('dhcp-')) return 'dhcp';
   if (e.type === 'tftp') return 'tftp';
   // The plan a loader runs: an iPXE script, or a GRUB/pxelinux config over TFTP.
@@ -33,6 +34,9 @@ export function stageOf(e: LivEvent): Stage | null {
   return null;
 }
 
+/** Power actions after which the machine boots (a power-off or a status read starts nothing). */
+const BOOTING_ACTIONS = new Set(['on', 'cycle', 'reset']);
+
 /** The events a DHCP DISCOVER leaves: dhcp-offer when it was answered, dhcp-discover when not. */
 const DISCOVER_EVENTS = new Set(['dhcp-discover', 'dhcp-offer']);
 
@@ -43,7 +47,8 @@ const DISCOVER_EVENTS = new Set(['dhcp-discover', 'dhcp-offer']);
  * part of. So does iPXE right after a TFTP stage: that is the loader the firmware just fetched.
  */
 function startsBoot(e: LivEvent, reached: Stage | null): boolean {
-  if (!DISCOVER_EVENTS.has(e.type) || reached === null || reached === 'dhcp') return false;
+  if (e.type === 'power') return reached !== null;
+  if (!DISCOVER_EVENTS.has(e.type) || reached === null || reached === 'dhcp' || reached === 'power') return false;
   const vendor = typeof e.detail.vendorClass === 'string' ? e.detail.vendorClass : '';
   const userClass = Array.isArray(e.detail.userClass) ? e.detail.userClass : [];
   const ipxe = userClass.includes('iPXE');
@@ -54,9 +59,10 @@ function startsBoot(e: LivEvent, reached: Stage | null): boolean {
 const isVerdict = (stage: Stage) => stage === 'healthy' || stage === 'unhealthy';
 
 /**
- * Groups a MAC's events into boots. A new boot starts at a boot firmware's DHCP DISCOVER once
- * the current boot got past DHCP (the machine rebooted), or after a phone-home, except for the
- * health report that follows it, which closes the boot it judges.
+ * Groups a MAC's events into boots. A new boot starts at a power-on or reset livery made
+ * through the BMC, at a boot firmware's DHCP DISCOVER once the current boot got past DHCP (the
+ * machine rebooted), or after a phone-home, except for the health report that follows it, which
+ * closes the boot it judges.
  */
 export function traceBoots(events: LivEvent[]): BootTrace[] {
   const boots: BootTrace[] = [];

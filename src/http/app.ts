@@ -13,6 +13,7 @@ import { installErrorHandler } from './errors.js';
 import { guardBodies, guardConnections } from './guards.js';
 import { MachineDoor } from './machine-door.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { assignmentRoutes } from './routes/assignments.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,6 +23,7 @@ import { machineHealthRoutes } from './routes/machine-health.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { rolloutRoutes } from './routes/rollouts.js';
+import { powerRoutes } from './routes/power.js';
 import { subnetRoutes } from './routes/subnets.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -97,6 +99,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(rolloutRoutes, ctx);
+  await app.register(powerRoutes, ctx);
+  await app.register(assignmentRoutes, ctx);
   return app;
 }
 

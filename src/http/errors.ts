@@ -3,6 +3,7 @@ import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { CmdbError } from '../cmdb/errors.js';
 import { kindOf } from '../cmdb/validate.js';
+import { SecretKeyError } from '../cmdb/secret-box.js';
 import { HttpError } from './auth.js';
 
 const STATUS: Record<CmdbError['kind'], number> = { invalid: 400, 'not-found': 404, conflict: 409 };
@@ -15,6 +16,8 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | CmdbError | HttpError, request, reply) => {
     if (err instanceof CmdbError) return reply.code(STATUS[err.kind]).send({ error: err.message, field: err.field ?? undefined });
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
+    // The key file for stored secrets is missing or wrong: the server cannot do this until it is restored.
+    if (err instanceof SecretKeyError) return reply.code(503).send({ error: err.message });
     const code = (err as { code?: string }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
       request.log.error({ err }, 'out of disk space');

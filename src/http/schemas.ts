@@ -56,3 +56,48 @@ export const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/**
+ * Null first: the API's ajv coerces types, and tries a union's branches in order, so with the
+ * value's type first a null would become 0 or "" rather than stay null (cleared).
+ */
+const OrNull = <T extends TSchema>(t: T) => Type.Union([Type.Null(), t]);
+
+export const BmcBody = Type.Object(
+  {
+    driver: Type.Union([Type.Literal('ipmi'), Type.Literal('redfish')]),
+    address: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Optional(OrNull(Type.Integer({ minimum: 1, maximum: 65535 }))),
+    username: Type.String({ minLength: 1, maxLength: 64 }),
+    /** Write-only: stored sealed, never returned. Omitted: keep the stored one. */
+    password: Type.Optional(Type.String({ maxLength: 256 })),
+    systemPath: Type.Optional(OrNull(Type.String({ maxLength: 255 }))),
+    verify: Type.Optional(Type.Boolean()),
+    fingerprint: Type.Optional(OrNull(Type.String({ maxLength: 95 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const PowerBody = Type.Object(
+  { action: Type.Union(['status', 'on', 'off', 'cycle', 'reset'].map((a) => Type.Literal(a))) },
+  { additionalProperties: false },
+);
+
+/** Power for many machines: by selector, or by a list of references (MAC, hostname, id). */
+export const FleetPowerBody = Type.Object(
+  {
+    action: PowerBody.properties.action,
+    selector: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    machines: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const AssignmentBody = Type.Object(
+  {
+    selector: Type.String({ minLength: 1, maxLength: 4096 }),
+    image: Type.String({ minLength: 1, maxLength: 100 }),
+    priority: Type.Optional(Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 })),
+  },
+  { additionalProperties: false },
+);

@@ -1,14 +1,14 @@
 import { conflict, invalid } from '../cmdb/errors.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Rollout } from '../cmdb/rollouts.js';
-import type { Actor, Machine } from '../cmdb/types.js';
+import { formatSelector, parseSelector } from '../cmdb/selector.js';
+import type { Actor } from '../cmdb/types.js';
 import { checkChannel } from '../cmdb/validate.js';
 import type { Config } from '../config/index.js';
 import { httpProcessCount } from '../daemon/processes.js';
 import { parseDuration } from './durations.js';
 import { parseMaxFailures, parseWaves, planWaves, PlanError } from './plan.js';
 import { rolloutEvent } from './record.js';
-import { formatSelector, matches, parseSelector, SelectorError, type Selector } from './selector.js';
 
 export interface StartRequest {
   image: string;
@@ -37,25 +37,16 @@ function field<T>(name: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof PlanError || err instanceof SelectorError) throw invalid(name, err.message.replace(/^[a-zA-Z]+: /, ''));
+    if (err instanceof PlanError) throw invalid(name, err.message.replace(/^[a-zA-Z]+: /, ''));
     throw err;
   }
-}
-
-function selected(cmdb: Cmdb, selector: Selector): Machine[] {
-  const out: Machine[] = [];
-  for (let after = 0, page = cmdb.machines.list({ state: 'registered', limit: 10_000, after }); page.length > 0; page = cmdb.machines.list({ state: 'registered', limit: 10_000, after })) {
-    out.push(...page.filter((m) => matches(selector, m)));
-    after = page[page.length - 1]!.id;
-  }
-  return out;
 }
 
 /** Plans and records a new rollout; the engine picks it up from the CMDB. */
 export function startRollout(cmdb: Cmdb, config: Config, req: StartRequest, actor: Actor): Rollout {
   const image = cmdb.images.find(req.image);
   if (!image) throw invalid('image', `no image with id ${req.image}`);
-  const selector = field('selector', () => parseSelector(req.selector));
+  const selector = parseSelector(req.selector);
   const channel = req.channel ? checkChannel('channel', req.channel) : null;
   const wavesText = req.waves ?? '1,10%,50%,100%';
   const targets = field('waves', () => parseWaves(wavesText));
@@ -67,12 +58,12 @@ export function startRollout(cmdb: Cmdb, config: Config, req: StartRequest, acto
   const maxParallel = req.maxParallel ?? defaultMaxParallel(config);
   if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > 10_000) throw invalid('maxParallel', `expected a whole number from 1 to 10000 (got ${maxParallel})`);
   return cmdb.change(actor, 'rollout.start', (r: Rollout) => `rollout ${r.id}`, () => {
-    const machines = selected(cmdb, selector);
+    const machines = cmdb.machines.matching(selector).filter((m) => m.state === 'registered');
     if (machines.length === 0) throw invalid('selector', `no registered machine matches ${formatSelector(selector)}`);
     const busy = cmdb.rollouts.machinesBusyElsewhere(machines.map((m) => m.id));
     if (busy.length > 0) throw conflict('selector', `${busy.length} of the selected machines are in another active rollout (machine ids ${busy.slice(0, 10).join(', ')})`);
     const waves = planWaves(machines, targets);
-    const rollout = cmdb.rollouts.create({ imageId: image.id, selector, channel, targets: wavesText, maxParallel, bootTimeoutMs, maxFailures, soakMs, actor }, waves);
+    const rollout = cmdb.rollouts.create({ imageId: image.id, selector: formatSelector(selector), channel, targets: wavesText, maxParallel, bootTimeoutMs, maxFailures, soakMs, actor }, waves);
     rolloutEvent(cmdb, rollout.id, image.id, { state: 'running', machines: machines.length, waves: waves.map((w) => w.length), image: `${image.name} ${image.version}` });
     return rollout;
   }, { image: image.id, selector: formatSelector(selector) });

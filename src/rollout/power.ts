@@ -10,11 +10,3 @@ export interface RolloutPower {
   /** Sets the next boot device and power-cycles; rejects with an error naming the BMC and its answer. */
   cycle(machine: Machine, opts: { bootDevice: 'pxe' }): Promise<void>;
 }
-
-/** Until BMC drivers are configured, no machine has one: every machine waits for a reboot. */
-export const NO_BMC: RolloutPower = {
-  hasBmc: () => false,
-  cycle: async (machine) => {
-    throw new Error(`machine ${machine.hostname ?? machine.id} has no BMC driver`);
-  },
-};

@@ -4,6 +4,8 @@ import { Type } from '@sinclair/typebox';
 import { CmdbError } from '../../cmdb/errors.js';
 import { parseKeyValueLists } from '../../cmdb/key-values.js';
 import { csvRecordToInput, importMachines, ImportError, type ImportRow } from '../../cmdb/import.js';
+import { bmcOfJson, takeBmcColumns } from '../../cmdb/import-bmc.js';
+import { SecretBox, secretKeyPath } from '../../cmdb/secret-box.js';
 import type { MachineInput } from '../../cmdb/types.js';
 import { actorOf, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
@@ -52,7 +54,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   app.post('/v1/machines/import', { ...write, bodyLimit: config.http.bodyLimitBytes, config: { bodyStream: true }, schema: { tags } }, async (req, reply) => {
     const rows = importRows(req.headers['content-type'] ?? '', req.body);
     try {
-      return importMachines(cmdb, actorOf(req), rows);
+      return importMachines(cmdb, actorOf(req), rows, new SecretBox(secretKeyPath(config.dataDir)));
     } catch (err) {
       if (err instanceof ImportError) return reply.code(400).send({ error: err.message, problems: err.problems });
       throw err;
@@ -71,7 +73,8 @@ function importRows(contentType: string, body: unknown): ImportRow[] {
     }
     return records.map(({ record, info }) => {
       try {
-        return { line: info.lines, input: csvRecordToInput(record) };
+        const { rest, bmc } = takeBmcColumns(record);
+        return { line: info.lines, input: csvRecordToInput(rest), bmc };
       } catch (err) {
         if (err instanceof CmdbError) return { line: info.lines, error: err.message };
         throw err;
@@ -81,7 +84,14 @@ function importRows(contentType: string, body: unknown): ImportRow[] {
   if (!Array.isArray(body)) throw new HttpError(400, 'body: expected a JSON array of machines, or text/csv');
   return body.map((input, i) => {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) return { line: i + 1, error: 'expected a machine object' };
-    const problem = schemaProblem(MachineBody, input);
-    return problem ? { line: i + 1, error: problem } : { line: i + 1, input: input as MachineInput };
+    const { bmc, ...machine } = input as Record<string, unknown>;
+    const problem = schemaProblem(MachineBody, machine);
+    if (problem) return { line: i + 1, error: problem };
+    try {
+      return { line: i + 1, input: machine as MachineInput, bmc: bmc === undefined ? null : bmcOfJson(bmc) };
+    } catch (err) {
+      if (err instanceof CmdbError) return { line: i + 1, error: err.message };
+      throw err;
+    }
   });
 }

@@ -10,7 +10,7 @@ const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const StartBody = Type.Object(
   {
     image: Type.String({ minLength: 1, maxLength: 200, description: 'image id, or NAME:VERSION' }),
-    selector: Type.String({ maxLength: 1024, description: 'label equalities, comma separated: role=kvm,site=par1' }),
+    selector: Type.String({ maxLength: 1024, description: 'a selector: role=kvm,site=par1 or role in (kvm,gpu)' }),
     channel: Type.Optional(Type.String({ maxLength: 32, description: 'promoted to the image when the last wave passes' })),
     waves: Type.Optional(Type.String({ maxLength: 256, description: 'cumulative targets, default 1,10%,50%,100%' })),
     maxParallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
@@ -54,10 +54,10 @@ export function rolloutDetail(cmdb: Cmdb, id: number) {
 /** /v1/rollouts: start (publisher), read (reader), pause, resume, abort and roll back (operator: they power machines). */
 export const rolloutRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config }) => {
   const tags = ['rollouts'];
-  const read = { preHandler: requireRole(cmdb, 'reader') };
-  const operate = { preHandler: requireRole(cmdb, 'operator') };
+  const read = { onRequest: requireRole(cmdb, 'reader') };
+  const operate = { onRequest: requireRole(cmdb, 'operator') };
 
-  app.post('/v1/rollouts', { preHandler: requireRole(cmdb, 'publisher'), schema: { tags, body: StartBody } }, async (req, reply) => {
+  app.post('/v1/rollouts', { onRequest: requireRole(cmdb, 'publisher'), schema: { tags, body: StartBody } }, async (req, reply) => {
     const body = req.body;
     const [name, version] = body.image.includes(':') ? body.image.split(':', 2) : [null, null];
     const image = name && version ? cmdb.images.findByVersion(name, version) : cmdb.images.find(body.image);

@@ -1,0 +1,127 @@
+import type { BmcCredentials } from '../cmdb/bmcs.js';
+import type { Cmdb } from '../cmdb/index.js';
+import { SecretKeyError, type SecretBox } from '../cmdb/secret-box.js';
+import type { Machine } from '../cmdb/types.js';
+import type { Config } from '../config/index.js';
+import { IpmiDriver } from './ipmi.js';
+import { RedfishDriver } from './redfish.js';
+import { BmcError, type PowerAction, type PowerDriver, type PowerState } from './types.js';
+
+/** What became of one machine's power action. */
+export interface PowerResult {
+  machine: string;
+  mac: string | null;
+  /** driver://user@address:port, or null when the machine has no BMC. */
+  bmc: string | null;
+  ok: boolean;
+  /** The power state before the action (and after, for status). */
+  state: PowerState | null;
+  /** The requests made, retries included. */
+  attempts: number;
+  error: string | null;
+  /** What failed: the machine has no BMC, the secret key file cannot open its password, or the BMC itself. */
+  failure: 'no-bmc' | 'secret-key' | 'bmc' | null;
+}
+
+export type DriverFactory = (bmc: BmcCredentials, config: Config['power']) => PowerDriver & { close?(): Promise<void> };
+
+export const defaultDriverFactory: DriverFactory = (bmc, config) =>
+  bmc.driver === 'ipmi' ? new IpmiDriver(bmc, config) : new RedfishDriver(bmc, config);
+
+/** A counting semaphore: at most `limit` BMC conversations at once, across every request. */
+class Limit {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const RETRY_PAUSE_MS = 250;
+const label = (m: Machine) => m.hostname ?? m.macs[0] ?? `#${m.id}`;
+
+/**
+ * Power actions on machines through their BMCs. Each BMC call is bounded (power.timeoutMs) and
+ * retried (power.retries) when another try may help; at most power.concurrency BMCs are busy
+ * at once. Every action leaves a `power` event (the boot-event bus: SSE, the machine's trace)
+ * and an audit row, whatever its outcome.
+ */
+export class PowerService {
+  private readonly limit: Limit;
+
+  constructor(
+    private readonly cmdb: Cmdb,
+    private readonly config: Config['power'],
+    private readonly box: SecretBox,
+    private readonly drivers: DriverFactory = defaultDriverFactory,
+  ) {
+    this.limit = new Limit(config.concurrency);
+  }
+
+  /** Runs `action` on every machine (concurrently, within the limit); one result per machine, in order. */
+  act(machines: Machine[], action: PowerAction, actor: string): Promise<PowerResult[]> {
+    return Promise.all(machines.map((m) => this.limit.run(() => this.one(m, action, actor))));
+  }
+
+  private async one(machine: Machine, action: PowerAction, actor: string): Promise<PowerResult> {
+    const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null, failure: null };
+    let driver: ReturnType<DriverFactory> | null = null;
+    try {
+      const bmc = this.cmdb.bmcs.credentials(machine.id, this.box);
+      if (!bmc) {
+        result.failure = 'no-bmc';
+        throw new Error(`machine ${result.machine} has no BMC (set one with livery machine set ${result.mac ?? machine.id} --bmc ...)`);
+      }
+      driver = this.drivers(bmc, this.config);
+      result.bmc = driver.label;
+      const d = driver;
+      const call = <T>(fn: () => Promise<T>) => this.retrying(result, fn);
+      result.state = await call(() => d.status());
+      if (action !== 'status') {
+        // The machine is to boot from livery: the next boot, only, from the network.
+        if (action !== 'off') await call(() => d.bootFromNetworkOnce());
+        // A BMC refuses to cycle or reset a machine that is off; switching it on is the same boot.
+        const effective = (action === 'cycle' || action === 'reset') && result.state === 'off' ? 'on' : action;
+        await call(() => d.power(effective));
+      }
+      result.ok = true;
+    } catch (err) {
+      // Each message names what failed: the BMC and its answer, the key file, or the machine.
+      result.error = err instanceof Error ? err.message : String(err);
+      result.failure ??= err instanceof SecretKeyError ? 'secret-key' : 'bmc';
+    } finally {
+      await driver?.close?.();
+    }
+    this.record(machine, action, actor, result);
+    return result;
+  }
+
+  private async retrying<T>(result: PowerResult, fn: () => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      result.attempts++;
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof BmcError) || !err.retryable || tries >= this.config.retries) throw err;
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * (tries + 1)));
+      }
+    }
+  }
+
+  private record(machine: Machine, action: PowerAction, actor: string, r: PowerResult): void {
+    const detail = { action, bmc: r.bmc, result: r.ok ? 'ok' : 'error', state: r.state, attempts: r.attempts, error: r.error, actor };
+    this.cmdb.tx(() => {
+      this.cmdb.events.add({ type: 'power', mac: r.mac, machineId: machine.id, detail });
+      this.cmdb.audit.record(actor, `power.${action}`, r.mac ?? String(machine.id), detail);
+    });
+  }
+}

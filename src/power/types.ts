@@ -1,0 +1,40 @@
+/** What livery asks of a BMC. `status` reads; the others change the machine's power. */
+export const POWER_ACTIONS = ['status', 'on', 'off', 'cycle', 'reset'] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+export type PowerState = 'on' | 'off';
+
+/** One BMC protocol. Every call is bounded in time and throws a BmcError when the BMC refuses or is silent. */
+export interface PowerDriver {
+  /** How the BMC is named in errors and events: driver://user@address:port (never the password). */
+  readonly label: string;
+  status(): Promise<PowerState>;
+  /** The next boot (only) from the network. */
+  bootFromNetworkOnce(): Promise<void>;
+  /** on, off (hard), cycle (off then on), reset (hard restart). */
+  power(action: Exclude<PowerAction, 'status'>): Promise<void>;
+}
+
+/** A BMC that refused, failed or did not answer; the message names it and says what it answered. */
+export class BmcError extends Error {
+  override name = 'BmcError';
+  constructor(
+    readonly bmc: string,
+    detail: string,
+    /** False when trying again cannot help (wrong credentials, unsupported request). */
+    readonly retryable: boolean,
+  ) {
+    super(`BMC ${bmc}: ${detail}`);
+  }
+}
+
+/** Bounds for one BMC call (config `power`). */
+export interface DriverLimits {
+  timeoutMs: number;
+}
+
+/** The IPMI driver's settings (config `power`). */
+export interface IpmiSettings extends DriverLimits {
+  /** The ipmitool command, with any words that run it (e.g. `ip netns exec NS ipmitool`), space-separated. */
+  ipmitool: string;
+  ipmiCipherSuite: number;
+}

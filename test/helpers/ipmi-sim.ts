@@ -1,0 +1,92 @@
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestNet } from './netns.js';
+
+/**
+ * A chassis behind ipmi_sim's `chassis_control` hook (OpenIPMI's extcmd protocol: the program
+ * is run as `<prog> <mc> get <name>...` and prints `name:value` lines, or `<prog> <mc> set
+ * <name> "<value>"...`). It keeps power and boot device in files of its directory and logs
+ * every set: a machine that only holds state, as this round needs. A QEMU VM behind
+ * ipmi_sim's serial VM interface replaces it later.
+ */
+const CHASSIS = `#!/bin/sh
+dir=$(dirname "$0")
+op=$2
+shift 2
+case "$op" in
+  get) for p in "$@"; do printf '%s:%s\\n' "$p" "$(cat "$dir/$p")"; done ;;
+  set) while [ $# -ge 2 ]; do printf '%s' "$2" > "$dir/$1"; echo "$1 $2" >> "$dir/log"; shift 2; done ;;
+esac
+exit 0
+`;
+
+export interface IpmiSim {
+  address: string;
+  port: number;
+  username: string;
+  password: string;
+  /** The chassis as the simulator holds it: power 0/1, next boot device, every set made. */
+  chassis(): { power: string; boot: string; log: string[] };
+  stop(): Promise<void>;
+}
+
+/** Starts ipmi_sim inside `ns` on `address`, with a throwaway config, state dir and chassis in `dir`. */
+export async function startIpmiSim(net: TestNet, ns: string, address: string, dir: string, creds = { username: 'admin', password: 'sim-secret' }): Promise<IpmiSim> {
+  const port = 623;
+  mkdirSync(join(dir, 'state'), { recursive: true });
+  mkdirSync(join(dir, 'chassis'), { recursive: true });
+  const chassis = join(dir, 'chassis', 'control');
+  writeFileSync(chassis, CHASSIS);
+  chmodSync(chassis, 0o755);
+  writeFileSync(join(dir, 'chassis', 'power'), '0');
+  writeFileSync(join(dir, 'chassis', 'boot'), 'none');
+  writeFileSync(join(dir, 'chassis', 'reset'), '0');
+  writeFileSync(join(dir, 'chassis', 'log'), '');
+  const auths = 'none md2 md5 straight';
+  writeFileSync(
+    join(dir, 'lan.conf'),
+    [
+      'name "livery-test"',
+      'set_working_mc 0x20',
+      '  startlan 1',
+      `    addr ${address} ${port}`,
+      '    priv_limit admin',
+      ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} ${auths}`),
+      '    guid a123456789abcdefa123456789abcdef',
+      '  endlan',
+      `  chassis_control "${chassis} 0x20"`,
+      `  user 2 true "${creds.username}" "${creds.password}" admin 10 ${auths}`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'sim.emu'), ['mc_setbmc 0x20', 'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02', 'mc_enable 0x20', ''].join('\n'));
+  const proc: ChildProcess = net.spawn(ns, 'ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-s', join(dir, 'state'), '-n'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const ended = new Promise<void>((r) => proc.once('exit', () => r()));
+  // Ready once its UDP port is bound inside the namespace.
+  const deadline = Date.now() + 10_000;
+  while (!net.exec(ns, 'ss', ['-Hlun', `sport = :${port}`]).includes(`${address}:${port}`)) {
+    if (proc.exitCode !== null) throw new Error(`ipmi_sim exited ${proc.exitCode}: ${out}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`ipmi_sim did not listen on ${address}:${port} in 10 s: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const file = (name: string) => readFileSync(join(dir, 'chassis', name), 'utf8');
+  return {
+    address,
+    port,
+    ...creds,
+    chassis: () => ({ power: file('power'), boot: file('boot'), log: existsSync(join(dir, 'chassis', 'log')) ? file('log').split('\n').filter(Boolean) : [] }),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 5000))]);
+    },
+  };
+}
