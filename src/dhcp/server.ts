@@ -366,6 +366,8 @@ class Handler {
     const isIpxe = userClasses(p).includes('iPXE') || p.options.ipxe !== undefined;
     if (!vendor.startsWith('PXEClient') && !vendor.startsWith('HTTPClient') && !isIpxe) return this.drop('proxy-not-a-pxe-client');
     const type = p.options.messageType;
+    // The client's REQUEST on port 67 is its exchange with the server that gives addresses.
+    if (via === 'main' && type === DhcpMessageType.REQUEST) return this.drop('proxy-address-request');
     const wanted = via === 'main' ? DhcpMessageType.DISCOVER : DhcpMessageType.REQUEST;
     if (type !== wanted) return this.drop('proxy-unexpected-type');
     const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
