@@ -6,8 +6,9 @@ NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe build-essential python3
 APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
-             qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl
-APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
+             qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
+             dnsmasq-base isc-dhcp-relay
+APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
 
 DATA_DIR ?= ./var
 BENCH ?=

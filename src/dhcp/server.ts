@@ -373,7 +373,7 @@ class Handler {
     const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
     const book = this.books.containing(hint);
     const plan = this.plan(c, book);
-    this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p));
+    this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', { ...this.clientDetail(p), next: plan.next });
     if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
     const spec: ReplySpec = { type: via === 'main' ? 'offer' : 'ack', request: p, server: this.server, plan, proxy: true };
     if (via === 'main') return this.send(socket, spec, false);
