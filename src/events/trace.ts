@@ -109,7 +109,7 @@ function lastDeed(s: TraceStage, n: number): string {
       // Each answer went out: a client that asks again did not take it.
       return n > 1 ? `client retried its ProxyDHCP request (port 4011) ${n} times: it did not take livery's answers` : 'client sent a ProxyDHCP request (port 4011)';
     case 'dhcp-proxy-discover':
-      return `client was sent livery's ProxyDHCP offer${times} (its address comes from another DHCP server)`;
+      return `client asked for ProxyDHCP boot information${times} (its address comes from another DHCP server)`;
     case 'dhcp-offer':
       return n > 1 ? `client was offered ${d.ip} ${n} times and never requested it` : `client was offered ${d.ip}`;
     case 'dhcp-discover':

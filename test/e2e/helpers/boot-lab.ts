@@ -32,6 +32,8 @@ export interface BootOptions {
   timeoutMs: number;
   /** The segment the VM is plugged into (default the lab's own, where livery is). */
   net?: PrivateNetwork;
+  /** A concurrent test's own onTestFailed (its context's): vitest's global one cannot tell concurrent tests apart. */
+  onTestFailed?: typeof onTestFailed;
 }
 
 export interface LabOptions {
@@ -41,6 +43,31 @@ export interface LabOptions {
   /** How this lab reaches its VMs (e.g. "proxyDHCP beside dnsmasq"), printed with each boot time. */
   label?: string;
 }
+
+/**
+ * How many VMs boot at once across every lab of this process (E2E_PARALLEL_VMS, default 2):
+ * a boot under TCG keeps a core busy, but spends part of its time waiting (DHCP, PXE timers).
+ */
+class VmSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.free = count;
+  }
+
+  /** Resolves once a VM may start; call the returned function when it has stopped. */
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+const vmSlots = new VmSlots(Math.max(1, Number(process.env.E2E_PARALLEL_VMS) || 2));
 
 /** A program beside livery (another DHCP server, a relay) and what it printed. */
 interface Service {
@@ -127,13 +154,22 @@ export class BootLab {
     return this.accels.get(firmware)!;
   }
 
-  /** Boots a VM until `until` shows on its console, then stops it. Call inside a test. */
+  /**
+   * Boots a VM until `until` shows on its console, then stops it. Call inside a test; at most
+   * E2E_PARALLEL_VMS boot at once, and each one's time counts from its own start.
+   */
   async boot(name: string, o: BootOptions): Promise<BootRun> {
     let vm: Vm | null = null;
     // Registered before the first await, while vitest still knows which test this is.
-    onTestFailed(() => this.keepArtifacts(name, vm));
+    (o.onTestFailed ?? onTestFailed)(() => this.keepArtifacts(name, vm));
     const { accel } = await this.accel(o.firmware);
-    vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+    const release = await vmSlots.take();
+    try {
+      vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+    } catch (err) {
+      release();
+      throw err;
+    }
     this.vms.add(vm);
     try {
       const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped });
@@ -144,6 +180,7 @@ export class BootLab {
     } finally {
       await vm.stop();
       this.vms.delete(vm);
+      release();
     }
   }
 
