@@ -163,27 +163,18 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
   // The five boots are independent (two labs): they run side by side, E2E_PARALLEL_VMS at a time
   // (BootLab), after the udhcpc test, which needs a proxy lab where no VM is talking.
   describe.concurrent('VM boots to phone-home', () => {
-    it(
-      'proxyDHCP beside dnsmasq: BIOS with the NIC iPXE ROM',
-      async ({ onTestFailed }) => {
-        const traced = await bootToPhoneHome(proxy, 'proxy-bios', PROXY_NODES.bios!, onTestFailed);
-        expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
-        expect(firstEvent(traced, 'dhcp-proxy-discover').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script' } });
-        expectProxyBoot(traced, PROXY_NODES.bios!);
-      },
-      BOOT_TEST_MS,
-    );
-
-    it(
-      'proxyDHCP beside dnsmasq: UEFI with the NIC iPXE ROM',
-      async ({ onTestFailed }) => {
-        const traced = await bootToPhoneHome(proxy, 'proxy-uefi', PROXY_NODES.uefi!, onTestFailed);
-        expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
-        expect(firstEvent(traced, 'dhcp-proxy-discover').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script' } });
-        expectProxyBoot(traced, PROXY_NODES.uefi!);
-      },
-      BOOT_TEST_MS,
-    );
+    for (const node of [PROXY_NODES.bios!, PROXY_NODES.uefi!]) {
+      it(
+        `proxyDHCP beside dnsmasq: ${node.firmware === 'bios' ? 'BIOS' : 'UEFI'} with the NIC iPXE ROM`,
+        async ({ onTestFailed }) => {
+          const traced = await bootToPhoneHome(proxy, node.hostname, node, onTestFailed);
+          expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
+          expect(firstEvent(traced, 'dhcp-proxy-discover').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script' } });
+          expectProxyBoot(traced, node);
+        },
+        BOOT_TEST_MS,
+      );
+    }
 
     it(
       "proxyDHCP beside dnsmasq: UEFI's own PXE client (no NIC ROM) gets snponly.efi over TFTP, and the iPXE it runs boots",
