@@ -7,8 +7,8 @@ NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
 APT_RUN   := ipxe build-essential python3 ipmitool
 APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
-             openipmi redfishtool
-APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server dnsmasq-base tftpd-hpa wrk
+             openipmi redfishtool dnsmasq-base isc-dhcp-relay
+APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
 
 DATA_DIR ?= ./var
 BENCH ?=

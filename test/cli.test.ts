@@ -80,6 +80,7 @@ describe('livery CLI (built binary, real server)', () => {
     const trace = livery(['machine', 'trace', 'node1'], env);
     expect(trace.stdout).toMatch(/stopped before kernel/);
     expect(trace.stdout).toMatch(/script\s+0\.0\s+ipxe-script/);
+    expect(trace.stdout).toMatch(/^last: client fetched its iPXE script \(ipxe\/wait\.ipxe\); no kernel download followed$/m);
   });
 
   it('refuses a bad config with the key named', () => {

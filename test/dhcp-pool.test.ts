@@ -85,6 +85,18 @@ describe('buildReply', () => {
     expect(Buffer.from(r.options.vendorSpecific!).toString('hex')).toBe('060108ff');
   });
 
+  it('names the boot server in proxyDHCP replies to iPXE (next-server and PXEClient), which ignores them otherwise', () => {
+    const url = 'http://10.0.0.1:8080/boot/52:54:00:00:00:01.ipxe';
+    for (const type of ['offer', 'ack'] as const) {
+      const r = buildReply({ request: request(), type, server: { address: '10.0.0.1' }, subnet, plan: plan({ kind: 'script', url }), proxy: true });
+      expect(r).toMatchObject({ yiaddr: '0.0.0.0', siaddr: '10.0.0.1', file: url });
+      expect(r.options).toMatchObject({ serverId: '10.0.0.1', vendorClassId: 'PXEClient', bootfileName: url });
+    }
+    // Full mode leaves next-server to TFTP loaders: iPXE takes the script URL from its DHCP ACK.
+    const full = buildReply({ request: request(), type: 'ack', server: { address: '10.0.0.1' }, yiaddr: '10.0.0.50', subnet, leaseSeconds: 60, plan: plan({ kind: 'script', url }) });
+    expect(full.siaddr).toBeUndefined();
+  });
+
   it('marks UEFI HTTP Boot replies with vendor class HTTPClient and a URL', () => {
     const r = buildReply({ request: request(), type: 'ack', server: { address: '10.0.0.1' }, yiaddr: '10.0.0.50', subnet, leaseSeconds: 60, plan: plan({ kind: 'http', url: 'http://10.0.0.1:8080/loaders/ipxe.efi' }) });
     expect(r.options).toMatchObject({ vendorClassId: 'HTTPClient', bootfileName: 'http://10.0.0.1:8080/loaders/ipxe.efi' });

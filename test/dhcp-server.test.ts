@@ -249,4 +249,27 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     expect(offer.options.leaseTime).toBeUndefined();
     expect(replies.find((r) => r.xid === 63)).toMatchObject({ from: `${SERVER}:4011`, options: { messageType: 5, bootfileName: 'undionly.kpxe' } });
   });
+
+  it('in proxy mode answers iPXE with next-server, PXEClient and its script URL, on 67 and 4011', () => {
+    // iPXE (net/udp/dhcp.c) takes a ProxyDHCP OFFER or ACK only with vendor class PXEClient, a
+    // next-server and a boot file name; without the next-server it never boots ("Nothing to boot").
+    const ipxe = { vendorClassId: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0], userClass: `hex:${Buffer.from('iPXE').toString('hex')}` };
+    const replies = probe({
+      listenMs: 1200,
+      send: [
+        { mac: clientMac, xid: 64, type: 'DISCOVER', options: ipxe },
+        { mac: clientMac, xid: 65, type: 'REQUEST', to: SERVER, port: 4011, afterMs: 200, ciaddr: '10.77.0.2', options: { ...ipxe, serverId: SERVER } },
+        // Its REQUEST to the server that gives addresses: not livery's to answer.
+        { mac: clientMac, xid: 66, type: 'REQUEST', options: { ...ipxe, serverId: '10.77.0.2', requestedIp: '10.77.0.120' } },
+      ],
+    });
+    expect(replies.map((r) => r.xid).sort()).toEqual([64, 65]);
+    const script = expect.stringMatching(/^http:\/\/10\.77\.0\.1:8080\/boot\/.+\.ipxe$/);
+    for (const r of replies) {
+      expect(r).toMatchObject({ yiaddr: '0.0.0.0', siaddr: SERVER, options: { serverId: SERVER, vendorClassId: 'PXEClient', bootfileName: script } });
+    }
+    expect(replies.find((r) => r.xid === 65)).toMatchObject({ from: `${SERVER}:4011`, options: { messageType: 5 } });
+    const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);
+    expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="proxy-address-request"\} 1\b/);
+  });
 });

@@ -75,3 +75,36 @@ describe('traceBoots', () => {
     ]);
   });
 });
+
+/**
+ * Where a stopped boot's client stopped, in words: the events as the DHCP, TFTP and HTTP servers
+ * record them (the detail each writes), in the sequences real clients left.
+ */
+describe('lastStep', () => {
+  const proxyEvent = (type: string) => event(type, { firmware: 'ipxe', vendorClass: 'PXEClient:Arch:00000:UNDI:002001', userClass: ['iPXE'], relay: null, next: { kind: 'script' } });
+
+  it("says an iPXE that kept asking for ProxyDHCP did not take livery's answers, and that nothing followed", () => {
+    // iPXE before livery named itself as next-server: one ProxyDHCP offer, then its REQUEST to port 4011 retried.
+    const boots = traceBoots([proxyEvent('dhcp-proxy-discover'), ...Array.from({ length: 4 }, () => proxyEvent('dhcp-proxy-request'))]);
+    expect(boots).toHaveLength(1);
+    expect(boots[0]).toMatchObject({ reached: 'dhcp', stoppedBefore: 'tftp', complete: false });
+    expect(boots[0]!.lastStep).toBe("client retried its ProxyDHCP request (port 4011) 4 times: it did not take livery's answers; no TFTP or HTTP request followed");
+  });
+
+  it('says a firmware that fetched its loader over TFTP never asked for the script', () => {
+    const boots = traceBoots([discover('PXEClient:Arch:00007:UNDI:003016'), event('tftp', { file: 'snponly.efi', result: 'ok', bytes: 1 })]);
+    expect(boots[0]!.lastStep).toBe('client fetched snponly.efi over TFTP (ok); no HTTP request for the iPXE script followed');
+  });
+
+  it('counts an unanswered DISCOVER repeated, and only the repeats at the end', () => {
+    const unanswered = () => discover('PXEClient:Arch:00000:UNDI:002001', [], 'dhcp-discover');
+    const boots = traceBoots([unanswered(), unanswered(), unanswered()]);
+    expect(boots[0]!.lastStep).toBe("client's DHCP discover went unanswered 3 times; no TFTP or HTTP request followed");
+    const kernelOnly = traceBoots([ipxe(), event('ipxe-script', { template: 'ipxe/boot.ipxe' }, 'img-1'), artifact('kernel'), artifact('initrd')]);
+    expect(kernelOnly[0]!.lastStep).toBe('client fetched the initrd; no rootfs download followed');
+  });
+
+  it('says nothing about a boot that phoned home', () => {
+    expect(traceBoots([ipxe(), ...rest()])[0]!.lastStep).toBeNull();
+  });
+});

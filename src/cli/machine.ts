@@ -199,6 +199,7 @@ interface Trace {
     complete: boolean;
     reached: string | null;
     stoppedBefore: string | null;
+    lastStep: string | null;
     imageId: string | null;
     stages: { stage: string; at: string; count: number; event: string; detail: Record<string, unknown> }[];
   }[];
@@ -245,6 +246,7 @@ function registerMachineDiagnostics(machine: Command): void {
         const start = Date.parse(b.startedAt);
         const status = b.complete ? `booted image ${b.imageId}` : `stopped before ${b.stoppedBefore ?? '?'}`;
         console.log(`boot at ${b.startedAt}: ${status}`);
+        if (b.lastStep) console.log(`last: ${b.lastStep}`);
         printTable(
           ['STAGE', '+SECONDS', 'EVENT', 'DETAIL'],
           b.stages.map((s) => [

@@ -61,7 +61,20 @@ export function buildReply(spec: ReplySpec): DhcpPacketInit {
   }
   if (spec.hostname && !spec.proxy) options.hostname = spec.hostname;
   if (spec.plan) addBootOptions(packet, options, spec.plan, spec);
+  if (spec.proxy && spec.plan && spec.plan.next.kind !== 'none') addProxyIdentity(packet, options, spec);
   return packet;
+}
+
+/**
+ * A proxyDHCP reply (PXE 2.1 §2.2.2) names its boot server in siaddr and says PXEClient, whatever
+ * the boot file. iPXE takes a ProxyDHCP OFFER as the boot information only when it has vendor
+ * class PXEClient, a next-server and a boot file name (dhcp_has_pxeopts in iPXE's dhcp.c);
+ * without the next-server it sends a ProxyDHCP REQUEST to port 4011 and holds the ACK to the
+ * same test, so a script URL alone ends in "Nothing to boot". UEFI HTTP Boot keeps HTTPClient.
+ */
+function addProxyIdentity(packet: DhcpPacketInit, options: DhcpOptions, spec: ReplySpec): void {
+  packet.siaddr = spec.server.address;
+  if (options.vendorClassId !== 'HTTPClient') options.vendorClassId = 'PXEClient';
 }
 
 function addNetworkOptions(options: DhcpOptions, subnet: Subnet): void {

@@ -463,12 +463,14 @@ class Handler {
     const isIpxe = userClasses(p).includes('iPXE') || p.options.ipxe !== undefined;
     if (!vendor.startsWith('PXEClient') && !vendor.startsWith('HTTPClient') && !isIpxe) return this.drop('proxy-not-a-pxe-client');
     const type = p.options.messageType;
+    // The client's REQUEST on port 67 is its exchange with the server that gives addresses.
+    if (via === 'main' && type === DhcpMessageType.REQUEST) return this.drop('proxy-address-request');
     const wanted = via === 'main' ? DhcpMessageType.DISCOVER : DhcpMessageType.REQUEST;
     if (type !== wanted) return this.drop('proxy-unexpected-type');
     const hint = p.giaddr !== ZERO ? parseIpv4(p.giaddr)! : p.ciaddr !== ZERO ? parseIpv4(p.ciaddr)! : parseIpv4(this.serverId)!;
     const book = this.books.containing(hint);
     const plan = this.plan(c, book);
-    this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', this.clientDetail(p));
+    this.step(plan, via === 'main' ? 'dhcp-proxy-discover' : 'dhcp-proxy-request', { ...this.clientDetail(p), next: plan.next });
     if (plan.action === 'ignore' || plan.next.kind === 'none') return this.drop('policy-ignore');
     const spec: ReplySpec = { type: via === 'main' ? 'offer' : 'ack', request: p, server: this.server, plan, proxy: true };
     if (via === 'main') return this.send(socket, spec, false);

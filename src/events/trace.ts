@@ -16,6 +16,8 @@ export interface BootTrace {
   reached: Stage | null;
   complete: boolean;
   stoppedBefore: Stage | null;
+  /** For a boot that stopped: what the client did last and what never followed, in a sentence. */
+  lastStep: string | null;
   imageId: string | null;
 }
 
@@ -73,7 +75,7 @@ export function traceBoots(events: LivEvent[]): BootTrace[] {
     const rank = STAGES.indexOf(stage);
     const verdictOfCurrent = isVerdict(stage) && current?.complete === true && !current.stages.some((st) => isVerdict(st.stage));
     if (!current || (current.complete && !verdictOfCurrent) || startsBoot(e, current.reached)) {
-      current = { startedAt: e.at, stages: [], reached: null, complete: false, stoppedBefore: null, imageId: null };
+      current = { startedAt: e.at, stages: [], reached: null, complete: false, stoppedBefore: null, lastStep: null, imageId: null };
       boots.push(current);
     }
     const c = current!;
@@ -94,7 +96,64 @@ export function traceBoots(events: LivEvent[]): BootTrace[] {
       // A boot that never touched TFTP (iPXE in ROM, UEFI HTTP) skips that stage.
       const next = STAGES.slice(STAGES.indexOf(b.reached) + 1).find((s) => s !== 'tftp' || b.reached === 'dhcp');
       b.stoppedBefore = next ?? null;
+      b.lastStep = describeStop(b);
     }
   }
   return boots;
+}
+
+type TraceStage = BootTrace['stages'][number];
+
+/** What was expected next, by the last stage reached (a boot past the phone-home is complete). */
+const AWAITED: Partial<Record<Stage, string>> = {
+  power: 'DHCP request',
+  dhcp: 'TFTP or HTTP request',
+  tftp: 'HTTP request for the iPXE script',
+  script: 'kernel download',
+  kernel: 'initrd download',
+  initrd: 'rootfs download',
+  rootfs: 'phone-home',
+};
+
+/** The client's last step as words: `n` is how many times in a row it did it. */
+function lastDeed(s: TraceStage, n: number): string {
+  const d = s.detail;
+  const times = n > 1 ? ` ${n} times` : '';
+  switch (s.event) {
+    case 'dhcp-proxy-request':
+      // Each answer went out: a client that asks again did not take it.
+      return n > 1 ? `client retried its ProxyDHCP request (port 4011) ${n} times: it did not take livery's answers` : 'client sent a ProxyDHCP request (port 4011)';
+    case 'dhcp-proxy-discover':
+      return `client asked for ProxyDHCP boot information${times} (its address comes from another DHCP server)`;
+    case 'dhcp-offer':
+      return n > 1 ? `client was offered ${d.ip} ${n} times and never requested it` : `client was offered ${d.ip}`;
+    case 'dhcp-discover':
+      return `client's DHCP discover went unanswered${times}`;
+    case 'dhcp-ack':
+      return `client got its address ${d.ip}${times}`;
+    case 'dhcp-nak':
+      return `client was refused an address${times} (${d.message})`;
+    case 'tftp':
+      return `client fetched ${d.file} over TFTP${times} (${d.result})`;
+    case 'ipxe-script':
+      return `client fetched its iPXE script${times} (${d.template})`;
+    case 'artifact':
+      return `client fetched the ${d.role}${times}`;
+    default:
+      return `client's last event was ${s.event}${times}`;
+  }
+}
+
+/**
+ * Where and what a stopped boot's client did last, e.g. "client retried its ProxyDHCP request
+ * (port 4011) 4 times: it did not take livery's answers; no TFTP or HTTP request followed": the
+ * repeats of its last event in a row (DHCP events are not folded, so they are counted here).
+ */
+function describeStop(b: BootTrace): string | null {
+  const last = b.stages.at(-1);
+  if (!last || !b.reached) return null;
+  let n = 0;
+  for (let i = b.stages.length - 1; i >= 0 && b.stages[i]!.event === last.event && b.stages[i]!.stage === last.stage; i--) n += b.stages[i]!.count;
+  const awaited = AWAITED[b.reached];
+  return awaited ? `${lastDeed(last, n)}; no ${awaited} followed` : lastDeed(last, n);
 }

@@ -15,9 +15,11 @@ export interface LabLiveryOptions {
   cli: string;
   /** What the subnet does with MACs nobody registered (default discover). */
   policy?: 'discover' | 'ignore';
+  /** Default full; proxy answers PXE clients beside another DHCP server that gives the addresses. */
+  dhcpMode?: 'full' | 'proxy';
 }
 
-/** A throwaway `livery serve` inside a private network, serving DHCP on its bridge only. */
+/** A throwaway `livery serve` inside a private network, serving DHCP (full or proxy) on its bridge only. */
 export interface LabLivery {
   readonly url: string;
   /** Runs `livery --json <args>` against this server from inside the namespace; the parsed output. */
@@ -41,7 +43,7 @@ export async function startLabLivery(opts: LabLiveryOptions): Promise<LabLivery>
       log: { level: 'info' },
       http: { listen: `${net.address}:${HTTP_PORT}` },
       tftp: { listen: `${net.address}:69` },
-      dhcp: { enabled: true, mode: 'full', interface: net.bridge, address: net.address },
+      dhcp: { enabled: true, mode: opts.dhcpMode ?? 'full', interface: net.bridge, address: net.address },
     }),
   );
   // Its own process group: a Ctrl-C meant for `livery vm boot` must not stop the server before

@@ -7,11 +7,9 @@ import { formatIpv4, maskOf, parseIpv4 } from '../net/ipv4.js';
  * with it, so the host's own interfaces, addresses and routes are never touched, and livery's
  * DHCP there can answer nothing but these VMs.
  */
-export interface PrivateNetwork {
-  /** Namespace name: livery-<tag>-<pid>, unique per process so parallel runs never collide. */
-  readonly ns: string;
+export interface PrivateNetwork extends Namespace {
   readonly bridge: string;
-  /** livery's address on the bridge, e.g. 10.99.0.1. */
+  /** The bridge's address, e.g. 10.99.0.1: livery's, or the router's on a segment behind a relay. */
   readonly address: string;
   /** e.g. 10.99.0.0/24. */
   readonly cidr: string;
@@ -20,6 +18,19 @@ export interface PrivateNetwork {
   /** Creates a tap device attached to the bridge and returns its name. */
   addTap(): string;
   removeTap(name: string): void;
+  /**
+   * Plugs another namespace `host` into the bridge with a veth pair: the end
+   * inside `host` is named `ifname` and gets `cidr` (e.g. 10.99.0.2/24) when given.
+   */
+  plug(host: Namespace, ifname: string, cidr?: string): void;
+}
+
+/** A network namespace: a private network's, or one more host on it (another DHCP server, a relay, a client). */
+export interface Namespace {
+  /** Namespace name: livery-<tag>-<pid>, unique per process so parallel runs never collide. */
+  readonly ns: string;
+  /** Runs a command inside and returns its output (throws on failure). */
+  exec(cmd: string, args: string[]): string;
   /** Starts a command inside the namespace (`ip netns exec` execs it, so the pid is the command's). */
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
   /** Kills whatever still runs inside, then deletes the namespace. Idempotent, synchronous. */
@@ -29,7 +40,7 @@ export interface PrivateNetwork {
 export interface NetworkOptions {
   /** Goes into the namespace name: livery-<tag>-<pid>. */
   tag: string;
-  /** livery's address on the bridge (default 10.99.0.1) and the network's prefix (default 24). */
+  /** The bridge's address (default 10.99.0.1) and the network's prefix (default 24). */
   address?: string;
   prefix?: number;
 }
@@ -37,15 +48,58 @@ export interface NetworkOptions {
 const BRIDGE = 'br0';
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
 
+/** Kills whatever runs in namespace `ns` and deletes it; nothing happens when there is none. */
+function removeNamespace(ns: string): void {
+  let pids: string[];
+  try {
+    pids = run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean);
+  } catch {
+    return; // No such namespace: never created, or already removed.
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  run('ip', ['netns', 'del', ns]);
+}
+
+/**
+ * A fresh namespace named livery-<tag>-<pid> with only loopback up. A namespace with that name
+ * can only be left over from a dead process that had our pid: it is removed first.
+ */
+export function createNamespace(tag: string): Namespace {
+  const ns = `livery-${tag}-${process.pid}`;
+  removeNamespace(ns);
+  run('ip', ['netns', 'add', ns]);
+  const host: Namespace = {
+    ns,
+    exec: (cmd, args) => run('ip', ['netns', 'exec', ns, cmd, ...args]),
+    spawn: (cmd, args, o = {}) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...o }),
+    remove: () => removeNamespace(ns),
+  };
+  try {
+    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  } catch (err) {
+    host.remove();
+    throw err;
+  }
+  return host;
+}
+
 export function createPrivateNetwork(opts: NetworkOptions): PrivateNetwork {
   const address = opts.address ?? '10.99.0.1';
   const prefix = opts.prefix ?? 24;
   const ip = parseIpv4(address);
   if (ip === null || !(prefix >= 8 && prefix <= 24)) throw new Error(`expected an IPv4 address and a prefix from 8 to 24, got ${address}/${prefix}`);
   const network = (ip & maskOf(prefix)) >>> 0;
-  const ns = `livery-${opts.tag}-${process.pid}`;
+  const host = createNamespace(opts.tag);
+  const ns = host.ns;
   const inNs = (args: string[]) => run('ip', ['-n', ns, ...args]);
   let taps = 0;
+  let plugs = 0;
   const net: PrivateNetwork = {
     ns,
     bridge: BRIDGE,
@@ -66,30 +120,20 @@ export function createPrivateNetwork(opts: NetworkOptions): PrivateNetwork {
         // Already gone (QEMU closed a tap it did not own, or the namespace went first).
       }
     },
-    spawn: (cmd, args, o = {}) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...o }),
-    remove() {
-      let pids: string[];
-      try {
-        pids = run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean);
-      } catch {
-        return; // No such namespace: never created, or already removed.
-      }
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // Exited meanwhile.
-        }
-      }
-      run('ip', ['netns', 'del', ns]);
+    exec: host.exec,
+    spawn: host.spawn,
+    plug(other, ifname, cidr) {
+      const port = `${ifname}p${plugs++}`.slice(0, 15);
+      // Created straight inside the two namespaces: the host's own link table is never touched.
+      inNs(['link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', other.ns]);
+      inNs(['link', 'set', port, 'master', BRIDGE]);
+      inNs(['link', 'set', port, 'up']);
+      if (cidr) run('ip', ['-n', other.ns, 'addr', 'add', cidr, 'dev', ifname]);
+      run('ip', ['-n', other.ns, 'link', 'set', ifname, 'up']);
     },
+    remove: host.remove,
   };
-  // A namespace with this name can only be left over from a dead process that had our pid
-  // (killed before it could clean up): whatever still runs in it is an orphan of that run.
-  net.remove();
   try {
-    run('ip', ['netns', 'add', ns]);
-    inNs(['link', 'set', 'lo', 'up']);
     inNs(['link', 'add', BRIDGE, 'type', 'bridge']);
     inNs(['addr', 'add', `${address}/${prefix}`, 'dev', BRIDGE]);
     // A bridge without a port that has carrier is not RUNNING, and an interface that is not

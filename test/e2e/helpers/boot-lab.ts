@@ -1,7 +1,11 @@
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { onTestFailed } from 'vitest';
-import { chooseAccel, createPrivateNetwork, PHONE_HOME, startLabLivery, startVm, type AccelChoice, type Firmware, type LabLivery, type PrivateNetwork, type Vm } from '../../../src/vm/index.js';
+import {
+  chooseAccel, createNamespace, createPrivateNetwork, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
+  type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm,
+} from '../../../src/vm/index.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 /** Consoles and server logs of failed boots are kept here (make clean removes test/.tmp). */
@@ -13,6 +17,7 @@ export interface TracedBoot {
   reached: string | null;
   complete: boolean;
   stoppedBefore: string | null;
+  lastStep: string | null;
   imageId: string | null;
   stages: { stage: string; at: string; count: number; event: string; detail: Record<string, unknown> }[];
 }
@@ -25,6 +30,50 @@ export interface BootOptions {
   /** The console line that ends this boot (phone-home, or a script's echo for a short boot). */
   until: RegExp;
   timeoutMs: number;
+  /** The segment the VM is plugged into (default the lab's own, where livery is). */
+  net?: PrivateNetwork;
+  /** A concurrent test's own onTestFailed (its context's): vitest's global one cannot tell concurrent tests apart. */
+  onTestFailed?: typeof onTestFailed;
+}
+
+export interface LabOptions {
+  /** Goes into the namespace names (default e2e); labs open side by side need different tags. */
+  tag?: string;
+  dhcpMode?: 'full' | 'proxy';
+  /** How this lab reaches its VMs (e.g. "proxyDHCP beside dnsmasq"), printed with each boot time. */
+  label?: string;
+}
+
+/**
+ * How many VMs boot at once across every lab of this process (E2E_PARALLEL_VMS, default 2):
+ * a boot under TCG keeps a core busy, but spends part of its time waiting (DHCP, PXE timers).
+ */
+class VmSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.free = count;
+  }
+
+  /** Resolves once a VM may start; call the returned function when it has stopped. */
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+const vmSlots = new VmSlots(Math.max(1, Number(process.env.E2E_PARALLEL_VMS) || 2));
+
+/** A program beside livery (another DHCP server, a relay) and what it printed. */
+interface Service {
+  name: string;
+  proc: ChildProcess;
+  output(): string;
 }
 
 export interface BootRun {
@@ -35,30 +84,64 @@ export interface BootRun {
 
 /**
  * The world of the end-to-end test: a private network namespace with a bridge, a real
- * `livery serve` in it (DHCP full mode on the bridge only), and VMs started on taps there.
- * Every boot is bounded in time, and its VM is stopped whatever happens; a failed test keeps
- * the console and the server log in test/.tmp/e2e-artifacts/.
+ * `livery serve` in it (DHCP full or proxy mode on the bridge only), and VMs started on taps
+ * there or on further segments the test adds (behind a relay), with the hosts and programs a
+ * test adds beside livery (another DHCP server, a relay, a plain DHCP client). Every boot is
+ * bounded in time, and its VM is stopped whatever happens; a failed test keeps the console, the
+ * server log and the other programs' output in test/.tmp/e2e-artifacts/.
  */
 export class BootLab {
   private readonly vms = new Set<Vm>();
   private readonly accels = new Map<Firmware, AccelChoice>();
+  private readonly services: Service[] = [];
+  /** Hosts and segments added by the test, removed on close (last added first). */
+  private readonly added: { remove(): void }[] = [];
 
   private constructor(
-    private readonly net: PrivateNetwork,
+    readonly net: PrivateNetwork,
     readonly livery: LabLivery,
     private readonly work: string,
+    private readonly label: string,
   ) {}
 
-  static async open(work: string): Promise<BootLab> {
+  static async open(work: string, o: LabOptions = {}): Promise<BootLab> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
-    const net = createPrivateNetwork({ tag: 'e2e' });
+    const tag = o.tag ?? 'e2e';
+    const net = createPrivateNetwork({ tag });
     try {
-      const livery = await startLabLivery({ net, dataDir: join(work, 'livery'), cli: CLI, policy: 'discover' });
-      return new BootLab(net, livery, work);
+      const livery = await startLabLivery({ net, dataDir: join(work, tag, 'livery'), cli: CLI, policy: 'discover', dhcpMode: o.dhcpMode });
+      return new BootLab(net, livery, join(work, tag), o.label ?? `dhcp ${o.dhcpMode ?? 'full'}`);
     } catch (err) {
       net.remove();
       throw err;
     }
+  }
+
+  /** A namespace of its own (removed on close); plug it into a segment with PrivateNetwork.plug. */
+  addHost(tag: string): Namespace {
+    const host = createNamespace(tag);
+    this.added.push(host);
+    return host;
+  }
+
+  /** One more segment with its own bridge (removed on close), e.g. the VMs' side of a relay. */
+  addNetwork(o: NetworkOptions): PrivateNetwork {
+    const net = createPrivateNetwork(o);
+    this.added.push(net);
+    return net;
+  }
+
+  /**
+   * Starts a program in `host` and waits until it prints `ready`. It is stopped on close, and
+   * what it printed is kept with a failed boot's artifacts.
+   */
+  async startService(name: string, host: Namespace, cmd: string, args: string[], ready: string): Promise<void> {
+    const proc = host.spawn(cmd, args);
+    let output = '';
+    proc.stdout!.on('data', (d) => (output += d));
+    proc.stderr!.on('data', (d) => (output += d));
+    this.services.push({ name, proc, output: () => output });
+    await waitForOutput(proc, () => output, ready, 30_000, name);
   }
 
   /** KVM where a probe boot shows it works, else TCG (printed, never assumed). */
@@ -71,23 +154,33 @@ export class BootLab {
     return this.accels.get(firmware)!;
   }
 
-  /** Boots a VM until `until` shows on its console, then stops it. Call inside a test. */
+  /**
+   * Boots a VM until `until` shows on its console, then stops it. Call inside a test; at most
+   * E2E_PARALLEL_VMS boot at once, and each one's time counts from its own start.
+   */
   async boot(name: string, o: BootOptions): Promise<BootRun> {
     let vm: Vm | null = null;
     // Registered before the first await, while vitest still knows which test this is.
-    onTestFailed(() => this.keepArtifacts(name, vm));
+    (o.onTestFailed ?? onTestFailed)(() => this.keepArtifacts(name, vm));
     const { accel } = await this.accel(o.firmware);
-    vm = startVm({ net: this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+    const release = await vmSlots.take();
+    try {
+      vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+    } catch (err) {
+      release();
+      throw err;
+    }
     this.vms.add(vm);
     try {
       const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped });
       const seconds = Math.round((Date.now() - vm.startedAt) / 1000);
       const what = o.until === PHONE_HOME ? 'booted' : `reached ${o.until}`;
-      console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel})`);
+      console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel}; ${this.label})`);
       return { match, console: vm.console.plain() };
     } finally {
       await vm.stop();
       this.vms.delete(vm);
+      release();
     }
   }
 
@@ -101,7 +194,9 @@ export class BootLab {
 
   async close(): Promise<void> {
     for (const vm of this.vms) await vm.stop();
+    for (const s of this.services) await stopProcess(s.proc);
     await this.livery.stop();
+    for (const a of this.added.reverse()) a.remove();
     this.net.remove();
   }
 
@@ -109,7 +204,8 @@ export class BootLab {
     mkdirSync(ARTIFACTS, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const qemu = vm?.messages() ? `\n--- qemu\n${vm.messages()}` : '';
-    writeFileSync(join(ARTIFACTS, `${stamp}-${name}.livery.log`), this.livery.output() + qemu);
+    const services = this.services.map((s) => `\n--- ${s.name}\n${s.output()}`).join('');
+    writeFileSync(join(ARTIFACTS, `${stamp}-${name}.livery.log`), this.livery.output() + qemu + services);
     if (vm && existsSync(vm.console.path)) copyFileSync(vm.console.path, join(ARTIFACTS, `${stamp}-${name}.console.log`));
     console.error(`e2e: ${name} failed; console and livery log kept in ${ARTIFACTS}. Console tail:\n${vm?.console.tail(30) ?? '(no VM started)'}`);
   }
