@@ -17,6 +17,8 @@ export interface LabLiveryOptions {
   policy?: 'discover' | 'ignore';
   /** Default full; proxy answers PXE clients beside another DHCP server that gives the addresses. */
   dhcpMode?: 'full' | 'proxy';
+  /** Addresses relays send from besides their giaddr (dhcp.relaySources); dhcrelay sends from its upstream interface. */
+  relaySources?: string[];
 }
 
 /** A throwaway `livery serve` inside a private network, serving DHCP (full or proxy) on its bridge only. */
@@ -43,7 +45,7 @@ export async function startLabLivery(opts: LabLiveryOptions): Promise<LabLivery>
       log: { level: 'info' },
       http: { listen: `${net.address}:${HTTP_PORT}` },
       tftp: { listen: `${net.address}:69` },
-      dhcp: { enabled: true, mode: opts.dhcpMode ?? 'full', interface: net.bridge, address: net.address },
+      dhcp: { enabled: true, mode: opts.dhcpMode ?? 'full', interface: net.bridge, address: net.address, relaySources: opts.relaySources ?? [] },
     }),
   );
   // Its own process group: a Ctrl-C meant for `livery vm boot` must not stop the server before

@@ -39,11 +39,18 @@ interface Node {
   hostname: string;
   firmware: Firmware;
   nicRom: boolean;
+  /** Reserved for it by the DHCP server that gives the addresses, and registered in livery. */
+  ip?: string;
 }
+/**
+ * Beside another DHCP server livery holds no leases, so it knows a machine's address only as the
+ * operator registers it (the reservation the other server holds): with the default
+ * http.metadataRequiresOwnAddress, metadata and phone-home are answered only from that address.
+ */
 const PROXY_NODES: Record<string, Node> = {
-  bios: { mac: '52:54:00:e2:e1:01', hostname: 'proxy-bios', firmware: 'bios', nicRom: true },
-  uefi: { mac: '52:54:00:e2:e1:02', hostname: 'proxy-uefi', firmware: 'uefi', nicRom: true },
-  uefiPxe: { mac: '52:54:00:e2:e1:03', hostname: 'proxy-uefi-pxe', firmware: 'uefi', nicRom: false },
+  bios: { mac: '52:54:00:e2:e1:01', hostname: 'proxy-bios', firmware: 'bios', nicRom: true, ip: '10.99.0.151' },
+  uefi: { mac: '52:54:00:e2:e1:02', hostname: 'proxy-uefi', firmware: 'uefi', nicRom: true, ip: '10.99.0.152' },
+  uefiPxe: { mac: '52:54:00:e2:e1:03', hostname: 'proxy-uefi-pxe', firmware: 'uefi', nicRom: false, ip: '10.99.0.153' },
 };
 const RELAYED_NODES: Record<string, Node> = {
   bios: { mac: '52:54:00:e2:e2:01', hostname: 'relayed-bios', firmware: 'bios', nicRom: true },
@@ -87,12 +94,13 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
       '--keep-in-foreground', '--log-facility=-', '--log-dhcp', '--conf-file=/dev/null', '--port=0', '--user=root',
       '--interface=eth0', '--bind-interfaces', '--dhcp-range=10.99.0.100,10.99.0.199,255.255.255.0,1h',
       `--dhcp-option=option:router,${lab.net.address}`, `--dhcp-leasefile=${leases}`, '--pid-file',
+      ...Object.values(PROXY_NODES).map((n) => `--dhcp-host=${n.mac},${n.ip}`),
     ], 'DHCP, IP range');
     return lab;
   }
 
   async function openRelayedLab(): Promise<BootLab> {
-    const lab = await BootLab.open(work, { tag: 'e2e-rl', label: 'relayed by dhcrelay' });
+    const lab = await BootLab.open(work, { tag: 'e2e-rl', label: 'relayed by dhcrelay', relaySources: [RELAY_UP] });
     // The VMs' segment is its own namespace, and routes: the relay runs there.
     const vms = lab.addNetwork({ tag: 'e2e-rv', address: RELAY_DOWN });
     lab.net.plug(vms, 'up0', `${RELAY_UP}/24`);
@@ -112,7 +120,9 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
     for (const [lab, nodes] of [[proxy, PROXY_NODES], [relayed, RELAYED_NODES]] as const) {
       await Promise.all([lab.accel('bios'), lab.accel('uefi')]);
       published.set(lab, (await lab.livery.cli<{ id: string }>(['image', 'publish', build.bundlePath, '--channel', 'stable'])).id);
-      for (const n of Object.values(nodes)) await lab.livery.cli(['machine', 'add', '--mac', n.mac, '--hostname', n.hostname, '--image', 'minimal', '--channel', 'stable']);
+      for (const n of Object.values(nodes)) {
+        await lab.livery.cli(['machine', 'add', '--mac', n.mac, '--hostname', n.hostname, '--image', 'minimal', '--channel', 'stable', ...(n.ip ? ['--ip', n.ip] : [])]);
+      }
     }
     console.log(`e2e: setup (build, two labs, dnsmasq, dhcrelay) took ${Math.round((Date.now() - started) / 1000)} s`);
   }, 30 * 60_000);

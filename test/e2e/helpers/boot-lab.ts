@@ -40,6 +40,8 @@ export interface LabOptions {
   /** Goes into the namespace names (default e2e); labs open side by side need different tags. */
   tag?: string;
   dhcpMode?: 'full' | 'proxy';
+  /** Addresses relays send from besides their giaddr (dhcp.relaySources). */
+  relaySources?: string[];
   /** How this lab reaches its VMs (e.g. "proxyDHCP beside dnsmasq"), printed with each boot time. */
   label?: string;
 }
@@ -109,7 +111,7 @@ export class BootLab {
     const tag = o.tag ?? 'e2e';
     const net = createPrivateNetwork({ tag });
     try {
-      const livery = await startLabLivery({ net, dataDir: join(work, tag, 'livery'), cli: CLI, policy: 'discover', dhcpMode: o.dhcpMode });
+      const livery = await startLabLivery({ net, dataDir: join(work, tag, 'livery'), cli: CLI, policy: 'discover', dhcpMode: o.dhcpMode, relaySources: o.relaySources });
       return new BootLab(net, livery, join(work, tag), o.label ?? `dhcp ${o.dhcpMode ?? 'full'}`);
     } catch (err) {
       net.remove();
