@@ -220,6 +220,10 @@ describe.skipIf(!canUnshare)('livery-agent health checks (against a real livery)
 
   async function bootWith(spec: HealthSpec, during?: () => void) {
     const imageId = await imageWith(spec);
+    // As a real boot: the machine is pointed at the image and fetches its script (from its own
+    // address), so the phone-home is for the image livery served it.
+    expect((await livery.api(`/v1/machines/${HMAC}`, { method: 'PATCH', json: { image: { id: imageId } } })).status).toBe(200);
+    expect((await fetch(`${livery.url}/boot/${HMAC}.ipxe`)).status).toBe(200);
     const cmdline = `BOOTIF=01-52-54-00-12-34-57 livery.server=${livery.url} livery.image=${imageId}`;
     const started = Date.now();
     const ran = runAgent(cmdline, (root) => {
@@ -238,7 +242,7 @@ describe.skipIf(!canUnshare)('livery-agent health checks (against a real livery)
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toContain('livery-agent: health: healthy');
     expect(r.last.imageId).toBe(r.imageId);
-    expect(r.last.stages.map((s) => s.stage)).toEqual(['booted', 'healthy']);
+    expect(r.last.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'healthy']);
   });
 
   it('retries failing checks until they pass within the timeout', async () => {
@@ -252,7 +256,7 @@ describe.skipIf(!canUnshare)('livery-agent health checks (against a real livery)
     });
     expect(r.stdout).toContain('livery-agent: health: healthy');
     expect(r.seconds).toBeGreaterThan(3);
-    expect(r.last.stages.map((s) => s.stage)).toEqual(['booted', 'healthy']);
+    expect(r.last.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'healthy']);
   });
 
   it('reports unhealthy after the timeout with each failing check and its last output lines', async () => {

@@ -214,9 +214,10 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     expect(still[0]?.yiaddr).toBe('10.77.0.10');
   });
 
-  it('withholds an ACK whose lease cannot be committed, counts it, and ACKs once the database is writable again', () => {
+  it('withholds an ACK while its lease cannot be committed, and ACKs once the database is writable again', () => {
     const request = (xid: number) => probe({ listenMs: 6500, send: [{ mac: clientMac, xid, type: 'REQUEST', options: { requestedIp: '10.77.0.10' } }] });
-    // Another writer holds SQLite's write lock past livery's 5 s busy timeout: the commit fails.
+    // Another writer (an operator's bulk job) holds SQLite's write lock past livery's 5 s busy
+    // timeout: the batch waits for the lock rather than failing, and its ACK waits with it.
     const blocker = db();
     let blocked: Reply[];
     try {
@@ -227,7 +228,7 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     }
     expect(blocked.filter((r) => r.options.messageType === 5)).toEqual([]);
     const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);
-    expect(metrics).toMatch(/livery_dhcp_dropped_total\{reason="commit-failed"\} [1-9]/);
+    expect(metrics).not.toMatch(/livery_dhcp_dropped_total\{reason="commit-failed"\} [1-9]/);
     const acked = request(92).find((r) => r.options.messageType === 5);
     expect(acked?.yiaddr).toBe('10.77.0.10');
   });

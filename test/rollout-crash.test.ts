@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
 import { makeBundle } from './helpers/bundle.js';
+import { servedImage } from './helpers/fake-fleet.js';
 import { kill9 as killProcess, startKillable } from './helpers/killable.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -31,7 +32,7 @@ afterAll(() => {
 
 async function start(): Promise<void> {
   const config = join(dir.path, 'livery.yaml');
-  writeFileSync(config, `dataDir: ${dataDir}\nlog:\n  level: silent\nhttp:\n  listen: 127.0.0.1:0\n  workers: 1\ntftp:\n  enabled: false\n`);
+  writeFileSync(config, `dataDir: ${dataDir}\nlog:\n  level: silent\nhttp:\n  listen: 127.0.0.1:0\n  workers: 1\n  metadataRequiresOwnAddress: false\ntftp:\n  enabled: false\n`);
   ({ proc, url } = await startKillable([SERVE, config, ledger]));
 }
 
@@ -50,16 +51,16 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}): P
   return fetch(url + path, { ...init, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
 }
 
-/** A machine's boot, retried while livery is down: metadata (the image livery decides), phone-home, health. */
+/** A machine's boot, retried while livery is down: its boot script (the image livery decides), phone-home, health. */
 async function bootMachine(mac: string): Promise<void> {
   for (;;) {
     if (stopped) return;
     try {
       if (!url) throw new Error('livery is down');
-      const md = (await (await fetch(`${url}/v1/metadata/${mac}`)).json()) as { image: { id: string } };
+      const imageId = await servedImage(url, mac);
       const post = (what: string, body: unknown) => fetch(`${url}/v1/machines/${mac}/${what}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if ((await post('booted', { imageId: md.image.id })).status !== 204) throw new Error('booted refused');
-      if ((await post('health', { imageId: md.image.id, status: 'healthy', failing: [] })).status !== 204) throw new Error('health refused');
+      if ((await post('booted', { imageId })).status !== 204) throw new Error('booted refused');
+      if ((await post('health', { imageId, status: 'healthy', failing: [] })).status !== 204) throw new Error('health refused');
       return;
     } catch {
       await sleep(50);

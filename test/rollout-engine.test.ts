@@ -64,7 +64,7 @@ const cyclesOf = (m: string) => fleet.cycles.filter((c) => c.mac === m).length;
 const imageOf = async (m: string) => ((await (await server.api(`/v1/metadata/${m}`, { token: null })).json()) as { image: { id: string } }).image.id;
 
 beforeAll(async () => {
-  server = await startTestServer({}, { power: fleet, rolloutTickMs: 40 });
+  server = await startTestServer({ http: { listen: '127.0.0.1:0', metadataRequiresOwnAddress: false } }, { power: fleet, rolloutTickMs: 40 });
   await publish('v1', 'healthy');
   // Six machines following web@stable: one canary, spread over two racks.
   for (let i = 1; i <= 6; i++) {

@@ -22,7 +22,7 @@ const dying: RolloutPower & { asked: string[] } = { asked: [], hasBmc: () => tru
 const engine = (power: RolloutPower) => new RolloutEngine(server.livery.cmdb, new Catalog(server.livery.cmdb, server.config), power, createLogger('silent'));
 
 beforeAll(async () => {
-  server = await startTestServer({}, { rolloutTickMs: 3_600_000 });
+  server = await startTestServer({ http: { listen: '127.0.0.1:0', metadataRequiresOwnAddress: false } }, { rolloutTickMs: 3_600_000 });
   const health = { timeoutSeconds: 30, checks: [{ kind: 'unit' as const, value: 'ssh.service' }] };
   expect((await publishBundle(server, (await makeBundle('res', 'v1', undefined, { health })).tar, '?channel=stable')).status).toBe(201);
   v2 = ((await (await publishBundle(server, (await makeBundle('res', 'v2', undefined, { health })).tar)).json()) as { id: string }).id;

@@ -10,10 +10,21 @@ export interface Cycle {
 }
 
 /**
+ * What a machine's firmware asks first: its boot script, whose kernel line names the image
+ * livery serves it (livery takes a phone-home only for that image). Null: nothing to boot.
+ */
+export async function servedImage(url: string, mac: string): Promise<string | null> {
+  const res = await fetch(`${url}/boot/${mac}.ipxe`);
+  if (res.status !== 200) throw new Error(`boot script for ${mac}: ${res.status} ${await res.text()}`);
+  return /livery\.image=(\S+)/.exec(await res.text())?.[1] ?? null;
+}
+
+/**
  * BMCs and machines for rollout tests. A power cycle is recorded, then the "machine" boots the
- * way a real one meets livery, over real HTTP: it asks its metadata (livery's boot decision
- * names the image it gets), phones home with that image, and reports health as `behave` says
- * for that image. Machines labelled bmc=none have no BMC; bmc=broken ones answer with an error.
+ * way a real one meets livery, over real HTTP: it fetches its boot script (livery's boot
+ * decision names the image it gets), phones home with that image, and reports health as
+ * `behave` says for that image. Livery serves these machines with
+ * http.metadataRequiresOwnAddress off, as they all come from loopback. Machines labelled bmc=none have no BMC; bmc=broken ones answer with an error.
  */
 export class FakeFleet implements RolloutPower {
   readonly cycles: Cycle[] = [];
@@ -49,8 +60,8 @@ export class FakeFleet implements RolloutPower {
    * hand). `up` runs as the machine is about to report: from then on livery may count it done.
    */
   async boot(mac: string, up = () => {}): Promise<string> {
-    const md = (await (await fetch(`${this.url()}/v1/metadata/${mac}`)).json()) as { image: { id: string } | null };
-    const imageId = md.image!.id;
+    const imageId = await servedImage(this.url(), mac);
+    if (!imageId) throw new Error(`livery serves ${mac} no image`);
     const behaviour = this.behave(imageId, mac);
     if (behaviour !== 'silent') up();
     await this.post(mac, 'booted', { imageId });
