@@ -25,7 +25,12 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const booted = (imageId: string) => server.api(`/v1/machines/${MAC}/booted`, { method: 'POST', token: null, json: { imageId } });
+/** A boot as a machine makes it: pointed at the image, it fetches its script, then phones home. */
+async function booted(imageId: string): Promise<Response> {
+  expect((await server.api(`/v1/machines/${MAC}`, { method: 'PATCH', json: { image: { id: imageId } } })).status).toBe(200);
+  expect((await fetch(`${server.url}/boot/${MAC}.ipxe`)).status).toBe(200);
+  return server.api(`/v1/machines/${MAC}/booted`, { method: 'POST', token: null, json: { imageId } });
+}
 const report = (body: unknown, mac = MAC) => server.api(`/v1/machines/${mac}/health`, { method: 'POST', token: null, json: body });
 const trace = async () => ((await (await server.api(`/v1/machines/${MAC}/trace`)).json()) as { boots: { stages: { stage: string; event: string; detail: Record<string, unknown> }[]; reached: string }[] }).boots;
 
@@ -70,9 +75,9 @@ describe('POST /v1/machines/{mac}/health', () => {
     const failing = [{ check: 'unit nginx.service', output: 'failed\n● nginx.service - A high performance web server\n  bind() to 0.0.0.0:80 failed' }];
     expect((await report({ imageId: checked, status: 'unhealthy', failing })).status).toBe(204);
     const last = (await trace()).at(-1)!;
-    expect(last.stages.map((s) => s.stage)).toEqual(['booted', 'unhealthy']);
+    expect(last.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'unhealthy']);
     expect(last.reached).toBe('unhealthy');
-    expect(last.stages[1]!.detail.failing).toEqual(failing);
+    expect(last.stages.at(-1)!.detail.failing).toEqual(failing);
     const v = healthOf(server.livery.cmdb, server.livery.cmdb.machines.get(MAC));
     expect([v.state, v.imageId, v.reason]).toEqual(['unhealthy', checked, 'unit nginx.service']);
   });
@@ -82,8 +87,8 @@ describe('POST /v1/machines/{mac}/health', () => {
     expect(healthOf(server.livery.cmdb, server.livery.cmdb.machines.get(MAC)).state).toBe('pending');
     expect((await report({ imageId: checked, status: 'healthy', failing: [] })).status).toBe(204);
     const boots = await trace();
-    expect(boots.at(-1)!.stages.map((s) => s.stage)).toEqual(['booted', 'healthy']);
-    expect(boots.at(-2)!.stages.map((s) => s.stage)).toEqual(['booted', 'unhealthy']);
+    expect(boots.at(-1)!.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'healthy']);
+    expect(boots.at(-2)!.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'unhealthy']);
   });
 });
 
@@ -91,7 +96,7 @@ describe('derived verdicts', () => {
   it('an image without checks is healthy once the machine phones home with it', async () => {
     expect((await booted(unchecked)).status).toBe(204);
     const last = (await trace()).at(-1)!;
-    expect(last.stages.map((s) => `${s.stage}/${s.event}`)).toEqual(['booted/booted', 'healthy/no-checks']);
+    expect(last.stages.map((s) => `${s.stage}/${s.event}`)).toEqual(['script/ipxe-script', 'booted/booted', 'healthy/no-checks']);
   });
 
   it('a machine that never reports is unhealthy: no report, once the timeout and grace have passed', async () => {
