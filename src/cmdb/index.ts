@@ -37,7 +37,7 @@ export class Cmdb {
     this.images = new ImageStore(db);
     this.rollouts = new RolloutStore(db);
     this.walSync = new WalSync(db);
-    this.grouped = new GroupCommit((fn) => this.walSync.commit(fn));
+    this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
@@ -71,7 +71,7 @@ export class Cmdb {
   }
 
   close(): void {
-    if (this.db.open) this.grouped.flush();
+    if (this.db.open) this.grouped.flush(true);
     this.walSync.close();
     this.db.close();
   }
