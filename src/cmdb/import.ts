@@ -134,7 +134,7 @@ async function planImport(cmdb: Cmdb, rows: ImportRow[]): Promise<Plan> {
       const id = existing?.id ?? null;
       if (existing) {
         plan.updates.push({ id: existing.id, values, macsChanged: input.macs !== undefined });
-        claims.updatedAt.set(existing.id, cmdb.machines.updatedAtOf(existing));
+        claims.updatedAt.set(existing.id, Date.parse(existing.updatedAt));
       } else plan.creates.push(values);
       const name = values.hostname ?? (existing ? String(existing.id) : `on line ${line}`);
       for (const mac of values.macs) {

@@ -371,11 +371,6 @@ export class MachineStore {
     return problems;
   }
 
-  /** A machine's updated_at in ms, as staleness() compares it. */
-  updatedAtOf(m: Machine): number {
-    return Date.parse(m.updatedAt);
-  }
-
   /** Retiring keeps the record (so the MAC is still recognised) but it boots nothing. */
   retire(ref: string): Machine {
     const m = this.get(ref);
