@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openCmdb, type Cmdb } from '../src/cmdb/index.js';
 import { tempDir } from './helpers/tmp.js';
@@ -49,4 +50,28 @@ describe('Cmdb.soon: group commit of the boot path’s small writes', () => {
     expect(again.events.tail(0).filter((e) => e.type === 'queued-at-close').length).toBe(1);
     again.close();
   });
+
+  it('waits for a write lock held elsewhere past busy_timeout without blocking the event loop', async () => {
+    const { cmdb, path } = open();
+    const bulk = new Database(path);
+    bulk.exec('BEGIN IMMEDIATE');
+    bulk.prepare("INSERT INTO events (at, type, detail) VALUES (0, 'bulk', '{}')").run();
+    const holdMs = (cmdb.db.pragma('busy_timeout', { simple: true }) as number) + 500;
+    // The lock is released by a timer of this same thread: only a loop that keeps turning sees it.
+    setTimeout(() => bulk.exec('COMMIT'), holdMs);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 50);
+    const started = Date.now();
+    try {
+      const id = await cmdb.soon(() => cmdb.events.add({ type: 'boot-step-during-import' }));
+      expect(id).toBeGreaterThan(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(holdMs - 50);
+      expect(ticks).toBeGreaterThan(holdMs / 50 / 2);
+      expect(cmdb.events.tail(0).map((e) => e.type)).toEqual(['bulk', 'boot-step-during-import']);
+    } finally {
+      clearInterval(ticker);
+      bulk.close();
+      cmdb.close();
+    }
+  }, 30_000);
 });

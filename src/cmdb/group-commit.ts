@@ -6,6 +6,19 @@ interface Queued {
   reject: (e: unknown) => void;
 }
 
+/** How a batch is committed: `patient` waits out another writer's lock (SQLite's busy_timeout), blocking the thread. */
+export type CommitFn = (fn: () => void, patient: boolean) => Committed<void>;
+
+/**
+ * While another connection holds the write lock (an operator's bulk import), a batch is tried
+ * again this often, off the event loop, until GIVE_UP_MS have passed; the process meanwhile
+ * serves reads and other requests. Only a lock held longer than that fails the batch.
+ */
+const RETRY_MS = 20;
+const GIVE_UP_MS = 120_000;
+
+const isLocked = (err: unknown) => (err as { code?: string }).code === 'SQLITE_BUSY';
+
 /**
  * Group commit for small writes that arrive from many concurrent requests (boot events, last-seen
  * stamps, discovered machines). Every write queued during one turn of the event loop lands in
@@ -14,19 +27,24 @@ interface Queued {
  */
 export class GroupCommit {
   private queue: Queued[] = [];
+  /** The retry timer while the write lock is held elsewhere; writes queued meanwhile join it. */
+  private retry: NodeJS.Timeout | null = null;
+  private lockedSince: number | null = null;
 
-  constructor(private readonly commit: (fn: () => void) => Committed<void>) {}
+  constructor(private readonly commit: CommitFn) {}
 
   /** Runs `write` in the next shared transaction; resolves with its result once it is durable. */
   run<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.flush());
+      if (this.queue.length === 0 && !this.retry) setImmediate(() => this.flush());
       this.queue.push({ write, resolve: resolve as (v: unknown) => void, reject });
     });
   }
 
-  /** Commits whatever is queued now (also called on close, so nothing queued is lost). */
-  flush(): void {
+  /** Commits whatever is queued now; `final` (on close) waits for the lock here, so nothing queued is lost. */
+  flush(final = false): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -36,12 +54,21 @@ export class GroupCommit {
       committed = this.commit(() => {
         results.length = 0;
         for (const item of batch) results.push(item.write());
-      });
-    } catch {
+      }, final);
+    } catch (err) {
+      if (isLocked(err) && !final && Date.now() - (this.lockedSince ??= Date.now()) < GIVE_UP_MS) {
+        this.queue = batch.concat(this.queue);
+        this.retry = setTimeout(() => this.flush(), RETRY_MS);
+        return;
+      }
+      this.lockedSince = null;
+      // Nobody's write is at fault when the lock never came: every caller learns why.
+      if (isLocked(err)) return batch.forEach((item) => item.reject(err));
       // One bad write must not fail its neighbours: redo each alone, so only it is rejected.
       for (const item of batch) this.commitAlone(item);
       return;
     }
+    this.lockedSince = null;
     committed.durable.then(
       () => batch.forEach((item, i) => item.resolve(results[i])),
       (err: unknown) => batch.forEach((item) => item.reject(err)),
@@ -52,7 +79,7 @@ export class GroupCommit {
     let result: unknown;
     let committed: Committed<void>;
     try {
-      committed = this.commit(() => void (result = item.write()));
+      committed = this.commit(() => void (result = item.write()), true);
     } catch (err) {
       return item.reject(err);
     }

@@ -1,8 +1,9 @@
-import { CmdbError, invalid } from './errors.js';
+import { CmdbError, conflict, invalid } from './errors.js';
 import { parseKeyValues } from './key-values.js';
 import type { Machine, MachineInput } from './types.js';
 import type { Cmdb } from './index.js';
 import type { BmcInput } from './bmcs.js';
+import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
 import type { SecretBox } from './secret-box.js';
 
 /** One row of an import file: its machine, or why it could not even be read. */
@@ -71,51 +72,97 @@ function sameAs(m: Machine, input: MachineInput): boolean {
   return true;
 }
 
+/** The writes an import makes, checked and resolved before the write lock is taken. */
+interface Plan {
+  creates: CheckedMachine[];
+  updates: { id: number; values: CheckedMachine; macsChanged: boolean }[];
+  unchanged: number;
+  /** The BMCs rows set, by the machine's first MAC: new machines have an id only once written. */
+  bmcs: { mac: string; bmc: BmcInput }[];
+  claims: PlanClaims;
+}
+
+// Checking yields to the event loop this often, so an import shares its process with the
+// boot path (DHCP, boot scripts, /healthz) instead of stalling it for seconds.
+const ROWS_PER_TURN = 500;
+
 /**
- * Creates or updates machines keyed by their first MAC, all in one transaction. Every row is
- * checked; if any is bad, nothing is written and every bad row is reported with its line.
+ * Creates or updates machines keyed by their first MAC, all or nothing. Every row is checked
+ * first, outside any transaction; if any is bad, nothing is written and every bad row is
+ * reported with its line. The writes then go in one short transaction, which first makes sure
+ * nothing the check relied on changed meanwhile (a conflict, and nothing is written).
  */
-export function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[], box?: SecretBox): ImportResult {
-  const result: ImportResult = { created: 0, updated: 0, unchanged: 0 };
+export async function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[], box?: SecretBox): Promise<ImportResult> {
+  const plan = await planImport(cmdb, rows);
+  if (plan.bmcs.length > 0 && !box) throw invalid('bmc', 'this import cannot set BMCs (no secret key to seal their passwords)');
+  return cmdb.tx(() => {
+    const stale = cmdb.machines.staleness(plan.claims);
+    if (stale.length > 0) throw conflict('import', `${stale.slice(0, 10).join('; ')}${stale.length > 10 ? ` (and ${stale.length - 10} more)` : ''}; nothing was changed, retry the import`);
+    const now = Date.now();
+    cmdb.machines.insertMany(plan.creates, now);
+    for (const u of plan.updates) cmdb.machines.write(u.id, u.values, u.macsChanged, now);
+    for (const { mac, bmc } of plan.bmcs) cmdb.bmcs.set(cmdb.machines.findByMac(mac)!.id, bmc, box!);
+    const result = { created: plan.creates.length, updated: plan.updates.length, unchanged: plan.unchanged };
+    cmdb.audit.record(actor, 'machine.import', `${rows.length} rows`, { ...result });
+    return result;
+  });
+}
+
+async function planImport(cmdb: Cmdb, rows: ImportRow[]): Promise<Plan> {
   const problems: { line: number; error: string }[] = [];
-  // Rows are keyed by their first MAC; a savepoint per row lets one bad row be reported
-  // without hiding the problems of the rows after it.
-  const run = cmdb.db.transaction(() => {
-    for (const row of rows) {
-      const line = row.line;
-      if ('error' in row) {
-        problems.push({ line, error: row.error });
+  const claims: PlanClaims = { macs: new Map(), hostnames: new Map(), ips: new Map(), updatedAt: new Map(), subnetIds: new Set(), imageIds: new Set() };
+  const plan: Plan = { creates: [], updates: [], unchanged: 0, bmcs: [], claims };
+  // Who claims what among the rows checked so far, named as the conflict messages name them.
+  const pending = { macs: new Map<string, string>(), hostnames: new Map<string, string>(), ips: new Map<string, string>() };
+  const others: PendingOwners = {
+    mac: (mac) => pending.macs.get(mac) ?? null,
+    hostname: (hostname) => pending.hostnames.get(hostname) ?? null,
+    ip: (ip) => pending.ips.get(ip) ?? null,
+  };
+  for (const [i, row] of rows.entries()) {
+    if (i > 0 && i % ROWS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    const line = row.line;
+    if ('error' in row) {
+      problems.push({ line, error: row.error });
+      continue;
+    }
+    const input = row.input;
+    try {
+      const key = input.macs?.[0];
+      if (!key) throw invalid('mac', 'is required');
+      const existing = cmdb.machines.findByMac(key);
+      if (existing && claims.updatedAt.has(existing.id)) throw conflict('macs', `MAC ${key} is already imported by an earlier row`);
+      if (row.bmc) plan.bmcs.push({ mac: key, bmc: row.bmc });
+      if (existing && !row.bmc && sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
+        plan.unchanged++;
         continue;
       }
-      const input = row.input;
-      const savepoint = `row${line}`;
-      cmdb.db.exec(`SAVEPOINT ${savepoint}`);
-      try {
-        const key = input.macs?.[0];
-        if (!key) throw invalid('mac', 'is required');
-        const existing = cmdb.machines.findByMac(key);
-        if (!existing) {
-          const id = cmdb.machines.add({ state: 'registered', ...input });
-          if (row.bmc) cmdb.bmcs.set(id, row.bmc, box!);
-          result.created++;
-        } else if (!row.bmc && sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
-          result.unchanged++;
-        } else {
-          cmdb.machines.update(existing.id, input);
-          if (row.bmc) cmdb.bmcs.set(existing.id, row.bmc, box!);
-          result.updated++;
-        }
-        cmdb.db.exec(`RELEASE ${savepoint}`);
-      } catch (err) {
-        cmdb.db.exec(`ROLLBACK TO ${savepoint}`);
-        cmdb.db.exec(`RELEASE ${savepoint}`);
-        if (!(err instanceof CmdbError)) throw err;
-        problems.push({ line, error: err.message });
+      const values = cmdb.machines.check(existing ? input : { state: 'registered', ...input }, existing, others);
+      const id = existing?.id ?? null;
+      if (existing) {
+        plan.updates.push({ id: existing.id, values, macsChanged: input.macs !== undefined });
+        claims.updatedAt.set(existing.id, Date.parse(existing.updatedAt));
+      } else plan.creates.push(values);
+      const name = values.hostname ?? (existing ? String(existing.id) : `on line ${line}`);
+      for (const mac of values.macs) {
+        claims.macs.set(mac, id);
+        pending.macs.set(mac, name);
       }
+      if (values.hostname) {
+        claims.hostnames.set(values.hostname, id);
+        pending.hostnames.set(values.hostname, name);
+      }
+      if (values.ip) {
+        claims.ips.set(values.ip, id);
+        pending.ips.set(values.ip, name);
+      }
+      if (values.subnetId !== null) claims.subnetIds.add(values.subnetId);
+      if (values.imageId !== null) claims.imageIds.add(values.imageId);
+    } catch (err) {
+      if (!(err instanceof CmdbError)) throw err;
+      problems.push({ line, error: err.message });
     }
-    if (problems.length > 0) throw new ImportError(problems);
-    cmdb.audit.record(actor, 'machine.import', `${rows.length} rows`, { ...result });
-  });
-  run.immediate();
-  return result;
+  }
+  if (problems.length > 0) throw new ImportError(problems);
+  return plan;
 }

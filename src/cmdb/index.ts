@@ -43,7 +43,7 @@ export class Cmdb {
     this.bmcs = new BmcStore(db);
     this.assignments = new AssignmentStore(db);
     this.walSync = new WalSync(db);
-    this.grouped = new GroupCommit((fn) => this.walSync.commit(fn));
+    this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
@@ -77,7 +77,7 @@ export class Cmdb {
   }
 
   close(): void {
-    if (this.db.open) this.grouped.flush();
+    if (this.db.open) this.grouped.flush(true);
     this.walSync.close();
     this.db.close();
   }

@@ -44,6 +44,49 @@ interface MachineRow {
   last_seen_at: number | null;
 }
 
+/** A machine's checked values, ready for its row (see MachineStore.check). */
+export interface CheckedMachine {
+  macs: string[];
+  hostname: string | null;
+  uuid: string | null;
+  site: string | null;
+  labels: string;
+  state: MachineState;
+  imageName: string | null;
+  imageChannel: string | null;
+  imageId: string | null;
+  kernelArgs: string;
+  vars: string;
+  ip: string | null;
+  subnetId: number | null;
+}
+
+/**
+ * Owners not yet in the database (earlier rows of the same import): each answers how to name
+ * the machine that already claims a MAC, hostname (lower case) or address, or null.
+ */
+export interface PendingOwners {
+  mac(mac: string): string | null;
+  hostname(hostname: string): string | null;
+  ip(ip: string): string | null;
+}
+
+const NO_PENDING: PendingOwners = { mac: () => null, hostname: () => null, ip: () => null };
+
+/**
+ * What a checked plan expects to find when it is applied: the owner of each MAC, hostname
+ * (lower case) and address it writes (null: none), each updated machine's updated_at, and
+ * the subnets and images it refers to.
+ */
+export interface PlanClaims {
+  macs: Map<string, number | null>;
+  hostnames: Map<string, number | null>;
+  ips: Map<string, number | null>;
+  updatedAt: Map<number, number>;
+  subnetIds: Set<number>;
+  imageIds: Set<string>;
+}
+
 const STATES: MachineState[] = ['discovered', 'registered', 'retired'];
 
 // MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
@@ -107,6 +150,11 @@ export class MachineStore {
   private readonly lastSeen;
   private readonly lastSeenMany;
   private readonly changes;
+  private readonly idOfHostname;
+  private readonly imageExists;
+  private readonly ownerOfIp;
+  private readonly updateMachine;
+  private readonly deleteMacs;
 
   constructor(
     private readonly db: Db,
@@ -129,6 +177,17 @@ export class MachineStore {
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
     this.lastSeenMany = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))');
     this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
+    // validate() and the update run once per row of a bulk import: prepared once, not per call.
+    this.idOfHostname = db.prepare('SELECT id FROM machines WHERE hostname = ?').pluck();
+    this.imageExists = db.prepare('SELECT 1 FROM images WHERE id = ?').pluck();
+    this.ownerOfIp = db.prepare('SELECT id, hostname FROM machines WHERE ip = ?');
+    this.updateMachine = db.prepare(
+      `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
+         image_name=@imageName, image_channel=@imageChannel, image_id=@imageId, kernel_args=@kernelArgs, vars=@vars,
+         ip=@ip, subnet_id=@subnetId, updated_at=@now
+       WHERE id=@id`,
+    );
+    this.deleteMacs = db.prepare('DELETE FROM machine_macs WHERE machine_id = ?');
   }
 
   /** Moves whenever an existing machine changes, in any process (triggers, migration 3): see MachineCache. */
@@ -244,20 +303,82 @@ export class MachineStore {
 
   update(ref: string | number, input: MachineInput): Machine {
     const existing = this.get(ref);
-    const v = this.validate(input, existing);
+    this.write(existing.id, this.validate(input, existing), input.macs !== undefined);
+    return this.get(existing.id);
+  }
+
+  /**
+   * Checks `input` as create() (existing = null) or update() would, without writing: for a bulk
+   * import, which checks every row before taking the write lock. `others` answers for rows of
+   * the same import that are not in the database yet.
+   */
+  check(input: MachineInput, existing: Machine | null, others: PendingOwners): CheckedMachine {
+    return this.validate(input, existing, others);
+  }
+
+  /** Writes checked values over machine `id` (replacing its MACs when macsChanged). */
+  write(id: number, v: CheckedMachine, macsChanged: boolean, now = Date.now()): void {
+    this.updateMachine.run({ ...v, id, now });
+    if (macsChanged) {
+      this.deleteMacs.run(id);
+      this.writeMacs(id, v.macs);
+    }
+  }
+
+  /**
+   * Inserts checked new machines in two statements (SQLite reads each JSON array itself), with
+   * ids chosen here so their MACs can go in the same way. Call it in a write transaction.
+   */
+  insertMany(machines: CheckedMachine[], now = Date.now()): void {
+    let id = this.db.prepare('SELECT coalesce(max(id), 0) FROM machines').pluck().get() as number;
+    const rows: unknown[] = [];
+    const macs: unknown[] = [];
+    for (const v of machines) {
+      id++;
+      rows.push([id, v.hostname, v.uuid, v.site, v.labels, v.state, v.imageName, v.imageChannel, v.imageId, v.kernelArgs, v.vars, v.ip, v.subnetId]);
+      v.macs.forEach((mac, i) => macs.push([mac, id, i]));
+    }
+    const col = (i: number) => `json_extract(value, '$[${i}]')`;
     this.db
       .prepare(
-        `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
-           image_name=@imageName, image_channel=@imageChannel, image_id=@imageId, kernel_args=@kernelArgs, vars=@vars,
-           ip=@ip, subnet_id=@subnetId, updated_at=@now
-         WHERE id=@id`,
+        `INSERT INTO machines (id, hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
+           vars, ip, subnet_id, created_at, updated_at)
+         SELECT ${Array.from({ length: 13 }, (_, i) => col(i)).join(', ')}, @now, @now FROM json_each(@rows)`,
       )
-      .run({ ...v, id: existing.id, now: Date.now() });
-    if (input.macs !== undefined) {
-      this.db.prepare('DELETE FROM machine_macs WHERE machine_id = ?').run(existing.id);
-      this.writeMacs(existing.id, v.macs);
-    }
-    return this.get(existing.id);
+      .run({ rows: JSON.stringify(rows), now });
+    this.db
+      .prepare(`INSERT INTO machine_macs (mac, machine_id, position) SELECT ${col(0)}, ${col(1)}, ${col(2)} FROM json_each(?)`)
+      .run(JSON.stringify(macs));
+  }
+
+  /**
+   * What changed since `plan` was checked outside the write transaction: MACs, hostnames and
+   * addresses now owned by another machine, machines edited meanwhile, subnets or images gone.
+   * One query per kind over the whole plan. Call it in the write transaction that applies it.
+   */
+  staleness(plan: PlanClaims): string[] {
+    const problems: string[] = [];
+    const json = (m: Map<string, number | null>) => JSON.stringify([...m.keys()]);
+    const owners = (sql: string, claims: Map<string, number | null>, what: string) => {
+      if (claims.size === 0) return;
+      for (const r of this.db.prepare(sql).all(json(claims)) as { key: string; id: number }[]) {
+        const mine = claims.get(r.key) ?? claims.get(r.key.toLowerCase());
+        if (mine !== r.id) problems.push(`${what} ${r.key} was given to machine ${r.id} meanwhile`);
+      }
+    };
+    owners('SELECT mac AS key, machine_id AS id FROM machine_macs WHERE mac IN (SELECT value FROM json_each(?))', plan.macs, 'MAC');
+    owners('SELECT hostname AS key, id FROM machines WHERE hostname IN (SELECT value FROM json_each(?))', plan.hostnames, 'hostname');
+    owners('SELECT ip AS key, id FROM machines WHERE ip IN (SELECT value FROM json_each(?))', plan.ips, 'ip');
+    const edited = this.db
+      .prepare('SELECT value AS id FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM machines WHERE id = value ->> 0 AND updated_at = value ->> 1)')
+      .all(JSON.stringify([...plan.updatedAt].map(([id, at]) => [id, at]))) as { id: string }[];
+    for (const r of edited) problems.push(`machine ${JSON.parse(r.id)[0]} was changed meanwhile`);
+    const gone = (sql: string, ids: Set<unknown>, what: string) => {
+      for (const id of this.db.prepare(sql).pluck().all(JSON.stringify([...ids]))) problems.push(`${what} ${id} was deleted meanwhile`);
+    };
+    gone('SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM subnets)', plan.subnetIds, 'subnet');
+    gone('SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM images)', plan.imageIds, 'image');
+    return problems;
   }
 
   /** Retiring keeps the record (so the MAC is still recognised) but it boots nothing. */
@@ -307,10 +428,12 @@ export class MachineStore {
   }
 
   /** Checks every field and cross-record rule; returns values ready for the row. */
-  private validate(input: MachineInput, existing: Machine | null) {
+  private validate(input: MachineInput, existing: Machine | null, others: PendingOwners = NO_PENDING): CheckedMachine {
     const pick = <K extends keyof MachineInput>(k: K, fallback: MachineInput[K]) => (input[k] !== undefined ? input[k] : fallback);
     const macs = input.macs !== undefined || !existing ? checkMacs('macs', input.macs) : existing.macs;
     for (const mac of macs) {
+      const pending = others.mac(mac);
+      if (pending) throw conflict('macs', `MAC ${mac} already belongs to machine ${pending}`);
       const owner = this.idOfMac(mac);
       if (owner !== null && owner !== existing?.id) {
         const other = this.find(owner);
@@ -321,21 +444,21 @@ export class MachineStore {
     // Rows written before this rule keep their hostname until it is changed.
     if (hostname && hostname !== existing?.hostname) refuseRefLikeName('hostname', hostname, ['mac', 'id']);
     if (hostname) {
-      const other = this.db.prepare('SELECT id FROM machines WHERE hostname = ?').get(hostname) as { id: number } | undefined;
-      if (other && other.id !== existing?.id) throw conflict('hostname', `hostname ${hostname} is already taken`);
+      const other = this.idOfHostname.get(hostname) as number | undefined;
+      if ((other !== undefined && other !== existing?.id) || others.hostname(hostname)) throw conflict('hostname', `hostname ${hostname} is already taken`);
     }
     const state = pick('state', existing?.state) ?? 'registered';
     if (!STATES.includes(state)) throw invalid('state', `must be one of ${STATES.join(', ')}`);
     const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
     const imageId = checkText('image.id', imageIn.id ?? null, 64);
-    if (imageId && !this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
+    if (imageId && !this.imageExists.get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
     const imageName = checkImageName('image.name', imageIn.name ?? null);
     const imageChannel = checkChannel('image.channel', imageIn.channel ?? null) ?? (imageName ? 'stable' : null);
     const subnetRef = pick('subnet', existing?.subnet);
     const subnet = subnetRef ? this.subnets.find(subnetRef) : null;
     if (subnetRef && !subnet) throw invalid('subnet', `no subnet ${subnetRef}`);
     const ip = checkIp('ip', pick('ip', existing?.ip));
-    if (ip) this.checkReservation(ip, subnet, existing?.id ?? null);
+    if (ip) this.checkReservation(ip, subnet, existing?.id ?? null, others);
     return {
       macs,
       hostname,
@@ -353,7 +476,7 @@ export class MachineStore {
     };
   }
 
-  private checkReservation(ip: string, named: { name: string; cidr: string } | null, selfId: number | null): void {
+  private checkReservation(ip: string, named: { name: string; cidr: string } | null, selfId: number | null, others: PendingOwners): void {
     const addr = parseIpv4(ip)!;
     if (named && !cidrContains(parseCidr(named.cidr)!, addr)) throw invalid('ip', `${ip} is outside its subnet ${named.name} (${named.cidr})`);
     const subnet = this.subnets.containing(addr);
@@ -364,7 +487,9 @@ export class MachineStore {
         throw invalid('ip', `${ip} is inside the dynamic pool of subnet ${subnet.name}; reserve an address outside the pool`);
       }
     }
-    const other = this.db.prepare('SELECT id, hostname FROM machines WHERE ip = ?').get(ip) as { id: number; hostname: string | null } | undefined;
+    const other = this.ownerOfIp.get(ip) as { id: number; hostname: string | null } | undefined;
     if (other && other.id !== selfId) throw conflict('ip', `${ip} is already reserved for machine ${other.hostname ?? other.id}`);
+    const pending = others.ip(ip);
+    if (pending) throw conflict('ip', `${ip} is already reserved for machine ${pending}`);
   }
 }

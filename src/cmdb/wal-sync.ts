@@ -7,6 +7,8 @@ export interface Committed<T> {
   durable: Promise<void>;
 }
 
+const IMPATIENT_LOCK_WAIT_MS = 10;
+
 /**
  * Commits whose fsync does not stall the event loop. synchronous=FULL makes SQLite fsync the
  * write-ahead log inside COMMIT, on the calling thread: a DHCP server doing that between
@@ -28,17 +30,27 @@ export class WalSync {
     this.wal = db.pragma('journal_mode', { simple: true }) === 'wal';
   }
 
-  /** Runs fn in one write transaction now (throwing if it fails); see Committed. */
-  commit<T>(fn: () => T): Committed<T> {
-    if (!this.wal) return { result: this.db.transaction(fn).immediate(), durable: Promise.resolve() };
-    let result: T;
-    this.db.pragma('synchronous = NORMAL');
+  /**
+   * Runs fn in one write transaction now (throwing if it fails); see Committed. Unless
+   * `patient`, it waits at most IMPATIENT_LOCK_WAIT_MS for another connection's write lock
+   * (then throws SQLITE_BUSY), so that the caller can wait for it without blocking its thread.
+   */
+  commit<T>(fn: () => T, patient = true): Committed<T> {
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    if (!patient) this.db.pragma(`busy_timeout = ${IMPATIENT_LOCK_WAIT_MS}`);
     try {
-      result = this.db.transaction(fn).immediate();
+      if (!this.wal) return { result: this.db.transaction(fn).immediate(), durable: Promise.resolve() };
+      let result: T;
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        result = this.db.transaction(fn).immediate();
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+      return { result, durable: this.sync() };
     } finally {
-      this.db.pragma('synchronous = FULL');
+      if (!patient) this.db.pragma(`busy_timeout = ${busyTimeout}`);
     }
-    return { result, durable: this.sync() };
   }
 
   /** fsync on Linux flushes the file's pages whichever descriptor wrote them. */

@@ -54,7 +54,7 @@ export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   app.post('/v1/machines/import', { ...write, bodyLimit: config.http.bodyLimitBytes, config: { bodyStream: true }, schema: { tags } }, async (req, reply) => {
     const rows = importRows(req.headers['content-type'] ?? '', req.body);
     try {
-      return importMachines(cmdb, actorOf(req), rows, new SecretBox(secretKeyPath(config.dataDir)));
+      return await importMachines(cmdb, actorOf(req), rows, new SecretBox(secretKeyPath(config.dataDir)));
     } catch (err) {
       if (err instanceof ImportError) return reply.code(400).send({ error: err.message, problems: err.problems });
       throw err;
