@@ -41,6 +41,18 @@ export interface BmcInput {
   fingerprint?: string | null;
 }
 
+/** A BMC record checked and ready to write, its password sealed. */
+export interface CheckedBmc {
+  driver: BmcDriver;
+  address: string;
+  port: number | null;
+  username: string;
+  sealed: string;
+  systemPath: string | null;
+  verify: boolean;
+  fingerprint: string | null;
+}
+
 interface BmcRow {
   machine_id: number;
   driver: BmcDriver;
@@ -100,7 +112,17 @@ export class BmcStore {
 
   /** Creates or replaces a machine's BMC; the password is kept when the input leaves it out. */
   set(machineId: number, input: BmcInput, box: SecretBox): Bmc {
-    const old = this.row(machineId);
+    this.write(machineId, this.check(machineId, input, box));
+    return this.get(machineId)!;
+  }
+
+  /**
+   * The row set() would write for `input` (a machine without one yet: null), checked and its
+   * password sealed; throws naming the field. Import checks every row's BMC this way before it
+   * writes anything.
+   */
+  check(machineId: number | null, input: BmcInput, box: SecretBox): CheckedBmc {
+    const old = machineId === null ? undefined : this.row(machineId);
     const driver = input.driver ?? old?.driver;
     if (!driver || !BMC_DRIVERS.includes(driver)) throw invalid('bmc.driver', `must be one of ${BMC_DRIVERS.join(', ')}`);
     const rawAddress = input.address ?? old?.address;
@@ -128,6 +150,10 @@ export class BmcStore {
     const fingerprint = rawFp === null || rawFp === '' ? null : String(rawFp).replaceAll(':', '').toLowerCase();
     if (fingerprint !== null && !FINGERPRINT.test(fingerprint)) throw invalid('bmc.fingerprint', 'must be a sha256 fingerprint: 64 hex digits (colons allowed)');
     if (fingerprint !== null && driver !== 'redfish') throw invalid('bmc.fingerprint', 'applies to Redfish BMCs only');
+    return { driver, address, port, username, sealed, systemPath, verify, fingerprint };
+  }
+
+  write(machineId: number, b: CheckedBmc): void {
     this.db
       .prepare(
         `INSERT INTO machine_bmcs (machine_id, driver, address, port, username, password_sealed, system_path, verify, fingerprint, updated_at)
@@ -136,8 +162,7 @@ export class BmcStore {
            username = excluded.username, password_sealed = excluded.password_sealed, system_path = excluded.system_path,
            verify = excluded.verify, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at`,
       )
-      .run(machineId, driver, address, port, username, sealed, systemPath, verify ? 1 : 0, fingerprint, Date.now());
-    return this.get(machineId)!;
+      .run(machineId, b.driver, b.address, b.port, b.username, b.sealed, b.systemPath, b.verify ? 1 : 0, b.fingerprint, Date.now());
   }
 
   remove(machineId: number): void {

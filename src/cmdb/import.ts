@@ -2,7 +2,7 @@ import { CmdbError, conflict, invalid } from './errors.js';
 import { parseKeyValues } from './key-values.js';
 import type { Machine, MachineInput } from './types.js';
 import type { Cmdb } from './index.js';
-import type { BmcInput } from './bmcs.js';
+import type { BmcInput, CheckedBmc } from './bmcs.js';
 import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -78,7 +78,7 @@ interface Plan {
   updates: { id: number; values: CheckedMachine; macsChanged: boolean }[];
   unchanged: number;
   /** The BMCs rows set, by the machine's first MAC: new machines have an id only once written. */
-  bmcs: { mac: string; bmc: BmcInput }[];
+  bmcs: { mac: string; bmc: CheckedBmc }[];
   claims: PlanClaims;
 }
 
@@ -93,22 +93,21 @@ const ROWS_PER_TURN = 500;
  * nothing the check relied on changed meanwhile (a conflict, and nothing is written).
  */
 export async function importMachines(cmdb: Cmdb, actor: string, rows: ImportRow[], box?: SecretBox): Promise<ImportResult> {
-  const plan = await planImport(cmdb, rows);
-  if (plan.bmcs.length > 0 && !box) throw invalid('bmc', 'this import cannot set BMCs (no secret key to seal their passwords)');
+  const plan = await planImport(cmdb, rows, box);
   return cmdb.tx(() => {
     const stale = cmdb.machines.staleness(plan.claims);
     if (stale.length > 0) throw conflict('import', `${stale.slice(0, 10).join('; ')}${stale.length > 10 ? ` (and ${stale.length - 10} more)` : ''}; nothing was changed, retry the import`);
     const now = Date.now();
     cmdb.machines.insertMany(plan.creates, now);
     for (const u of plan.updates) cmdb.machines.write(u.id, u.values, u.macsChanged, now);
-    for (const { mac, bmc } of plan.bmcs) cmdb.bmcs.set(cmdb.machines.findByMac(mac)!.id, bmc, box!);
+    for (const { mac, bmc } of plan.bmcs) cmdb.bmcs.write(cmdb.machines.findByMac(mac)!.id, bmc);
     const result = { created: plan.creates.length, updated: plan.updates.length, unchanged: plan.unchanged };
     cmdb.audit.record(actor, 'machine.import', `${rows.length} rows`, { ...result });
     return result;
   });
 }
 
-async function planImport(cmdb: Cmdb, rows: ImportRow[]): Promise<Plan> {
+async function planImport(cmdb: Cmdb, rows: ImportRow[], box?: SecretBox): Promise<Plan> {
   const problems: { line: number; error: string }[] = [];
   const claims: PlanClaims = { macs: new Map(), hostnames: new Map(), ips: new Map(), updatedAt: new Map(), subnetIds: new Set(), imageIds: new Set() };
   const plan: Plan = { creates: [], updates: [], unchanged: 0, bmcs: [], claims };
@@ -132,7 +131,10 @@ async function planImport(cmdb: Cmdb, rows: ImportRow[]): Promise<Plan> {
       if (!key) throw invalid('mac', 'is required');
       const existing = cmdb.machines.findByMac(key);
       if (existing && claims.updatedAt.has(existing.id)) throw conflict('macs', `MAC ${key} is already imported by an earlier row`);
-      if (row.bmc) plan.bmcs.push({ mac: key, bmc: row.bmc });
+      if (row.bmc) {
+        if (!box) throw invalid('bmc', 'this import cannot set BMCs (no secret key to seal their passwords)');
+        plan.bmcs.push({ mac: key, bmc: cmdb.bmcs.check(existing?.id ?? null, row.bmc, box) });
+      }
       if (existing && !row.bmc && sameAs(existing, input) && (input.macs ?? []).every((mac) => cmdb.machines.findByMac(mac)?.id === existing.id)) {
         plan.unchanged++;
         continue;
