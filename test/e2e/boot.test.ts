@@ -59,11 +59,13 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
     // The initramfs checked the rootfs against the sha256 livery put on the kernel command line.
     expect(boot.console).toContain(`livery-initrd: rootfs sha256 verified (${rootfsSha(build)})`);
     const traced = await lab.lastBoot(NODE.mac);
-    expect(traced).toMatchObject({ complete: true, reached: 'booted', imageId });
+    expect(traced).toMatchObject({ complete: true, reached: 'healthy', imageId });
     for (const role of ['kernel', 'initrd', 'rootfs']) {
       expect(traced.stages.find((s) => s.stage === role)!.detail).toMatchObject({ role, bytes: artifactSize(build, role) });
     }
-    expect(traced.stages.at(-1)).toMatchObject({ stage: 'booted', event: 'booted' });
+    expect(traced.stages.find((s) => s.stage === 'booted')).toMatchObject({ event: 'booted' });
+    // minimal declares no health checks: healthy once it phoned home with the image it was served.
+    expect(traced.stages.at(-1)).toMatchObject({ stage: 'healthy', event: 'no-checks' });
     return traced;
   }
 
@@ -96,7 +98,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(await stableImage()).toBe(first.id);
       const boot = await lab.boot('bios', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
+      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The ROM is iPXE already: DHCP hands it the machine's script URL, no TFTP.
       expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script', url: `${lab.livery.url}/boot/${NODE.mac}.ipxe` } });
       expect(firstEvent(traced, 'ipxe-script').detail).toMatchObject({ template: 'ipxe/boot.ipxe', action: 'boot' });
@@ -131,7 +133,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(await stableImage()).toBe(second.id);
       const boot = await lab.boot('bios-upgrade', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[1]!, second.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
+      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
     },
     FULL_BOOT_MS + 60_000,
   );
@@ -143,7 +145,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(rolledBack).toMatchObject({ imageId: first.id, changed: true });
       const boot = await lab.boot('uefi-pxe-rollback', { mac: NODE.mac, firmware: 'uefi', nicRom: false, until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted']);
+      expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The firmware's own PXE client, not iPXE: option 93 = 7, so the UEFI loader over TFTP.
       expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({
         firmware: 'uefi-pxe',
