@@ -124,10 +124,13 @@ say "booted image $image as $(hostname)"
 HEALTH=$ROOT/etc/livery/health
 [ -s "$HEALTH" ] || exit 0
 
-# Seconds since boot into $now, without a process.
-now_s() {
+# Hundredths of a second since boot into $now, without a process: whole seconds would end the
+# timeout up to a second early.
+now_cs() {
 	read -r up _ < /proc/uptime
-	now=${up%.*}
+	now=${up%.*}${up#*.}
+	now=${now#"${now%%[!0]*}"}
+	now=${now:-0}
 }
 
 timeout_s=120
@@ -166,12 +169,12 @@ run_checks() {
 	exec 3<&-
 }
 
-now_s
-deadline=$((now + timeout_s))
+now_cs
+deadline=$((now + timeout_s * 100))
 while :; do
 	run_checks
 	[ -z "$failing" ] && break
-	now_s
+	now_cs
 	[ "$now" -ge "$deadline" ] && break
 	sleep 2
 done
