@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openCmdb, Writer, type BootStep, type Cmdb, type WriteOp } from '../src/cmdb/index.js';
+import { openCmdb, Writer, type BootStep, type SqliteCmdb as Cmdb, type WriteOp } from '../src/cmdb/index.js';
 import { tempDir } from './helpers/tmp.js';
 
 describe('Writer: CMDB batches committed on a thread of their own', () => {

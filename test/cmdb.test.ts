@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CmdbError, openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { CmdbError, openCmdb, type SqliteCmdb as Cmdb } from '../src/cmdb/index.js';
 import { importMachines, ImportError, type ImportRow } from '../src/cmdb/import.js';
 import { MIGRATIONS } from '../src/cmdb/migrations.js';
 import { dumpTables } from './helpers/db-snapshot.js';

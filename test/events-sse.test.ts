@@ -27,7 +27,7 @@ const port = () => Number(new URL(server.url).port);
 function addEvents(count: number, padding: number): void {
   for (let done = 0; done < count; done += 500) {
     const batch: EventTuple[] = Array.from({ length: Math.min(500, count - done) }, () => [Date.now(), 'flood', null, null, null, { pad: 'x'.repeat(padding) }, false]);
-    server.livery.cmdb.events.addMany(JSON.stringify(batch));
+    server.livery.cmdb.events.addMany(batch);
   }
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openCmdb, type Cmdb } from '../src/cmdb/index.js';
+import { openCmdb, type SqliteCmdb as Cmdb } from '../src/cmdb/index.js';
 import { tempDir } from './helpers/tmp.js';
 
 describe('Cmdb.soon: group commit of the boot path’s small writes', () => {

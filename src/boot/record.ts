@@ -1,5 +1,5 @@
-import type { Cmdb } from '../cmdb/index.js';
-import { writeBootStep, type BootStep } from '../cmdb/boot-steps.js';
+import type { BootStep, Cmdb } from '../cmdb/index.js';
+import { writeBootStep } from '../cmdb/boot-steps.js';
 import type { BootPlan } from './plan.js';
 
 /** What a door records for a stage of a plan: the data every door writes alike. */
@@ -19,6 +19,6 @@ export function bootStep(plan: BootPlan, stage: string, detail: Record<string, u
 /** Writes a boot step now, in its own transaction unless the caller is already in one. */
 export function recordBootStep(cmdb: Cmdb, plan: BootPlan, stage: string, detail: Record<string, unknown> = {}): void {
   const step = bootStep(plan, stage, detail);
-  if (cmdb.db.inTransaction) writeBootStep(cmdb, step);
+  if (cmdb.inTransaction()) writeBootStep(cmdb, step);
   else cmdb.tx(() => writeBootStep(cmdb, step));
 }

@@ -44,7 +44,7 @@ const toRule = (r: AssignmentRow): AssignmentRule => ({
 });
 
 /** Image assignment rules (migration 5); every change moves the machines change counter. */
-export class AssignmentStore {
+export class SqliteAssignmentStore {
   private readonly all;
 
   constructor(private readonly db: Db) {

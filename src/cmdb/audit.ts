@@ -12,7 +12,7 @@ export interface AuditEntry {
 }
 
 /** Who changed what, when: one row per accepted write, in the same transaction as the write. */
-export class AuditLog {
+export class SqliteAuditLog {
   private readonly insert;
 
   constructor(private readonly db: Db) {

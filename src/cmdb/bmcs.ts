@@ -102,7 +102,7 @@ const FINGERPRINT = /^[0-9a-f]{64}$/;
 const SYSTEM_PATH = /^\/redfish\/v1\/Systems\/[A-Za-z0-9._~%-]+$/;
 
 /** Machines' BMCs (migration 4). Passwords go in sealed by the SecretBox and come out only via credentials(). */
-export class BmcStore {
+export class SqliteBmcStore {
   constructor(private readonly db: Db) {}
 
   get(machineId: number): Bmc | null {

@@ -13,7 +13,7 @@ interface EventRow {
 }
 
 /**
- * One event as a row of the JSON array addMany() takes: at, type, mac, machine id, image id,
+ * One event as addMany() takes it: at, type, mac, machine id, image id,
  * detail, and whether the machine id is to be read from the MAC's owner (a machine registered
  * in the same transaction, whose id the caller could not know).
  */
@@ -37,7 +37,7 @@ export const SERVED_PLANS = ['ipxe-script', 'boot-config'] as const;
  * happenings. It is the one bus: the boot trace reads it per MAC, SSE tails it by id, so every
  * process (DHCP, TFTP, each HTTP worker) publishes by inserting a row.
  */
-export class EventStore {
+export class SqliteEventStore {
   private readonly insert;
   private readonly insertMany;
   private readonly tailStmt;
@@ -65,9 +65,9 @@ export class EventStore {
     return Number(info.lastInsertRowid);
   }
 
-  /** Inserts a JSON array of EventTuple rows in one statement, in array order. */
-  addMany(tuples: string): void {
-    this.insertMany.run(tuples);
+  /** Inserts the events in one statement, in array order. */
+  addMany(events: readonly EventTuple[]): void {
+    this.insertMany.run(JSON.stringify(events));
   }
 
   /** Events after `afterId`, oldest first: the SSE stream's cursor. */

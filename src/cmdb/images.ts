@@ -116,7 +116,7 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
  * Images, their artifacts, and the channels that point at them. Images are immutable once
  * inserted; channels move by promote and rollback, and every move is kept in channel_history.
  */
-export class ImageStore {
+export class SqliteImageStore {
   private readonly byId;
   private readonly channelStmt;
 

@@ -45,7 +45,7 @@ const toLease = (r: LeaseRow): Lease => ({
  * and at most one address per MAC per subnet. The DHCP server keeps its free-address index in
  * memory and writes here, in a transaction, before each ACK leaves.
  */
-export class LeaseStore {
+export class SqliteLeaseStore {
   private readonly upsertStmt;
   private readonly dropOthersStmt;
   private readonly byMacStmt;

@@ -1,6 +1,6 @@
-import type { AssignmentRule, AssignmentStore } from './assignments.js';
-import { discoveredMachine, type MachineStore } from './machines.js';
-import type { BatchOutcome } from './writes.js';
+import type { AssignmentRule } from './assignments.js';
+import { discoveredMachine } from './machines.js';
+import type { AssignmentStore, BatchOutcome, MachineStore } from './store.js';
 import type { Machine } from './types.js';
 
 /** Machines kept at most; past it the cache starts over (a fleet this size is one clear a while). */

@@ -4,7 +4,7 @@ import { checkDistinctEnvNames } from './env-names.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
-import type { SubnetStore } from './subnets.js';
+import type { SqliteSubnetStore } from './subnets.js';
 import { poolBounds } from './subnets.js';
 import {
   checkChannel,
@@ -139,7 +139,7 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
   });
 }
 
-export class MachineStore {
+export class SqliteMachineStore {
   private readonly byMac;
   private readonly byId;
   private readonly byHostname;
@@ -158,7 +158,7 @@ export class MachineStore {
 
   constructor(
     private readonly db: Db,
-    private readonly subnets: SubnetStore,
+    private readonly subnets: SqliteSubnetStore,
   ) {
     // The boot path looks machines up by MAC for every packet, touches them at every boot step
     // and registers unknown MACs as they appear: keep those statements prepared.
@@ -418,9 +418,9 @@ export class MachineStore {
     this.lastSeen.run(at, id);
   }
 
-  /** Stamps every machine of a JSON array of ids as seen at `at`, in one statement. */
-  touchMany(ids: string, at = Date.now()): void {
-    this.lastSeenMany.run(at, ids);
+  /** Stamps every machine of `ids` as seen at `at`, in one statement. */
+  touchMany(ids: readonly number[], at = Date.now()): void {
+    this.lastSeenMany.run(at, JSON.stringify(ids));
   }
 
   private writeMacs(id: number, macs: string[]): void {

@@ -119,7 +119,7 @@ const MACHINE_COLUMNS: Record<keyof MachinePatch, [string, (v: never) => unknown
 };
 
 /** Rollouts, their waves and each machine's step in them (migration 4). */
-export class RolloutStore {
+export class SqliteRolloutStore {
   constructor(private readonly db: Db) {}
 
   /** A new running rollout with its waves planned: every machine pending, wave 0 to start. */

@@ -56,7 +56,7 @@ export function poolBounds(s: Pick<Subnet, 'pools'>): PoolBounds[] {
   return s.pools.map((p) => ({ start: parseIpv4(p.start)!, end: parseIpv4(p.end)! }));
 }
 
-export class SubnetStore {
+export class SqliteSubnetStore {
   private readonly nearestBelow;
 
   constructor(private readonly db: Db) {

@@ -32,7 +32,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * the row and the hashes are compared in constant time, so neither the database nor response
  * timing gives a token away.
  */
-export class TokenStore {
+export class SqliteTokenStore {
   constructor(private readonly db: Db) {}
 
   create(name: string, role: Role): { token: string; record: ApiToken } {

@@ -10,9 +10,10 @@ export interface Committed<T> {
 const IMPATIENT_LOCK_WAIT_MS = 10;
 
 /**
- * Commits whose fsync does not stall the event loop. synchronous=FULL makes SQLite fsync the
- * write-ahead log inside COMMIT, on the calling thread: a DHCP server doing that between
- * packets spends much of a storm blocked on the disk. Here the transaction runs with
+ * Commits whose fsync does not stall the event loop, for the writes Cmdb.soon() groups (boot
+ * events from HTTP and TFTP). synchronous=FULL makes SQLite fsync the write-ahead log inside
+ * COMMIT, on the calling thread, and the event loop serves no request while the disk syncs;
+ * a process answering a boot storm would spend much of it waiting. Here the transaction runs with
  * synchronous=NORMAL (in WAL mode: appended to the log, not yet synced) and the log is then
  * fdatasync'ed on libuv's thread pool. `durable` settles once the transaction would survive
  * power loss, the promise synchronous=FULL makes, while the loop goes on reading packets.

@@ -4,21 +4,10 @@
  * DHCP server's event loop), then the answer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openCmdb } from './index.js';
-import { applyWriteBatch, type BatchOutcome, type WriteBatch } from './writes.js';
-
-export interface WriterRequest {
-  id: number;
-  batch: WriteBatch;
-}
-
-export interface WriterAnswer {
-  id: number;
-  /** What the batch registered, when it committed. */
-  outcome?: BatchOutcome;
-  /** Why the batch was rolled back; absent when it committed. */
-  error?: string;
-}
+import { openCmdb } from './sqlite.js';
+import type { BatchOutcome } from './store.js';
+import type { WriterAnswer, WriterRequest } from './writer.js';
+import { applyWriteBatch, type WriteBatch } from './writes.js';
 
 /**
  * How long a batch keeps retrying while another connection holds the write lock past SQLite's
@@ -53,7 +42,7 @@ port.on('message', (m: WriterRequest | 'close') => {
   }
   let answer: WriterAnswer;
   try {
-    answer = { id: m.id, outcome: applyDespiteLock(m.batch) };
+    answer = { id: m.id, outcome: applyDespiteLock(JSON.parse(m.batch) as WriteBatch) };
   } catch (err) {
     answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
   }

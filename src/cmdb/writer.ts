@@ -1,37 +1,36 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { packWrites, type BatchOutcome, type WriteOp } from './writes.js';
-import type { WriterAnswer, WriterRequest } from './writer-thread.js';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../thread.js';
+import type { BatchOutcome, BatchWriter, WriteOp } from './store.js';
+import { packWrites } from './writes.js';
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const ENTRY = new URL(FROM_SOURCE ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
+const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
 
-/** The thread. Run from source (the tests), its entry is TypeScript: loaded through tsx, as the tests are. */
-function startThread(path: string): Worker {
-  if (!FROM_SOURCE) return new Worker(ENTRY, { workerData: { path } });
-  const boot = `import(${JSON.stringify(tsxEsmApi())}).then((t) => t.register()).then(() => import(${JSON.stringify(ENTRY.href)}))`;
-  return new Worker(boot, { eval: true, workerData: { path } });
+/**
+ * A batch as it crosses to the thread: the WriteBatch as JSON text, so that one string is
+ * copied rather than every object of it cloned.
+ */
+export interface WriterRequest {
+  id: number;
+  batch: string;
 }
 
-/** tsx's ESM register API by its package's export map (an eval'd thread resolves bare names from the cwd). */
-function tsxEsmApi(): string {
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const exportsMap = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
-  return pathToFileURL(join(dirname(manifest), exportsMap['./esm/api']!.import.default)).href;
+export interface WriterAnswer {
+  id: number;
+  /** What the batch registered, when it committed. */
+  outcome?: BatchOutcome;
+  /** Why the batch was rolled back; absent when it committed. */
+  error?: string;
 }
 
 /**
  * Least time between two transactions. Each costs a commit, an fsync, a message each way and
  * above all a WAL frame for every page it touched: a DHCP exchange dirties half a dozen pages
  * scattered over the indexes (events by MAC, leases by address and by MAC, the machine), so a
- * transaction of a few exchanges writes ~4 KiB per row. Holding a batch for the rest of this
- * window lets rows share pages. At 3,500 exchanges/s the writer's CPU per exchange was 110 µs
- * committing at once, 95 µs with a 5 ms window, 86 µs with 10 ms and 70 µs with 20 ms. A write
- * after a quiet spell goes at once; under load an ACK waits at most this much longer, which
- * no DHCP client notices (they retransmit after seconds).
+ * transaction of a few exchanges rewrites whole pages for a few rows. Holding a batch for the
+ * rest of this window lets many rows share those pages, which cuts the writer's work per
+ * exchange most under load (`make bench` measures the DHCP rate). A write after a quiet spell
+ * goes at once; under load an ACK waits at most this much longer, which no DHCP client
+ * notices (they retransmit after seconds).
  */
 const COMMIT_INTERVAL_MS = 20;
 
@@ -52,7 +51,7 @@ interface Waiter {
  * Batches commit in the order given; each promise settles once its batch is on disk, with what
  * its transaction registered, or rejects if the transaction was rolled back.
  */
-export class Writer {
+export class Writer implements BatchWriter {
   private worker: Worker | null = null;
   private nextId = 1;
   private queued: WriteOp[] = [];
@@ -112,7 +111,7 @@ export class Writer {
     const worker = (this.worker ??= this.start());
     const id = this.nextId++;
     this.inFlight = { id, waiters: this.queuedWaiters };
-    worker.postMessage({ id, batch: packWrites(this.queued) } satisfies WriterRequest);
+    worker.postMessage({ id, batch: JSON.stringify(packWrites(this.queued)) } satisfies WriterRequest);
     this.queued = [];
     this.queuedWaiters = [];
   }
@@ -126,7 +125,7 @@ export class Writer {
   }
 
   private start(): Worker {
-    const worker = startThread(this.path);
+    const worker = startThread(ENTRY, { path: this.path });
     worker.on('message', (a: WriterAnswer) => {
       if (a.id !== this.inFlight?.id) return;
       this.settled(a.outcome ?? new Error(`CMDB write failed and was rolled back: ${a.error}`));

@@ -6,7 +6,7 @@ import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
 import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
-import { openCmdb, type Cmdb } from '../cmdb/index.js';
+import { openCmdb, type Cmdb, type SqliteCmdb } from '../cmdb/index.js';
 import { ensureSecretKey, SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import { buildHttpApp } from '../http/app.js';
 import { RolloutEngine } from '../rollout/engine.js';
@@ -23,7 +23,8 @@ import { startDiscoveredExpiry } from './expire-discovered.js';
 export { DataDirLockedError } from './data-lock.js';
 
 export interface Livery {
-  cmdb: Cmdb;
+  /** The engine itself: the daemon is where it is chosen (tests reach its SQLite through it). */
+  cmdb: SqliteCmdb;
   /** The HTTP base URL the server actually listens on. */
   url: string;
   /** Set only when this start created the first admin token. */
@@ -48,7 +49,7 @@ export interface StartOptions {
 export async function startLivery(config: Config, logger: Logger, opts: StartOptions = {}): Promise<Livery> {
   mkdirSync(config.dataDir, { recursive: true });
   const lock = lockDataDir(config.dataDir);
-  let cmdb: Cmdb;
+  let cmdb: SqliteCmdb;
   try {
     cmdb = openCmdb(databasePath(config.dataDir));
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type BootPlan, type ClientFacts, type DecideContext } from '../boot/index.js';
-import { MachineCache, Writer, type Cmdb, type Machine, type WriteOp } from '../cmdb/index.js';
+import { MachineCache, type BatchWriter, type Cmdb, type Machine, type WriteOp } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { cidrContains, formatIpv4, parseAddressOrCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
@@ -121,7 +121,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
   const sockets: DatagramSocket[] = [];
-  const writer = new Writer(cmdb.db.name);
+  const writer = cmdb.openWriter();
   const handler = new Handler(cmdb, writer, config, books, limiter, metrics, logger);
   const close = async () => {
     await handler.stop();
@@ -176,7 +176,7 @@ class Handler {
 
   constructor(
     cmdb: Cmdb,
-    private readonly writer: Writer,
+    private readonly writer: BatchWriter,
     private readonly config: Config,
     private readonly books: LeaseBooks,
     private readonly limiter: RateLimiter,

@@ -1,0 +1,250 @@
+/**
+ * The CMDB's one public face: what every other part of livery programs against. The SQLite
+ * engine (sqlite.ts and the *Store classes beside it) implements it today; a second engine
+ * goes behind the same interfaces. The records are plain data (types.ts and the record types
+ * exported beside each SQLite store); no SQL type crosses this seam.
+ *
+ * Calls are synchronous, because the SQLite engine is (better-sqlite3 runs each statement on
+ * the calling thread in microseconds, and the boot path depends on that). An engine whose
+ * driver is asynchronous (PostgreSQL through `pg`, issue #28) cannot hide behind these
+ * signatures: adding one means turning every method here into one that returns a Promise,
+ * `tx(fn)` into `tx(async (store) => ...)` with the transaction's own store handed to fn (a
+ * pooled connection per transaction, where SQLite has one per process), and awaiting at the
+ * call sites, which the compiler lists once these types change. Nothing outside src/cmdb
+ * reaches past these interfaces, so that change stays mechanical.
+ */
+import type { ImageManifest } from '../catalog/manifest.js';
+import type { Assignment, AssignmentInput, AssignmentRule } from './assignments.js';
+import type { AuditEntry } from './audit.js';
+import type { Bmc, BmcCredentials, BmcInput, CheckedBmc } from './bmcs.js';
+import type { EventTuple } from './events.js';
+import type { Channel, ChannelChange, Image, ImageReferences, ImageSummary } from './images.js';
+import type { Lease, LeaseState, LeaseView } from './leases.js';
+import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
+import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
+import type { SecretBox } from './secret-box.js';
+import type { Selector } from './selector.js';
+import type {
+  Actor,
+  ApiToken,
+  EventInput,
+  ImageSelector,
+  LivEvent,
+  Machine,
+  MachineFilter,
+  MachineInput,
+  MachineState,
+  Role,
+  Subnet,
+  SubnetInput,
+} from './types.js';
+
+/** The CMDB (as matchbox's storage.Store): its stores, and the transactions that span them. */
+export interface Cmdb {
+  readonly subnets: SubnetStore;
+  readonly machines: MachineStore;
+  readonly events: EventStore;
+  readonly leases: LeaseStore;
+  readonly tokens: TokenStore;
+  readonly audit: AuditLog;
+  readonly images: ImageStore;
+  readonly rollouts: RolloutStore;
+  readonly bmcs: BmcStore;
+  readonly assignments: AssignmentStore;
+
+  /** Runs fn in one write transaction: all of it lands, or none of it. */
+  tx<T>(fn: () => T): T;
+  /** Whether a transaction is open on this connection (a write made now joins it). */
+  inTransaction(): boolean;
+  /**
+   * Runs fn in a transaction shared with the other writes queued this event-loop turn: for
+   * the boot path's small writes, which many requests make at once.
+   */
+  soon<T>(fn: () => T): Promise<T>;
+  /** A write on behalf of `actor`, recorded in the audit log in the same transaction. */
+  change<T>(actor: Actor, action: string, target: string | ((result: T) => string), fn: () => T, detail?: Record<string, unknown>): T;
+  /** A batch writer of its own, for the DHCP server's writes; the caller closes it. */
+  openWriter(): BatchWriter;
+
+  schemaVersion(): number;
+  integrityCheck(): string;
+  close(): void;
+}
+
+export interface MachineStore {
+  /** Moves whenever an existing machine or assignment rule changes, in any process: see MachineCache. */
+  changeCount(): number;
+  /** By MAC (any spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:` ref. */
+  find(ref: string | number): Machine | null;
+  findByMac(text: string): Machine | null;
+  get(ref: string | number): Machine;
+  idOfMac(mac: string): number | null;
+  /** By a MAC already in canonical form: the boot path's lookup. */
+  byCanonicalMac(mac: string): Machine | null;
+  list(filter?: MachineFilter): Machine[];
+  matching(selector: Selector): Machine[];
+  count(state?: MachineState): number;
+  create(input: MachineInput): Machine;
+  add(input: MachineInput): number;
+  addDiscovered(mac: string, at?: number): number;
+  update(ref: string | number, input: MachineInput): Machine;
+  /** Checks a row of a bulk import against the store and the rows before it. */
+  check(input: MachineInput, existing: Machine | null, others: PendingOwners): CheckedMachine;
+  write(id: number, v: CheckedMachine, macsChanged: boolean, now?: number): void;
+  insertMany(machines: CheckedMachine[], now?: number): void;
+  /** What changed since a plan was checked: one reason per claim that no longer holds. */
+  staleness(plan: PlanClaims): string[];
+  retire(ref: string): Machine;
+  purge(ref: string): Machine;
+  expireDiscovered(seenBefore: number, now: number, limit: number): string[];
+  touchLastSeen(id: number, at?: number): void;
+  /** Stamps every machine of `ids` as seen at `at`, at once. */
+  touchMany(ids: readonly number[], at?: number): void;
+}
+
+export interface SubnetStore {
+  list(): Subnet[];
+  find(ref: string | number): Subnet | null;
+  get(ref: string | number): Subnet;
+  /** The subnet whose CIDR holds this address (a number: see net/ipv4). */
+  containing(ip: number): Subnet | null;
+  create(input: SubnetInput): Subnet;
+  update(ref: string, input: SubnetInput): Subnet;
+  remove(ref: string): Subnet;
+}
+
+export interface LeaseStore {
+  put(lease: Lease, now?: number): void;
+  forMac(mac: string, subnetId: number): Lease | null;
+  get(ip: string): Lease | null;
+  activeFor(mac: string, now?: number): Lease | null;
+  inSubnet(subnetId: number): Lease[];
+  setState(ip: string, mac: string, state: LeaseState, expiresAt: number, now?: number): boolean;
+  list(filter?: { subnetId?: number; state?: LeaseState; limit?: number }): LeaseView[];
+  count(state?: LeaseState): number;
+}
+
+export interface EventStore {
+  add(e: EventInput): number;
+  /** Inserts the events in the given order, at once. */
+  addMany(events: readonly EventTuple[]): void;
+  /** Events after `afterId`, oldest first: the SSE stream's cursor. */
+  tail(afterId: number, limit?: number): LivEvent[];
+  lastId(): number;
+  lastServedImage(macs: string[]): string | null | undefined;
+  forMac(mac: string, limit?: number): LivEvent[];
+  latestOf(macs: readonly string[], types: readonly string[], afterId?: number): LivEvent | null;
+  prune(olderThanMs: number): number;
+}
+
+export interface ImageStore {
+  find(id: string): Image | null;
+  get(id: string): Image;
+  findByVersion(name: string, version: string): Image | null;
+  resolve(selector: ImageSelector): Image | null;
+  list(filter?: { name?: string }): ImageSummary[];
+  insert(id: string, manifest: ImageManifest, publishedAt?: number): Image;
+  references(id: string): ImageReferences;
+  remove(id: string): Image;
+  blobInUse(sha256: string): boolean;
+  blobsInUse(): Set<string>;
+  channels(): Channel[];
+  history(name: string, channel: string): ChannelChange[];
+  promote(id: string, channelName: string, actor: Actor): ChannelChange | null;
+  rollback(nameText: string, channelName: string, actor: Actor): ChannelChange;
+}
+
+export interface TokenStore {
+  create(name: string, role: Role): { token: string; record: ApiToken };
+  verify(token: string): ApiToken | null;
+  markUsed(id: string): void;
+  list(): ApiToken[];
+  get(id: string): ApiToken;
+  revoke(id: string): ApiToken;
+  count(): number;
+}
+
+export interface AuditLog {
+  record(actor: Actor, action: string, target: string, detail?: Record<string, unknown>): void;
+  list(limit?: number): AuditEntry[];
+}
+
+export interface BmcStore {
+  get(machineId: number): Bmc | null;
+  set(machineId: number, input: BmcInput, box: SecretBox): Bmc;
+  /** Checks a BMC and seals its password, before the write (see import.ts). */
+  check(machineId: number | null, input: BmcInput, box: SecretBox): CheckedBmc;
+  write(machineId: number, b: CheckedBmc): void;
+  remove(machineId: number): void;
+  credentials(machineId: number, box: SecretBox): BmcCredentials | null;
+  keyIds(): string[];
+}
+
+export interface AssignmentStore {
+  /** The rules in the order the boot decision tries them. */
+  rules(): AssignmentRule[];
+  list(): Assignment[];
+  add(input: AssignmentInput): Assignment;
+  get(id: number): Assignment;
+  remove(id: number): Assignment;
+}
+
+export interface RolloutStore {
+  create(input: RolloutInput, waves: number[][]): Rollout;
+  find(id: number): Rollout | null;
+  get(id: number): Rollout;
+  list(limit?: number): Rollout[];
+  active(): Rollout[];
+  machinesBusyElsewhere(machineIds: number[], except?: number | null): number[];
+  waves(id: number): RolloutWave[];
+  machines(id: number, wave?: number): RolloutMachine[];
+  update(id: number, patch: RolloutPatch): void;
+  updateWave(id: number, wave: number, patch: WavePatch): void;
+  updateMachine(id: number, machineId: number, patch: MachinePatch): void;
+}
+
+/**
+ * One boot stage of one client as plain data (no plan, no closures), so that it can be written
+ * at once or handed to a batch writer: which MAC, which machine if known, what to record.
+ */
+export interface BootStep {
+  stage: string;
+  mac: string;
+  machineId: number | null;
+  imageId: string | null;
+  /** Register the MAC as a `discovered` machine if nothing owns it yet. */
+  discover: boolean;
+  /** Which door saw it (dhcp, tftp, http): the actor of the discovery's audit entry. */
+  door: string;
+  detail: Record<string, unknown>;
+  /** When the door saw it (ms since the epoch): the event's time, however late its commit. */
+  at: number;
+}
+
+/**
+ * A write the DHCP server queues while deciding a packet, as plain data: a batch of them is
+ * one transaction. Events carry the time the packet was handled: their commit may come up to
+ * a commit window later.
+ */
+export type WriteOp =
+  | { kind: 'boot-step'; step: BootStep }
+  | { kind: 'lease'; lease: Lease; now: number }
+  | { kind: 'lease-state'; ip: string; mac: string; state: LeaseState; expiresAt: number; now: number }
+  | { kind: 'event'; event: EventInput & { at: number } };
+
+/**
+ * What a committed batch registered: the machines it created ([mac, id, registered at]: see
+ * discoveredMachine) and the CMDB's change counter at the commit (see MachineCache.remember).
+ */
+export interface BatchOutcome {
+  discovered: [string, number, number][];
+  changeCount: number;
+}
+
+/** Batches of writes committed off the caller's event loop, in the order given, each all or nothing. */
+export interface BatchWriter {
+  /** Settles once the batch is durable, with what it registered; rejects if it was rolled back. */
+  commit(ops: WriteOp[]): Promise<BatchOutcome>;
+  /** Lets everything handed over commit, then stops. */
+  close(): Promise<void>;
+}
