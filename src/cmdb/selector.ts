@@ -19,9 +19,6 @@ export interface SelectorSubject {
   labels: Record<string, string>;
 }
 
-/** Keys that name a machine field rather than a label. */
-export const FIELD_KEYS = ['site', 'subnet'] as const;
-
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 const VALUE = /^[A-Za-z0-9._:/+-]{1,256}$/;
 const MAX_TERMS = 32;

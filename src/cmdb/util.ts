@@ -1,7 +1,3 @@
 /** Small conversions shared by the stores: SQL keeps epoch milliseconds, the API shows ISO text. */
 export const iso = (ms: number): string => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
-
-export function parseJsonObject<T>(text: string): T {
-  return JSON.parse(text) as T;
-}

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /**
  * Every configuration key, its default and its limits. `livery serve` validates the merged
@@ -179,4 +180,7 @@ export const ConfigSchema = section({
 });
 
 export type Config = Static<typeof ConfigSchema>;
+
+/** Every key at its default: the one place a default is written is the schema above. */
+export const CONFIG_DEFAULTS: Config = Value.Default(ConfigSchema, {}) as Config;
 export type { TSchema };

@@ -60,10 +60,6 @@ export function parseAddressOrCidr(text: string): Cidr | null {
   return parseCidr(text.includes('/') ? text : `${text}/32`);
 }
 
-export function formatCidr(c: Cidr): string {
-  return `${formatIpv4(c.network)}/${c.prefix}`;
-}
-
 export function cidrContains(c: Cidr, ip: number): boolean {
   return ip >= c.first && ip <= c.last;
 }

@@ -3,12 +3,28 @@ import type { Registry } from 'prom-client';
 import { isAbsolute } from 'node:path';
 import { normalizeRequestPath } from './confine.js';
 import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './options.js';
-import type { TransferRecord } from './server.js';
+import type { TransferResult } from './pump.js';
+import { CONFIG_DEFAULTS } from '../config/schema.js';
 
 /** A TFTP client, as its request arrived: always an IP literal and a port. */
 export interface Peer {
   address: string;
   port: number;
+}
+
+/** What the caller learns about every transfer that started, however it ended. */
+export interface TransferRecord {
+  client: Peer;
+  /** The requested name after normalisation (leading slash dropped). */
+  file: string;
+  /** Payload bytes the client acknowledged. */
+  bytes: number;
+  durationMs: number;
+  result: TransferResult;
+  blksize: number;
+  windowsize: number;
+  /** Options exactly as the client requested them (names lowercased). */
+  options: Record<string, string>;
 }
 
 export interface TftpServerOptions {
@@ -22,13 +38,13 @@ export interface TftpServerOptions {
   files?: Record<string, string>;
   /** Per-machine generated files; checked before `files` and the root. Returning null falls through to them. */
   resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | null>;
-  /** Largest blksize granted (default 1468, what fits a 1500-byte MTU). */
+  /** Largest blksize granted (default: tftp.maxBlksize's, what fits a 1500-byte MTU). */
   maxBlksize?: number;
-  /** Largest windowsize granted (default 64). */
+  /** Largest windowsize granted. */
   maxWindowsize?: number;
-  /** Retransmission timeout when the client does not negotiate one (default 1000 ms); doubles per retry. */
+  /** Retransmission timeout when the client does not negotiate one; doubles per retry. */
   timeoutMs?: number;
-  /** Retransmissions before a transfer is given up (default 5, so about a minute at the default timeout). */
+  /** Retransmissions before a transfer is given up (by default about a minute at the default timeout). */
   retries?: number;
   /**
    * Longest a transfer waits for the client's next ACK, however long a timeout the client
@@ -36,7 +52,7 @@ export interface TftpServerOptions {
    * held slot). Default: what `timeoutMs` and `retries` give a client that negotiated nothing.
    */
   maxSilenceMs?: number;
-  /** Concurrent transfers overall (default 512) and per client IP (default 8). */
+  /** Concurrent transfers overall and per client IP. */
   maxTransfers?: number;
   maxTransfersPerClient?: number;
   /** Where the livery_tftp_* metrics go; a private registry when absent. */
@@ -46,15 +62,18 @@ export interface TftpServerOptions {
   onTransfer?: (record: TransferRecord) => void | Promise<void>;
 }
 
+const { maxBlksize, maxWindowsize, timeoutMs, retries, maxTransfers, maxTransfersPerClient } = CONFIG_DEFAULTS.tftp;
+
+/** The defaults of the options that are also config keys (tftp.*) are the config schema's. */
 export const TFTP_DEFAULTS = {
   host: '0.0.0.0',
   port: 69,
-  maxBlksize: 1468,
-  maxWindowsize: 64,
-  timeoutMs: 1000,
-  retries: 5,
-  maxTransfers: 512,
-  maxTransfersPerClient: 8,
+  maxBlksize,
+  maxWindowsize,
+  timeoutMs,
+  retries,
+  maxTransfers,
+  maxTransfersPerClient,
 } as const;
 
 export type ServerConfig = Required<Omit<TftpServerOptions, 'files' | 'resolveVirtual' | 'logger' | 'onTransfer' | 'registry'>> &
