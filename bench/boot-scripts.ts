@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeBundle } from '../test/helpers/bundle.js';
-import { macOf, startFleet } from './fleet.js';
-import type { BenchHarness, BenchRow } from './lib.js';
-import { wrkAgainstNginx } from './wrk.js';
+import { macOf, startFleet } from './lib/fleet.js';
+import type { BenchHarness, BenchRow } from './lib/harness.js';
+import { wrkAgainstNginx } from './lib/wrk.js';
 
 const MACHINES = 10_000;
 

@@ -5,7 +5,7 @@ import { buildImage, parseRecipe } from '../src/builder/index.js';
 import { systemDebianMirror } from '../src/builder/mirror.js';
 import { planPackages } from '../src/builder/packages.js';
 import { mountsUnder, removeTree } from '../src/builder/safe-remove.js';
-import type { BenchHarness, BenchRow } from './lib.js';
+import type { BenchHarness, BenchRow } from './lib/harness.js';
 
 const RECIPE = resolve('images/minimal/recipe');
 const MB = 1024 * 1024;

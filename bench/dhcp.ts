@@ -20,8 +20,8 @@ import { databasePath } from '../src/daemon/paths.js';
 import { startLiveryInNs } from '../test/helpers/livery-ns.js';
 import { createTestNet, type TestNet } from '../test/helpers/netns.js';
 import { startPerfdhcp, type PerfdhcpResult } from '../test/helpers/perfdhcp.js';
-import { startDnsmasq, startKea, type DhcpBenchNetwork, type RunningServer } from './dhcp-refs.js';
-import { versionOf, type BenchHarness, type BenchRow } from './lib.js';
+import { startDnsmasq, startKea, type DhcpBenchNetwork, type RunningServer } from './lib/dhcp-refs.js';
+import { versionOf, type BenchHarness, type BenchRow } from './lib/harness.js';
 
 const SERVER = '10.99.0.1';
 const RELAY = '10.100.0.1';

@@ -14,8 +14,8 @@ import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { serveProcess } from '../test/helpers/cli.js';
-import { freePort, type BenchHarness, type BenchRow } from './lib.js';
-import { startNginx } from './nginx.js';
+import { freePort, type BenchHarness, type BenchRow } from './lib/harness.js';
+import { startNginx } from './lib/nginx.js';
 
 const GiB = 1024 ** 3;
 const STREAMS = 64;

@@ -29,8 +29,8 @@ import {
   type PrivateNetwork,
 } from '../src/vm/index.js';
 import { CLI } from '../test/helpers/cli.js';
-import { versionOf, type BenchHarness, type BenchRow } from './lib.js';
-import { nginxVersion, startNginx } from './nginx.js';
+import { versionOf, type BenchHarness, type BenchRow } from './lib/harness.js';
+import { nginxVersion, startNginx } from './lib/nginx.js';
 
 const RECIPE = resolve(import.meta.dirname, '../images/minimal/recipe');
 /** The e2e test's builder cache: with the Debian base already in it, a build takes ~20 s. */

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, existsSy
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeRow, median, type BenchHarness, type BenchRow } from './lib.js';
+import { makeRow, median, type BenchHarness, type BenchRow } from './lib/harness.js';
 
 const here = import.meta.dirname;
 const runs = Number(process.env.BENCH_RUNS ?? 3);

@@ -18,7 +18,7 @@ import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
 import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
 import { createTestNet, type TestNet } from '../test/helpers/netns.js';
-import type { BenchHarness, BenchRow } from './lib.js';
+import type { BenchHarness, BenchRow } from './lib/harness.js';
 
 const STORM = resolve(import.meta.dirname, '../dist/storm/main.js');
 const SERVER = '10.150.0.1';

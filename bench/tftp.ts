@@ -11,7 +11,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as TftpModule from '../src/tftp/index.js';
 import { writeRandomFile } from '../test/fixtures/tftp/harness.js';
-import { versionOf, type BenchHarness, type BenchRow } from './lib.js';
+import { versionOf, type BenchHarness, type BenchRow } from './lib/harness.js';
 
 /**
  * The server as it ships, compiled by tsc into dist/ (`make bench` builds first). Imported from

@@ -14,7 +14,7 @@ import type { RolloutPower } from '../rollout/power.js';
 import { bmcRolloutPower } from '../power/rollout-power.js';
 import { PowerService } from '../power/service.js';
 import type { Logger } from '../log.js';
-import { serveHttp } from './http-workers.js';
+import { serveHttp } from './http-cluster.js';
 import { startDhcpDoor, startTftpDoor } from './doors.js';
 import { lockDataDir } from './data-lock.js';
 import { databasePath } from './paths.js';

@@ -2,13 +2,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
-import { openCmdb } from '../cmdb/index.js';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
-import { buildHttpApp } from '../http/app.js';
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { hostPort } from './listen.js';
-import { databasePath } from './paths.js';
 import { httpProcessCount } from './processes.js';
 
 /**
@@ -17,8 +14,8 @@ import { httpProcessCount } from './processes.js';
  * each opens its own CMDB connection (SQLite WAL is multi-process safe), builds the same fastify
  * app and listens on the shared port. DHCP, TFTP and everything else stay in the primary.
  *
- * Forking needs the compiled entry (dist/daemon/http-workers.js); under a TypeScript loader
- * (vitest) HTTP simply runs in-process, as it also does with `http.workers = 1`.
+ * Forking needs the compiled worker entry (dist/daemon/http-worker.js); under a TypeScript
+ * loader (vitest) HTTP simply runs in-process, as it also does with `http.workers = 1`.
  */
 export interface HttpServing {
   /** The base URL the server actually listens on. */
@@ -28,19 +25,22 @@ export interface HttpServing {
   close(): Promise<void>;
 }
 
-const ENTRY = fileURLToPath(import.meta.url);
-const CONFIG_ENV = 'LIVERY_HTTP_WORKER_CONFIG';
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER_ENTRY = fileURLToPath(new URL('./http-worker.js', import.meta.url));
+/** The config a forked worker serves, as JSON in its environment. */
+export const CONFIG_ENV = 'LIVERY_HTTP_WORKER_CONFIG';
 // Shutdown: connections still open after CLOSE_GRACE_MS are cut; a worker that has not
 // exited after STOP_GRACE_MS is killed.
 const CLOSE_GRACE_MS = 1000;
 const STOP_GRACE_MS = 3000;
 
 /** One registry's metrics as getMetricsAsJSON gives them: what crosses the IPC channel. */
-type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 // A worker that dies is replaced, unless workers keep dying: then the primary stops trying.
 const RESTARTS_PER_MINUTE = 5;
 
-type Message =
+/** What the primary and its workers say to each other over the cluster's IPC channel. */
+export type Message =
   | { type: 'livery:listening'; url: string }
   | { type: 'livery:metrics-request'; id: string }
   | { type: 'livery:metrics-reply'; id: string; text: string }
@@ -56,12 +56,12 @@ export async function serveHttp(opts: {
   build: () => Promise<FastifyInstance>;
 }): Promise<HttpServing> {
   const processes = httpProcessCount(opts.config.http.workers);
-  if (processes <= 1 || !ENTRY.endsWith('.js') || cluster.isWorker) return listen(opts.config, opts.logger, await opts.build());
+  if (processes <= 1 || !COMPILED || cluster.isWorker) return listen(opts.config, opts.logger, await opts.build());
   return startWorkers(opts.config, opts.logger, opts.registry, processes);
 }
 
 /** Listens on http.listen; with port 0 the real port becomes part of publicUrl, as machines need it. */
-async function listen(config: Config, logger: Logger, app: FastifyInstance): Promise<HttpServing> {
+export async function listen(config: Config, logger: Logger, app: FastifyInstance): Promise<HttpServing> {
   const { host, port } = hostPort(config.http.listen);
   await app.listen({ host, port });
   const addr = app.server.address();
@@ -79,7 +79,7 @@ async function listen(config: Config, logger: Logger, app: FastifyInstance): Pro
 }
 
 async function startWorkers(config: Config, logger: Logger, registry: Registry, processes: number): Promise<HttpServing> {
-  cluster.setupPrimary({ exec: ENTRY, args: [], execArgv: [] });
+  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: [] });
   const workers = new Set<Worker>();
   const deaths: number[] = [];
   let closing = false;
@@ -169,70 +169,4 @@ function collectFrom(worker: Worker): Promise<MetricsJson> {
     worker.on('message', onMessage);
     worker.send({ type: 'livery:metrics-collect', id } satisfies Message);
   });
-}
-
-/** A worker's registry: collects locally, but /metrics shows the whole server (asked of the primary). */
-class WorkerRegistry extends Registry {
-  private readonly pending = new Map<string, (text: string) => void>();
-
-  constructor() {
-    super();
-    process.on('message', (m: Message) => {
-      if (m.type === 'livery:metrics-reply') {
-        this.pending.get(m.id)?.(m.text);
-        this.pending.delete(m.id);
-      } else if (m.type === 'livery:metrics-collect') {
-        void this.getMetricsAsJSON().then((metrics) => process.send?.({ type: 'livery:metrics-part', id: m.id, metrics } satisfies Message));
-      }
-    });
-  }
-
-  override metrics(): Promise<string> {
-    const id = randomUUID();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error('the primary did not answer the metrics request'));
-      }, 5000);
-      this.pending.set(id, (text) => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-      process.send!({ type: 'livery:metrics-request', id } satisfies Message);
-    });
-  }
-}
-
-/** A worker process: the HTTP app over its own CMDB connection, until the primary says stop or goes away. */
-async function runWorker(config: Config): Promise<void> {
-  let served: HttpServing | null = null;
-  let stopping = false;
-  const logger = createLogger(config.log.level, 'livery-http');
-  const cmdb = openCmdb(databasePath(config.dataDir));
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await served?.close();
-    cmdb.close();
-    process.exit(0);
-  };
-  // Registered first: a primary that stops (or dies) while this worker is still starting
-  // must not leave it running, nor crash it on the closed IPC channel. The primary stops
-  // workers with SIGTERM.
-  process.on('disconnect', () => void stop());
-  cluster.worker!.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ERR_IPC_CHANNEL_CLOSED') void stop();
-    else throw err;
-  });
-  process.on('SIGTERM', () => void stop());
-  // Ctrl-C reaches the whole process group; the primary decides when workers stop.
-  process.on('SIGINT', () => undefined);
-  const registry = new WorkerRegistry();
-  collectDefaultMetrics({ register: registry });
-  served = await listen(config, logger, await buildHttpApp({ cmdb, config, registry, logger }));
-  process.send!({ type: 'livery:listening', url: served.url } satisfies Message);
-}
-
-if (cluster.isWorker && process.env[CONFIG_ENV]) {
-  await runWorker(JSON.parse(process.env[CONFIG_ENV]) as Config);
 }

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { resolveConfig } from '../src/config/index.js';
-import { startLivery, type Livery } from '../src/daemon/index.js';
-import { createLogger } from '../src/log.js';
-import { freePort } from './lib.js';
+import { resolveConfig } from '../../src/config/index.js';
+import { startLivery, type Livery } from '../../src/daemon/index.js';
+import { createLogger } from '../../src/log.js';
+import { freePort } from './harness.js';
 
 /** MAC of the i-th synthetic machine (locally administered prefix 02:). */
 export const macOf = (i: number) =>

@@ -6,8 +6,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatIpv4, parseCidr } from '../src/net/ipv4.js';
-import type { TestNet } from '../test/helpers/netns.js';
+import { formatIpv4, parseCidr } from '../../src/net/ipv4.js';
+import type { TestNet } from '../../test/helpers/netns.js';
 
 /** What every server under test is given: the same relayed subnet and pool. */
 export interface DhcpBenchNetwork {

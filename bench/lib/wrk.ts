@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type BenchHarness } from './lib.js';
+import { freePort, type BenchHarness } from './harness.js';
 import { startNginx } from './nginx.js';
 
 export interface WrkResult {
