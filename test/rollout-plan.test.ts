@@ -1,9 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { admit, allowedFailures, cumulativeTargets, orderMachines, parseMaxFailures, parseWaves, planWaves, PlanError, type PaceState, type PlannedMachine } from '../src/rollout/plan.js';
-import { availableParallelism } from 'node:os';
-import { resolveConfig } from '../src/config/index.js';
-import { defaultMaxParallel } from '../src/rollout/commands.js';
 
 const machine = fc.record({
   site: fc.constantFrom(null, 'par1', 'fra1'),
