@@ -42,7 +42,7 @@ interface Waiter {
 /**
  * Batches of writes committed on a thread of their own, with its own SQLite connection. The
  * DHCP server's event loop then only decides and answers: the statements, the commit and its
- * fsync, which were half of its time per exchange, run on another core meanwhile.
+ * fsync, which would otherwise take much of its time per exchange, run on another core meanwhile.
  *
  * One transaction is in flight at a time, and they start at least COMMIT_INTERVAL_MS apart.
  * Batches handed over meanwhile wait and then go together as the next transaction: under

@@ -9,8 +9,8 @@ import { hostPort } from './listen.js';
 import { httpProcessCount } from './processes.js';
 
 /**
- * HTTP from several processes. Node streams files at well under half of nginx's rate from one
- * process, so `livery serve` forks `http.workers` processes (0 = one per core) with node:cluster;
+ * HTTP from several processes. One Node process serves files from one core, and a boot storm's
+ * kernels and root filesystems need more than that, so `livery serve` forks `http.workers` processes (0 = one per core) with node:cluster;
  * each opens its own CMDB connection (SQLite WAL is multi-process safe), builds the same fastify
  * app and listens on the shared port. DHCP, TFTP and everything else stay in the primary.
  *
