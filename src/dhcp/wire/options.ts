@@ -3,7 +3,7 @@
 //
 // The codec walks the wire generically and looks each code up here: adding an
 // option means adding a row to DHCP_OPTIONS, not writing a parser.
-import { parseIpv4 } from '../net/ipv4.js';
+import { parseIpv4 } from '../../net/ipv4.js';
 
 /** DHCP message types, option 53 (RFC 2132 §9.6, RFC 3203, RFC 4388, RFC 6926, RFC 7724). */
 export const DhcpMessageType = {
