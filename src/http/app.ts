@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
-import { EventFeed } from '../events/feed.js';
+import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
 import { guardBodies, guardConnections } from './guards.js';
