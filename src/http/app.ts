@@ -14,6 +14,7 @@ import { guardBodies, guardConnections } from './guards.js';
 import { MachineDoor } from './machine-door.js';
 import { assignmentRoutes } from './api/assignments.js';
 import { eventRoutes } from './api/events.js';
+import { explainRoutes } from './api/explain.js';
 import { imageRoutes } from './api/images.js';
 import { leaseRoutes } from './api/leases.js';
 import { machineRoutes } from './api/machines.js';
@@ -95,6 +96,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(imageRoutes, ctx);
   await app.register(artifactRoutes, ctx);
   await app.register(bootRoutes, ctx);
+  await app.register(explainRoutes, ctx);
   await app.register(metadataRoutes, ctx);
   await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);
