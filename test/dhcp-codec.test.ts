@@ -11,8 +11,8 @@ import {
   relayAgentInfo,
   userClasses,
   type DhcpOptions,
-  type Tlv,
 } from '../src/dhcp/wire/options.js';
+import type { Tlv } from '../src/dhcp/wire/bytes.js';
 import {
   ClientArch,
   PxeDiscoveryControl,
