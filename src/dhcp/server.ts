@@ -118,6 +118,6 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
  */
 function openSocket(port: number, ifindex: number, onDatagram: OnDatagram): DatagramSocket {
   // A rack powering on at once bursts thousands of DISCOVERs; the kernel's default receive
-  // buffer (~208 KB) dropped them in the boot-storm benchmark. Ask for more (capped by rmem_max).
+  // buffer (~208 KB) overflows under such a burst. Ask for more (capped by rmem_max).
   return openDatagramSocket({ address: ZERO, port, ifindex, receiveBufferBytes: 4 * 1024 * 1024 }, onDatagram);
 }
