@@ -3,12 +3,27 @@ import type { Registry } from 'prom-client';
 import { isAbsolute } from 'node:path';
 import { normalizeRequestPath } from './confine.js';
 import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './negotiate.js';
-import type { TransferRecord } from './server.js';
+import type { TransferResult } from './pump.js';
 
 /** A TFTP client, as its request arrived: always an IP literal and a port. */
 export interface Peer {
   address: string;
   port: number;
+}
+
+/** What the caller learns about every transfer that started, however it ended. */
+export interface TransferRecord {
+  client: Peer;
+  /** The requested name after normalisation (leading slash dropped). */
+  file: string;
+  /** Payload bytes the client acknowledged. */
+  bytes: number;
+  durationMs: number;
+  result: TransferResult;
+  blksize: number;
+  windowsize: number;
+  /** Options exactly as the client requested them (names lowercased). */
+  options: Record<string, string>;
 }
 
 export interface TftpServerOptions {

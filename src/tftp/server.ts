@@ -3,30 +3,15 @@ import { realpath } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { Registry } from 'prom-client';
 import { decodePacket, encodeError, encodePacket, ErrorCode, Opcode, type TftpOption } from './codec.js';
-import { resolveConfig, type Peer, type ServerConfig, type TftpServerOptions } from './config.js';
+import { resolveConfig, type Peer, type ServerConfig, type TftpServerOptions, type TransferRecord } from './config.js';
 import { lookupContent, type ContentPlaces } from './lookup.js';
 import { TftpMetrics, type TftpStats } from './metrics.js';
 import { negotiateOptions } from './negotiate.js';
-import { loadPump, startPump, type PumpCounters, type PumpedTransfer, type PumpOutcome, type TransferResult } from './pump.js';
+import { loadPump, startPump, type PumpCounters, type PumpedTransfer, type PumpOutcome } from './pump.js';
 import { closeContent, contentSize, readAheadBytes, type Content } from './source.js';
 
 export type { Peer as TftpClient } from './config.js';
-export { TFTP_DEFAULTS, type TftpServerOptions } from './config.js';
-
-/** What the caller learns about every transfer that started, however it ended. */
-export interface TransferRecord {
-  client: Peer;
-  /** The requested name after normalisation (leading slash dropped). */
-  file: string;
-  /** Payload bytes the client acknowledged. */
-  bytes: number;
-  durationMs: number;
-  result: TransferResult;
-  blksize: number;
-  windowsize: number;
-  /** Options exactly as the client requested them (names lowercased). */
-  options: Record<string, string>;
-}
+export { TFTP_DEFAULTS, type TftpServerOptions, type TransferRecord } from './config.js';
 
 export interface TftpServer {
   address(): { address: string; port: number };
