@@ -1,4 +1,5 @@
 import type { BootPlan } from '../boot/plan.js';
+import type { Subnet } from '../cmdb/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import type { DhcpBootPath } from './contract.js';
 import type { DiscoveryBudget } from './discovery-budget.js';
@@ -20,7 +21,7 @@ const ZERO = '0.0.0.0';
 export class Exchange {
   /** Who we are in every reply (server identifier, next-server). */
   readonly server: ServerIdentity;
-  private readonly subnetContaining;
+  private readonly subnetContaining: (ip: number) => Subnet | null;
 
   constructor(
     private readonly boot: DhcpBootPath,
