@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BootOp, decodeDhcp, encodeDhcp, formatMac, macToChaddr, type DhcpPacket, type DhcpPacketInit } from '../src/dhcp/codec.js';
-import { DHCP_DECODE_ERROR_KINDS, type DhcpDecodeErrorKind } from '../src/dhcp/errors.js';
+import { BootOp, decodeDhcp, encodeDhcp, formatMac, macToChaddr, type DhcpPacket, type DhcpPacketInit } from '../src/dhcp/wire/codec.js';
+import { DHCP_DECODE_ERROR_KINDS, type DhcpDecodeErrorKind } from '../src/dhcp/wire/errors.js';
 import {
   DHCP_OPTIONS,
   DhcpMessageType,
@@ -11,8 +11,8 @@ import {
   relayAgentInfo,
   userClasses,
   type DhcpOptions,
-  type Tlv,
-} from '../src/dhcp/options.js';
+} from '../src/dhcp/wire/options.js';
+import type { Tlv } from '../src/dhcp/wire/bytes.js';
 import {
   ClientArch,
   PxeDiscoveryControl,
@@ -21,7 +21,7 @@ import {
   encodePxeVendorOptions,
   ipxeInfo,
   type PxeVendorOptions,
-} from '../src/dhcp/pxe.js';
+} from '../src/dhcp/wire/pxe.js';
 
 // Property runs are synchronous, so vitest's timeout cannot stop them: bound each
 // run (shrinking included) here instead. A failure found before the limit is

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AddressPool } from '../src/dhcp/pool.js';
 import { buildReply } from '../src/dhcp/reply.js';
-import { decodeDhcp, encodeDhcp, macToChaddr } from '../src/dhcp/codec.js';
+import { decodeDhcp, encodeDhcp, macToChaddr } from '../src/dhcp/wire/codec.js';
 import { parseIpv4 } from '../src/net/ipv4.js';
 import type { BootPlan } from '../src/boot/index.js';
 import type { Subnet } from '../src/cmdb/types.js';

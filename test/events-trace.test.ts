@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LivEvent } from '../src/cmdb/types.js';
-import { traceBoots } from '../src/events/trace.js';
+import { traceBoots } from '../src/boot/trace.js';
 
 /**
  * Boot grouping with the DHCP traffic a real network boot makes (event sequences as recorded in

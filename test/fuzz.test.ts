@@ -17,7 +17,7 @@ import { Catalog } from '../src/catalog/index.js';
 import { openCmdb } from '../src/cmdb/index.js';
 import { CmdbError } from '../src/cmdb/errors.js';
 import { resolveConfig } from '../src/config/index.js';
-import { decodeDhcp, encodeDhcp } from '../src/dhcp/codec.js';
+import { decodeDhcp, encodeDhcp } from '../src/dhcp/wire/codec.js';
 import { decodePacket as decodeTftp } from '../src/tftp/codec.js';
 import { makeBundle } from './helpers/bundle.js';
 import { tempDir } from './helpers/tmp.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TftpOption } from '../src/tftp/codec.js';
-import { negotiateOptions } from '../src/tftp/options.js';
+import { negotiateOptions } from '../src/tftp/negotiate.js';
 
 const limits = { maxBlksize: 1468, maxWindowsize: 64 };
 const opts = (...pairs: [string, string][]): TftpOption[] => pairs.map(([name, value]) => ({ name, value }));

@@ -1,5 +1,6 @@
 import type { BootStep, Cmdb } from '../cmdb/index.js';
 import { writeBootStep } from '../cmdb/boot-steps.js';
+import type { TransferRecord } from '../tftp/index.js';
 import type { BootPlan } from './plan.js';
 
 /** What a door records for a stage of a plan: the data every door writes alike. */
@@ -21,4 +22,20 @@ export function recordBootStep(cmdb: Cmdb, plan: BootPlan, stage: string, detail
   const step = bootStep(plan, stage, detail);
   if (cmdb.inTransaction()) writeBootStep(cmdb, step);
   else cmdb.tx(() => writeBootStep(cmdb, step));
+}
+
+/**
+ * A TFTP transfer is a boot stage of whichever machine holds the client's address: TFTP
+ * carries no MAC, so the lease says whose it was.
+ */
+export function recordTransfer(cmdb: Cmdb, r: TransferRecord): Promise<void> {
+  const lease = cmdb.leases.get(r.client.address.replace(/^::ffff:/, ''));
+  return cmdb.soon(() => {
+    cmdb.events.add({
+      type: 'tftp',
+      mac: lease?.mac ?? null,
+      machineId: lease ? cmdb.machines.idOfMac(lease.mac) : null,
+      detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },
+    });
+  });
 }

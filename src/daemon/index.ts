@@ -15,7 +15,8 @@ import { bmcRolloutPower } from '../power/rollout-power.js';
 import { PowerService } from '../power/service.js';
 import type { Logger } from '../log.js';
 import { serveHttp } from './http-cluster.js';
-import { startDhcpDoor, startTftpDoor } from './doors.js';
+import { startDhcpDoor } from './dhcp-door.js';
+import { startTftpDoor } from './tftp-door.js';
 import { lockDataDir } from './data-lock.js';
 import { databasePath } from './paths.js';
 import { startDiscoveredExpiry } from './expire-discovered.js';
@@ -78,7 +79,7 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
     const url = http.url;
     const tftp = await startTftpDoor({ cmdb, config, registry, logger, templates });
     if (tftp) closers.push(() => tftp.close());
-    const dhcp = await startDhcpDoor({ cmdb, config, registry, logger, templates });
+    const dhcp = await startDhcpDoor({ cmdb, config, registry, logger });
     if (dhcp) closers.push(() => dhcp.close());
     const stopExpiry = startDiscoveredExpiry(cmdb, config, registry, logger);
     if (stopExpiry) closers.push(stopExpiry);

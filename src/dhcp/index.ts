@@ -1,2 +1,3 @@
 export { startDhcpServer, type DhcpServer, type DhcpServerOptions } from './server.js';
-export { decodeDhcp, encodeDhcp, type DhcpPacket } from './codec.js';
+export { decodeDhcp, encodeDhcp, type DhcpPacket } from './wire/codec.js';
+export type { DhcpBootPath, DhcpClient } from './contract.js';

@@ -1,9 +1,9 @@
 import type { BootPlan } from '../boot/index.js';
 import type { Subnet } from '../cmdb/types.js';
 import { formatIpv4, maskOf, parseCidr } from '../net/ipv4.js';
-import { BootOp, type DhcpPacket, type DhcpPacketInit } from './codec.js';
-import { DhcpMessageType, type DhcpOptions } from './options.js';
-import { encodePxeVendorOptions, PxeDiscoveryControl } from './pxe.js';
+import { BootOp, type DhcpPacket, type DhcpPacketInit } from './wire/codec.js';
+import { DhcpMessageType, type DhcpOptions } from './wire/options.js';
+import { encodePxeVendorOptions, PxeDiscoveryControl } from './wire/pxe.js';
 
 export interface ServerIdentity {
   /** Our address on the served segment: server identifier and next-server. */

@@ -1,4 +1,4 @@
-import type { SubnetBook } from './leases.js';
+import type { SubnetBook } from './lease-book.js';
 
 /** Why an unknown MAC may not take one more address. */
 export type UnknownMacRefusal = 'unknown-mac-cap' | 'unknown-mac-share';

@@ -7,25 +7,26 @@ import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
-import { EventFeed } from '../events/feed.js';
+import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
 import { installErrorHandler } from './errors.js';
 import { guardBodies, guardConnections } from './guards.js';
 import { MachineDoor } from './machine-door.js';
-import { artifactRoutes } from './routes/artifacts.js';
-import { assignmentRoutes } from './routes/assignments.js';
-import { bootRoutes } from './routes/boot.js';
-import { eventRoutes } from './routes/events.js';
-import { healthRoutes } from './routes/health.js';
-import { imageRoutes } from './routes/images.js';
-import { leaseRoutes } from './routes/leases.js';
-import { machineHealthRoutes } from './routes/machine-health.js';
-import { machineRoutes } from './routes/machines.js';
-import { metadataRoutes } from './routes/metadata.js';
-import { rolloutRoutes } from './routes/rollouts.js';
-import { powerRoutes } from './routes/power.js';
-import { subnetRoutes } from './routes/subnets.js';
-import { tokenRoutes } from './routes/tokens.js';
+import { assignmentRoutes } from './api/assignments.js';
+import { eventRoutes } from './api/events.js';
+import { explainRoutes } from './api/explain.js';
+import { imageRoutes } from './api/images.js';
+import { leaseRoutes } from './api/leases.js';
+import { machineRoutes } from './api/machines.js';
+import { monitoringRoutes } from './api/monitoring.js';
+import { powerRoutes } from './api/power.js';
+import { rolloutRoutes } from './api/rollouts.js';
+import { subnetRoutes } from './api/subnets.js';
+import { tokenRoutes } from './api/tokens.js';
+import { artifactRoutes } from './machine/artifacts.js';
+import { bootRoutes } from './machine/boot.js';
+import { machineHealthRoutes } from './machine/health.js';
+import { metadataRoutes } from './machine/metadata.js';
 
 export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor'> {
   /** These three are made from cmdb and config when not given. */
@@ -87,7 +88,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes, ctx);
+  await app.register(monitoringRoutes, ctx);
   await app.register(machineRoutes, ctx);
   await app.register(subnetRoutes, ctx);
   await app.register(leaseRoutes, ctx);
@@ -95,6 +96,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(imageRoutes, ctx);
   await app.register(artifactRoutes, ctx);
   await app.register(bootRoutes, ctx);
+  await app.register(explainRoutes, ctx);
   await app.register(metadataRoutes, ctx);
   await app.register(machineHealthRoutes, ctx);
   await app.register(eventRoutes, ctx);

@@ -3,7 +3,7 @@ import type { TemplateStore } from '../boot/templates.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
-import type { EventFeed } from '../events/feed.js';
+import type { EventFeed } from './event-feed.js';
 import type { MachineDoor } from './machine-door.js';
 
 /** What every route group is given: the CMDB, the catalog, templates, the event feed, the machine door's checks, config and metrics. */

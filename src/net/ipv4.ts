@@ -70,3 +70,8 @@ export function isUsableHost(c: Cidr, ip: number): boolean {
   if (c.prefix >= 31) return true;
   return ip !== c.first && ip !== c.last;
 }
+
+/** A range of validated dotted-quad addresses (a subnet's pool) as integers. */
+export function parseIpv4Range(r: { start: string; end: string }): { start: number; end: number } {
+  return { start: parseIpv4(r.start)!, end: parseIpv4(r.end)! };
+}

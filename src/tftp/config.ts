@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { isAbsolute } from 'node:path';
 import { normalizeRequestPath } from './confine.js';
-import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './options.js';
+import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './negotiate.js';
 import type { TransferResult } from './pump.js';
 import { CONFIG_DEFAULTS } from '../config/schema.js';
 

@@ -6,7 +6,7 @@ import { decodePacket, encodeError, encodePacket, ErrorCode, Opcode, type TftpOp
 import { resolveConfig, type Peer, type ServerConfig, type TftpServerOptions, type TransferRecord } from './config.js';
 import { lookupContent, type ContentPlaces } from './lookup.js';
 import { TftpMetrics, type TftpStats } from './metrics.js';
-import { negotiateOptions } from './options.js';
+import { negotiateOptions } from './negotiate.js';
 import { loadPump, startPump, type PumpCounters, type PumpedTransfer, type PumpOutcome } from './pump.js';
 import { closeContent, contentSize, readAheadBytes, type Content } from './source.js';
 

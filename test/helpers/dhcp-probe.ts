@@ -6,8 +6,8 @@
  * JSON line. Bounded: it exits after `listenMs`.
  */
 import { createSocket } from 'node:dgram';
-import { decodeDhcp, encodeDhcp, macToChaddr, type DhcpPacketInit } from '../../src/dhcp/codec.js';
-import { DhcpMessageType, type DhcpOptions } from '../../src/dhcp/options.js';
+import { decodeDhcp, encodeDhcp, macToChaddr, type DhcpPacketInit } from '../../src/dhcp/wire/codec.js';
+import { DhcpMessageType, type DhcpOptions } from '../../src/dhcp/wire/options.js';
 
 export interface ProbeSend {
   mac: string;

@@ -17,8 +17,8 @@
 import { appendFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
-import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/codec.js';
-import { DhcpMessageType } from '../../src/dhcp/options.js';
+import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/wire/codec.js';
+import { DhcpMessageType } from '../../src/dhcp/wire/options.js';
 
 export interface RecorderSpec {
   relay: string;

@@ -5,7 +5,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { decodeDhcp, encodeDhcp } from '../../src/dhcp/codec.js';
+import { decodeDhcp, encodeDhcp } from '../../src/dhcp/wire/codec.js';
 
 const spec = JSON.parse(process.argv[2]!) as { server: string; count: number; perSecond: number; macs: 'random' | 'one' };
 const socket = createSocket({ type: 'udp4', reuseAddr: true });

@@ -7,7 +7,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { randomBytes, randomInt } from 'node:crypto';
-import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/codec.js';
+import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/wire/codec.js';
 import { decodePacket as decodeTftp } from '../../src/tftp/codec.js';
 
 const spec = JSON.parse(process.argv[2]!) as { server: string; count: number; perSecond: number; from?: string };

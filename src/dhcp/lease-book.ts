@@ -1,8 +1,7 @@
-import type { Cmdb, WriteOp } from '../cmdb/index.js';
+import type { Subnet, WriteOp } from '../cmdb/index.js';
 import type { LeaseState } from '../cmdb/leases.js';
-import type { Subnet } from '../cmdb/types.js';
-import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
-import { poolBounds } from '../cmdb/subnets.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4, parseIpv4Range, type Cidr } from '../net/ipv4.js';
+import type { DhcpBootPath } from './contract.js';
 import { AddressPool } from './pool.js';
 
 export interface Holding {
@@ -34,7 +33,7 @@ export class LeaseBooks {
   private checkedAt = 0;
 
   constructor(
-    private readonly cmdb: Cmdb,
+    private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn'>,
     private readonly opts: { offerHoldSeconds: number; declineQuarantineSeconds: number },
   ) {
     this.refresh(true);
@@ -45,7 +44,7 @@ export class LeaseBooks {
     const now = Date.now();
     if (!force && now - this.checkedAt < 1000) return;
     this.checkedAt = now;
-    const subnets = this.cmdb.subnets.list();
+    const subnets = this.source.subnets();
     const version = subnets.map((s) => `${s.id}@${s.updatedAt}`).join(',');
     if (!force && version === this.version) return;
     this.version = version;
@@ -168,11 +167,11 @@ export class LeaseBooks {
     const book: SubnetBook = {
       subnet,
       cidr: parseCidr(subnet.cidr)!,
-      pool: new AddressPool(poolBounds(subnet)),
+      pool: new AddressPool(subnet.pools.map(parseIpv4Range)),
       byMac: new Map(),
       byIp: new Map(),
     };
-    for (const l of this.cmdb.leases.inSubnet(subnet.id)) {
+    for (const l of this.source.leasesIn(subnet.id)) {
       const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt, clientId: l.clientId };
       book.byMac.set(h.mac, h);
       book.byIp.set(h.ip, h);

@@ -25,21 +25,8 @@
  */
 
 import { decodeError, type DhcpDecodeError } from './errors.js';
-import {
-  DHCP_OPTIONS,
-  OPTION_BY_CODE,
-  checkUint,
-  decodeOptionValue,
-  decodeText,
-  checkText,
-  formatIp,
-  ipNumber,
-  plainView,
-  walkTlv,
-  writeOptionValue,
-  type DhcpOptions,
-  type Tlv,
-} from './options.js';
+import { checkText, checkUint, decodeText, formatIp, ipNumber, plainView, walkTlv, type Tlv } from './bytes.js';
+import { DHCP_OPTIONS, OPTION_BY_CODE, decodeOptionValue, writeOptionValue, type DhcpOptions } from './options.js';
 
 export const BootOp = { REQUEST: 1, REPLY: 2 } as const;
 export type BootOp = (typeof BootOp)[keyof typeof BootOp];

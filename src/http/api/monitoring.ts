@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { HttpContext } from '../context.js';
 
 /** Liveness for load balancers and Prometheus scraping; both open, neither touches secrets. */
-export const healthRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, registry }) => {
+export const monitoringRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, registry }) => {
   app.get('/healthz', { schema: { tags: ['health'] } }, async () => {
     cmdb.machines.count();
     return { status: 'ok', schema: cmdb.schemaVersion() };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Counter } from 'prom-client';
-import { traceBoots, type BootTrace } from '../../events/trace.js';
+import { traceBoots, type BootTrace } from '../../boot/trace.js';
 import { healthOf, type HealthVerdict } from '../../health/verdict.js';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';

@@ -1,14 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import type { Registry } from 'prom-client';
-import { tftpVirtualFile, type TemplateStore } from '../boot/index.js';
+import { recordTransfer, tftpVirtualFile, type TemplateStore } from '../boot/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
-import { startDhcpServer } from '../dhcp/index.js';
 import type { Logger } from '../log.js';
-import { startTftpServer, type TransferRecord } from '../tftp/index.js';
+import { startTftpServer } from '../tftp/index.js';
 import { hostPort } from './listen.js';
 
-interface DoorContext {
+interface TftpDoorContext {
   cmdb: Cmdb;
   config: Config;
   registry: Registry;
@@ -17,7 +16,7 @@ interface DoorContext {
 }
 
 /** Starts TFTP (loaders and per-machine virtual files) when enabled; returns its closer. */
-export async function startTftpDoor(ctx: DoorContext): Promise<{ close(): Promise<void>; port: number } | null> {
+export async function startTftpDoor(ctx: TftpDoorContext): Promise<{ close(): Promise<void>; port: number } | null> {
   const { config, cmdb, logger } = ctx;
   if (!config.tftp.enabled) return null;
   mkdirSync(config.tftp.root, { recursive: true });
@@ -45,23 +44,4 @@ export async function startTftpDoor(ctx: DoorContext): Promise<{ close(): Promis
   });
   logger.info({ listen: server.address() }, 'tftp listening');
   return { close: () => server.close(), port: server.address().port };
-}
-
-/** A TFTP transfer is a boot stage of whichever machine holds the client's address. */
-function recordTransfer(cmdb: Cmdb, r: TransferRecord): Promise<void> {
-  const lease = cmdb.leases.get(r.client.address.replace(/^::ffff:/, ''));
-  return cmdb.soon(() => {
-    cmdb.events.add({
-      type: 'tftp',
-      mac: lease?.mac ?? null,
-      machineId: lease ? cmdb.machines.idOfMac(lease.mac) : null,
-      detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },
-    });
-  });
-}
-
-/** Starts DHCP only when configured (never by default). */
-export async function startDhcpDoor(ctx: DoorContext): Promise<{ close(): Promise<void> } | null> {
-  if (!ctx.config.dhcp.enabled) return null;
-  return startDhcpServer(ctx);
 }

@@ -2,21 +2,8 @@
 // sub-options a boot server puts in option 43 (PXE 2.1 specification §2.4.1).
 
 import { decodeError, type DhcpDecodeError } from './errors.js';
-import {
-  checkUint,
-  decodeText,
-  encodeText,
-  formatIp,
-  ipBytes,
-  nonEmpty,
-  plainView,
-  readU16,
-  u16Bytes,
-  walkTlv,
-  writeTlv,
-  type DhcpOptions,
-  type Tlv,
-} from './options.js';
+import { checkUint, decodeText, encodeText, formatIp, ipBytes, nonEmpty, plainView, readU16, u16Bytes, walkTlv, writeTlv, type Tlv } from './bytes.js';
+import { type DhcpOptions } from './options.js';
 
 /**
  * Client system architectures of option 93 (RFC 4578 §2.1 and the IANA registry

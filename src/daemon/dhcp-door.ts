@@ -1,0 +1,52 @@
+import type { Registry } from 'prom-client';
+import { bootStep, classifyDhcpClient, decide, type ClientFacts } from '../boot/index.js';
+import { MachineCache, type BatchWriter, type Cmdb } from '../cmdb/index.js';
+import type { Config } from '../config/index.js';
+import { startDhcpServer, type DhcpBootPath } from '../dhcp/index.js';
+import type { Logger } from '../log.js';
+
+interface DhcpDoorContext {
+  cmdb: Cmdb;
+  config: Config;
+  registry: Registry;
+  logger: Logger;
+}
+
+/** Starts DHCP only when configured (never by default). */
+export async function startDhcpDoor(ctx: DhcpDoorContext): Promise<{ close(): Promise<void> } | null> {
+  if (!ctx.config.dhcp.enabled) return null;
+  const writer = ctx.cmdb.openWriter();
+  const server = await startDhcpServer({ config: ctx.config, registry: ctx.registry, logger: ctx.logger, boot: dhcpBootPath(ctx.cmdb, ctx.config, writer) }).catch(async (err: unknown) => {
+    await writer.close();
+    throw err;
+  });
+  return {
+    close: async () => {
+      await server.close();
+      await writer.close();
+    },
+  };
+}
+
+/**
+ * The DHCP server's view of the boot decision and the CMDB. Machines come from a cache (a
+ * lookup per packet); the writes of each batch are committed on the CMDB's writer thread,
+ * and the machines a batch registered are taken into the cache with its commit.
+ */
+function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
+  const machines = new MachineCache(cmdb.machines, cmdb.assignments);
+  const rules = () => machines.rules();
+  return {
+    machine: (mac) => machines.byCanonicalMac(mac),
+    plan: (client, { machine, subnetContaining }) => {
+      const { firmware, arch } = classifyDhcpClient(client);
+      const facts: ClientFacts = { mac: client.mac, firmware, arch, archCode: client.archCode, subnetHint: client.subnetHint, door: 'dhcp' };
+      // A literal of one shape, not a spread: this runs twice per exchange.
+      return decide(facts, { cmdb, config, subnetContaining, machine, rules });
+    },
+    step: bootStep,
+    subnets: () => cmdb.subnets.list(),
+    leasesIn: (subnetId) => cmdb.leases.inSubnet(subnetId),
+    commit: (ops) => writer.commit(ops).then((outcome) => machines.remember(outcome)),
+  };
+}
