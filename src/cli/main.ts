@@ -8,14 +8,17 @@ import { registerMachineCommands } from './machine.js';
 import { registerRolloutCommands } from './rollout.js';
 import { registerPowerCommands } from './power.js';
 import { registerAssignCommands } from './assign.js';
+import { registerBackupCommands } from './backup.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
 import { registerSubnetCommands } from './subnet.js';
 import { registerTokenCommands } from './token.js';
 import { registerVmCommands } from './vm.js';
+import { liveryVersion } from '../version.js';
 
 const program = new Command('livery')
   .description('diskless PXE boot server and live-image catalog')
+  .version(liveryVersion, '-V, --version')
   .option('--url <url>', `livery server (env LIVERY_URL, default ${DEFAULT_URL})`)
   .option('--token <token>', 'API token (env LIVERY_TOKEN)')
   .option('--json', 'machine-readable output')
@@ -32,6 +35,7 @@ registerSubnetCommands(program);
 registerLeaseCommands(program);
 registerTokenCommands(program);
 registerStatusCommand(program);
+registerBackupCommands(program);
 registerVmCommands(program);
 
 try {

@@ -31,7 +31,11 @@ export class Cmdb {
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
-  constructor(readonly db: Db) {
+  constructor(
+    readonly db: Db,
+    /** Where the database was copied before this open migrated its schema, if it did. */
+    readonly migrationBackup: string | null = null,
+  ) {
     this.subnets = new SubnetStore(db);
     this.machines = new MachineStore(db, this.subnets);
     this.events = new EventStore(db);
@@ -84,7 +88,8 @@ export class Cmdb {
 }
 
 export function openCmdb(path: string): Cmdb {
-  return new Cmdb(openDatabase(path));
+  const { db, migrationBackup } = openDatabase(path);
+  return new Cmdb(db, migrationBackup);
 }
 
 export { CmdbError } from './errors.js';

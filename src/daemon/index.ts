@@ -51,6 +51,7 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
   let cmdb: Cmdb;
   try {
     cmdb = openCmdb(databasePath(config.dataDir));
+    if (cmdb.migrationBackup) logger.info({ backup: cmdb.migrationBackup }, 'copied the database before migrating its schema');
   } catch (err) {
     lock.release();
     throw err;

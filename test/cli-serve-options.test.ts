@@ -1,0 +1,35 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { livery } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
+
+const dir = tempDir();
+afterAll(() => dir.cleanup());
+
+describe('livery --version and serve --check-config', () => {
+  it('prints the version of the package it ships in', () => {
+    const r = livery(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(join(import.meta.dirname, '../package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it('checks a config without serving, taking the data dir and listen address from LIVERY_* variables', () => {
+    const config = join(dir.path, 'ok.toml');
+    writeFileSync(config, '[tftp]\nenabled = false\n');
+    const r = livery(['serve', '--check-config'], { LIVERY_CONFIG: config, LIVERY_DATA_DIR: join(dir.path, 'elsewhere'), LIVERY_HTTP_LISTEN: '127.0.0.1:9999' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('configuration is valid');
+    const resolved = JSON.parse(r.stdout) as { dataDir: string; http: { listen: string }; tftp: { enabled: boolean } };
+    expect(resolved).toMatchObject({ dataDir: join(dir.path, 'elsewhere'), http: { listen: '127.0.0.1:9999' }, tftp: { enabled: false } });
+  });
+
+  it('names the bad setting and exits 2', () => {
+    const config = join(dir.path, 'bad.toml');
+    writeFileSync(config, '[tftp]\nenabled = "sometimes"\n');
+    const r = livery(['serve', '--check-config', '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/tftp\.enabled/);
+    expect(r.stdout).toBe('');
+  });
+});
