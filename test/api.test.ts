@@ -29,7 +29,7 @@ describe('REST API', () => {
     expect(m).toMatchObject({ macs: ['52:54:00:12:34:56'], hostname: 'node1', ip: '10.0.0.10', state: 'registered', labels: { rack: 'r1' } });
     const got = await (await s.api('/v1/machines/5254.0012.3456')).json();
     expect(got.id).toBe(m.id);
-    const audit = s.livery.cmdb.audit.list(1)[0]!;
+    const audit = s.livery.cmdb.audit.list({ limit: 1 })[0]!;
     expect(audit).toMatchObject({ actor: 'token:bootstrap-admin', action: 'machine.create', target: '52:54:00:12:34:56' });
   });
 

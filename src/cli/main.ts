@@ -8,6 +8,7 @@ import { registerMachineCommands } from './machine.js';
 import { registerRolloutCommands } from './rollout.js';
 import { registerPowerCommands } from './power.js';
 import { registerAssignCommands } from './assign.js';
+import { registerAuditCommand } from './audit.js';
 import { registerBackupCommands } from './backup.js';
 import { registerServeCommand } from './serve.js';
 import { registerStatusCommand } from './status.js';
@@ -36,6 +37,7 @@ registerLeaseCommands(program);
 registerTokenCommands(program);
 registerStatusCommand(program);
 registerBackupCommands(program);
+registerAuditCommand(program);
 registerVmCommands(program);
 
 try {
