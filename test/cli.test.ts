@@ -90,4 +90,23 @@ describe('livery CLI (built binary, real server)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('tftp.maxBlksize');
   });
+
+  it('set --label and --var change only the keys given; --unlabel and --unvar remove one', async () => {
+    const add = livery(['machine', 'add', '--mac', '52:54:00:00:0e:01', '--hostname', 'edit1', '--label', 'rack=r1', '--label', 'role=kvm', '--var', 'tz=UTC'], env);
+    expect(add.code, add.stderr).toBe(0);
+    const set = livery(['machine', 'set', 'edit1', '--label', 'rack=r2', '--label', 'canary=yes', '--var', 'ntp=pool'], env);
+    expect(set.code, set.stderr).toBe(0);
+    const shown = () => JSON.parse(livery(['machine', 'show', 'edit1', '--json'], env).stdout) as { labels: Record<string, string>; vars: Record<string, string> };
+    expect(shown()).toMatchObject({ labels: { rack: 'r2', role: 'kvm', canary: 'yes' }, vars: { tz: 'UTC', ntp: 'pool' } });
+    expect(livery(['machine', 'set', 'edit1', '--unlabel', 'canary', '--unvar', 'tz'], env).code).toBe(0);
+    expect(shown()).toEqual(expect.objectContaining({ labels: { rack: 'r2', role: 'kvm' }, vars: { ntp: 'pool' } }));
+    // Through the API, the whole set and some keys at once are refused, naming both fields.
+    const both = await fetch(`${server.url}/v1/machines/edit1`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ labels: { a: '1' }, labelChanges: { b: '2' } }),
+    });
+    expect(both.status).toBe(400);
+    expect(await both.text()).toContain('labelChanges: give labels (the whole set) or labelChanges (some keys), not both');
+  });
 });

@@ -16,7 +16,9 @@ interface MachineFlags extends BmcFlags {
   uuid?: string;
   subnet?: string;
   label?: string[];
+  unlabel?: string[];
   var?: string[];
+  unvar?: string[];
   image?: string;
   channel?: string;
   imageId?: string;
@@ -42,13 +44,25 @@ function machineOptions(cmd: Command): Command {
     .option('--state <state>', 'discovered | registered | retired');
 }
 
-function toInput(f: MachineFlags): MachineInput {
+/** `--label`/`--var` on `set` change those keys only; `--unlabel`/`--unvar` remove keys. */
+function changesOf(set: Record<string, string> | undefined, unset: string[] | undefined): Record<string, string | null> | undefined {
+  if (!set && !unset) return undefined;
+  return { ...set, ...Object.fromEntries((unset ?? []).map((k) => [k, null])) };
+}
+
+function toInput(f: MachineFlags, editing: boolean): MachineInput {
   const input: MachineInput = {};
   const orNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
   if (f.mac) input.macs = f.mac;
   for (const k of ['hostname', 'ip', 'site', 'uuid', 'subnet'] as const) if (f[k] !== undefined) input[k] = orNull(f[k]);
-  if (f.label) input.labels = keyValues(f.label, '--label');
-  if (f.var) input.vars = keyValues(f.var, '--var');
+  const labels = keyValues(f.label, '--label');
+  const vars = keyValues(f.var, '--var');
+  const labelChanges = editing ? changesOf(labels, f.unlabel) : undefined;
+  const varChanges = editing ? changesOf(vars, f.unvar) : undefined;
+  if (labelChanges) input.labelChanges = labelChanges;
+  else if (labels) input.labels = labels;
+  if (varChanges) input.varChanges = varChanges;
+  else if (vars) input.vars = vars;
   if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
   if (f.state) input.state = f.state;
   if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
@@ -90,16 +104,19 @@ export function registerMachineCommands(program: Command): void {
     .action(async (flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
-      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags));
+      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags, false));
       const bmc = bmcInput ? await putBmc(client, String(m.id), bmcInput) : null;
       globals(cmd).json ? printJson({ ...m, bmc }) : showMachine(m, bmc);
     });
 
-  machineOptions(machine.command('set').description('change a machine').argument('<machine>', 'MAC, hostname or id'))
+  machineOptions(machine.command('set').description('change a machine; --label and --var change only the keys given').argument('<machine>', 'MAC, hostname or id'))
+    .option('--unlabel <key>', 'remove a label (repeatable)', collect)
+    .option('--unvar <name>', 'remove a variable (repeatable)', collect)
+    .addHelpText('after', '\nExample:\n  livery machine set node7 --label rack=r12 --unlabel canary --image kvm-host --channel stable')
     .action(async (ref: string, flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
-      const input = toInput(flags);
+      const input = toInput(flags, true);
       const path = `/v1/machines/${encodeURIComponent(ref)}`;
       // Only a BMC to set: the machine record itself is left untouched.
       const m = Object.keys(input).length > 0 || !bmcInput ? await client.request<Machine>('PATCH', path, input) : await client.get<Machine>(path);

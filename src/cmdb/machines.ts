@@ -1,6 +1,7 @@
 import type { Db } from './db.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { checkDistinctEnvNames } from './env-names.js';
+import { applyChanges } from './key-values.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
@@ -464,13 +465,17 @@ export class MachineStore {
       hostname,
       uuid: checkUuid('uuid', pick('uuid', existing?.uuid)),
       site: checkText('site', pick('site', existing?.site), 64),
-      labels: JSON.stringify(checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', pick('labels', existing?.labels)))),
+      labels: JSON.stringify(
+        checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', applyChanges('labelChanges', { field: 'labels', given: input.labels !== undefined }, pick('labels', existing?.labels) ?? {}, input.labelChanges))),
+      ),
       state,
       imageName,
       imageChannel,
       imageId,
       kernelArgs: checkKernelArgs('kernelArgs', pick('kernelArgs', existing?.kernelArgs)),
-      vars: JSON.stringify(checkDistinctEnvNames('vars', 'VAR', checkVars('vars', pick('vars', existing?.vars)))),
+      vars: JSON.stringify(
+        checkDistinctEnvNames('vars', 'VAR', checkVars('vars', applyChanges('varChanges', { field: 'vars', given: input.vars !== undefined }, pick('vars', existing?.vars) ?? {}, input.varChanges))),
+      ),
       ip,
       subnetId: subnet?.id ?? null,
     };

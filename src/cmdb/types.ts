@@ -37,10 +37,14 @@ export interface MachineInput {
   uuid?: string | null;
   site?: string | null;
   labels?: Record<string, string>;
+  /** Some labels set (a string) or removed (null), the others kept; `labels` replaces them all. */
+  labelChanges?: Record<string, string | null>;
   state?: MachineState;
   image?: Partial<ImageSelector>;
   kernelArgs?: string;
   vars?: Record<string, string>;
+  /** As labelChanges, for vars. */
+  varChanges?: Record<string, string | null>;
   ip?: string | null;
   subnet?: string | null;
 }
