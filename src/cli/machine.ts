@@ -7,6 +7,9 @@ import { collect, formatObject, keyValues, printJson, printRecord, printTable } 
 import { wholeNumber } from './numbers.js';
 import { bmcFromFlags, bmcOptions, formatBmc, putBmc, type BmcFlags } from './bmc.js';
 import type { Bmc } from '../cmdb/bmcs.js';
+import { MACHINE_STATES } from '../cmdb/machines.js';
+import { FIRMWARES } from '../boot/facts.js';
+import { choice } from './choices.js';
 
 interface MachineFlags extends BmcFlags {
   mac?: string[];
@@ -41,7 +44,7 @@ function machineOptions(cmd: Command): Command {
     .option('--channel <channel>', 'channel of that image (default stable)')
     .option('--image-id <id>', 'pin an exact image id')
     .option('--kernel-args <args>', 'extra kernel arguments')
-    .option('--state <state>', 'discovered | registered | retired');
+    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES));
 }
 
 /** `--label`/`--var` on `set` change those keys only; `--unlabel`/`--unvar` remove keys. */
@@ -127,7 +130,7 @@ export function registerMachineCommands(program: Command): void {
   machine
     .command('list')
     .description('list machines')
-    .option('--state <state>', 'discovered | registered | retired')
+    .addOption(choice('--state <state>', 'only machines in this state', MACHINE_STATES))
     .option('--site <site>', 'only this site')
     .option('--label <key=value>', 'only machines with this label (repeatable)', collect)
     .option('--limit <n>', 'at most this many', (v) => wholeNumber('--limit', v, 1, 100_000))
@@ -228,7 +231,7 @@ function registerMachineDiagnostics(machine: Command): void {
     .command('explain')
     .description('show the whole boot decision for a MAC: subnet, policy, image and why, and the rendered script')
     .argument('<machine>', 'MAC (known or not), hostname or id')
-    .option('--firmware <kind>', 'as seen by: bios-pxe | uefi-pxe | uefi-http | ipxe', 'ipxe')
+    .addOption(choice('--firmware <kind>', 'as seen by this client', FIRMWARES).default('ipxe'))
     .option('--subnet <subnet>', 'as if it asked from this subnet')
     .action(async (ref: string, flags: { firmware: string; subnet?: string }, cmd: Command) => {
       const q = new URLSearchParams({ firmware: flags.firmware, ...(flags.subnet ? { subnet: flags.subnet } : {}) });

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { UNKNOWN_MAC_POLICIES } from '../cmdb/subnets.js';
 import type { Subnet, SubnetInput } from '../cmdb/types.js';
+import { choice } from './choices.js';
 import { clientFor, globals } from './context.js';
 import { collect, printJson, printRecord, printTable } from './output.js';
 
@@ -26,8 +28,8 @@ function subnetOptions(cmd: Command): Command {
     .option('--domain <domain>', 'DNS domain')
     .option('--pool <start-end>', 'dynamic pool, e.g. 10.0.0.100-10.0.0.199 (repeatable)', collect)
     .option('--lease-time <seconds>', 'lease time in seconds')
-    .option('--policy <policy>', 'unknown MACs: ignore | discover | default-image')
-    .option('--discover-action <action>', 'what discovered machines are told: retry | exit')
+    .addOption(choice('--policy <policy>', 'what unknown MACs get', UNKNOWN_MAC_POLICIES))
+    .addOption(choice('--discover-action <action>', 'what discovered machines are told', ['retry', 'exit']))
     .option('--default-image <name>', 'image unknown machines boot under policy default-image')
     .option('--default-channel <channel>', 'channel of the default image');
 }

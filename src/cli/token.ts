@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { ROLES } from '../cmdb/tokens.js';
 import type { ApiToken, Role } from '../cmdb/types.js';
+import { choice } from './choices.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printTable } from './output.js';
 
@@ -10,7 +12,7 @@ export function registerTokenCommands(program: Command): void {
   token
     .command('create')
     .description('create a token and print it (shown once)')
-    .requiredOption('--role <role>', 'admin | operator | publisher | reader')
+    .addOption(choice('--role <role>', 'what the token may do', ROLES).makeOptionMandatory())
     .option('--name <name>', 'what the token is for', 'cli')
     .option('--data-dir <dir>', 'write straight into this data dir\'s database (bootstrap, no server needed)')
     .action(async (flags: { role: Role; name: string; dataDir?: string }, cmd: Command) => {

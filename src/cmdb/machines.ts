@@ -88,7 +88,7 @@ export interface PlanClaims {
   imageIds: Set<string>;
 }
 
-const STATES: MachineState[] = ['discovered', 'registered', 'retired'];
+export const MACHINE_STATES: readonly MachineState[] = ['discovered', 'registered', 'retired'];
 
 // MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
 const SELECT = `
@@ -449,7 +449,7 @@ export class MachineStore {
       if ((other !== undefined && other !== existing?.id) || others.hostname(hostname)) throw conflict('hostname', `hostname ${hostname} is already taken`);
     }
     const state = pick('state', existing?.state) ?? 'registered';
-    if (!STATES.includes(state)) throw invalid('state', `must be one of ${STATES.join(', ')}`);
+    if (!MACHINE_STATES.includes(state)) throw invalid('state', `must be one of ${MACHINE_STATES.join(', ')}`);
     const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
     const imageId = checkText('image.id', imageIn.id ?? null, 64);
     if (imageId && !this.imageExists.get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);

@@ -7,7 +7,7 @@ import { tempDir } from './helpers/tmp.js';
 const dir = tempDir();
 afterAll(() => dir.cleanup());
 
-describe('livery --version and serve --check-config', () => {
+describe('livery --version, serve --check-config and choices', () => {
   it('prints the version of the package it ships in', () => {
     const r = livery(['--version']);
     expect(r.code).toBe(0);
@@ -31,5 +31,15 @@ describe('livery --version and serve --check-config', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/tftp\.enabled/);
     expect(r.stdout).toBe('');
+  });
+
+  it('refuses a value outside an option\'s choices before sending anything, listing the allowed ones', () => {
+    // No server listens at this URL: the refusal must come from the CLI itself.
+    const env = { LIVERY_URL: 'http://127.0.0.1:9', LIVERY_TOKEN: 'x' };
+    const r = livery(['machine', 'list', '--state', 'gone'], env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("argument 'gone' is invalid. Allowed choices are discovered, registered, retired.");
+    expect(livery(['subnet', 'add', 'x', '--cidr', '10.0.0.0/24', '--policy', 'maybe'], env).stderr).toContain('Allowed choices are ignore, discover, default-image');
+    expect(livery(['token', 'create', '--role', 'root'], env).stderr).toContain('Allowed choices are admin, operator, publisher, reader');
   });
 });
