@@ -109,4 +109,19 @@ describe('livery CLI (built binary, real server)', () => {
     expect(both.status).toBe(400);
     expect(await both.text()).toContain('labelChanges: give labels (the whole set) or labelChanges (some keys), not both');
   });
+
+  it('machine rm --purge and subnet rm ask first: without a terminal they need --yes', () => {
+    expect(livery(['subnet', 'add', '--name', 'doomed', '--cidr', '10.66.0.0/24'], env).code).toBe(0);
+    expect(livery(['machine', 'add', '--mac', '52:54:00:00:0d:01', '--hostname', 'doomed1', '--subnet', 'doomed'], env).code).toBe(0);
+    const purge = livery(['machine', 'rm', 'doomed1', '--purge'], env);
+    expect(purge.code).toBe(1);
+    expect(purge.stderr).toMatch(/delete machine doomed1 \(id \d+\) and its history: refused without --yes/);
+    const subnet = livery(['subnet', 'rm', 'doomed'], env);
+    expect(subnet.code).toBe(1);
+    expect(subnet.stderr).toContain('delete subnet doomed (10.66.0.0/24) and its leases: refused without --yes');
+    expect(livery(['machine', 'show', 'doomed1'], env).code).toBe(0);
+    expect(livery(['machine', 'rm', 'doomed1', '--purge', '--yes'], env).stdout).toContain('purged doomed1');
+    expect(livery(['subnet', 'rm', 'doomed', '--yes'], env).stdout).toContain('deleted subnet doomed');
+    expect(livery(['machine', 'show', 'doomed1'], env).code).toBe(1);
+  });
 });

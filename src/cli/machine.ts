@@ -10,6 +10,7 @@ import type { Bmc } from '../cmdb/bmcs.js';
 import { MACHINE_STATES } from '../cmdb/machines.js';
 import { FIRMWARES } from '../boot/facts.js';
 import { choice } from './choices.js';
+import { confirm } from './confirm.js';
 
 interface MachineFlags extends BmcFlags {
   mac?: string[];
@@ -173,9 +174,18 @@ export function registerMachineCommands(program: Command): void {
     .command('rm')
     .description('retire a machine (it boots nothing); --purge deletes the record')
     .argument('<machine>', 'MAC, hostname or id')
-    .option('--purge', 'delete the record instead of retiring it')
-    .action(async (ref: string, flags: { purge?: boolean }, cmd: Command) => {
-      const m = await clientFor(cmd).request<Machine>('DELETE', `/v1/machines/${encodeURIComponent(ref)}${flags.purge ? '?purge=true' : ''}`);
+    .option('--purge', 'delete the record instead of retiring it (asks first)')
+    .option('--yes', 'with --purge: do not ask')
+    .addHelpText('after', '\nExample:\n  livery machine rm node7            # retire: it boots nothing, the record stays\n  livery machine rm node7 --purge --yes')
+    .action(async (ref: string, flags: { purge?: boolean; yes?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      let target = ref;
+      if (flags.purge) {
+        const found = await client.get<Machine>(`/v1/machines/${encodeURIComponent(ref)}`);
+        await confirm(`delete machine ${found.hostname ?? found.macs[0]} (id ${found.id}) and its history`, flags.yes);
+        target = `id:${found.id}`;
+      }
+      const m = await client.request<Machine>('DELETE', `/v1/machines/${encodeURIComponent(target)}${flags.purge ? '?purge=true' : ''}`);
       globals(cmd).json ? printJson(m) : console.log(`${flags.purge ? 'purged' : 'retired'} ${m.hostname ?? m.macs[0]}`);
     });
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { UNKNOWN_MAC_POLICIES } from '../cmdb/subnets.js';
 import type { Subnet, SubnetInput } from '../cmdb/types.js';
 import { choice } from './choices.js';
+import { confirm } from './confirm.js';
 import { clientFor, globals } from './context.js';
 import { collect, printJson, printRecord, printTable } from './output.js';
 
@@ -109,9 +110,15 @@ export function registerSubnetCommands(program: Command): void {
     });
   subnet
     .command('rm')
+    .description('delete a subnet and its leases (asks first; --yes for scripts)')
     .argument('<subnet>', 'name, CIDR or id')
-    .action(async (ref: string, _f: unknown, cmd: Command) => {
-      const s = await clientFor(cmd).request<Subnet>('DELETE', path(ref));
+    .option('--yes', 'do not ask')
+    .addHelpText('after', '\nExample:\n  livery subnet rm lab --yes')
+    .action(async (ref: string, flags: { yes?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const subnet = await client.get<Subnet>(path(ref));
+      await confirm(`delete subnet ${subnet.name} (${subnet.cidr}) and its leases`, flags.yes);
+      const s = await client.request<Subnet>('DELETE', path(`id:${subnet.id}`));
       globals(cmd).json ? printJson(s) : console.log(`deleted subnet ${s.name}`);
     });
 }
