@@ -3,6 +3,7 @@ import { AssignmentStore } from './assignments.js';
 import { AuditLog } from './audit.js';
 import { BmcStore } from './bmcs.js';
 import { EventStore } from './events.js';
+import { readFleetStats, type FleetStats } from './fleet-stats.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
@@ -70,6 +71,11 @@ export class Cmdb {
       this.audit.record(actor, action, typeof target === 'function' ? target(result) : target, detail);
       return result;
     });
+  }
+
+  /** The counts /metrics reports: machines, leases, pools, the catalog. */
+  fleetStats(): FleetStats {
+    return readFleetStats(this.db, this.subnets);
   }
 
   schemaVersion(): number {

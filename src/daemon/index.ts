@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { installFleetMetrics } from './fleet-metrics.js';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
@@ -58,6 +59,7 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
   }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  installFleetMetrics(cmdb, registry);
   const closers: (() => Promise<void> | void)[] = [() => lock.release(), () => cmdb.close()];
   const close = async () => {
     for (const c of closers.reverse()) await c();
