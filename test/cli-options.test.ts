@@ -1,13 +1,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { livery } from './helpers/cli.js';
+import { execFileSync } from 'node:child_process';
+import type { Command } from 'commander';
+import { EXAMPLES } from '../src/cli/examples.js';
+import { buildProgram } from '../src/cli/program.js';
+import { CLI, livery } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
 afterAll(() => dir.cleanup());
 
-describe('livery --version, serve --check-config and choices', () => {
+describe('livery CLI options, help and completion', () => {
   it('prints the version of the package it ships in', () => {
     const r = livery(['--version']);
     expect(r.code).toBe(0);
@@ -41,5 +45,27 @@ describe('livery --version, serve --check-config and choices', () => {
     expect(r.stderr).toContain("argument 'gone' is invalid. Allowed choices are discovered, registered, retired.");
     expect(livery(['subnet', 'add', 'x', '--cidr', '10.0.0.0/24', '--policy', 'maybe'], env).stderr).toContain('Allowed choices are ignore, discover, default-image');
     expect(livery(['token', 'create', '--role', 'root'], env).stderr).toContain('Allowed choices are admin, operator, publisher, reader');
+  });
+
+  it('gives every command a one-line description and an example', () => {
+    const paths: string[] = [];
+    const walk = (cmd: Command, path: string[]) => {
+      paths.push(path.join(' '));
+      expect(cmd.description(), `livery ${path.join(' ')}`).toMatch(/^[^\n]+$/);
+      for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
+    };
+    walk(buildProgram(), []);
+    expect(paths.filter((p) => !EXAMPLES[p])).toEqual([]);
+    expect(Object.keys(EXAMPLES).filter((p) => !paths.includes(p))).toEqual([]);
+    expect(livery(['machine', 'set', '--help']).stdout).toContain('Example:\n  livery machine set node7');
+  });
+
+  it('completes commands and options in bash from the command tree', () => {
+    const complete = (...words: string[]) =>
+      execFileSync('bash', ['-c', `source <("${process.execPath}" "${CLI}" completion bash); COMP_WORDS=(livery "$@"); COMP_CWORD=$#; _livery; echo "\${COMPREPLY[*]}"`, 'bash', ...words], { encoding: 'utf8' }).trim();
+    expect(complete('mach')).toBe('machine');
+    expect(complete('machine', '--json', 's').split(' ')).toEqual(['set', 'show']);
+    expect(complete('machine', 'set', '--unl')).toBe('--unlabel');
+    expect(complete('rollout', 'st')).toBe('start');
   });
 });

@@ -21,7 +21,6 @@ export function registerAuditCommand(program: Command): void {
     .option('--since <time|age>', 'entries at or after an ISO time, or within an age such as 12h or 7d')
     .option('--actor <actor>', 'one actor, e.g. token:ci or livery:dhcp')
     .option('--limit <n>', 'at most this many entries (1 to 1000)', '100')
-    .addHelpText('after', '\nExample:\n  livery audit --since 24h --actor token:ci')
     .action(async (flags: { since?: string; actor?: string; limit: string }, cmd: Command) => {
       const q = new URLSearchParams({ limit: flags.limit });
       if (flags.since) q.set('since', sinceOf(flags.since));

@@ -20,7 +20,6 @@ export function registerBackupCommands(program: Command): void {
     .addOption(configOption())
     .addOption(dataDirOption('the data dir to back up'))
     .option('--to <file>', 'the backup file (default livery-backup-<time>.tar here)')
-    .addHelpText('after', '\nExample:\n  livery backup --data-dir /var/lib/livery --to /srv/backup/livery.tar\n\nThe file holds the key that seals BMC passwords: keep it as safe as the data dir.')
     .action(async (flags: Flags & { to?: string }, cmd: Command) => {
       const { writeBackup } = await import('../backup/write.js');
       const file = resolve(flags.to ?? `livery-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.tar`);
@@ -34,7 +33,6 @@ export function registerBackupCommands(program: Command): void {
     .description('restore a backup into an empty data dir, checking every file against its sha256 first')
     .addOption(configOption())
     .addOption(dataDirOption('the empty data dir to restore into'))
-    .addHelpText('after', '\nExample:\n  livery restore /srv/backup/livery.tar --data-dir /var/lib/livery')
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const { restoreBackup } = await import('../backup/restore.js');
       const s = await restoreBackup(resolve(file), dataDirOf(flags));

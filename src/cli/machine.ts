@@ -116,7 +116,6 @@ export function registerMachineCommands(program: Command): void {
   machineOptions(machine.command('set').description('change a machine; --label and --var change only the keys given').argument('<machine>', 'MAC, hostname or id'))
     .option('--unlabel <key>', 'remove a label (repeatable)', collect)
     .option('--unvar <name>', 'remove a variable (repeatable)', collect)
-    .addHelpText('after', '\nExample:\n  livery machine set node7 --label rack=r12 --unlabel canary --image kvm-host --channel stable')
     .action(async (ref: string, flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
@@ -176,7 +175,6 @@ export function registerMachineCommands(program: Command): void {
     .argument('<machine>', 'MAC, hostname or id')
     .option('--purge', 'delete the record instead of retiring it (asks first)')
     .option('--yes', 'with --purge: do not ask')
-    .addHelpText('after', '\nExample:\n  livery machine rm node7            # retire: it boots nothing, the record stays\n  livery machine rm node7 --purge --yes')
     .action(async (ref: string, flags: { purge?: boolean; yes?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       let target = ref;

@@ -21,7 +21,6 @@ export function registerServeCommand(program: Command): void {
     .option('--no-dhcp', 'do not run the DHCP server even if configured')
     .option('--no-tftp', 'do not run the TFTP server')
     .option('--check-config', 'validate the configuration, print it as livery resolved it, and exit')
-    .addHelpText('after', '\nExample:\n  livery serve --config /etc/livery/livery.toml --check-config')
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
         dataDir: flags.dataDir,

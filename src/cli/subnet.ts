@@ -103,6 +103,7 @@ export function registerSubnetCommands(program: Command): void {
     });
   subnet
     .command('show')
+    .description('show one subnet')
     .argument('<subnet>', 'name, CIDR or id')
     .action(async (ref: string, _f: unknown, cmd: Command) => {
       const s = await clientFor(cmd).get<Subnet>(path(ref));
@@ -113,7 +114,6 @@ export function registerSubnetCommands(program: Command): void {
     .description('delete a subnet and its leases (asks first; --yes for scripts)')
     .argument('<subnet>', 'name, CIDR or id')
     .option('--yes', 'do not ask')
-    .addHelpText('after', '\nExample:\n  livery subnet rm lab --yes')
     .action(async (ref: string, flags: { yes?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
       const subnet = await client.get<Subnet>(path(ref));

@@ -34,6 +34,7 @@ export function registerTokenCommands(program: Command): void {
 
   token
     .command('list')
+    .description('list tokens (never their secrets), with when each was last used')
     .action(async (_f: unknown, cmd: Command) => {
       const { items } = await clientFor(cmd).get<{ items: ApiToken[] }>('/v1/tokens');
       if (globals(cmd).json) return printJson(items);
@@ -42,6 +43,7 @@ export function registerTokenCommands(program: Command): void {
 
   token
     .command('revoke')
+    .description('revoke a token: it is refused from then on')
     .argument('<id>', 'token id (the part after lvy_)')
     .action(async (id: string, _f: unknown, cmd: Command) => {
       const t = await clientFor(cmd).request<ApiToken>('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
