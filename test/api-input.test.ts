@@ -60,6 +60,16 @@ describe('bad input is a 4xx naming the field and what was expected', () => {
     expect(badKey).toMatchObject({ status: 400 });
   });
 
+  it('a multicast or broadcast MAC is refused, in a body and in an import', async () => {
+    const multicast = await answer(await s.api('/v1/machines', { method: 'POST', json: { macs: ['01:00:5e:00:00:01'] } }));
+    expect(multicast).toEqual({ status: 400, body: { error: "macs: 01:00:5e:00:00:01 is a multicast address, not a NIC's (was a digit mistyped?)", field: 'macs' } });
+    const broadcast = await answer(await s.api('/v1/machines', { method: 'POST', json: { macs: ['52:54:00:50:00:0b', 'FF-FF-FF-FF-FF-FF'] } }));
+    expect(broadcast.body.error).toBe("macs: ff:ff:ff:ff:ff:ff is a broadcast address, not a NIC's (was a digit mistyped?)");
+    const csv = await answer(await s.api('/v1/machines/import', { method: 'POST', body: 'mac,hostname\n53:54:00:50:00:0c,odd1\n', headers: { 'content-type': 'text/csv' } }));
+    expect(csv.status).toBe(400);
+    expect(csv.body.problems[0].error).toContain('53:54:00:50:00:0c is a multicast address');
+  });
+
   it('an enum error names the allowed values', async () => {
     const r = await answer(await s.api('/v1/subnets', { method: 'POST', json: { cidr: '10.51.0.0/24', policy: 'maybe' } }));
     expect(r).toEqual({ status: 400, body: { error: 'body.policy: expected one of "ignore", "discover", "default-image", got a string' } });

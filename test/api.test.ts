@@ -29,7 +29,7 @@ describe('REST API', () => {
     expect(m).toMatchObject({ macs: ['52:54:00:12:34:56'], hostname: 'node1', ip: '10.0.0.10', state: 'registered', labels: { rack: 'r1' } });
     const got = await (await s.api('/v1/machines/5254.0012.3456')).json();
     expect(got.id).toBe(m.id);
-    const audit = s.livery.cmdb.audit.list(1)[0]!;
+    const audit = s.livery.cmdb.audit.list({ limit: 1 })[0]!;
     expect(audit).toMatchObject({ actor: 'token:bootstrap-admin', action: 'machine.create', target: '52:54:00:12:34:56' });
   });
 
@@ -95,7 +95,7 @@ describe('REST API', () => {
     const after = dumpTables(s.livery.cmdb.db);
     expect({ ...after, audit_log: [] }).toEqual({ ...before, audit_log: [] });
 
-    const bad = csv + '0b:00:00:00:00:01,new-1,,,\nnot-a-mac,new-2,,,\n0b:00:00:00:00:03,imp-3,,,\n0b:00:00:00:00:04,new-4,10.1.0.1,,\n';
+    const bad = csv + '0c:00:00:00:00:01,new-1,,,\nnot-a-mac,new-2,,,\n0c:00:00:00:00:03,imp-3,,,\n0c:00:00:00:00:04,new-4,10.1.0.1,,\n';
     const body = await rejected('/v1/machines/import', { method: 'POST', body: bad, headers: { 'content-type': 'text/csv' } }, 400, /nothing was changed: 3 bad row/);
     expect(body.problems).toEqual([
       { line: 203, error: 'macs: invalid MAC address "not-a-mac"' },
@@ -103,7 +103,7 @@ describe('REST API', () => {
       { line: 205, error: 'ip: 10.1.0.1 is already reserved for machine imp-0' },
     ]);
     await rejected('/v1/machines/import', { method: 'POST', body: 'mac,colour\n0c:00:00:00:00:01,red\n', headers: { 'content-type': 'text/csv' } }, 400, /1 bad row/);
-    const json = await s.api('/v1/machines/import', { method: 'POST', json: [{ macs: ['0d:00:00:00:00:01'], hostname: 'j1' }] });
+    const json = await s.api('/v1/machines/import', { method: 'POST', json: [{ macs: ['0e:00:00:00:00:01'], hostname: 'j1' }] });
     expect(await json.json()).toEqual({ created: 1, updated: 0, unchanged: 0 });
   });
 

@@ -90,4 +90,38 @@ describe('livery CLI (built binary, real server)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('tftp.maxBlksize');
   });
+
+  it('set --label and --var change only the keys given; --unlabel and --unvar remove one', async () => {
+    const add = livery(['machine', 'add', '--mac', '52:54:00:00:0e:01', '--hostname', 'edit1', '--label', 'rack=r1', '--label', 'role=kvm', '--var', 'tz=UTC'], env);
+    expect(add.code, add.stderr).toBe(0);
+    const set = livery(['machine', 'set', 'edit1', '--label', 'rack=r2', '--label', 'canary=yes', '--var', 'ntp=pool'], env);
+    expect(set.code, set.stderr).toBe(0);
+    const shown = () => JSON.parse(livery(['machine', 'show', 'edit1', '--json'], env).stdout) as { labels: Record<string, string>; vars: Record<string, string> };
+    expect(shown()).toMatchObject({ labels: { rack: 'r2', role: 'kvm', canary: 'yes' }, vars: { tz: 'UTC', ntp: 'pool' } });
+    expect(livery(['machine', 'set', 'edit1', '--unlabel', 'canary', '--unvar', 'tz'], env).code).toBe(0);
+    expect(shown()).toEqual(expect.objectContaining({ labels: { rack: 'r2', role: 'kvm' }, vars: { ntp: 'pool' } }));
+    // Through the API, the whole set and some keys at once are refused, naming both fields.
+    const both = await fetch(`${server.url}/v1/machines/edit1`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ labels: { a: '1' }, labelChanges: { b: '2' } }),
+    });
+    expect(both.status).toBe(400);
+    expect(await both.text()).toContain('labelChanges: give labels (the whole set) or labelChanges (some keys), not both');
+  });
+
+  it('machine rm --purge and subnet rm ask first: without a terminal they need --yes', () => {
+    expect(livery(['subnet', 'add', '--name', 'doomed', '--cidr', '10.66.0.0/24'], env).code).toBe(0);
+    expect(livery(['machine', 'add', '--mac', '52:54:00:00:0d:01', '--hostname', 'doomed1', '--subnet', 'doomed'], env).code).toBe(0);
+    const purge = livery(['machine', 'rm', 'doomed1', '--purge'], env);
+    expect(purge.code).toBe(1);
+    expect(purge.stderr).toMatch(/delete machine doomed1 \(id \d+\) and its history: refused without --yes/);
+    const subnet = livery(['subnet', 'rm', 'doomed'], env);
+    expect(subnet.code).toBe(1);
+    expect(subnet.stderr).toContain('delete subnet doomed (10.66.0.0/24) and its leases: refused without --yes');
+    expect(livery(['machine', 'show', 'doomed1'], env).code).toBe(0);
+    expect(livery(['machine', 'rm', 'doomed1', '--purge', '--yes'], env).stdout).toContain('purged doomed1');
+    expect(livery(['subnet', 'rm', 'doomed', '--yes'], env).stdout).toContain('deleted subnet doomed');
+    expect(livery(['machine', 'show', 'doomed1'], env).code).toBe(1);
+  });
 });

@@ -81,7 +81,7 @@ describe('BMC secrets', () => {
     livery = await startLivery(config, createLogger('info', 'livery', out));
     await livery.close();
     await new Promise((r) => setImmediate(r));
-    const line = text.split('\n').map((l) => (l ? JSON.parse(l) : {})).find((l) => l.level === 50);
+    const line = text.split('\n').map((l) => (l ? JSON.parse(l) : {})).find((l) => l.level === 'error');
     expect(line).toMatchObject({ keyFile: secretKeyPath(dataDir), msg: expect.stringMatching(/sealed with another key than the key file holds/) });
     expect(statSync(secretKeyPath(dataDir)).mode & 0o777).toBe(0o600);
   });

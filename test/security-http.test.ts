@@ -69,11 +69,11 @@ describe('role matrix', () => {
   }
 
   it('writes an audit entry for every accepted write', async () => {
-    const before = s.livery.cmdb.audit.list(1000).length;
+    const before = s.livery.cmdb.audit.list({ limit: 1000 }).length;
     await s.api('/v1/machines', { method: 'POST', json: { macs: ['52:54:00:00:cc:01'] } });
     await s.api('/v1/machines/52:54:00:00:cc:01', { method: 'PATCH', json: { site: 'audited' } });
     await s.api(`/v1/images/${imageId}/promote`, { method: 'POST', json: { channel: 'audit' } });
-    const entries = s.livery.cmdb.audit.list(1000);
+    const entries = s.livery.cmdb.audit.list({ limit: 1000 });
     expect(entries.length - before).toBe(3);
     expect(entries.slice(0, 3).map((e) => e.action)).toEqual(['image.promote', 'machine.update', 'machine.create']);
   });

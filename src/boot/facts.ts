@@ -12,6 +12,8 @@ export type Firmware =
   /** Already running iPXE: give it the HTTP boot script (this breaks the chainload loop). */
   | 'ipxe';
 
+export const FIRMWARES: readonly Firmware[] = ['bios-pxe', 'uefi-pxe', 'uefi-http', 'ipxe'];
+
 export type CpuArch = 'x86_64' | 'arm64' | 'i386';
 
 export interface ClientFacts {

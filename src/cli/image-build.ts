@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { choice } from './choices.js';
 import { CliError } from './client.js';
 import { wholeNumber } from './numbers.js';
 import { globals } from './context.js';
@@ -28,7 +29,7 @@ export function registerImageBuild(image: Command, publish: Publish): void {
     .option('--cache-dir <dir>', 'cache of bootstrapped bases, reused while the package set is unchanged', '/var/cache/livery/builder')
     .option('--keep-bases <n>', 'bootstrapped bases kept in the cache, most recently used first', (v) => wholeNumber('--keep-bases', v, 1, 100), 3)
     .option('--mirror <url>', "Debian mirror (default: the recipe's, else this machine's apt mirror)")
-    .option('--compression <xz|zstd>', 'squashfs compression', 'xz')
+    .addOption(choice('--compression <kind>', 'squashfs compression', ['xz', 'zstd']).default('xz'))
     .option('--version <version>', 'image version (default: date and counter)')
     .option('--publish', 'publish the bundle to the server (--url / LIVERY_URL) when the build succeeds')
     .option('--channel <channel>', 'with --publish: point this channel at the new image')

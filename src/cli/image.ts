@@ -12,6 +12,9 @@ import { registerImageBuild } from './image-build.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printRecord, printTable } from './output.js';
 
+/** Wherever the CLI takes an image, the server resolves any of these forms to one image or says why not. */
+const IMAGE_REF = 'image id (or a unique prefix of it), NAME@CHANNEL or NAME:VERSION';
+
 type Listed = ImageSummary & { channels: string[] };
 type Move = Pick<ChannelChange, 'name' | 'channel' | 'imageId' | 'previousImageId'> & { changed: boolean };
 
@@ -139,7 +142,7 @@ export function registerImageCommands(program: Command): void {
   image
     .command('show')
     .description('show one image and its artifacts')
-    .argument('<id>', 'image id')
+    .argument('<image>', IMAGE_REF)
     .action(async (id: string, _f: unknown, cmd: Command) => {
       const found = await clientFor(cmd).get<Image & { channels: string[] }>(path(id));
       globals(cmd).json ? printJson(found) : showImage(found);
@@ -157,7 +160,7 @@ export function registerImageCommands(program: Command): void {
   image
     .command('promote')
     .description('point <channel> of the image name at this image')
-    .argument('<id>', 'image id')
+    .argument('<image>', IMAGE_REF)
     .argument('<channel>', 'e.g. testing, stable')
     .action(async (id: string, channel: string, _f: unknown, cmd: Command) => {
       const m = await clientFor(cmd).request<Move>('POST', `${path(id)}/promote`, { channel });
@@ -178,9 +181,11 @@ export function registerImageCommands(program: Command): void {
     .command('pin')
     .description('make a machine boot exactly this image (empty id "" unpins)')
     .argument('<machine>', 'MAC, hostname or id')
-    .argument('<id>', 'image id')
-    .action(async (machine: string, id: string, _f: unknown, cmd: Command) => {
-      const m = await clientFor(cmd).request<{ hostname: string | null; macs: string[]; image: { id: string | null } }>(
+    .argument('<image>', IMAGE_REF)
+    .action(async (machine: string, ref: string, _f: unknown, cmd: Command) => {
+      const client = clientFor(cmd);
+      const id = ref === '' ? '' : (await client.get<Image>(path(ref))).id;
+      const m = await client.request<{ hostname: string | null; macs: string[]; image: { id: string | null } }>(
         'PATCH',
         `/v1/machines/${encodeURIComponent(machine)}`,
         { image: { id: id === '' ? null : id } },
@@ -191,7 +196,7 @@ export function registerImageCommands(program: Command): void {
   image
     .command('rm')
     .description('delete an image (refused while a channel or machine refers to it; blobs go at the next gc)')
-    .argument('<id>', 'image id')
+    .argument('<image>', IMAGE_REF)
     .action(async (id: string, _f: unknown, cmd: Command) => {
       const removed = await clientFor(cmd).request<Image>('DELETE', path(id));
       globals(cmd).json ? printJson(removed) : console.log(`deleted ${removed.name} ${removed.version} (${removed.id})`);
@@ -208,7 +213,7 @@ export function registerImageCommands(program: Command): void {
   image
     .command('export')
     .description('download an image as a bundle')
-    .argument('<id>', 'image id')
+    .argument('<image>', IMAGE_REF)
     .option('-o, --output <file>', 'where to write it (default <name>-<version>.tar)')
     .action(async (id: string, flags: { output?: string }, cmd: Command) => {
       const client = clientFor(cmd);

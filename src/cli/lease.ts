@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { LeaseView } from '../cmdb/leases.js';
+import { LEASE_STATES, type LeaseView } from '../cmdb/leases.js';
+import { choice } from './choices.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printTable } from './output.js';
 
@@ -10,7 +11,7 @@ export function registerLeaseCommands(program: Command): void {
     .command('list')
     .description('addresses handed out by the DHCP server')
     .option('--subnet <subnet>', 'only this subnet (name or CIDR)')
-    .option('--state <state>', 'offered | bound | released | declined')
+    .addOption(choice('--state <state>', 'only leases in this state', LEASE_STATES))
     .action(async (flags: { subnet?: string; state?: string }, cmd: Command) => {
       const q = new URLSearchParams();
       if (flags.subnet) q.set('subnet', flags.subnet);

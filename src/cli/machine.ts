@@ -7,6 +7,10 @@ import { collect, formatObject, keyValues, printJson, printRecord, printTable } 
 import { wholeNumber } from './numbers.js';
 import { bmcFromFlags, bmcOptions, formatBmc, putBmc, type BmcFlags } from './bmc.js';
 import type { Bmc } from '../cmdb/bmcs.js';
+import { MACHINE_STATES } from '../cmdb/machines.js';
+import { FIRMWARES } from '../boot/facts.js';
+import { choice } from './choices.js';
+import { confirm } from './confirm.js';
 
 interface MachineFlags extends BmcFlags {
   mac?: string[];
@@ -16,7 +20,9 @@ interface MachineFlags extends BmcFlags {
   uuid?: string;
   subnet?: string;
   label?: string[];
+  unlabel?: string[];
   var?: string[];
+  unvar?: string[];
   image?: string;
   channel?: string;
   imageId?: string;
@@ -39,16 +45,28 @@ function machineOptions(cmd: Command): Command {
     .option('--channel <channel>', 'channel of that image (default stable)')
     .option('--image-id <id>', 'pin an exact image id')
     .option('--kernel-args <args>', 'extra kernel arguments')
-    .option('--state <state>', 'discovered | registered | retired');
+    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES));
 }
 
-function toInput(f: MachineFlags): MachineInput {
+/** `--label`/`--var` on `set` change those keys only; `--unlabel`/`--unvar` remove keys. */
+function changesOf(set: Record<string, string> | undefined, unset: string[] | undefined): Record<string, string | null> | undefined {
+  if (!set && !unset) return undefined;
+  return { ...set, ...Object.fromEntries((unset ?? []).map((k) => [k, null])) };
+}
+
+function toInput(f: MachineFlags, editing: boolean): MachineInput {
   const input: MachineInput = {};
   const orNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
   if (f.mac) input.macs = f.mac;
   for (const k of ['hostname', 'ip', 'site', 'uuid', 'subnet'] as const) if (f[k] !== undefined) input[k] = orNull(f[k]);
-  if (f.label) input.labels = keyValues(f.label, '--label');
-  if (f.var) input.vars = keyValues(f.var, '--var');
+  const labels = keyValues(f.label, '--label');
+  const vars = keyValues(f.var, '--var');
+  const labelChanges = editing ? changesOf(labels, f.unlabel) : undefined;
+  const varChanges = editing ? changesOf(vars, f.unvar) : undefined;
+  if (labelChanges) input.labelChanges = labelChanges;
+  else if (labels) input.labels = labels;
+  if (varChanges) input.varChanges = varChanges;
+  else if (vars) input.vars = vars;
   if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
   if (f.state) input.state = f.state;
   if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
@@ -90,16 +108,18 @@ export function registerMachineCommands(program: Command): void {
     .action(async (flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
-      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags));
+      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags, false));
       const bmc = bmcInput ? await putBmc(client, String(m.id), bmcInput) : null;
       globals(cmd).json ? printJson({ ...m, bmc }) : showMachine(m, bmc);
     });
 
-  machineOptions(machine.command('set').description('change a machine').argument('<machine>', 'MAC, hostname or id'))
+  machineOptions(machine.command('set').description('change a machine; --label and --var change only the keys given').argument('<machine>', 'MAC, hostname or id'))
+    .option('--unlabel <key>', 'remove a label (repeatable)', collect)
+    .option('--unvar <name>', 'remove a variable (repeatable)', collect)
     .action(async (ref: string, flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
-      const input = toInput(flags);
+      const input = toInput(flags, true);
       const path = `/v1/machines/${encodeURIComponent(ref)}`;
       // Only a BMC to set: the machine record itself is left untouched.
       const m = Object.keys(input).length > 0 || !bmcInput ? await client.request<Machine>('PATCH', path, input) : await client.get<Machine>(path);
@@ -110,7 +130,7 @@ export function registerMachineCommands(program: Command): void {
   machine
     .command('list')
     .description('list machines')
-    .option('--state <state>', 'discovered | registered | retired')
+    .addOption(choice('--state <state>', 'only machines in this state', MACHINE_STATES))
     .option('--site <site>', 'only this site')
     .option('--label <key=value>', 'only machines with this label (repeatable)', collect)
     .option('--limit <n>', 'at most this many', (v) => wholeNumber('--limit', v, 1, 100_000))
@@ -153,9 +173,17 @@ export function registerMachineCommands(program: Command): void {
     .command('rm')
     .description('retire a machine (it boots nothing); --purge deletes the record')
     .argument('<machine>', 'MAC, hostname or id')
-    .option('--purge', 'delete the record instead of retiring it')
-    .action(async (ref: string, flags: { purge?: boolean }, cmd: Command) => {
-      const m = await clientFor(cmd).request<Machine>('DELETE', `/v1/machines/${encodeURIComponent(ref)}${flags.purge ? '?purge=true' : ''}`);
+    .option('--purge', 'delete the record instead of retiring it (asks first)')
+    .option('--yes', 'with --purge: do not ask')
+    .action(async (ref: string, flags: { purge?: boolean; yes?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      let target = ref;
+      if (flags.purge) {
+        const found = await client.get<Machine>(`/v1/machines/${encodeURIComponent(ref)}`);
+        await confirm(`delete machine ${found.hostname ?? found.macs[0]} (id ${found.id}) and its history`, flags.yes);
+        target = `id:${found.id}`;
+      }
+      const m = await client.request<Machine>('DELETE', `/v1/machines/${encodeURIComponent(target)}${flags.purge ? '?purge=true' : ''}`);
       globals(cmd).json ? printJson(m) : console.log(`${flags.purge ? 'purged' : 'retired'} ${m.hostname ?? m.macs[0]}`);
     });
 
@@ -211,7 +239,7 @@ function registerMachineDiagnostics(machine: Command): void {
     .command('explain')
     .description('show the whole boot decision for a MAC: subnet, policy, image and why, and the rendered script')
     .argument('<machine>', 'MAC (known or not), hostname or id')
-    .option('--firmware <kind>', 'as seen by: bios-pxe | uefi-pxe | uefi-http | ipxe', 'ipxe')
+    .addOption(choice('--firmware <kind>', 'as seen by this client', FIRMWARES).default('ipxe'))
     .option('--subnet <subnet>', 'as if it asked from this subnet')
     .action(async (ref: string, flags: { firmware: string; subnet?: string }, cmd: Command) => {
       const q = new URLSearchParams({ firmware: flags.firmware, ...(flags.subnet ? { subnet: flags.subnet } : {}) });

@@ -66,7 +66,7 @@ export function registerRolloutCommands(program: Command): void {
   rollout
     .command('start')
     .description('start a rollout (publisher role)')
-    .argument('<image>', 'image id, or NAME:VERSION')
+    .argument('<image>', 'image id (or a unique prefix of it), NAME@CHANNEL or NAME:VERSION')
     .requiredOption('--selector <k=v,...>', 'machines: label equalities, comma separated (role=kvm,site=par1)')
     .option('--channel <channel>', 'move this channel of the image to it when the last wave passes')
     .option('--waves <list>', 'cumulative wave targets: counts and percentages (default 1,10%,50%,100%)')

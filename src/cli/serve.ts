@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { configOption, dataDirOption } from './config-options.js';
 
 interface ServeFlags {
   config?: string;
@@ -7,17 +8,19 @@ interface ServeFlags {
   httpListen?: string;
   dhcp?: boolean;
   tftp?: boolean;
+  checkConfig?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('run the DHCP, TFTP and HTTP servers')
-    .option('--config <file>', 'configuration file (.toml, .yaml)')
-    .option('--data-dir <dir>', 'SQLite database, catalog and TFTP root (default ./var)')
-    .option('--http-listen <host:port>', 'HTTP address (default 127.0.0.1:8080)')
+    .addOption(configOption())
+    .addOption(dataDirOption())
+    .addOption(new Option('--http-listen <host:port>', 'HTTP address (default 127.0.0.1:8080)').env('LIVERY_HTTP_LISTEN'))
     .option('--no-dhcp', 'do not run the DHCP server even if configured')
     .option('--no-tftp', 'do not run the TFTP server')
+    .option('--check-config', 'validate the configuration, print it as livery resolved it, and exit')
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
         dataDir: flags.dataDir,
@@ -34,6 +37,11 @@ export function registerServeCommand(program: Command): void {
           process.exit(2);
         }
         throw err;
+      }
+      if (flags.checkConfig) {
+        console.log(JSON.stringify(config, null, 2));
+        console.error('livery: configuration is valid');
+        return;
       }
       // Loaded here so that client commands do not pay for the servers' start-up.
       const [{ startLivery, DataDirLockedError }, { createLogger }] = await Promise.all([import('../daemon/index.js'), import('../log.js')]);

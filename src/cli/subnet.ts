@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { UNKNOWN_MAC_POLICIES } from '../cmdb/subnets.js';
 import type { Subnet, SubnetInput } from '../cmdb/types.js';
+import { choice } from './choices.js';
+import { confirm } from './confirm.js';
 import { clientFor, globals } from './context.js';
 import { collect, printJson, printRecord, printTable } from './output.js';
 
@@ -26,8 +29,8 @@ function subnetOptions(cmd: Command): Command {
     .option('--domain <domain>', 'DNS domain')
     .option('--pool <start-end>', 'dynamic pool, e.g. 10.0.0.100-10.0.0.199 (repeatable)', collect)
     .option('--lease-time <seconds>', 'lease time in seconds')
-    .option('--policy <policy>', 'unknown MACs: ignore | discover | default-image')
-    .option('--discover-action <action>', 'what discovered machines are told: retry | exit')
+    .addOption(choice('--policy <policy>', 'what unknown MACs get', UNKNOWN_MAC_POLICIES))
+    .addOption(choice('--discover-action <action>', 'what discovered machines are told', ['retry', 'exit']))
     .option('--default-image <name>', 'image unknown machines boot under policy default-image')
     .option('--default-channel <channel>', 'channel of the default image');
 }
@@ -100,6 +103,7 @@ export function registerSubnetCommands(program: Command): void {
     });
   subnet
     .command('show')
+    .description('show one subnet')
     .argument('<subnet>', 'name, CIDR or id')
     .action(async (ref: string, _f: unknown, cmd: Command) => {
       const s = await clientFor(cmd).get<Subnet>(path(ref));
@@ -107,9 +111,14 @@ export function registerSubnetCommands(program: Command): void {
     });
   subnet
     .command('rm')
+    .description('delete a subnet and its leases (asks first; --yes for scripts)')
     .argument('<subnet>', 'name, CIDR or id')
-    .action(async (ref: string, _f: unknown, cmd: Command) => {
-      const s = await clientFor(cmd).request<Subnet>('DELETE', path(ref));
+    .option('--yes', 'do not ask')
+    .action(async (ref: string, flags: { yes?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      const subnet = await client.get<Subnet>(path(ref));
+      await confirm(`delete subnet ${subnet.name} (${subnet.cidr}) and its leases`, flags.yes);
+      const s = await client.request<Subnet>('DELETE', path(`id:${subnet.id}`));
       globals(cmd).json ? printJson(s) : console.log(`deleted subnet ${s.name}`);
     });
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { ROLES } from '../cmdb/tokens.js';
 import type { ApiToken, Role } from '../cmdb/types.js';
+import { choice } from './choices.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printTable } from './output.js';
 
@@ -10,7 +12,7 @@ export function registerTokenCommands(program: Command): void {
   token
     .command('create')
     .description('create a token and print it (shown once)')
-    .requiredOption('--role <role>', 'admin | operator | publisher | reader')
+    .addOption(choice('--role <role>', 'what the token may do', ROLES).makeOptionMandatory())
     .option('--name <name>', 'what the token is for', 'cli')
     .option('--data-dir <dir>', 'write straight into this data dir\'s database (bootstrap, no server needed)')
     .action(async (flags: { role: Role; name: string; dataDir?: string }, cmd: Command) => {
@@ -32,6 +34,7 @@ export function registerTokenCommands(program: Command): void {
 
   token
     .command('list')
+    .description('list tokens (never their secrets), with when each was last used')
     .action(async (_f: unknown, cmd: Command) => {
       const { items } = await clientFor(cmd).get<{ items: ApiToken[] }>('/v1/tokens');
       if (globals(cmd).json) return printJson(items);
@@ -40,6 +43,7 @@ export function registerTokenCommands(program: Command): void {
 
   token
     .command('revoke')
+    .description('revoke a token: it is refused from then on')
     .argument('<id>', 'token id (the part after lvy_)')
     .action(async (id: string, _f: unknown, cmd: Command) => {
       const t = await clientFor(cmd).request<ApiToken>('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);

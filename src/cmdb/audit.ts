@@ -24,8 +24,15 @@ export class SqliteAuditLog {
     this.insert.run(Date.now(), actor, action, target, JSON.stringify(detail));
   }
 
-  list(limit = 100): AuditEntry[] {
-    const rows = this.db.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(limit) as {
+  /** Newest first; `since` in ms since the epoch, `actor` exact (e.g. `token:ci`), `before` an id for the next page. */
+  list(filter: { since?: number; actor?: string; before?: number; limit?: number } = {}): AuditEntry[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.since !== undefined) (where.push('at >= ?'), args.push(filter.since));
+    if (filter.actor !== undefined) (where.push('actor = ?'), args.push(filter.actor));
+    if (filter.before !== undefined) (where.push('id < ?'), args.push(filter.before));
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, filter.limit ?? 100) as {
       id: number;
       at: number;
       actor: string;

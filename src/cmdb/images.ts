@@ -137,6 +137,33 @@ export class SqliteImageStore {
     return image;
   }
 
+  /**
+   * The one image a reference names: its id, a unique prefix of it (as the CLI prints ids short),
+   * NAME@CHANNEL (what the channel points at now) or NAME:VERSION. The forms cannot be mistaken
+   * for one another: ids are hex and hyphens only, names hold a letter and never `@` or `:`.
+   */
+  byRef(ref: string): Image {
+    const exact = this.find(ref);
+    if (exact) return exact;
+    const at = /^([^@:]+)@([^@:]+)$/.exec(ref);
+    if (at) {
+      const image = this.resolve({ name: at[1]!, channel: at[2]!, id: null });
+      if (!image) throw notFound(`image ${ref} (no image on channel ${at[2]} of ${at[1]})`);
+      return image;
+    }
+    const colon = /^([^@:]+):([^@:]+)$/.exec(ref);
+    if (colon) {
+      const image = this.findByVersion(colon[1]!, colon[2]!);
+      if (!image) throw notFound(`image ${ref} (no version ${colon[2]} of ${colon[1]})`);
+      return image;
+    }
+    if (!/^[0-9a-f-]{4,36}$/.test(ref)) throw invalid('image', `expected an image id (or a prefix of at least 4 of its characters), NAME@CHANNEL or NAME:VERSION, got ${JSON.stringify(ref)}`);
+    const rows = this.db.prepare("SELECT * FROM images WHERE id LIKE ? || '%' ORDER BY id LIMIT 6").all(ref) as ImageRow[];
+    if (rows.length === 0) throw notFound(`image ${ref}`);
+    if (rows.length > 1) throw conflict('image', `${ref} is the start of several image ids (${rows.slice(0, 5).map((r) => `${r.id} ${r.name}:${r.version}`).join(', ')}${rows.length > 5 ? ', ...' : ''}): give more of it`);
+    return toImage(rows[0]!);
+  }
+
   findByVersion(name: string, version: string): Image | null {
     const row = this.db.prepare('SELECT * FROM images WHERE name = ? AND version = ?').get(name, version) as ImageRow | undefined;
     return row ? toImage(row) : null;

@@ -97,3 +97,23 @@ export function formatKeyValues(pairs: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v === '' || BARE_FORBIDDEN.test(v) || v.trim() !== v || /[\x00-\x1f]/.test(v) ? JSON.stringify(v) : v}`)
     .join(',');
 }
+
+/**
+ * A map with some keys changed: a string sets the key, null removes it. `whole` is the field that
+ * replaces the entire map; giving both would leave it unclear which wins, so it is refused.
+ */
+export function applyChanges(
+  field: string,
+  whole: { field: string; given: boolean },
+  base: Record<string, string>,
+  changes: Record<string, string | null> | undefined,
+): Record<string, string> {
+  if (changes === undefined) return base;
+  if (whole.given) throw invalid(field, `give ${whole.field} (the whole set) or ${field} (some keys), not both`);
+  const out = { ...base };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}

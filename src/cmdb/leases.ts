@@ -3,6 +3,7 @@ import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { iso } from './util.js';
 
 export type LeaseState = 'offered' | 'bound' | 'released' | 'declined';
+export const LEASE_STATES: readonly LeaseState[] = ['offered', 'bound', 'released', 'declined'];
 
 export interface Lease {
   ip: string;

@@ -1,6 +1,7 @@
 import type { Db } from './db.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { checkDistinctEnvNames } from './env-names.js';
+import { applyChanges } from './key-values.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
@@ -87,7 +88,7 @@ export interface PlanClaims {
   imageIds: Set<string>;
 }
 
-const STATES: MachineState[] = ['discovered', 'registered', 'retired'];
+export const MACHINE_STATES: readonly MachineState[] = ['discovered', 'registered', 'retired'];
 
 // MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
 const SELECT = `
@@ -448,7 +449,7 @@ export class SqliteMachineStore {
       if ((other !== undefined && other !== existing?.id) || others.hostname(hostname)) throw conflict('hostname', `hostname ${hostname} is already taken`);
     }
     const state = pick('state', existing?.state) ?? 'registered';
-    if (!STATES.includes(state)) throw invalid('state', `must be one of ${STATES.join(', ')}`);
+    if (!MACHINE_STATES.includes(state)) throw invalid('state', `must be one of ${MACHINE_STATES.join(', ')}`);
     const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
     const imageId = checkText('image.id', imageIn.id ?? null, 64);
     if (imageId && !this.imageExists.get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
@@ -464,13 +465,17 @@ export class SqliteMachineStore {
       hostname,
       uuid: checkUuid('uuid', pick('uuid', existing?.uuid)),
       site: checkText('site', pick('site', existing?.site), 64),
-      labels: JSON.stringify(checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', pick('labels', existing?.labels)))),
+      labels: JSON.stringify(
+        checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', applyChanges('labelChanges', { field: 'labels', given: input.labels !== undefined }, pick('labels', existing?.labels) ?? {}, input.labelChanges))),
+      ),
       state,
       imageName,
       imageChannel,
       imageId,
       kernelArgs: checkKernelArgs('kernelArgs', pick('kernelArgs', existing?.kernelArgs)),
-      vars: JSON.stringify(checkDistinctEnvNames('vars', 'VAR', checkVars('vars', pick('vars', existing?.vars)))),
+      vars: JSON.stringify(
+        checkDistinctEnvNames('vars', 'VAR', checkVars('vars', applyChanges('varChanges', { field: 'vars', given: input.vars !== undefined }, pick('vars', existing?.vars) ?? {}, input.varChanges))),
+      ),
       ip,
       subnetId: subnet?.id ?? null,
     };

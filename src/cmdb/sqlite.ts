@@ -1,4 +1,5 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
+import { readFleetStats } from './fleet-stats.js';
 import { SqliteAssignmentStore } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteBmcStore } from './bmcs.js';
@@ -24,7 +25,7 @@ import type {
 } from './store.js';
 import { SqliteSubnetStore } from './subnets.js';
 import { SqliteTokenStore } from './tokens.js';
-import type { Actor } from './types.js';
+import type { Actor, FleetStats } from './types.js';
 import { WalSync } from './wal-sync.js';
 import { Writer } from './writer.js';
 
@@ -48,7 +49,10 @@ export class SqliteCmdb implements Cmdb {
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
-  constructor(readonly db: Db) {
+  constructor(
+    readonly db: Db,
+    readonly migrationBackup: string | null = null,
+  ) {
     const subnets = new SqliteSubnetStore(db);
     this.subnets = subnets;
     this.machines = new SqliteMachineStore(db, subnets);
@@ -98,6 +102,10 @@ export class SqliteCmdb implements Cmdb {
     return this.db.pragma('integrity_check', { simple: true }) as string;
   }
 
+  fleetStats(): FleetStats {
+    return readFleetStats(this.db, this.subnets);
+  }
+
   close(): void {
     if (this.db.open) this.grouped.flush(true);
     this.walSync.close();
@@ -106,5 +114,6 @@ export class SqliteCmdb implements Cmdb {
 }
 
 export function openCmdb(path: string): SqliteCmdb {
-  return new SqliteCmdb(openDatabase(path));
+  const { db, migrationBackup } = openDatabase(path);
+  return new SqliteCmdb(db, migrationBackup);
 }

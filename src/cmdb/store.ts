@@ -27,6 +27,7 @@ import type { Selector } from './selector.js';
 import type {
   Actor,
   ApiToken,
+  FleetStats,
   EventInput,
   ImageSelector,
   LivEvent,
@@ -65,6 +66,11 @@ export interface Cmdb {
   change<T>(actor: Actor, action: string, target: string | ((result: T) => string), fn: () => T, detail?: Record<string, unknown>): T;
   /** A batch writer of its own, for the DHCP server's writes; the caller closes it. */
   openWriter(): BatchWriter;
+
+  /** Where the database was copied before this open migrated its schema, if it did. */
+  readonly migrationBackup: string | null;
+  /** The counts /metrics reports: machines, leases, pools, the catalog. */
+  fleetStats(): FleetStats;
 
   schemaVersion(): number;
   integrityCheck(): string;
@@ -142,6 +148,8 @@ export interface ImageStore {
   get(id: string): Image;
   findByVersion(name: string, version: string): Image | null;
   resolve(selector: ImageSelector): Image | null;
+  /** The one image an id, a unique id prefix, NAME@CHANNEL or NAME:VERSION names; errors say why not. */
+  byRef(ref: string): Image;
   list(filter?: { name?: string }): ImageSummary[];
   insert(id: string, manifest: ImageManifest, publishedAt?: number): Image;
   references(id: string): ImageReferences;
@@ -157,7 +165,8 @@ export interface ImageStore {
 export interface TokenStore {
   create(name: string, role: Role): { token: string; record: ApiToken };
   verify(token: string): ApiToken | null;
-  markUsed(id: string): void;
+  /** Records a use of the token (to the minute). */
+  noteUse(token: ApiToken): void;
   list(): ApiToken[];
   get(id: string): ApiToken;
   revoke(id: string): ApiToken;
@@ -166,7 +175,8 @@ export interface TokenStore {
 
 export interface AuditLog {
   record(actor: Actor, action: string, target: string, detail?: Record<string, unknown>): void;
-  list(limit?: number): AuditEntry[];
+  /** Newest first; `since` in ms since the epoch, `actor` exact, `before` an id for the next page. */
+  list(filter?: { since?: number; actor?: string; before?: number; limit?: number }): AuditEntry[];
 }
 
 export interface BmcStore {

@@ -26,7 +26,7 @@ interface SubnetRow {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,63}$/;
-const POLICIES: UnknownMacPolicy[] = ['ignore', 'discover', 'default-image'];
+export const UNKNOWN_MAC_POLICIES: readonly UnknownMacPolicy[] = ['ignore', 'discover', 'default-image'];
 
 function toSubnet(r: SubnetRow): Subnet {
   return {
@@ -173,7 +173,7 @@ export class SqliteSubnetStore {
       throw invalid('leaseSeconds', 'must be a whole number of seconds from 60 to one year');
     }
     const policy = input.policy ?? existing?.policy ?? 'discover';
-    if (!POLICIES.includes(policy)) throw invalid('policy', `must be one of ${POLICIES.join(', ')}`);
+    if (!UNKNOWN_MAC_POLICIES.includes(policy)) throw invalid('policy', `must be one of ${UNKNOWN_MAC_POLICIES.join(', ')}`);
     const discoverAction = input.discoverAction ?? existing?.discoverAction ?? 'retry';
     if (discoverAction !== 'retry' && discoverAction !== 'exit') throw invalid('discoverAction', 'must be retry or exit');
     const defaultImageName = checkImageName('defaultImage.name', input.defaultImage?.name !== undefined ? input.defaultImage.name : existing?.defaultImage.name);

@@ -25,6 +25,7 @@ const toToken = (r: TokenRow): ApiToken => ({
   revokedAt: isoOrNull(r.revoked_at),
 });
 
+const USE_RESOLUTION_MS = 60_000;
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /**
@@ -56,8 +57,14 @@ export class SqliteTokenStore {
     return toToken(row);
   }
 
-  markUsed(id: string): void {
-    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(Date.now(), id);
+  /**
+   * Records that a token was just used, at most once a minute per token: a write on every
+   * authenticated read would cost more than the read, and "last used" needs no finer grain.
+   */
+  noteUse(token: ApiToken): void {
+    const now = Date.now();
+    if (token.lastUsedAt !== null && now - Date.parse(token.lastUsedAt) < USE_RESOLUTION_MS) return;
+    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, token.id);
   }
 
   list(): ApiToken[] {

@@ -37,10 +37,14 @@ export interface MachineInput {
   uuid?: string | null;
   site?: string | null;
   labels?: Record<string, string>;
+  /** Some labels set (a string) or removed (null), the others kept; `labels` replaces them all. */
+  labelChanges?: Record<string, string | null>;
   state?: MachineState;
   image?: Partial<ImageSelector>;
   kernelArgs?: string;
   vars?: Record<string, string>;
+  /** As labelChanges, for vars. */
+  varChanges?: Record<string, string | null>;
   ip?: string | null;
   subnet?: string | null;
 }
@@ -120,3 +124,13 @@ export interface ApiToken {
 
 /** Who made a change: a token name, `cli:bootstrap`, or `dhcp` for automatic discovery. */
 export type Actor = string;
+
+export interface FleetStats {
+  machinesByState: { state: string; n: number }[];
+  leasesBySubnet: { subnet: string; state: string; n: number }[];
+  /** Addresses in each subnet's dynamic pools, and how many of them a live lease holds. */
+  pools: { subnet: string; size: number; leased: number }[];
+  images: number;
+  /** Bytes of the distinct blobs the catalog's images need. */
+  catalogBytes: number;
+}

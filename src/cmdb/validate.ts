@@ -18,6 +18,8 @@ export function checkMacs(field: string, macs: unknown): string[] {
   for (const m of macs) {
     const mac = typeof m === 'string' ? normalizeMac(m) : null;
     if (!mac) throw invalid(field, `invalid MAC address ${JSON.stringify(m)}`);
+    // The group bit marks a multicast (or the broadcast) address: no NIC sends from one, so such a machine could never boot.
+    if (parseInt(mac.slice(0, 2), 16) & 1) throw invalid(field, `${mac} is a ${mac === 'ff:ff:ff:ff:ff:ff' ? 'broadcast' : 'multicast'} address, not a NIC's (was a digit mistyped?)`);
     if (out.includes(mac)) throw invalid(field, `MAC ${mac} listed twice`);
     out.push(mac);
   }

@@ -15,6 +15,8 @@ export const ConfigSchema = section({
   dataDir: Type.String({ default: './var', minLength: 1 }),
   log: section({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    /** Which HTTP requests get a log line at info: writes and errors (the default), every one, or none. */
+    requests: Type.Union(['writes', 'all', 'off'].map((l) => Type.Literal(l)), { default: 'writes' }),
   }),
   http: section({
     listen: HostPort('127.0.0.1:8080'),

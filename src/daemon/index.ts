@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { installFleetMetrics } from './fleet-metrics.js';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
@@ -53,12 +54,14 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
   let cmdb: SqliteCmdb;
   try {
     cmdb = openCmdb(databasePath(config.dataDir));
+    if (cmdb.migrationBackup) logger.info({ backup: cmdb.migrationBackup }, 'copied the database before migrating its schema');
   } catch (err) {
     lock.release();
     throw err;
   }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  installFleetMetrics(cmdb, registry);
   const closers: (() => Promise<void> | void)[] = [() => lock.release(), () => cmdb.close()];
   const close = async () => {
     for (const c of closers.reverse()) await c();

@@ -9,6 +9,8 @@ import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
 import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
+import { installRequestLog } from './request-log.js';
+import { auditRoutes } from './api/audit.js';
 import { installErrorHandler } from './errors.js';
 import { guardBodies, guardConnections } from './guards.js';
 import { MachineDoor } from './machine-door.js';
@@ -78,6 +80,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   };
   app.addHook('onClose', async () => ctx.feed.close());
   installHttpMetrics(app, ctx);
+  installRequestLog(app, config.log.requests);
 
   await app.register(swagger, {
     openapi: {
@@ -103,6 +106,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(rolloutRoutes, ctx);
   await app.register(powerRoutes, ctx);
   await app.register(assignmentRoutes, ctx);
+  await app.register(auditRoutes, ctx);
   return app;
 }
 

@@ -49,6 +49,7 @@ export function requireRole(cmdb: Cmdb, role: Role) {
       closeUnreadBody(request, reply);
       throw refusal;
     }
+    cmdb.tokens.noteUse(token!);
     request.token = token;
   };
 }

@@ -3,6 +3,8 @@ import { Type, type TSchema } from '@sinclair/typebox';
 /** Request shapes shared by the REST routes; the domain rules themselves live in the CMDB. */
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const StringMap = Type.Record(Type.String(), Type.String());
+// Null first: with type coercion on, a null tried against string first would become "".
+const StringMapChanges = Type.Record(Type.String(), Type.Union([Type.Null(), Type.String()]));
 
 export const ImageSelectorBody = Type.Object(
   { name: Type.Optional(Nullable(Type.String())), channel: Type.Optional(Nullable(Type.String())), id: Type.Optional(Nullable(Type.String())) },
@@ -16,10 +18,12 @@ export const MachineBody = Type.Object(
     uuid: Type.Optional(Nullable(Type.String())),
     site: Type.Optional(Nullable(Type.String())),
     labels: Type.Optional(StringMap),
+    labelChanges: Type.Optional(StringMapChanges),
     state: Type.Optional(Type.Union([Type.Literal('discovered'), Type.Literal('registered'), Type.Literal('retired')])),
     image: Type.Optional(ImageSelectorBody),
     kernelArgs: Type.Optional(Type.String()),
     vars: Type.Optional(StringMap),
+    varChanges: Type.Optional(StringMapChanges),
     ip: Type.Optional(Nullable(Type.String())),
     subnet: Type.Optional(Nullable(Type.String())),
   },

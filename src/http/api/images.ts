@@ -42,7 +42,7 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     return { items: cmdb.images.list({ name: req.query.name }).map(withChannels), next: null };
   });
 
-  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => channelsOf()(cmdb.images.get(req.params.id)));
+  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => channelsOf()(cmdb.images.byRef(req.params.id)));
 
   // The content type is checked with the token, before fastify would buffer a JSON or CSV body.
   const tarOnly = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -73,10 +73,10 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     }
   });
 
-  app.delete('/v1/images/:id', { ...write, schema: { tags, params: IdParams } }, async (req) => catalog.remove(req.params.id, actorOf(req)));
+  app.delete('/v1/images/:id', { ...write, schema: { tags, params: IdParams } }, async (req) => catalog.remove(cmdb.images.byRef(req.params.id).id, actorOf(req)));
 
   app.post('/v1/images/:id/promote', { ...write, schema: { tags, params: IdParams, body: ChannelBody } }, async (req) => {
-    const image = cmdb.images.get(req.params.id);
+    const image = cmdb.images.byRef(req.params.id);
     const change = catalog.promote(image.id, req.body.channel, actorOf(req));
     return { name: image.name, channel: req.body.channel, imageId: image.id, previousImageId: change?.previousImageId ?? image.id, changed: change !== null };
   });
@@ -84,7 +84,7 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
   app.post('/v1/images/gc', { ...write, schema: { tags } }, async (req) => catalog.gc(actorOf(req)));
 
   app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams } }, async (req, reply) => {
-    const { image, stream, length } = catalog.exportBundle(req.params.id);
+    const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id);
     if (length !== null) reply.header('content-length', length);
     return reply
       .header('content-type', 'application/x-tar')

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { notFound } from '../../cmdb/errors.js';
 import type { Cmdb } from '../../cmdb/index.js';
 import { changeRollout, rollBackRollout, startRollout } from '../../rollout/commands.js';
 import { actorOf, requireRole } from '../auth.js';
@@ -9,7 +8,7 @@ import type { HttpContext } from '../context.js';
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const StartBody = Type.Object(
   {
-    image: Type.String({ minLength: 1, maxLength: 200, description: 'image id, or NAME:VERSION' }),
+    image: Type.String({ minLength: 1, maxLength: 200, description: 'image id (or a unique prefix), NAME@CHANNEL or NAME:VERSION' }),
     selector: Type.String({ maxLength: 1024, description: 'a selector: role=kvm,site=par1 or role in (kvm,gpu)' }),
     channel: Type.Optional(Type.String({ maxLength: 32, description: 'promoted to the image when the last wave passes' })),
     waves: Type.Optional(Type.String({ maxLength: 256, description: 'cumulative targets, default 1,10%,50%,100%' })),
@@ -59,9 +58,7 @@ export const rolloutRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
 
   app.post('/v1/rollouts', { onRequest: requireRole(cmdb, 'publisher'), schema: { tags, body: StartBody } }, async (req, reply) => {
     const body = req.body;
-    const [name, version] = body.image.includes(':') ? body.image.split(':', 2) : [null, null];
-    const image = name && version ? cmdb.images.findByVersion(name, version) : cmdb.images.find(body.image);
-    if (!image) throw notFound(`image ${body.image}`);
+    const image = cmdb.images.byRef(body.image);
     const rollout = startRollout(cmdb, config, { ...body, image: image.id }, actorOf(req));
     return reply.code(201).send(rolloutDetail(cmdb, rollout.id));
   });

@@ -1,0 +1,31 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { requireRole } from '../auth.js';
+import type { HttpContext } from '../context.js';
+
+const MAX_PAGE = 1000;
+
+/** Who changed what, when: the audit log, newest first, a page at a time. */
+export const auditRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb }) => {
+  app.get(
+    '/v1/audit',
+    {
+      onRequest: requireRole(cmdb, 'operator'),
+      schema: {
+        tags: ['audit'],
+        summary: 'the audit log, newest first',
+        querystring: Type.Object({
+          since: Type.Optional(Type.String({ format: 'date-time', description: 'only entries at or after this time (ISO 8601)' })),
+          actor: Type.Optional(Type.String({ minLength: 1, description: 'exactly this actor, e.g. token:ci' })),
+          before: Type.Optional(Type.Integer({ minimum: 1, description: 'entries older than this id (the previous page\'s next)' })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
+        }),
+      },
+    },
+    async (req) => {
+      const { since, actor, before, limit = 100 } = req.query;
+      const items = cmdb.audit.list({ since: since === undefined ? undefined : Date.parse(since), actor, before, limit });
+      return { items, next: items.length === limit ? items.at(-1)!.id : null };
+    },
+  );
+};
