@@ -106,6 +106,16 @@ export class EventStore {
     return row ? toEvent(row) : null;
   }
 
+  /** The newest `limit` events, newest first, optionally of some types only and of one MAC (the console's feed). */
+  recent(limit: number, filter: { types?: string[]; mac?: string } = {}): LivEvent[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM events WHERE (? IS NULL OR type IN (SELECT value FROM json_each(?))) AND (? IS NULL OR mac = ?) ORDER BY id DESC LIMIT ?`,
+      )
+      .all(filter.types ? 1 : null, JSON.stringify(filter.types ?? []), filter.mac ?? null, filter.mac ?? null, limit) as EventRow[];
+    return rows.map(toEvent);
+  }
+
   /** Keeps the log bounded: drops events older than the cutoff. */
   prune(olderThanMs: number): number {
     return this.db.prepare('DELETE FROM events WHERE at < ?').run(olderThanMs).changes;

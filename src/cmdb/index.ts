@@ -3,12 +3,14 @@ import { AssignmentStore } from './assignments.js';
 import { AuditLog } from './audit.js';
 import { BmcStore } from './bmcs.js';
 import { EventStore } from './events.js';
+import { FleetView } from './fleet.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
 import { ImageStore } from './images.js';
 import { MachineStore } from './machines.js';
 import { RolloutStore } from './rollouts.js';
+import { SessionStore } from './sessions.js';
 import { SubnetStore } from './subnets.js';
 import { TokenStore } from './tokens.js';
 import type { Actor } from './types.js';
@@ -28,6 +30,8 @@ export class Cmdb {
   readonly rollouts: RolloutStore;
   readonly bmcs: BmcStore;
   readonly assignments: AssignmentStore;
+  readonly sessions: SessionStore;
+  readonly fleet: FleetView;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -42,6 +46,8 @@ export class Cmdb {
     this.rollouts = new RolloutStore(db);
     this.bmcs = new BmcStore(db);
     this.assignments = new AssignmentStore(db);
+    this.sessions = new SessionStore(db);
+    this.fleet = new FleetView(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }
