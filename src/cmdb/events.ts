@@ -42,6 +42,7 @@ export class EventStore {
   private readonly insertMany;
   private readonly tailStmt;
   private readonly servedStmt;
+  private readonly latestStmt;
 
   constructor(private readonly db: Db) {
     // Positional, not named: binding by name costs a property lookup per column, on every boot step.
@@ -58,6 +59,10 @@ export class EventStore {
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
     // events_mac (mac, id) walks one MAC's events newest first, to its last served plan.
     this.servedStmt = db.prepare(`SELECT id, image_id FROM events WHERE mac = ? AND type IN (${SERVED_PLANS.map((t) => `'${t}'`).join(', ')}) ORDER BY id DESC LIMIT 1`);
+    // Health verdicts ask this for every machine a page or a rollout looks at: prepared once.
+    this.latestStmt = db.prepare(
+      'SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1',
+    );
   }
 
   add(e: EventInput): number {
@@ -100,9 +105,7 @@ export class EventStore {
 
   /** The newest event of one of `types` for any of these MACs, after event `afterId`. */
   latestOf(macs: readonly string[], types: readonly string[], afterId = 0): LivEvent | null {
-    const row = this.db
-      .prepare('SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1')
-      .get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
+    const row = this.latestStmt.get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
     return row ? toEvent(row) : null;
   }
 

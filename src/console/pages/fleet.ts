@@ -86,7 +86,7 @@ function fleetPage(cmdb: Cmdb, q: FleetQuery): { body: Html; ok: boolean } {
 <div class="chips">${Object.entries(counts.byState).map(([state, n]) => html`<a class="chip" href="${linkWith({}, { state })}">${state}: <strong>${n}</strong></a>`)}</div>
 <div class="chips">${Object.entries(counts.byImage).map(([image, n]) => html`<a class="chip" href="${linkWith({}, { image })}">${image}: <strong>${n}</strong></a>`)}</div>
 </section>
-<form class="filters card" method="get" action="/" role="search" hx-get="/" hx-target="#fleet" hx-select="#fleet" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms, change">
+<form class="filters card" method="get" action="/" role="search" hx-get="/" hx-target="#fleet" hx-select="#fleet" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, change">
 <label>Search <input type="search" name="q" value="${q.q ?? ''}" placeholder="hostname, MAC, label, address"></label>
 <label>State <select name="state"><option value="">any</option>${STATES.map((s) => html`<option ${q.state === s ? html`selected` : ''}>${s}</option>`)}</select></label>
 <label>Site <input name="site" value="${q.site ?? ''}" size="10"></label>
