@@ -3,6 +3,7 @@ import { PowerService } from '../power/service.js';
 import { SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import type { HttpContext } from '../http/context.js';
 import { assetRoutes } from './assets.js';
+import { errorsAsHtml } from './layout.js';
 import { loginRoutes } from './login.js';
 import { eventRoutes } from './pages/events.js';
 import { fleetRoutes } from './pages/fleet.js';
@@ -25,6 +26,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: HttpContext): Pro
     done(null, Object.fromEntries(new URLSearchParams(body as string))),
   );
   app.decorateRequest('consoleUser', null);
+  errorsAsHtml(app);
   const power = new PowerService(ctx.cmdb, ctx.config.power, new SecretBox(secretKeyPath(ctx.config.dataDir)));
   assetRoutes(app);
   loginRoutes(app, ctx.cmdb, ctx.config);

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { html, jsonAttr, type Html, type Renderable } from './html.js';
 
 const NAV = [
@@ -8,8 +8,20 @@ const NAV = [
   ['/ui/events', 'Events'],
 ] as const;
 
-/** htmx without its injected <style> (the CSP allows none) and without eval. */
-const HTMX_CONFIG = jsonAttr({ includeIndicatorStyles: false, allowEval: false, historyCacheSize: 0 });
+/**
+ * htmx without its injected <style> (the CSP allows none) and without eval; a refused or failed
+ * request shows its error (see errorsAsHtml) in the page's #flash instead of doing nothing.
+ */
+const HTMX_CONFIG = jsonAttr({
+  includeIndicatorStyles: false,
+  allowEval: false,
+  historyCacheSize: 0,
+  responseHandling: [
+    { code: '204', swap: false },
+    { code: '[23]..', swap: true },
+    { code: '[45]..', swap: true, error: true, target: '#flash', swapOverride: 'innerHTML' },
+  ],
+});
 
 /**
  * The frame of every console page: navigation, who is logged in, logout, and the session's
@@ -32,7 +44,7 @@ ${user
 <form class="inline" method="post" action="/ui/logout"><input type="hidden" name="_csrf" value="${user.csrf}"><button type="submit">Log out</button></form>`
   : ''}
 </header>
-<main>${body}</main>
+<main><div id="flash" role="alert" aria-live="assertive"></div>${body}</main>
 </body></html>`;
 }
 
@@ -51,6 +63,20 @@ export function sendHtml(reply: FastifyReply, body: Html, status = 200): Fastify
 export function afterWrite(req: FastifyRequest, reply: FastifyReply, location: string): FastifyReply {
   if (req.headers['hx-request'] !== undefined) return reply.header('hx-redirect', location).code(204).send();
   return reply.redirect(location, 303);
+}
+
+/**
+ * The API's JSON errors, as an htmx request shows them: a line of HTML (escaped) for #flash.
+ * Plain requests keep the JSON: its status and message are the same either way.
+ */
+export function errorsAsHtml(app: FastifyInstance): void {
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.headers['hx-request'] === undefined || reply.statusCode < 400) return payload;
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('application/json') || typeof payload !== 'string') return payload;
+    const message = (JSON.parse(payload) as { error?: string }).error ?? `HTTP ${reply.statusCode}`;
+    reply.header('content-type', 'text/html; charset=utf-8');
+    return html`<p class="bad">${message}</p>`.text;
+  });
 }
 
 /** An ISO time as the console shows it: UTC, to the second. */

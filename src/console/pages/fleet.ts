@@ -111,6 +111,7 @@ ${page < pages ? html`<a href="${linkWith(q, { page: String(page + 1) })}" rel="
 export function fleetRoutes(app: FastifyInstance, cmdb: Cmdb): void {
   app.get<{ Querystring: FleetQuery }>('/', { onRequest: requireSession(cmdb, 'reader') }, async (req, reply) => {
     const { body, ok } = fleetPage(cmdb, req.query);
-    return sendHtml(reply, layout(req, 'Fleet', 'Fleet', body), ok ? 200 : 400);
+    // A filter that does not parse is a 400, but htmx's live filter shows the page's own message in place.
+    return sendHtml(reply, layout(req, 'Fleet', 'Fleet', body), ok || req.headers['hx-request'] !== undefined ? 200 : 400);
   });
 }
