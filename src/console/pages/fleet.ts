@@ -83,8 +83,8 @@ function fleetPage(cmdb: Cmdb, q: FleetQuery): { body: Html; ok: boolean } {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   const body = html`<h1>Fleet</h1>
 <section class="card" aria-label="Counts">
-<div class="chips">${Object.entries(counts.byState).map(([state, n]) => html`<a class="chip" href="${linkWith({}, { state })}">${state}: <strong>${n}</strong></a>`)}</div>
-<div class="chips">${Object.entries(counts.byImage).map(([image, n]) => html`<a class="chip" href="${linkWith({}, { image })}">${image}: <strong>${n}</strong></a>`)}</div>
+<div class="chips"><span class="muted">By state</span>${Object.entries(counts.byState).map(([state, n]) => html`<a class="chip" href="${linkWith({}, { state })}">${state}: <strong>${n}</strong></a>`)}</div>
+<div class="chips"><span class="muted">By image</span>${Object.entries(counts.byImage).map(([image, n]) => html`<a class="chip" href="${linkWith({}, { image })}">${image}: <strong>${n}</strong></a>`)}</div>
 </section>
 <form class="filters card" method="get" action="/" role="search" hx-get="/" hx-target="#fleet" hx-select="#fleet" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, change">
 <label>Search <input type="search" name="q" value="${q.q ?? ''}" placeholder="hostname, MAC, label, address"></label>
