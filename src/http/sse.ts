@@ -9,7 +9,7 @@ export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
 const CUT_METRIC = 'livery_sse_streams_cut_total';
 
 /** The one counter of cut streams, shared by every stream route (the API's and the console's). */
-function cutCounter(registry: Registry): Counter<'reason'> {
+export function sseCutCounter(registry: Registry): Counter<'reason'> {
   return (
     (registry.getSingleMetric(CUT_METRIC) as Counter<'reason'> | undefined) ??
     new Counter({
@@ -29,7 +29,7 @@ function cutCounter(registry: Registry): Counter<'reason'> {
  * JSON and the console streams HTML through the same backpressure and keepalive.
  */
 export function streamEvents(reply: FastifyReply, feed: EventFeed, registry: Registry, after: number | null, frames: (e: LivEvent) => string | null): void {
-  const cut = cutCounter(registry);
+  const cut = sseCutCounter(registry);
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });

@@ -3,13 +3,15 @@ import { Type } from '@sinclair/typebox';
 import { machineBoots } from '../../events/machine-trace.js';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
-import { streamEvents } from '../sse.js';
+import { sseCutCounter, streamEvents } from '../sse.js';
 
 export { SSE_MAX_BUFFERED_BYTES } from '../sse.js';
 
 /** The event stream (Server-Sent Events) and per-machine boot traces. */
 export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, feed, registry }) => {
   const read = { onRequest: requireRole(cmdb, 'reader') };
+  // Registered at start, so /metrics shows the counter at 0 before any stream was cut.
+  sseCutCounter(registry);
 
   app.get(
     '/v1/events',
