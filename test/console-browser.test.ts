@@ -116,13 +116,13 @@ describe('the web console in chromium', () => {
     await boot(NODE1, 'rootfs+booted');
     await boot(NODE2, 'kernel');
     await admin.goto(`${s.url}/ui/machines/${NODE1}`);
-    const stages = await admin.$$eval('#boots .boot:first-child .timeline li strong', (els) => els.map((e) => e.textContent));
+    const stages = await admin.$$eval('#boots .boot:first-of-type .timeline li strong', (els) => els.map((e) => e.textContent));
     expect(stages).toEqual(['script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
     expect(await admin.$eval('#boots', (e) => e.textContent)).toContain('complete');
     expect(await admin.$$eval('main ol li', (els) => els.map((e) => e.textContent).join('\n'))).toContain('minimal');
     await shot(admin, 'machine');
     await admin.goto(`${s.url}/ui/machines/${NODE2}`);
-    expect(await admin.$eval('#boots .boot:first-child', (e) => e.textContent)).toContain('stopped before initrd');
+    expect(await admin.$eval('#boots .boot:first-of-type', (e) => e.textContent)).toContain('stopped before initrd');
     expect(await admin.$eval('#boots .timeline li.stop', (e) => e.textContent)).toContain('initrd');
   });
 
