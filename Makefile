@@ -7,10 +7,12 @@ NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
 APT_RUN   := ipxe build-essential python3 ipmitool
 APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
-             openipmi redfishtool dnsmasq-base isc-dhcp-relay
+             openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
 
 DATA_DIR ?= ./var
+# The console's browser tests drive Debian's chromium (puppeteer-core): never a downloaded browser.
+export PUPPETEER_SKIP_DOWNLOAD := 1
 BENCH ?=
 
 .PHONY: run test check bench e2e fuzz build deps-run deps-test deps-bench clean typecheck

@@ -42,6 +42,7 @@ export class SqliteEventStore {
   private readonly insertMany;
   private readonly tailStmt;
   private readonly servedStmt;
+  private readonly latestStmt;
 
   constructor(private readonly db: Db) {
     // Positional, not named: binding by name costs a property lookup per column, on every boot step.
@@ -58,6 +59,10 @@ export class SqliteEventStore {
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
     // events_mac (mac, id) walks one MAC's events newest first, to its last served plan.
     this.servedStmt = db.prepare(`SELECT id, image_id FROM events WHERE mac = ? AND type IN (${SERVED_PLANS.map((t) => `'${t}'`).join(', ')}) ORDER BY id DESC LIMIT 1`);
+    // Health verdicts ask this for every machine a page or a rollout looks at: prepared once.
+    this.latestStmt = db.prepare(
+      'SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1',
+    );
   }
 
   add(e: EventInput): number {
@@ -100,10 +105,18 @@ export class SqliteEventStore {
 
   /** The newest event of one of `types` for any of these MACs, after event `afterId`. */
   latestOf(macs: readonly string[], types: readonly string[], afterId = 0): LivEvent | null {
-    const row = this.db
-      .prepare('SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1')
-      .get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
+    const row = this.latestStmt.get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
     return row ? toEvent(row) : null;
+  }
+
+  /** The newest `limit` events, newest first, optionally of some types only and of one MAC (the console's feed). */
+  recent(limit: number, filter: { types?: string[]; mac?: string } = {}): LivEvent[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM events WHERE (? IS NULL OR type IN (SELECT value FROM json_each(?))) AND (? IS NULL OR mac = ?) ORDER BY id DESC LIMIT ?`,
+      )
+      .all(filter.types ? 1 : null, JSON.stringify(filter.types ?? []), filter.mac ?? null, filter.mac ?? null, limit) as EventRow[];
+    return rows.map(toEvent);
   }
 
   /** Keeps the log bounded: drops events older than the cutoff. */

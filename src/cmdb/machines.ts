@@ -24,7 +24,7 @@ import { refuseRefLikeName, resolveRef } from './refs.js';
 import { iso, isoOrNull } from './util.js';
 import { matchesSelector, type Selector } from './selector.js';
 
-interface MachineRow {
+export interface MachineRow {
   id: number;
   hostname: string | null;
   uuid: string | null;
@@ -91,12 +91,12 @@ export interface PlanClaims {
 export const MACHINE_STATES: readonly MachineState[] = ['discovered', 'registered', 'retired'];
 
 // MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
-const SELECT = `
+export const SELECT = `
   SELECT m.*, s.name AS subnet_name,
     (SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)) AS macs
   FROM machines m LEFT JOIN subnets s ON s.id = m.subnet_id`;
 
-function toMachine(r: MachineRow): Machine {
+export function toMachine(r: MachineRow): Machine {
   return {
     id: r.id,
     macs: r.macs ? r.macs.split(',') : [],

@@ -253,4 +253,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rollout_machines_wave ON rollout_machines(rollout_id, wave, position);
   `,
+  // The web console's sessions: only the session id's SHA-256 is kept; a session ends with its
+  // expiry, its logout, or its token's revocation (the join in SessionStore.verify).
+  `
+  CREATE TABLE console_sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL REFERENCES api_tokens(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+  `,
 ];

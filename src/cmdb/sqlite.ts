@@ -1,4 +1,6 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
+import { SqliteFleetView } from './fleet.js';
+import { SqliteSessionStore } from './sessions.js';
 import { readFleetStats } from './fleet-stats.js';
 import { SqliteAssignmentStore } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
@@ -11,6 +13,8 @@ import { SqliteMachineStore } from './machines.js';
 import { SqliteRolloutStore } from './rollouts.js';
 import type {
   AssignmentStore,
+  FleetView,
+  SessionStore,
   AuditLog,
   BatchWriter,
   BmcStore,
@@ -46,6 +50,8 @@ export class SqliteCmdb implements Cmdb {
   readonly rollouts: RolloutStore;
   readonly bmcs: BmcStore;
   readonly assignments: AssignmentStore;
+  readonly sessions: SessionStore;
+  readonly fleet: FleetView;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -64,6 +70,8 @@ export class SqliteCmdb implements Cmdb {
     this.rollouts = new SqliteRolloutStore(db);
     this.bmcs = new SqliteBmcStore(db);
     this.assignments = new SqliteAssignmentStore(db);
+    this.sessions = new SqliteSessionStore(db);
+    this.fleet = new SqliteFleetView(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }

@@ -24,6 +24,8 @@ import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
 import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
 import type { SecretBox } from './secret-box.js';
 import type { Selector } from './selector.js';
+import type { ConsoleSession } from './sessions.js';
+import type { FleetFilter } from './fleet.js';
 import type {
   Actor,
   ApiToken,
@@ -52,6 +54,8 @@ export interface Cmdb {
   readonly rollouts: RolloutStore;
   readonly bmcs: BmcStore;
   readonly assignments: AssignmentStore;
+  readonly sessions: SessionStore;
+  readonly fleet: FleetView;
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T;
@@ -132,6 +136,8 @@ export interface LeaseStore {
 
 export interface EventStore {
   add(e: EventInput): number;
+  /** The newest `limit` events, newest first, optionally of some types only and of one MAC. */
+  recent(limit: number, filter?: { types?: string[]; mac?: string }): LivEvent[];
   /** Inserts the events in the given order, at once. */
   addMany(events: readonly EventTuple[]): void;
   /** Events after `afterId`, oldest first: the SSE stream's cursor. */
@@ -257,4 +263,20 @@ export interface BatchWriter {
   commit(ops: WriteOp[]): Promise<BatchOutcome>;
   /** Lets everything handed over commit, then stops. */
   close(): Promise<void>;
+}
+
+/** The web console's login sessions: only a hash of each session id is kept. */
+export interface SessionStore {
+  /** A new session for a verified token; returns the session id the browser keeps. */
+  create(tokenId: string, ttlMs: number, now?: number): string;
+  verify(id: string, now?: number): ConsoleSession | null;
+  end(id: string): void;
+}
+
+/** The console's reads over the whole fleet: pages of machines, counts, who follows an image. */
+export interface FleetView {
+  page(filter: FleetFilter): { machines: Machine[]; total: number };
+  counts(): { byState: Record<string, number>; byImage: Record<string, number> };
+  followers(name: string, channel: string): number;
+  pinned(imageId: string): number;
 }

@@ -43,6 +43,8 @@ export const ConfigSchema = section({
     requestTimeoutMs: Type.Integer({ default: 3_600_000, minimum: 100 }),
     /** A connection with no bytes moving for this long is closed (slow-loris, stalled uploads). */
     idleTimeoutMs: Type.Integer({ default: 120_000, minimum: 100 }),
+    /** A web console login lasts this long (it ends sooner at logout or when its token is revoked). */
+    sessionHours: Type.Number({ default: 12, minimum: 0.01, maximum: 24 * 30 }),
     tls: section({
       cert: Type.String({ default: '' }),
       key: Type.String({ default: '' }),

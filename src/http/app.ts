@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
+import { consoleRoutes } from '../console/index.js';
 import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
 import { installRequestLog } from './request-log.js';
@@ -107,6 +108,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(powerRoutes, ctx);
   await app.register(assignmentRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(consoleRoutes, ctx);
   return app;
 }
 

@@ -13,6 +13,9 @@ const GRANTS: Record<Role, Role[]> = {
   reader: ['reader'],
 };
 
+/** True when a token of role `has` may do what needs role `needs`. */
+export const grants = (has: Role, needs: Role): boolean => GRANTS[has].includes(needs);
+
 declare module 'fastify' {
   interface FastifyRequest {
     token: ApiToken | null;
@@ -42,7 +45,7 @@ export function requireRole(cmdb: Cmdb, role: Role) {
       ? new HttpError(401, 'missing bearer token (Authorization: Bearer <token>)')
       : !token
         ? new HttpError(401, 'invalid or revoked token')
-        : !GRANTS[token.role].includes(role)
+        : !grants(token.role, role)
           ? new HttpError(403, `this needs the ${role} role; the token has ${token.role}`)
           : null;
     if (refusal) {
