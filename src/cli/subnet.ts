@@ -26,7 +26,7 @@ function subnetOptions(cmd: Command): Command {
     .option('--domain <domain>', 'DNS domain')
     .option('--pool <start-end>', 'dynamic pool, e.g. 10.0.0.100-10.0.0.199 (repeatable)', collect)
     .option('--lease-time <seconds>', 'lease time in seconds')
-    .option('--policy <policy>', 'unknown MACs: ignore | discover | default-image')
+    .option('--policy <policy>', 'unknown MACs: ignore | discover | default-image | commission')
     .option('--discover-action <action>', 'what discovered machines are told: retry | exit')
     .option('--default-image <name>', 'image unknown machines boot under policy default-image')
     .option('--default-channel <channel>', 'channel of the default image');

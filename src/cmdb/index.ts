@@ -3,6 +3,7 @@ import { AssignmentStore } from './assignments.js';
 import { AuditLog } from './audit.js';
 import { BmcStore } from './bmcs.js';
 import { EventStore } from './events.js';
+import { FactStore } from './facts.js';
 import { GroupCommit } from './group-commit.js';
 import { WalSync } from './wal-sync.js';
 import { LeaseStore } from './leases.js';
@@ -28,6 +29,7 @@ export class Cmdb {
   readonly rollouts: RolloutStore;
   readonly bmcs: BmcStore;
   readonly assignments: AssignmentStore;
+  readonly facts: FactStore;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -42,6 +44,7 @@ export class Cmdb {
     this.rollouts = new RolloutStore(db);
     this.bmcs = new BmcStore(db);
     this.assignments = new AssignmentStore(db);
+    this.facts = new FactStore(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }

@@ -253,4 +253,31 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rollout_machines_wave ON rollout_machines(rollout_id, wave, position);
   `,
+  /*
+   * 7: hardware facts. Each boot's facts (and the raw report they were parsed from, so a parser
+   * fix can be checked against what machines sent) are a row keyed by the boot's phone-home; the
+   * machine keeps its latest set, flattened, in machines.facts, which selectors read, so a change
+   * moves the machines change counter. Subnets gain the unknown-MAC policy `commission`: SQLite
+   * cannot edit a CHECK, so the column is replaced (a rebuilt table would cascade-delete leases).
+   */ `
+  CREATE TABLE machine_facts (
+    id INTEGER PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    boot_event_id INTEGER NOT NULL,
+    image_id TEXT,
+    at INTEGER NOT NULL,
+    facts TEXT NOT NULL,
+    report TEXT NOT NULL,
+    UNIQUE (machine_id, boot_event_id)
+  );
+  ALTER TABLE machines ADD COLUMN facts TEXT;
+  CREATE TRIGGER machines_facts_edited AFTER UPDATE OF facts ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+
+  ALTER TABLE subnets ADD COLUMN policy_new TEXT NOT NULL DEFAULT 'discover'
+    CHECK (policy_new IN ('ignore', 'discover', 'default-image', 'commission'));
+  UPDATE subnets SET policy_new = policy;
+  ALTER TABLE subnets DROP COLUMN policy;
+  ALTER TABLE subnets RENAME COLUMN policy_new TO policy;
+  `,
 ];

@@ -176,6 +176,19 @@ export const ConfigSchema = section({
     /** BMCs talked to at once (per process), whatever the number of machines asked for. */
     concurrency: Type.Integer({ default: 16, minimum: 1, maximum: 1024 }),
   }),
+  /** Hardware facts the agent reports at every boot, commissioning, and drift between boots (see src/facts). */
+  facts: section({
+    /**
+     * A boot whose memory, CPUs, disks, NICs or firmware version differ from the previous boot's
+     * always raises a `hardware-changed` event; `label` also labels the machine drift=hardware,
+     * `retire` labels it and leaves it out of new rollouts while the label stays; `off` does neither.
+     */
+    onDrift: Type.Union([Type.Literal('off'), Type.Literal('label'), Type.Literal('retire')], { default: 'label' }),
+    /** The image unknown MACs boot on a subnet with policy `commission`. */
+    commissionImage: Type.String({ default: 'commission', minLength: 1 }),
+    /** What the commission image does once it has reported (kernel argument livery.commission=): power off, or wait. */
+    commissionThen: Type.Union([Type.Literal('poweroff'), Type.Literal('wait')], { default: 'poweroff' }),
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { leaseRoutes } from './routes/leases.js';
+import { machineFactsRoutes } from './routes/machine-facts.js';
 import { machineHealthRoutes } from './routes/machine-health.js';
 import { machineRoutes } from './routes/machines.js';
 import { metadataRoutes } from './routes/metadata.js';
@@ -97,6 +98,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(bootRoutes, ctx);
   await app.register(metadataRoutes, ctx);
   await app.register(machineHealthRoutes, ctx);
+  await app.register(machineFactsRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(rolloutRoutes, ctx);
   await app.register(powerRoutes, ctx);
