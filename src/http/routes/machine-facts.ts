@@ -24,6 +24,9 @@ const Report = Type.Object(
   { additionalProperties: false },
 );
 
+/** A yes/no query parameter: `?diff=1` or `?diff=true`. */
+const Flag = Type.Union([Type.Boolean(), Type.Literal(1), Type.Literal(0)]);
+
 /**
  * Hardware facts: the agent's report at every boot (machine-facing, for the machine's own current
  * boot only), and the facts an operator reads, with what changed since the boot before.
@@ -66,7 +69,7 @@ export const machineFactsRoutes: FastifyPluginAsyncTypebox<HttpContext> = async 
     '/v1/machines/:ref/facts',
     {
       onRequest: requireRole(cmdb, 'reader'),
-      schema: { tags: ['machines'], params: RefParams, querystring: Type.Object({ diff: Type.Optional(Type.Boolean()), raw: Type.Optional(Type.Boolean()) }, { additionalProperties: false }) },
+      schema: { tags: ['machines'], params: RefParams, querystring: Type.Object({ diff: Type.Optional(Flag), raw: Type.Optional(Flag) }, { additionalProperties: false }) },
     },
     async (req) => {
       const machine = cmdb.machines.get(req.params.ref);
