@@ -199,7 +199,9 @@ export function registerMachineCommands(program: Command): void {
     .description('the hardware facts of the machine\'s latest boot; --diff: what changed since the boot before')
     .argument('<machine>', 'MAC, hostname or id')
     .option('--diff', 'compare with the previous boot that reported facts')
-    .action(async (ref: string, flags: { diff?: boolean }, cmd: Command) => {
+    .option('--raw', 'the report as the machine sent it (livery-facts.sh output), as JSON')
+    .action(async (ref: string, flags: { diff?: boolean; raw?: boolean }, cmd: Command) => {
+      if (flags.raw) return printJson(await clientFor(cmd).get(`/v1/machines/${encodeURIComponent(ref)}/facts?raw=true`));
       const f = await clientFor(cmd).get<MachineFacts>(`/v1/machines/${encodeURIComponent(ref)}/facts${flags.diff ? '?diff=true' : ''}`);
       if (globals(cmd).json) return printJson(f);
       if (!flags.diff) {
