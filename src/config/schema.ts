@@ -128,7 +128,7 @@ export const ConfigSchema = section({
     maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
-  /** Machine records that unknown MACs create (subnet policies `discover` and `default-image`). */
+  /** Machine records that unknown MACs create (subnet policies `discover`, `default-image` and `commission`). */
   discovery: section({
     /**
      * New records per subnet per interval, on the DHCP door (which knows the subnet). Past it an
