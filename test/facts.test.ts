@@ -28,6 +28,20 @@ describe('parseFactsReport on captured reports', () => {
   });
 });
 
+describe('parseFactsReport on a QEMU VM (the commissioning e2e\'s: 2 vCPUs, 1 GiB, a 2 GiB virtio disk)', () => {
+  it('takes system, firmware and the DIMM from dmidecode, the disk and NIC from /sys; placeholders are no value', () => {
+    const f = parseFactsReport(fixture('qemu-commission-vm.json'));
+    expect(f.system).toEqual({ vendor: 'QEMU', product: 'Standard PC (i440FX + PIIX, 1996)', serial: null, uuid: null });
+    expect(f.firmware).toEqual({ vendor: 'SeaBIOS', version: '1.16.2-debian-1.16.2-1', date: '04/01/2014' });
+    expect(f.cpu).toEqual({ vendor: 'AMD', model: 'QEMU Virtual CPU version 2.5+', sockets: 1, cores: 2, threads: 2 });
+    // Installed memory from the DIMM, not the kernel's MemTotal (983496 kB).
+    expect(f.memory).toEqual({ bytes: 1024 ** 3, dimms: 1, source: 'dimms' });
+    expect(f.disks).toEqual([{ name: 'vda', model: null, serial: 'disk0', bytes: 2 * 1024 ** 3, rotational: true }]);
+    expect(f.nics).toEqual([{ name: 'eth0', mac: '52:54:00:e2:c0:01', driver: 'virtio_net', speedMbps: null, firmware: null }]);
+    expect(f.bmc).toBeNull();
+  });
+});
+
 describe('livery-facts run on this machine', () => {
   it('prints a report whose parsed CPU threads, memory and NICs are what Node and /sys see', () => {
     const report = JSON.parse(execFileSync('sh', ['src/builder/assets/livery-facts.sh'], { encoding: 'utf8' })) as FactsReport;

@@ -14,7 +14,7 @@ export class FactsError extends Error {
 
 /** Values firmware vendors leave in fields they did not fill: no value at all. */
 const PLACEHOLDERS = new Set(
-  ['', 'not specified', 'not present', 'not provided', 'none', 'unknown', 'default string', 'to be filled by o.e.m.', 'system serial number', 'system product name', 'system manufacturer', '0123456789', 'n/a'],
+  ['', 'not specified', 'not present', 'not provided', 'none', 'unknown', 'default string', 'to be filled by o.e.m.', 'not settable', 'system serial number', 'system product name', 'system manufacturer', '0123456789', 'n/a'],
 );
 
 function clean(value: string | undefined): string | null {
