@@ -72,7 +72,7 @@ describe('bad input is a 4xx naming the field and what was expected', () => {
 
   it('an enum error names the allowed values', async () => {
     const r = await answer(await s.api('/v1/subnets', { method: 'POST', json: { cidr: '10.51.0.0/24', policy: 'maybe' } }));
-    expect(r).toEqual({ status: 400, body: { error: 'body.policy: expected one of "ignore", "discover", "default-image", got a string' } });
+    expect(r).toEqual({ status: 400, body: { error: 'body.policy: expected one of "ignore", "discover", "default-image", "commission", got a string' } });
     const q = await answer(await s.api('/v1/leases?state=lost'));
     expect(q.body.error).toBe('querystring.state: expected one of "offered", "bound", "released", "declined", got a string');
   });

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { release, tmpdir } from 'node:os';
+import { cpus, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFactsReport } from '../src/facts/parse.js';
+import type { FactsReport } from '../src/facts/types.js';
 import { agentHealthConfig, type HealthSpec } from '../src/health/spec.js';
 import { makeBundle, publishBundle } from './helpers/bundle.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -119,7 +121,12 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     expect(kept.map((l) => l.split('=')[0])).toEqual(['LIVERY_HOSTNAME', 'LIVERY_IP', 'LIVERY_PREFIX', 'LIVERY_DNS', 'LIVERY_DOMAIN', 'LIVERY_IMAGE_ID', 'LIVERY_VAR_NOTE']);
     for (const n of [1, 2, 3]) expect(existsSync(`${pwned}${n}`)).toBe(false);
 
-    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /v1/metadata/${MAC}?format=env`, `POST /v1/machines/${MAC}/booted`]);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /v1/metadata/${MAC}?format=env`, `POST /v1/machines/${MAC}/booted`, `POST /v1/machines/${MAC}/facts`]);
+    // The facts report: livery-facts' JSON, wrapped with the image, parsed by the server's parser.
+    const facts = JSON.parse(seen[2]!.body) as { imageId: string; report: FactsReport };
+    expect(facts.imageId).toBe(IMAGE);
+    expect(parseFactsReport(facts.report).cpu.threads).toBe(cpus().length);
+    expect(r.stdout).toContain('livery-agent: could not report facts');
     const post = seen[1]!;
     expect(post.contentType).toBe('application/json');
     const body = JSON.parse(post.body) as { imageId: string; kernel: string; uptimeMs: number };
@@ -135,7 +142,7 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     metadataBody = "LIVERY_HOSTNAME='node4'\n";
     const r = await runAgent(`${cmdline()} livery.server=http://127.0.0.1:1/ livery.image=evil BOOTIF=01-02-00-00-00-00-66`);
     expect(r.code).toBe(0);
-    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /v1/metadata/${MAC}?format=env`, `POST /v1/machines/${MAC}/booted`]);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([`GET /v1/metadata/${MAC}?format=env`, `POST /v1/machines/${MAC}/booted`, `POST /v1/machines/${MAC}/facts`]);
     expect((JSON.parse(seen[1]!.body) as { imageId: string }).imageId).toBe(IMAGE);
   });
 
@@ -144,7 +151,7 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     const r = await runAgent(cmdline());
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`could not fetch metadata from http://127.0.0.1:${port} for ${MAC}`);
-    expect(seen.map((s) => s.method)).toEqual(['GET', 'POST']);
+    expect(seen.map((s) => s.method)).toEqual(['GET', 'POST', 'POST']);
     expect(existsSync(join(r.root, 'etc/hostname'))).toBe(false);
     expect(r.stdout).toMatch(new RegExp(`booted image ${IMAGE} as \\S+`));
   });
@@ -243,6 +250,10 @@ describe.skipIf(!canUnshare)('livery-agent health checks (against a real livery)
     expect(r.stdout).toContain('livery-agent: health: healthy');
     expect(r.last.imageId).toBe(r.imageId);
     expect(r.last.stages.map((s) => s.stage)).toEqual(['script', 'booted', 'healthy']);
+    // The agent reported this host's hardware for the boot, from the machine's own address.
+    expect(r.stdout).toContain('livery-agent: facts reported');
+    const facts = (await (await livery.api(`/v1/machines/${HMAC}/facts`)).json()) as { imageId: string; flat: Record<string, unknown> };
+    expect(facts).toMatchObject({ imageId: r.imageId, flat: { 'cpu.threads': cpus().length } });
   });
 
   it('retries failing checks until they pass within the timeout', async () => {

@@ -51,6 +51,13 @@ describe('qemuArgs', () => {
     expect(args).not.toContain('-no-reboot');
   });
 
+  it('disks are virtio drives with serials, added after the NIC; a comma in a path is doubled', () => {
+    const args = qemuArgs({ ...bios, disks: ['/tmp/d0.raw', '/tmp/a,b/d1.raw'] });
+    expect(valuesOf(args, '-drive')).toEqual(['if=none,id=disk0,format=raw,file=/tmp/d0.raw', 'if=none,id=disk1,format=raw,file=/tmp/a,,b/d1.raw']);
+    expect(valuesOf(args, '-device').slice(1)).toEqual(['virtio-blk-pci,drive=disk0,serial=disk0', 'virtio-blk-pci,drive=disk1,serial=disk1']);
+    expect(valuesOf(args, '-boot')).toEqual(['n']);
+  });
+
   it('a NIC without a tap is plugged into an empty hub: it sends nothing anywhere', () => {
     expect(valuesOf(qemuArgs({ ...bios, tap: null }), '-netdev')).toEqual(['hubport,id=n0,hubid=0']);
   });

@@ -54,6 +54,8 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   };
 
   let selector: ImageSelector | null = null;
+  // Booting the commission image under policy commission: the kernel line says what to do after reporting.
+  let commission = false;
   if (machine?.state === 'retired') {
     plan.policy = 'retired';
     reasons.push(`machine ${label(machine)} is retired: it boots nothing`);
@@ -61,6 +63,11 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   } else if (machine) {
     reasons.push(`known machine ${label(machine)} (${machine.state})`);
     selector = imageOfKnownMachine(machine, subnet, (ctx.rules ?? (() => cmdb.assignments.rules()))(), reasons);
+    if (!selector && subnet?.policy === 'commission') {
+      selector = { name: config.facts.commissionImage, channel: 'stable', id: null };
+      commission = true;
+      reasons.push(`subnet ${subnet.name} policy is commission: boot ${selector.name}@stable, which reports the hardware again`);
+    }
   } else {
     const policy = subnet?.policy ?? 'no-subnet';
     plan.policy = policy;
@@ -77,8 +84,14 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
       reasons.push(`unknown MAC; subnet ${subnet!.name} policy is discover: register it and ${subnet!.discoverAction === 'exit' ? 'exit to the next boot device' : 'wait for an operator'}`);
       return finish(plan, subnet!.discoverAction === 'exit' ? 'exit' : 'wait', config);
     }
-    selector = { name: subnet!.defaultImage.name, channel: subnet!.defaultImage.channel, id: null };
-    reasons.push(`unknown MAC; subnet ${subnet!.name} policy is default-image: boot ${selector.name}@${selector.channel}`);
+    if (policy === 'commission') {
+      selector = { name: config.facts.commissionImage, channel: 'stable', id: null };
+      commission = true;
+      reasons.push(`unknown MAC; subnet ${subnet!.name} policy is commission: register it and boot ${selector.name}@stable to report its hardware`);
+    } else {
+      selector = { name: subnet!.defaultImage.name, channel: subnet!.defaultImage.channel, id: null };
+      reasons.push(`unknown MAC; subnet ${subnet!.name} policy is default-image: boot ${selector.name}@${selector.channel}`);
+    }
   }
 
   if (!selector) return finish(plan, 'wait', config);
@@ -101,7 +114,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
     rootfs: rootfs ? url(rootfs.name) : null,
     rootfsSha256: rootfs?.sha256 ?? null,
   };
-  plan.cmdline = kernelCommandLine(plan, config);
+  plan.cmdline = kernelCommandLine(plan, config, commission);
   return finish(plan, 'boot', config);
 }
 
@@ -142,7 +155,7 @@ function imageOfKnownMachine(machine: Machine, subnet: Subnet | null, rules: Ass
   return null;
 }
 
-const subjectOf = (m: Machine, subnet: Subnet | null) => ({ site: m.site, subnet: subnet?.name ?? m.subnet, labels: m.labels });
+const subjectOf = (m: Machine, subnet: Subnet | null) => ({ site: m.site, subnet: subnet?.name ?? m.subnet, labels: m.labels, facts: m.facts });
 const ruleName = (r: AssignmentRule) => `rule #${r.id} (${r.selector} -> ${r.image.name}@${r.image.channel}, priority ${r.priority})`;
 
 /** Why `a` is tried before `b` (see compareRules). */
@@ -153,13 +166,14 @@ function precedence(a: AssignmentRule, b: AssignmentRule): string {
 }
 
 /** The kernel command line: livery's contract with the initrd and agent, then image and machine extras. */
-function kernelCommandLine(plan: BootPlan, config: Config): string {
+function kernelCommandLine(plan: BootPlan, config: Config, commission: boolean): string {
   const parts = [
     `initrd=${plan.image!.artifacts.find((a) => a.role === 'initrd')!.name}`,
     `BOOTIF=${pxelinuxMacName(plan.facts.mac)}`,
     `livery.server=${config.http.publicUrl}`,
     `livery.image=${plan.image!.id}`,
   ];
+  if (commission) parts.push(`livery.commission=${config.facts.commissionThen}`);
   if (plan.artifacts!.rootfs) parts.push(`livery.rootfs=${plan.artifacts!.rootfs}`, `livery.rootfs.sha256=${plan.artifacts!.rootfsSha256}`);
   if (config.boot.console) parts.push(`console=tty0`, `console=${config.boot.console}`);
   parts.push(...userArgs(`image ${plan.image!.id}`, plan.image!.kernelArgs, plan.reasons));

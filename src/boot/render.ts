@@ -81,7 +81,7 @@ export function sampleTemplateData(config: Config) {
     machine: {
       id: 1, macs: [mac], hostname: 'sample', uuid: null, site: 'site', labels: {}, state: 'registered',
       image: { name: 'sample', channel: 'stable', id: null }, kernelArgs: '', vars: {}, ip: '192.0.2.10', subnet: null,
-      createdAt: now, updatedAt: now, lastSeenAt: null,
+      createdAt: now, updatedAt: now, lastSeenAt: null, facts: null,
     },
     subnet: {
       id: 1, name: 'sample', cidr: '192.0.2.0/24', gateway: '192.0.2.1', dns: ['192.0.2.1'], domain: 'example.org', pools: [],

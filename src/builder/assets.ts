@@ -19,6 +19,8 @@ export const ASSETS = {
   cmdline: () => `${assetsDir()}cmdline.sh`,
   udhcpcScript: () => `${assetsDir()}udhcpc.sh`,
   agent: () => `${assetsDir()}livery-agent.sh`,
+  /** Run by the agent: the hardware facts report. */
+  facts: () => `${assetsDir()}livery-facts.sh`,
   agentUnit: () => `${assetsDir()}livery-agent.service`,
   sshHostKeys: () => `${assetsDir()}ssh-hostkeys.conf`,
 };

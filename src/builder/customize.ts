@@ -113,6 +113,7 @@ export class ImageCustomizer {
   private async agent(): Promise<void> {
     await this.install(this.stage(ASSETS.agent()), '/usr/lib/livery/livery-agent', '0755');
     await this.install(this.stage(ASSETS.cmdline()), '/usr/lib/livery/cmdline.sh', '0644');
+    await this.install(this.stage(ASSETS.facts()), '/usr/lib/livery/livery-facts.sh', '0755');
     await this.install(this.stage(ASSETS.agentUnit()), '/etc/systemd/system/livery-agent.service', '0644');
     if (this.recipe.health.checks.length > 0) {
       await this.install(this.stageText(agentHealthConfig(this.recipe.health)), '/etc/livery/health', '0644');

@@ -11,6 +11,8 @@ import { MACHINE_STATES } from '../cmdb/machines.js';
 import { FIRMWARES } from '../boot/facts.js';
 import { choice } from './choices.js';
 import { confirm } from './confirm.js';
+import type { FactChange } from '../facts/drift.js';
+import type { Facts } from '../facts/types.js';
 
 interface MachineFlags extends BmcFlags {
   mac?: string[];
@@ -80,6 +82,19 @@ function toInput(f: MachineFlags, editing: boolean): MachineInput {
 
 const selector = (m: Machine) => m.image.id ?? (m.image.name ? `${m.image.name}@${m.image.channel}` : null);
 
+/** `machine list --columns`: the machine's own fields; any other name is a fact key. */
+const MACHINE_COLUMNS: Record<string, { title: string; value: (m: Machine) => string | number | null }> = {
+  id: { title: 'ID', value: (m) => m.id },
+  mac: { title: 'MAC', value: (m) => m.macs.join(',') },
+  hostname: { title: 'HOSTNAME', value: (m) => m.hostname },
+  ip: { title: 'IP', value: (m) => m.ip },
+  state: { title: 'STATE', value: (m) => m.state },
+  site: { title: 'SITE', value: (m) => m.site },
+  image: { title: 'IMAGE', value: selector },
+  labels: { title: 'LABELS', value: (m) => formatObject(m.labels) },
+  lastSeen: { title: 'LAST SEEN', value: (m) => m.lastSeenAt },
+};
+
 export function showMachine(m: Machine, bmc: Bmc | null = null): void {
   printRecord({
     id: m.id,
@@ -97,7 +112,7 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
     created: m.createdAt,
     updated: m.updatedAt,
     lastSeen: m.lastSeenAt,
-    bmc: bmc ? formatBmc(bmc) : null,
+    bmc: bmc ? formatBmc(bmc) : m.facts?.['bmc.address'] ? `none set; found at ${m.facts['bmc.address']} (livery machine set ${m.macs[0]} --bmc ipmi://USER@${m.facts['bmc.address']})` : null,
   });
 }
 
@@ -133,8 +148,10 @@ export function registerMachineCommands(program: Command): void {
     .addOption(choice('--state <state>', 'only machines in this state', MACHINE_STATES))
     .option('--site <site>', 'only this site')
     .option('--label <key=value>', 'only machines with this label (repeatable)', collect)
+    .option('--fact <KEY OP VALUE>', "only machines whose facts match, e.g. 'memory_gb>=256' or cpu.vendor=AMD (OP: = != < <= > >=; repeatable)", collect)
+    .option('--columns <list>', 'columns to show: machine fields (id, mac, hostname, ip, state, site, image, labels, lastSeen) and fact keys (cpu.threads, memory_gb, ...)')
     .option('--limit <n>', 'at most this many', (v) => wholeNumber('--limit', v, 1, 100_000))
-    .action(async (flags: { state?: string; site?: string; label?: string[]; limit?: number }, cmd: Command) => {
+    .action(async (flags: { state?: string; site?: string; label?: string[]; fact?: string[]; columns?: string; limit?: number }, cmd: Command) => {
       const client = clientFor(cmd);
       const items: Machine[] = [];
       let after: number | null = 0;
@@ -144,6 +161,7 @@ export function registerMachineCommands(program: Command): void {
         if (flags.state) q.set('state', flags.state);
         if (flags.site) q.set('site', flags.site);
         for (const l of flags.label ?? []) q.append('label', l);
+        for (const f of flags.fact ?? []) q.append('fact', f);
         q.set('limit', String(Math.min(flags.limit ?? 1000, 1000)));
         if (after) q.set('after', String(after));
         const page: { items: Machine[]; next: number | null } = await client.get(`/v1/machines?${q}`);
@@ -152,9 +170,10 @@ export function registerMachineCommands(program: Command): void {
       }
       const shown = flags.limit === undefined ? items : items.slice(0, flags.limit);
       if (globals(cmd).json) return printJson(shown);
+      const columns = (flags.columns ?? 'id,mac,hostname,ip,state,site,image,labels,lastSeen').split(',').map((c) => c.trim()).filter(Boolean);
       printTable(
-        ['ID', 'MAC', 'HOSTNAME', 'IP', 'STATE', 'SITE', 'IMAGE', 'LABELS', 'LAST SEEN'],
-        shown.map((m) => [m.id, m.macs.join(','), m.hostname, m.ip, m.state, m.site, selector(m), formatObject(m.labels), m.lastSeenAt]),
+        columns.map((c) => (c in MACHINE_COLUMNS ? MACHINE_COLUMNS[c]!.title : c)),
+        shown.map((m) => columns.map((c) => (c in MACHINE_COLUMNS ? MACHINE_COLUMNS[c]!.value(m) : (m.facts?.[c] ?? null)))),
       );
     });
 
@@ -203,7 +222,39 @@ export function registerMachineCommands(program: Command): void {
       globals(cmd).json ? printJson(r) : console.log(`created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}`);
     });
 
+  machine
+    .command('facts')
+    .description('the hardware facts of the machine\'s latest boot; --diff: what changed since the boot before')
+    .argument('<machine>', 'MAC, hostname or id')
+    .option('--diff', 'compare with the previous boot that reported facts')
+    .option('--raw', 'the report as the machine sent it (livery-facts.sh output), as JSON')
+    .action(async (ref: string, flags: { diff?: boolean; raw?: boolean }, cmd: Command) => {
+      if (flags.raw) return printJson(await clientFor(cmd).get(`/v1/machines/${encodeURIComponent(ref)}/facts?raw=true`));
+      const f = await clientFor(cmd).get<MachineFacts>(`/v1/machines/${encodeURIComponent(ref)}/facts${flags.diff ? '?diff=true' : ''}`);
+      if (globals(cmd).json) return printJson(f);
+      if (!flags.diff) {
+        console.log(`facts of the boot at ${f.at} (image ${f.imageId ?? '-'})`);
+        printRecord(f.flat);
+        printTable(['DISK', 'MODEL', 'SERIAL', 'GB', 'ROTATIONAL'], f.facts.disks.map((d) => [d.name, d.model, d.serial, Math.round(d.bytes / 1e9), d.rotational === null ? null : String(d.rotational)]));
+        printTable(['NIC', 'MAC', 'DRIVER', 'MBIT/S', 'FIRMWARE'], f.facts.nics.map((n) => [n.name, n.mac, n.driver, n.speedMbps, n.firmware]));
+        return;
+      }
+      if (!f.previous) return console.log(`no earlier boot with facts to compare with (latest: ${f.at})`);
+      console.log(`boot at ${f.at} compared with the boot at ${f.previous.at}`);
+      if (f.changes!.length === 0) return console.log('no hardware change');
+      printTable(['FACT', 'BEFORE', 'AFTER'], f.changes!.map((c) => [c.key, c.before === null ? '(none)' : String(c.before), c.after === null ? '(none)' : String(c.after)]));
+    });
+
   registerMachineDiagnostics(machine);
+}
+
+interface MachineFacts {
+  at: string;
+  imageId: string | null;
+  facts: Facts;
+  flat: Record<string, string | number>;
+  previous?: { at: string } | null;
+  changes?: FactChange[];
 }
 
 interface Explanation {

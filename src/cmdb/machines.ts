@@ -5,6 +5,7 @@ import { applyChanges } from './key-values.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
+import type { FlatFacts } from '../facts/types.js';
 import type { SqliteSubnetStore } from './subnets.js';
 import { poolBounds } from './subnets.js';
 import {
@@ -43,6 +44,7 @@ export interface MachineRow {
   created_at: number;
   updated_at: number;
   last_seen_at: number | null;
+  facts: string | null;
 }
 
 /** A machine's checked values, ready for its row (see MachineStore.check). */
@@ -113,6 +115,7 @@ export function toMachine(r: MachineRow): Machine {
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     lastSeenAt: isoOrNull(r.last_seen_at),
+    facts: r.facts === null ? null : JSON.parse(r.facts),
   };
 }
 
@@ -137,6 +140,7 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
     created_at: at,
     updated_at: at,
     last_seen_at: at,
+    facts: null,
   });
 }
 
@@ -251,6 +255,11 @@ export class SqliteMachineStore {
     for (const [k, v] of Object.entries(checkLabels('label', filter.labels))) {
       where.push('json_extract(m.labels, ?) = ?');
       args.push(`$."${k}"`, v);
+    }
+    // Fact keys are checked (parseFactFilter): letters, digits, _ and dots only.
+    for (const f of filter.facts ?? []) {
+      where.push(`json_extract(m.facts, '$."${f.key}"') ${f.op} ?`);
+      args.push(f.value);
     }
     if (filter.after !== undefined) {
       where.push('m.id > ?');
@@ -413,6 +422,11 @@ export class SqliteMachineStore {
     const remove = this.db.prepare('DELETE FROM machines WHERE id = ?');
     for (const { id } of stale) remove.run(id);
     return stale.flatMap((r) => (r.macs ? r.macs.split(',') : []));
+  }
+
+  /** Sets the machine's latest facts (flattened); the change counter moves, as selectors read them. */
+  setFacts(id: number, facts: FlatFacts): void {
+    this.db.prepare('UPDATE machines SET facts = ? WHERE id = ?').run(JSON.stringify(facts), id);
   }
 
   touchLastSeen(id: number, at = Date.now()): void {

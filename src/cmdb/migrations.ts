@@ -253,7 +253,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rollout_machines_wave ON rollout_machines(rollout_id, wave, position);
   `,
-  // The web console's sessions: only the session id's SHA-256 is kept; a session ends with its
+  // 7: the web console's sessions: only the session id's SHA-256 is kept; a session ends with its
   // expiry, its logout, or its token's revocation (the join in SessionStore.verify).
   `
   CREATE TABLE console_sessions (
@@ -263,5 +263,32 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+  `,
+  /*
+   * 8: hardware facts. Each boot's facts (and the raw report they were parsed from, so a parser
+   * fix can be checked against what machines sent) are a row keyed by the boot's phone-home; the
+   * machine keeps its latest set, flattened, in machines.facts, which selectors read, so a change
+   * moves the machines change counter. Subnets gain the unknown-MAC policy `commission`: SQLite
+   * cannot edit a CHECK, so the column is replaced (a rebuilt table would cascade-delete leases).
+   */ `
+  CREATE TABLE machine_facts (
+    id INTEGER PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    boot_event_id INTEGER NOT NULL,
+    image_id TEXT,
+    at INTEGER NOT NULL,
+    facts TEXT NOT NULL,
+    report TEXT NOT NULL,
+    UNIQUE (machine_id, boot_event_id)
+  );
+  ALTER TABLE machines ADD COLUMN facts TEXT;
+  CREATE TRIGGER machines_facts_edited AFTER UPDATE OF facts ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+
+  ALTER TABLE subnets ADD COLUMN policy_new TEXT NOT NULL DEFAULT 'discover'
+    CHECK (policy_new IN ('ignore', 'discover', 'default-image', 'commission'));
+  UPDATE subnets SET policy_new = policy;
+  ALTER TABLE subnets DROP COLUMN policy;
+  ALTER TABLE subnets RENAME COLUMN policy_new TO policy;
   `,
 ];

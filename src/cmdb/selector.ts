@@ -3,7 +3,8 @@ import { invalid } from './errors.js';
 /**
  * A machine selector, as data: every term must hold (AND); a term holds when the machine's
  * value for its key is one of the term's values. `site` and `subnet` are the machine's own
- * fields; any other key is a label. Written `role=kvm,site=par1` or `role in (kvm,gpu),site=par1`.
+ * fields, `facts.<key>` one of its hardware facts (`facts.cpu.vendor=AMD`, see src/facts/flat.ts);
+ * any other key is a label. Written `role=kvm,site=par1` or `role in (kvm,gpu),site=par1`.
  */
 export interface SelectorTerm {
   key: string;
@@ -17,6 +18,8 @@ export interface SelectorSubject {
   site: string | null;
   subnet: string | null;
   labels: Record<string, string>;
+  /** The machine's latest hardware facts, flattened; absent or null: none reported. */
+  facts?: Record<string, string | number> | null;
 }
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
@@ -55,6 +58,10 @@ export function formatSelector(selector: Selector): string {
 function valueOf(subject: SelectorSubject, key: string): string | null {
   if (key === 'site') return subject.site;
   if (key === 'subnet') return subject.subnet;
+  if (key.startsWith('facts.')) {
+    const fact = subject.facts?.[key.slice('facts.'.length)];
+    return fact === undefined ? null : String(fact);
+  }
   return subject.labels[key] ?? null;
 }
 

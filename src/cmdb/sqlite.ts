@@ -1,4 +1,5 @@
 import { openDatabase, schemaVersion, type Db } from './db.js';
+import { SqliteFactStore } from './facts.js';
 import { SqliteFleetView } from './fleet.js';
 import { SqliteSessionStore } from './sessions.js';
 import { readFleetStats } from './fleet-stats.js';
@@ -13,6 +14,7 @@ import { SqliteMachineStore } from './machines.js';
 import { SqliteRolloutStore } from './rollouts.js';
 import type {
   AssignmentStore,
+  FactStore,
   FleetView,
   SessionStore,
   AuditLog,
@@ -52,6 +54,7 @@ export class SqliteCmdb implements Cmdb {
   readonly assignments: AssignmentStore;
   readonly sessions: SessionStore;
   readonly fleet: FleetView;
+  readonly facts: FactStore;
   private readonly walSync: WalSync;
   private readonly grouped: GroupCommit;
 
@@ -72,6 +75,7 @@ export class SqliteCmdb implements Cmdb {
     this.assignments = new SqliteAssignmentStore(db);
     this.sessions = new SqliteSessionStore(db);
     this.fleet = new SqliteFleetView(db);
+    this.facts = new SqliteFactStore(db);
     this.walSync = new WalSync(db);
     this.grouped = new GroupCommit((fn, patient) => this.walSync.commit(fn, patient));
   }

@@ -26,6 +26,8 @@ import type { SecretBox } from './secret-box.js';
 import type { Selector } from './selector.js';
 import type { ConsoleSession } from './sessions.js';
 import type { FleetFilter } from './fleet.js';
+import type { BootFacts } from './facts.js';
+import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 import type {
   Actor,
   ApiToken,
@@ -56,6 +58,7 @@ export interface Cmdb {
   readonly assignments: AssignmentStore;
   readonly sessions: SessionStore;
   readonly fleet: FleetView;
+  readonly facts: FactStore;
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T;
@@ -92,6 +95,8 @@ export interface MachineStore {
   /** By a MAC already in canonical form: the boot path's lookup. */
   byCanonicalMac(mac: string): Machine | null;
   list(filter?: MachineFilter): Machine[];
+  /** The latest boot's facts, flattened, kept on the machine (selectors and filters read them). */
+  setFacts(id: number, facts: FlatFacts): void;
   matching(selector: Selector): Machine[];
   count(state?: MachineState): number;
   create(input: MachineInput): Machine;
@@ -279,4 +284,12 @@ export interface FleetView {
   counts(): { byState: Record<string, number>; byImage: Record<string, number> };
   followers(name: string, channel: string): number;
   pinned(imageId: string): number;
+}
+
+/** Each boot's hardware facts and the report they were parsed from. */
+export interface FactStore {
+  put(machineId: number, bootEventId: number, imageId: string | null, facts: Facts, report: FactsReport, at?: number): void;
+  latestReport(machineId: number): FactsReport | null;
+  ofBoot(machineId: number, bootEventId: number): BootFacts | null;
+  latest(machineId: number, beforeBootEventId?: number): BootFacts | null;
 }

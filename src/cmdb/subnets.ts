@@ -26,7 +26,7 @@ interface SubnetRow {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,63}$/;
-export const UNKNOWN_MAC_POLICIES: readonly UnknownMacPolicy[] = ['ignore', 'discover', 'default-image'];
+export const UNKNOWN_MAC_POLICIES: readonly UnknownMacPolicy[] = ['ignore', 'discover', 'default-image', 'commission'];
 
 function toSubnet(r: SubnetRow): Subnet {
   return {

@@ -1,7 +1,9 @@
 /** The CMDB's records as the rest of livery sees them: plain data, no SQL types. */
+import type { FactFilter } from '../facts/filter.js';
+import type { FlatFacts } from '../facts/types.js';
 
 export type MachineState = 'discovered' | 'registered' | 'retired';
-export type UnknownMacPolicy = 'ignore' | 'discover' | 'default-image';
+export type UnknownMacPolicy = 'ignore' | 'discover' | 'default-image' | 'commission';
 export type Role = 'admin' | 'operator' | 'publisher' | 'reader';
 
 export interface ImageSelector {
@@ -28,6 +30,8 @@ export interface Machine {
   createdAt: string;
   updatedAt: string;
   lastSeenAt: string | null;
+  /** The hardware facts of its latest boot that reported them, flattened (see src/facts); null: none yet. */
+  facts: FlatFacts | null;
 }
 
 /** Fields an operator sets; everything optional on update, `macs` required on create. */
@@ -54,6 +58,8 @@ export interface MachineFilter {
   site?: string;
   labels?: Record<string, string>;
   limit?: number;
+  /** Facts every machine listed has (`memory_gb>=256`). */
+  facts?: FactFilter[];
   /** Return machines with id greater than this (keyset pagination). */
   after?: number;
 }

@@ -133,7 +133,7 @@ export const ConfigSchema = section({
     maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
   }),
-  /** Machine records that unknown MACs create (subnet policies `discover` and `default-image`). */
+  /** Machine records that unknown MACs create (subnet policies `discover`, `default-image` and `commission`). */
   discovery: section({
     /**
      * New records per subnet per interval, on the DHCP door (which knows the subnet). Past it an
@@ -180,6 +180,19 @@ export const ConfigSchema = section({
     retries: Type.Integer({ default: 2, minimum: 0, maximum: 10 }),
     /** BMCs talked to at once (per process), whatever the number of machines asked for. */
     concurrency: Type.Integer({ default: 16, minimum: 1, maximum: 1024 }),
+  }),
+  /** Hardware facts the agent reports at every boot, commissioning, and drift between boots (see src/facts). */
+  facts: section({
+    /**
+     * A boot whose memory, CPUs, disks, NICs or firmware version differ from the previous boot's
+     * always raises a `hardware-changed` event; `label` also labels the machine drift=hardware,
+     * `retire` labels it and leaves it out of new rollouts while the label stays; `off` does neither.
+     */
+    onDrift: Type.Union([Type.Literal('off'), Type.Literal('label'), Type.Literal('retire')], { default: 'label' }),
+    /** The image unknown MACs boot on a subnet with policy `commission`. */
+    commissionImage: Type.String({ default: 'commission', minLength: 1 }),
+    /** What the commission image does once it has reported (kernel argument livery.commission=): power off, or wait. */
+    commissionThen: Type.Union([Type.Literal('poweroff'), Type.Literal('wait')], { default: 'poweroff' }),
   }),
 });
 

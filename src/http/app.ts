@@ -30,6 +30,7 @@ import { artifactRoutes } from './machine/artifacts.js';
 import { bootRoutes } from './machine/boot.js';
 import { machineHealthRoutes } from './machine/health.js';
 import { metadataRoutes } from './machine/metadata.js';
+import { machineFactsRoutes } from './api/machine-facts.js';
 
 export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor'> {
   /** These three are made from cmdb and config when not given. */
@@ -103,6 +104,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(explainRoutes, ctx);
   await app.register(metadataRoutes, ctx);
   await app.register(machineHealthRoutes, ctx);
+  await app.register(machineFactsRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(rolloutRoutes, ctx);
   await app.register(powerRoutes, ctx);

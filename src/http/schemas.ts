@@ -39,7 +39,7 @@ export const SubnetBody = Type.Object(
     domain: Type.Optional(Nullable(Type.String())),
     pools: Type.Optional(Type.Array(Type.Object({ start: Type.String(), end: Type.String() }, { additionalProperties: false }))),
     leaseSeconds: Type.Optional(Type.Integer()),
-    policy: Type.Optional(Type.Union([Type.Literal('ignore'), Type.Literal('discover'), Type.Literal('default-image')])),
+    policy: Type.Optional(Type.Union([Type.Literal('ignore'), Type.Literal('discover'), Type.Literal('default-image'), Type.Literal('commission')])),
     discoverAction: Type.Optional(Type.Union([Type.Literal('retry'), Type.Literal('exit')])),
     defaultImage: Type.Optional(
       Type.Object({ name: Type.Optional(Nullable(Type.String())), channel: Type.Optional(Nullable(Type.String())) }, { additionalProperties: false }),
@@ -55,6 +55,8 @@ export const ListQuery = Type.Object(
     state: Type.Optional(Type.Union([Type.Literal('discovered'), Type.Literal('registered'), Type.Literal('retired')])),
     site: Type.Optional(Type.String()),
     label: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    /** Hardware facts, `memory_gb>=256` (repeatable; see src/facts/filter.ts). */
+    fact: Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Array(Type.String({ maxLength: 300 }), { maxItems: 32 })])),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
     after: Type.Optional(Type.Integer({ minimum: 0 })),
   },

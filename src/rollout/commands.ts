@@ -6,6 +6,7 @@ import type { Actor } from '../cmdb/types.js';
 import { checkChannel } from '../cmdb/validate.js';
 import type { Config } from '../config/index.js';
 import { httpProcessCount } from '../daemon/processes.js';
+import { heldByDrift } from '../facts/record.js';
 import { parseDuration } from './durations.js';
 import { parseMaxFailures, parseWaves, planWaves, PlanError } from './plan.js';
 import { rolloutEvent } from './record.js';
@@ -58,8 +59,11 @@ export function startRollout(cmdb: Cmdb, config: Config, req: StartRequest, acto
   const maxParallel = req.maxParallel ?? defaultMaxParallel(config);
   if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > 10_000) throw invalid('maxParallel', `expected a whole number from 1 to 10000 (got ${maxParallel})`);
   return cmdb.change(actor, 'rollout.start', (r: Rollout) => `rollout ${r.id}`, () => {
-    const machines = cmdb.machines.matching(selector).filter((m) => m.state === 'registered');
-    if (machines.length === 0) throw invalid('selector', `no registered machine matches ${formatSelector(selector)}`);
+    const machines = cmdb.machines.matching(selector).filter((m) => m.state === 'registered' && !heldByDrift(m, config));
+    if (machines.length === 0) {
+      const why = config.facts.onDrift === 'retire' ? ' (machines labelled drift=hardware are left out: facts.onDrift is retire)' : '';
+      throw invalid('selector', `no registered machine matches ${formatSelector(selector)}${why}`);
+    }
     const busy = cmdb.rollouts.machinesBusyElsewhere(machines.map((m) => m.id));
     if (busy.length > 0) throw conflict('selector', `${busy.length} of the selected machines are in another active rollout (machine ids ${busy.slice(0, 10).join(', ')})`);
     const waves = planWaves(machines, targets);

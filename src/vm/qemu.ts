@@ -36,6 +36,8 @@ export interface QemuSpec {
   console: ConsoleTarget;
   /** true: a guest reboot ends QEMU, so one run is one boot. */
   exitOnReboot: boolean;
+  /** Raw image files attached as virtio disks (serials disk0, disk1, ...); the machine still boots from its NIC. */
+  disks?: string[];
 }
 
 export function qemuArgs(spec: QemuSpec): string[] {
@@ -59,6 +61,9 @@ export function qemuArgs(spec: QemuSpec): string[] {
   ];
   if (spec.firmware === 'uefi') {
     args.push('-drive', `if=pflash,format=raw,readonly=on,file=${escape(OVMF_CODE)}`, '-drive', `if=pflash,format=raw,file=${escape(spec.uefiVars!)}`);
+  }
+  for (const [i, file] of (spec.disks ?? []).entries()) {
+    args.push('-drive', `if=none,id=disk${i},format=raw,file=${escape(file)}`, '-device', `virtio-blk-pci,drive=disk${i},serial=disk${i}`);
   }
   if (spec.exitOnReboot) args.push('-no-reboot');
   return args;

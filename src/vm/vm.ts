@@ -21,6 +21,8 @@ export interface VmOptions {
   terminal?: boolean;
   /** Default true: a reboot ends QEMU, so one run is exactly one boot. */
   exitOnReboot?: boolean;
+  /** Raw image files attached as virtio disks. */
+  disks?: string[];
 }
 
 export interface Vm {
@@ -54,6 +56,7 @@ export function startVm(opts: VmOptions): Vm {
     uefiVars,
     console: opts.terminal ? { terminal: true, log: serial.path } : { file: serial.path },
     exitOnReboot: opts.exitOnReboot ?? true,
+    disks: opts.disks,
   });
   let proc: ChildProcess;
   try {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # livery-agent: runs once per boot (livery-agent.service). Reads the kernel command line,
 # fetches this machine's metadata from the livery server, applies hostname and DNS, then
-# reports the boot with POST /v1/machines/<mac>/booted. An image with health checks
+# reports the boot with POST /v1/machines/<mac>/booted and the hardware (livery-facts.sh) with
+# POST /v1/machines/<mac>/facts. An image with health checks
 # (/etc/livery/health) then runs them until they pass or time out, and reports the result with
 # POST /v1/machines/<mac>/health.
 #
@@ -116,6 +117,17 @@ if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/js
 	exit 1
 fi
 say "booted image $image as $(hostname)"
+
+# Hardware facts of this boot (livery-facts, installed beside this script): livery stores them and
+# compares them with the previous boot's. A failed report is said and does not stop the agent.
+facts=$(mktemp)
+if sh "$(dirname "$0")/livery-facts.sh" > "$facts" && printf '{"imageId":%s,"report":' "$(json_string "$image")" | cat - "$facts" > "$facts.body" && printf '}' >> "$facts.body" &&
+	curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "@$facts.body" "$server/v1/machines/$mac/facts"; then
+	say "facts reported"
+else
+	say "could not report facts to $server"
+fi
+rm -f "$facts" "$facts.body"
 
 # Health: the checks the recipe's `health` lines put into /etc/livery/health, one per line
 # (`unit NAME` or `command TEXT`, after a `timeout SECONDS` line). Each round runs them all

@@ -7,6 +7,7 @@ import { csvRecordToInput, importMachines, ImportError, type ImportRow } from '.
 import { bmcOfJson, takeBmcColumns } from '../../cmdb/import-bmc.js';
 import { SecretBox, secretKeyPath } from '../../cmdb/secret-box.js';
 import type { MachineInput } from '../../cmdb/types.js';
+import { parseFactFilter } from '../../facts/filter.js';
 import { actorOf, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { schemaProblem } from '../errors.js';
@@ -21,8 +22,9 @@ export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   app.get('/v1/machines', { ...read, schema: { tags, querystring: ListQuery } }, async (req) => {
     const q = req.query;
     const labels = parseKeyValueLists('querystring.label', [q.label ?? []].flat());
+    const facts = [q.fact ?? []].flat().map((f) => parseFactFilter(f, 'querystring.fact'));
     const limit = q.limit ?? 100;
-    const items = cmdb.machines.list({ state: q.state, site: q.site, labels, limit, after: q.after });
+    const items = cmdb.machines.list({ state: q.state, site: q.site, labels, facts, limit, after: q.after });
     return { items, next: items.length === limit ? items[items.length - 1]!.id : null };
   });
 

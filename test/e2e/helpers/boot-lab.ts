@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { onTestFailed } from 'vitest';
 import {
   chooseAccel, createNamespace, createPrivateNetwork, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
-  type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm,
+  type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
 } from '../../../src/vm/index.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
@@ -32,6 +32,8 @@ export interface BootOptions {
   timeoutMs: number;
   /** The segment the VM is plugged into (default the lab's own, where livery is). */
   net?: PrivateNetwork;
+  /** The VM's hardware, when not the default (2 CPUs, 1 GiB, no disk). */
+  machine?: Pick<VmOptions, 'cpus' | 'memoryMiB' | 'disks'>;
   /** A concurrent test's own onTestFailed (its context's): vitest's global one cannot tell concurrent tests apart. */
   onTestFailed?: typeof onTestFailed;
 }
@@ -167,7 +169,7 @@ export class BootLab {
     const { accel } = await this.accel(o.firmware);
     const release = await vmSlots.take();
     try {
-      vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true });
+      vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true, ...o.machine });
     } catch (err) {
       release();
       throw err;
