@@ -38,8 +38,8 @@ describe('an image named by id prefix, NAME@CHANNEL or NAME:VERSION', () => {
     expect((await idOf('web@beta')).status).toBe(404);
     expect((await idOf('web:v9')).status).toBe(404);
     const bad = await idOf('web');
-    expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatch(/expected an image id .*NAME@CHANNEL or NAME:VERSION/);
+    expect(bad.status).toBe(404);
+    expect(bad.body.error).toMatch(/^image web not found: give an image id .*NAME@CHANNEL or NAME:VERSION$/);
   });
 
   it('the CLI takes the short forms for show, promote and pin', async () => {

@@ -1,6 +1,6 @@
 import type { ArtifactRole, ImageManifest } from '../catalog/manifest.js';
 import type { Db } from './db.js';
-import { conflict, invalid, notFound } from './errors.js';
+import { CmdbError, conflict, invalid, notFound } from './errors.js';
 import type { Actor, ImageSelector } from './types.js';
 import { iso } from './util.js';
 import { checkChannel, checkImageName } from './validate.js';
@@ -157,7 +157,8 @@ export class SqliteImageStore {
       if (!image) throw notFound(`image ${ref} (no version ${colon[2]} of ${colon[1]})`);
       return image;
     }
-    if (!/^[0-9a-f-]{4,36}$/.test(ref)) throw invalid('image', `expected an image id (or a prefix of at least 4 of its characters), NAME@CHANNEL or NAME:VERSION, got ${JSON.stringify(ref)}`);
+    // Not an id's form either: nothing can answer to it, which is "not found", with the forms that could.
+    if (!/^[0-9a-f-]{4,36}$/.test(ref)) throw new CmdbError('not-found', null, `image ${ref} not found: give an image id or a prefix of at least 4 of its characters, NAME@CHANNEL or NAME:VERSION`);
     const rows = this.db.prepare("SELECT * FROM images WHERE id LIKE ? || '%' ORDER BY id LIMIT 6").all(ref) as ImageRow[];
     if (rows.length === 0) throw notFound(`image ${ref}`);
     if (rows.length > 1) throw conflict('image', `${ref} is the start of several image ids (${rows.slice(0, 5).map((r) => `${r.id} ${r.name}:${r.version}`).join(', ')}${rows.length > 5 ? ', ...' : ''}): give more of it`);
