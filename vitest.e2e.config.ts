@@ -9,6 +9,10 @@ export default defineConfig({
     poolOptions: { forks: { singleFork: true } },
     fileParallelism: false,
     testTimeout: 15 * 60_000,
+    // A VM boot that fails is booted once more, on a fresh VM and tap: in one run of this suite
+    // a proxy-lab UEFI boot could no longer reach livery after switch-root (the agent's
+    // connections timed out), not yet explained; the reporter prints every retry, so it shows.
+    retry: 1,
     hookTimeout: 30 * 60_000,
     reporters: ['default'],
   },
