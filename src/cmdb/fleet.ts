@@ -1,7 +1,6 @@
 import type { Db } from './db.js';
-import { SELECT, toMachine, type MachineRow } from './machines.js';
+import { machineConditions, SELECT, toMachine, type MachineRow } from './machines.js';
 import type { Machine, MachineState } from './types.js';
-import { checkLabels } from './validate.js';
 
 export interface FleetFilter {
   state?: MachineState;
@@ -29,21 +28,7 @@ export class SqliteFleetView {
   constructor(private readonly db: Db) {}
 
   page(filter: FleetFilter): { machines: Machine[]; total: number } {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.state) {
-      where.push('m.state = ?');
-      args.push(filter.state);
-    }
-    if (filter.site) {
-      where.push('m.site = ?');
-      args.push(filter.site);
-    }
-    // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
-    for (const [k, v] of Object.entries(checkLabels('label', filter.labels ?? {}))) {
-      where.push('json_extract(m.labels, ?) = ?');
-      args.push(`$."${k}"`, v);
-    }
+    const { where, args } = machineConditions(filter);
     if (filter.image) {
       where.push(`(m.image_id = ? OR m.image_name = ? OR ${IMAGE_KEY} = ?)`);
       args.push(filter.image, filter.image, filter.image);

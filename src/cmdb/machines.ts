@@ -144,6 +144,29 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
   });
 }
 
+/**
+ * The WHERE conditions of the filters every machine listing shares (state, site, labels),
+ * for the API's list and the console's fleet page alike; callers append their own.
+ */
+export function machineConditions(filter: { state?: MachineState; site?: string; labels?: Record<string, string> }): { where: string[]; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (filter.state) {
+    where.push('m.state = ?');
+    args.push(filter.state);
+  }
+  if (filter.site) {
+    where.push('m.site = ?');
+    args.push(filter.site);
+  }
+  // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
+  for (const [k, v] of Object.entries(checkLabels('label', filter.labels ?? {}))) {
+    where.push('json_extract(m.labels, ?) = ?');
+    args.push(`$."${k}"`, v);
+  }
+  return { where, args };
+}
+
 export class SqliteMachineStore {
   private readonly byMac;
   private readonly byId;
@@ -241,21 +264,7 @@ export class SqliteMachineStore {
   }
 
   list(filter: MachineFilter = {}): Machine[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.state) {
-      where.push('m.state = ?');
-      args.push(filter.state);
-    }
-    if (filter.site) {
-      where.push('m.site = ?');
-      args.push(filter.site);
-    }
-    // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
-    for (const [k, v] of Object.entries(checkLabels('label', filter.labels))) {
-      where.push('json_extract(m.labels, ?) = ?');
-      args.push(`$."${k}"`, v);
-    }
+    const { where, args } = machineConditions(filter);
     // Fact keys are checked (parseFactFilter): letters, digits, _ and dots only.
     for (const f of filter.facts ?? []) {
       where.push(`json_extract(m.facts, '$."${f.key}"') ${f.op} ?`);
