@@ -255,4 +255,23 @@ describe('shipped recipes', () => {
     expect(kvm.kernelArgs.startsWith(minimal.kernelArgs)).toBe(true);
     expect(kvm.text).toContain(minimal.text);
   });
+
+  it('health: minimal waits for sshd; kvm-host adds its services and /dev/kvm, with a longer timeout; every unit is enabled by the recipe', () => {
+    const minimal = parseRecipe('images/minimal/recipe');
+    const kvm = parseRecipe('images/kvm-host/recipe');
+    expect(minimal.health).toEqual({ timeoutSeconds: 60, checks: [{ kind: 'unit', value: 'ssh.service' }] });
+    expect(kvm.health).toEqual({
+      timeoutSeconds: 180,
+      checks: [
+        { kind: 'unit', value: 'ssh.service' },
+        { kind: 'unit', value: 'libvirtd.service' },
+        { kind: 'unit', value: 'openvswitch-switch.service' },
+        { kind: 'command', value: 'test -e /dev/kvm' },
+      ],
+    });
+    // A unit checked but never enabled would fail every boot.
+    for (const r of [minimal, kvm]) {
+      for (const c of r.health.checks.filter((c) => c.kind === 'unit')) expect(r.services.enable.map((u) => `${u.replace(/\.service$/, '')}.service`)).toContain(c.value);
+    }
+  });
 });
