@@ -19,6 +19,7 @@ import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
 import { createTestNet, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib.js';
+import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
 
 const STORM = resolve(import.meta.dirname, '../dist/storm/main.js');
 const SERVER = '10.150.0.1';
@@ -53,6 +54,8 @@ export interface StormRig {
   loss: string;
   /** Runs the simulator in the client namespace; resolves with its report. */
   storm(args: StormArgs): Promise<StormReport>;
+  /** The simulator's rollout mode: a real rollout of a second image to `clients` machines with simulated BMCs (bench/storm-rollout.ts). */
+  rollout(args: RolloutStormArgs): Promise<RolloutStormResult>;
   /** Everything livery has logged so far (JSON lines), to find out why machines failed. */
   serverLog(): string;
   /** Stops livery and deletes the namespaces (the caller removes `dir`). */
@@ -87,6 +90,31 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
     });
     const { output } = livery;
     const { manifest, imageId } = await publish(net, dir, dataDir, setup.sizes);
+    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+    const cli = async <T>(args: string[]) => JSON.parse(await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
+    const simulate = async (args: string[], deadlineS: number, ready: string) => {
+      const child = net.spawn(net.client, process.execPath, [STORM, '--server', SERVER, '--loader-path', LOADER, '--deadline-s', String(deadlineS), ...args]);
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (err += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), (deadlineS + 30) * 1000);
+      const report = new Promise<StormReport>((resolve, reject) =>
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          if (code === 0) resolve(JSON.parse(out) as StormReport);
+          else reject(new Error(`the storm simulator exited ${signal ?? code}:\n${err.slice(-2000)}`));
+        }),
+      );
+      while (!err.includes(ready)) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          await report;
+          throw new Error(`the storm simulator ended before it printed "${ready}":\n${err.slice(-2000)}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { report };
+    };
     const artifacts = manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]);
     return {
       imageId,
@@ -94,6 +122,7 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       loss,
       close,
       serverLog: output,
+      rollout: (args) => rolloutStorm({ net, dir, sizes: setup.sizes, cli, simulate }, args),
       storm: async (args) => {
         const out = await runInNs(
           net,
