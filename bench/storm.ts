@@ -2,8 +2,9 @@
  * Boot storm: N virtual BIOS machines power on at once and boot through a real `livery serve`
  * (DHCP as a PXE ROM, TFTP loader, DHCP as iPXE, boot script, kernel + initrd + rootfs over
  * HTTP), livery in one private network namespace, the simulator (src/storm) in the other.
- * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000, and
- * machines that failed at 5 % packet loss. test/storm.test.ts runs a small storm on the same
+ * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000,
+ * machines that failed at 5 % packet loss, and a rollout of 1,000 machines in waves through
+ * their simulated BMCs (bench/storm-rollout.ts). test/storm.test.ts runs a small storm on the same
  * rig (startStormRig).
  */
 import { spawnSync } from 'node:child_process';
@@ -263,6 +264,19 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
       const r = await run(rig, clients, `${clients} machines`);
       rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
     }
+    // Last on this rig: the rollout leaves every machine pinned to its second image.
+    const r = await rig.rollout({ clients: 1000, waves: '1,10%,50%,100%', deadlineS: deadlineS() });
+    const waves = r.waves.map((w) => `wave ${w.wave}: ${w.machines} in ${w.seconds} s`).join(', ');
+    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describe(r.report)}`);
+    rows.push(
+      h.row({
+        name: 'rollout: 1000 machines power-cycled by their (simulated) Redfish BMCs, waves 1,10%,50%,100%, soak 0',
+        unit: 's',
+        higherIsBetter: false,
+        livery: [r.totalSeconds],
+        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describe(r.report)}`,
+      }),
+    );
   });
   await withRig('small', { machines: 1000, sizes: SMALL }, async (rig) => {
     const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');
