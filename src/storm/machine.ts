@@ -13,8 +13,8 @@ export type Stage = (typeof STAGES)[number];
 
 /** What every machine must end up with. */
 export interface Expected {
-  /** The image the machines' channel points at. */
-  imageId: string;
+  /** The image the machines' channel points at; null: whatever livery serves (a rollout's machines, forward or back). */
+  imageId: string | null;
   /** Artifact file name → size in bytes, from the image's manifest. */
   artifacts: Record<string, number>;
   /** The loader file the PXE OFFER must name, and its size. */
@@ -104,7 +104,7 @@ export async function bootMachine(index: number, s: MachineSettings): Promise<Ma
         const parsed = parseBootScript((await get('http-script')(ipxe.bootfile, true)).text!);
         if (!parsed.ok) throw new Error(parsed.error);
         r.imageId = parsed.targets.imageId;
-        if (r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
+        if (s.expected.imageId !== null && r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
         return parsed.targets;
       });
       await stage('http-artifacts', () => fetchArtifacts(targets, s.expected, get('http-artifacts'), r));

@@ -12,7 +12,8 @@ export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
 
 /**
  * The machines of a rollout: each one boots when livery's rollout power-cycles it through its
- * (simulated) BMC, and the run ends once `clients` boots have ended (or at the deadline). What
+ * (simulated) BMC, into whatever image livery serves it, and the run ends once `clients` boots
+ * have ended (or at the deadline). What
  * paces the boots is livery's rollout (its waves and max-parallel), not this simulator: the
  * report's concurrency is the most machines that were booting at once.
  */
@@ -21,8 +22,11 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   const signal = AbortSignal.timeout(o.deadlineMs);
   setMaxListeners(0, signal);
   const epoch = performance.now();
-  const settings: MachineSettings = { ...o, hub, signal, clock: () => performance.now() - epoch };
+  // Livery decides which image each boot gets (the new one, or the previous one on the way back).
+  const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
   const results: MachineResult[] = [];
+  /** Each machine's boot under way: a BMC reset while it boots starts it over, as on a real machine. */
+  const current = new Map<number, AbortController>();
   let booting = 0;
   let peak = 0;
   let done: () => void = () => {};
@@ -32,10 +36,16 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
     ...o.bmc,
     machines: o.clients,
     onStart(index) {
+      current.get(index)?.abort(new Error('reset by its BMC while booting'));
+      const reset = new AbortController();
+      current.set(index, reset);
       booting++;
       peak = Math.max(peak, booting);
-      void bootMachine(index, settings).then((r) => {
+      void bootMachine(index, { ...settings, signal: AbortSignal.any([signal, reset.signal]) }).then((r) => {
         booting--;
+        // A boot cut short by another reset is not a boot: the one that replaced it counts.
+        if (reset.signal.aborted) return;
+        current.delete(index);
         results.push(r);
         if (results.length >= o.clients) done();
       });
