@@ -42,11 +42,11 @@ interface RolloutShown {
   waves: { wave: number; state: string; reason: string | null; machines: { hostname: string; state: string; phase: string; cycles: number }[] }[];
 }
 
-/** The health lines of each version; v3's check fails in a VM without KVM, as a TCG guest is. */
+/** The health lines of each version; v3's check fails on these diskless VMs, which have no disk at all. */
 const VERSIONS: Record<string, string[]> = {
   '1': [],
   '2': ['health command "ip -4 addr show dev eth0 | grep -q inet"'],
-  '3': ['health command "test -e /dev/kvm || { echo no /dev/kvm: this machine cannot host VMs; exit 1; }"', 'health timeout 5'],
+  '3': ['health command "test -e /dev/disk/by-label/data || { echo no data disk: /dev/disk/by-label/data is missing; exit 1; }"', 'health timeout 5'],
 };
 
 describe.skipIf(!isRoot)('a rollout across three VMs with IPMI BMCs (needs root, QEMU, ipmi_sim)', () => {
@@ -193,8 +193,8 @@ describe.skipIf(!isRoot)('a rollout across three VMs with IPMI BMCs (needs root,
       expect(canaryWave).toMatchObject({ state: 'failed' });
       // The failing check's own output, as the agent in the VM reported it.
       expect(canaryWave!.reason).toContain('fleet-1');
-      expect(canaryWave!.reason).toContain('command test -e /dev/kvm');
-      expect(canaryWave!.reason).toContain('no /dev/kvm: this machine cannot host VMs');
+      expect(canaryWave!.reason).toContain('command test -e /dev/disk/by-label/data');
+      expect(canaryWave!.reason).toContain('no data disk: /dev/disk/by-label/data is missing');
       expect(rest!.state).toBe('pending');
       expect(canaryWave!.machines).toEqual([expect.objectContaining({ hostname: 'fleet-1', phase: 'back', state: 'healthy' })]);
 
