@@ -2,8 +2,9 @@
  * Boot storm: N virtual BIOS machines power on at once and boot through a real `livery serve`
  * (DHCP as a PXE ROM, TFTP loader, DHCP as iPXE, boot script, kernel + initrd + rootfs over
  * HTTP), livery in one private network namespace, the simulator (src/storm) in the other.
- * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000, and
- * machines that failed at 5 % packet loss. test/storm.test.ts runs a small storm on the same
+ * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000,
+ * machines that failed at 5 % packet loss, and a rollout of 1,000 machines in waves through
+ * their simulated BMCs (bench/storm-rollout.ts). test/storm.test.ts runs a small storm on the same
  * rig (startStormRig).
  */
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
 import { createTestNet, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
+import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
 
 const STORM = resolve(import.meta.dirname, '../dist/storm/main.js');
 const SERVER = '10.150.0.1';
@@ -53,6 +55,8 @@ export interface StormRig {
   loss: string;
   /** Runs the simulator in the client namespace; resolves with its report. */
   storm(args: StormArgs): Promise<StormReport>;
+  /** The simulator's rollout mode: a real rollout of a second image to `clients` machines with simulated BMCs (bench/storm-rollout.ts). */
+  rollout(args: RolloutStormArgs): Promise<RolloutStormResult>;
   /** Everything livery has logged so far (JSON lines), to find out why machines failed. */
   serverLog(): string;
   /** Stops livery and deletes the namespaces (the caller removes `dir`). */
@@ -87,6 +91,31 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
     });
     const { output } = livery;
     const { manifest, imageId } = await publish(net, dir, dataDir, setup.sizes);
+    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+    const cli = async <T>(args: string[]) => JSON.parse(await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
+    const simulate = async (args: string[], deadlineS: number, ready: string) => {
+      const child = net.spawn(net.client, process.execPath, [STORM, '--server', SERVER, '--loader-path', LOADER, '--deadline-s', String(deadlineS), ...args]);
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (err += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), (deadlineS + 30) * 1000);
+      const report = new Promise<StormReport>((resolve, reject) =>
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          if (code === 0) resolve(JSON.parse(out) as StormReport);
+          else reject(new Error(`the storm simulator exited ${signal ?? code}:\n${err.slice(-2000)}`));
+        }),
+      );
+      while (!err.includes(ready)) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          await report;
+          throw new Error(`the storm simulator ended before it printed "${ready}":\n${err.slice(-2000)}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { report };
+    };
     const artifacts = manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]);
     return {
       imageId,
@@ -94,6 +123,7 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       loss,
       close,
       serverLog: output,
+      rollout: (args) => rolloutStorm({ net, dir, sizes: setup.sizes, cli, simulate }, args),
       storm: async (args) => {
         const out = await runInNs(
           net,
@@ -234,6 +264,19 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
       const r = await run(rig, clients, `${clients} machines`);
       rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
     }
+    // Last on this rig: the rollout leaves every machine pinned to its second image.
+    const r = await rig.rollout({ clients: 1000, waves: '1,10%,50%,100%', deadlineS: deadlineS() });
+    const waves = r.waves.map((w) => `wave ${w.wave}: ${w.machines} in ${w.seconds} s`).join(', ');
+    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describe(r.report)}`);
+    rows.push(
+      h.row({
+        name: 'rollout: 1000 machines power-cycled by their (simulated) Redfish BMCs, waves 1,10%,50%,100%, soak 0',
+        unit: 's',
+        higherIsBetter: false,
+        livery: [r.totalSeconds],
+        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describe(r.report)}`,
+      }),
+    );
   });
   await withRig('small', { machines: 1000, sizes: SMALL }, async (rig) => {
     const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');

@@ -255,4 +255,25 @@ describe('shipped recipes', () => {
     expect(kvm.kernelArgs.startsWith(minimal.kernelArgs)).toBe(true);
     expect(kvm.text).toContain(minimal.text);
   });
+
+  it('health: minimal waits for its network; kvm-host adds sshd, its services and CPU virtualization, with a longer timeout; every unit is enabled', () => {
+    const minimal = parseRecipe('images/minimal/recipe');
+    const kvm = parseRecipe('images/kvm-host/recipe');
+    expect(minimal.health).toEqual({ timeoutSeconds: 60, checks: [{ kind: 'unit', value: 'systemd-networkd.service' }] });
+    expect(kvm.health).toEqual({
+      timeoutSeconds: 300,
+      checks: [
+        { kind: 'unit', value: 'systemd-networkd.service' },
+        { kind: 'unit', value: 'ssh.service' },
+        { kind: 'unit', value: 'libvirtd.service' },
+        { kind: 'unit', value: 'openvswitch-switch.service' },
+        { kind: 'command', value: "grep -qwE 'vmx|svm' /proc/cpuinfo" },
+      ],
+    });
+    // A unit checked but never enabled would fail every boot (networkd is enabled by the builder for every image).
+    for (const r of [minimal, kvm]) {
+      const enabled = r.services.enable.map((u) => `${u.replace(/\.service$/, '')}.service`);
+      for (const c of r.health.checks) if (c.kind === 'unit' && c.value !== 'systemd-networkd.service') expect(enabled).toContain(c.value);
+    }
+  });
 });

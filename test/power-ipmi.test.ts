@@ -5,7 +5,7 @@ import type { BmcCredentials } from '../src/cmdb/bmcs.js';
 import { IpmiDriver } from '../src/power/ipmi.js';
 import { BmcError } from '../src/power/types.js';
 import { startIpmiSim, type IpmiSim } from './helpers/ipmi-sim.js';
-import { createTestNet, NETNS_SKIP, type TestNet } from './helpers/netns.js';
+import { createTestNet, hostIn, NETNS_SKIP, type TestNet } from './helpers/netns.js';
 import { tempDir } from './helpers/tmp.js';
 
 /**
@@ -34,7 +34,7 @@ describe.skipIf(NETNS_SKIP)('IPMI power driver against ipmi_sim', () => {
 
   beforeAll(async () => {
     net = createTestNet({ serverAddress: '10.77.1.1/24', clientAddresses: ['10.77.1.2/24'] });
-    sim = await startIpmiSim(net, net.server, '10.77.1.1', dir.path);
+    sim = await startIpmiSim(hostIn(net, net.server), '10.77.1.1', dir.path);
   });
   afterAll(async () => {
     await sim?.stop();

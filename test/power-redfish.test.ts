@@ -67,10 +67,14 @@ describe('Redfish power driver', () => {
     expect(bmc.boot).toEqual({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' });
     const before = backend.resets.length;
     await d.power('on');
+    // The power-on used the override, and a one-time override is then spent.
+    expect(bmc.bootsWithOverride).toEqual(['Pxe']);
+    expect(bmc.boot.BootSourceOverrideEnabled).toBe('Disabled');
     await d.power('cycle');
     await d.power('reset');
     await d.power('off');
     expect(backend.resets.slice(before)).toEqual(['On', 'PowerCycle', 'ForceRestart', 'ForceOff']);
+    expect(bmc.bootsWithOverride).toEqual(['Pxe']);
     // The system was found once, by discovery, then used by its path.
     expect(bmc.requests.filter((r) => r.path === '/redfish/v1/Systems')).toHaveLength(1);
     // redfishtool sees what livery did.

@@ -67,6 +67,27 @@ describe.skipIf(NETNS_SKIP)('boot storm against livery serve in private namespac
     expect(report.machines[0]!.imageId).toBe(rig.imageId);
     expect(report.errors[0]!.error).toContain('its channel points at not-the-published-image');
   });
+
+  it('rollout mode: a real rollout in waves power-cycles every machine through its (simulated) Redfish BMC, and each boots the new image', async () => {
+    const r = await rig.rollout({ clients: CLIENTS, waves: '1,50%,100%', deadlineS: 120 });
+    expect(r.report.errors, `livery's log:\n${rig.serverLog().slice(-4000)}`).toEqual([]);
+    expect(r.report).toMatchObject({ clients: CLIENTS, ok: CLIENTS, failures: 0 });
+    expect(r.state).toBe('succeeded');
+    // The canary alone, then up to half, then the rest: every machine in exactly one wave.
+    expect(r.waves.map((w) => [w.machines, w.state])).toEqual([[1, 'passed'], [CLIENTS / 2 - 1, 'passed'], [CLIENTS / 2, 'passed']]);
+    for (const w of r.waves) expect(w.seconds).toBeGreaterThan(0);
+    // No more machines booting at once than the rollout allows.
+    expect(r.report.concurrency).toBeLessThanOrEqual(r.maxParallel);
+    const cmdb = openCmdb(databasePath(rig.dataDir));
+    try {
+      for (let i = 0; i < CLIENTS; i++) {
+        const power = cmdb.events.forMac(stormMac(i)).filter((e) => e.type === 'power');
+        expect(power.at(-1)?.detail).toMatchObject({ action: 'cycle', result: 'ok', bmc: expect.stringMatching(/^redfish:\/\/storm@10\.150\.1\.1:8443/) });
+      }
+    } finally {
+      cmdb.close();
+    }
+  });
 });
 
 describe('boot script reading', () => {

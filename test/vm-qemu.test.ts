@@ -37,6 +37,13 @@ describe('qemuArgs', () => {
     for (const flag of ['-nodefaults', '-nographic', '-no-reboot']) expect(args).toContain(flag);
   });
 
+  it('a VM behind an external BMC: ipmi_sim over a reconnecting socket, a KCS interface, one console log appended across power-ons', () => {
+    const args = qemuArgs({ ...bios, exitOnReboot: false, console: { file: '/run/vm/console.log', append: true }, bmc: { host: '127.0.0.1', port: 9002 } });
+    expect(valuesOf(args, '-chardev')).toEqual(['file,id=con,path=/run/vm/console.log,append=on', 'socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=10']);
+    expect(valuesOf(args, '-device')).toEqual(['virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56', 'ipmi-bmc-extern,id=bmc0,chardev=ipmi0', 'isa-ipmi-kcs,bmc=bmc0']);
+    expect(args).not.toContain('-no-reboot');
+  });
+
   it('UEFI: q35 with OVMF code read-only and its own variable store; no NIC ROM means the firmware PXE client', () => {
     const args = qemuArgs(uefi);
     expect(valuesOf(args, '-machine')).toEqual(['q35']);

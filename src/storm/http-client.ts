@@ -30,6 +30,15 @@ export class MachineHttp {
 
   /** GET `url`; rejects unless the answer is a complete 200. */
   get(url: string, keepText: boolean, signal: AbortSignal): Promise<HttpFetched> {
+    return this.request('GET', url, keepText, signal, null, 200);
+  }
+
+  /** POST a JSON body to `url` (the agent's phone-home); rejects unless the answer is a 204. */
+  postJson(url: string, body: unknown, signal: AbortSignal): Promise<HttpFetched> {
+    return this.request('POST', url, true, signal, JSON.stringify(body), 204);
+  }
+
+  private request(method: 'GET' | 'POST', url: string, keepText: boolean, signal: AbortSignal, body: string | null, expect: number): Promise<HttpFetched> {
     const target = new URL(url);
     if (target.protocol !== 'http:') return Promise.reject(new Error(`${url}: only http:// is simulated`));
     const socket = this.connection(target);
@@ -45,7 +54,7 @@ export class MachineHttp {
           return reject(outcome instanceof Error ? outcome : new Error(`${url}: ${outcome.error}`));
         }
         if (!outcome.keepAlive) this.close();
-        if (outcome.status !== 200) return reject(new Error(`HTTP ${outcome.status} for ${url}: ${outcome.text?.slice(0, 200)}`));
+        if (outcome.status !== expect) return reject(new Error(`HTTP ${outcome.status} for ${method} ${url}: ${outcome.text?.slice(0, 200)}`));
         resolve({ bytes: outcome.bytes, text: outcome.text });
       };
       const aborted = () => settle(signal.reason as Error);
@@ -53,7 +62,8 @@ export class MachineHttp {
       signal.addEventListener('abort', aborted, { once: true });
       this.deliver = (bytes) => settle(reader.feed(bytes));
       this.broken = (error) => settle(new Error(`${url}: ${error.message} after ${reader.received} body bytes`));
-      socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUser-Agent: iPXE/1.0 (livery storm)\r\nConnection: keep-alive\r\n\r\n`);
+      const content = body === null ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+      socket.write(`${method} ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUser-Agent: iPXE/1.0 (livery storm)\r\nConnection: keep-alive\r\n${content}\r\n${body ?? ''}`);
     });
   }
 

@@ -71,6 +71,8 @@ export class ResponseReader {
       else if (name === 'transfer-encoding') return `Transfer-Encoding ${value} is not supported (livery sends Content-Length)`;
       else if (name === 'connection') this.keepAlive = value.toLowerCase() !== 'close';
     }
+    // A 204 (a phone-home's answer) has no body, whatever its headers say (RFC 9110 6.4.1).
+    if (this.status === 204) length = 0;
     if (length === null || Number.isNaN(length)) return 'no valid Content-Length';
     this.length = length;
     return null;

@@ -8,13 +8,13 @@ import { parseBootScript, type BootTargets } from './script.js';
 import { tftpGet } from './tftp-client.js';
 
 /** A BIOS machine's boot, stage by stage, in the order it happens. */
-export const STAGES = ['dhcp-pxe', 'tftp-loader', 'dhcp-ipxe', 'http-script', 'http-artifacts'] as const;
+export const STAGES = ['dhcp-pxe', 'tftp-loader', 'dhcp-ipxe', 'http-script', 'http-artifacts', 'http-phone-home'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** What every machine must end up with. */
 export interface Expected {
-  /** The image the machines' channel points at. */
-  imageId: string;
+  /** The image the machines' channel points at; null: whatever livery serves (a rollout's machines, forward or back). */
+  imageId: string | null;
   /** Artifact file name → size in bytes, from the image's manifest. */
   artifacts: Record<string, number>;
   /** The loader file the PXE OFFER must name, and its size. */
@@ -60,7 +60,7 @@ export interface MachineResult {
 }
 
 /**
- * One virtual machine booting: each stage is a step that either hands the next one what it
+ * One virtual machine booting, up to its agent's phone-home: each stage is a step that either hands the next one what it
  * needs (a lease, a loader, a script's targets) or fails the machine with its reason.
  */
 export async function bootMachine(index: number, s: MachineSettings): Promise<MachineResult> {
@@ -104,10 +104,16 @@ export async function bootMachine(index: number, s: MachineSettings): Promise<Ma
         const parsed = parseBootScript((await get('http-script')(ipxe.bootfile, true)).text!);
         if (!parsed.ok) throw new Error(parsed.error);
         r.imageId = parsed.targets.imageId;
-        if (r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
+        if (s.expected.imageId !== null && r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
         return parsed.targets;
       });
       await stage('http-artifacts', () => fetchArtifacts(targets, s.expected, get('http-artifacts'), r));
+      // The booted system's agent reports the boot, from the machine's own address. (An image
+      // without health checks is healthy once it phoned home; the storm's images have none.)
+      const server = new URL(ipxe.bootfile).origin;
+      await stage('http-phone-home', () =>
+        retrying(s.http.retryWaitsMs, s.signal, () => http.postJson(`${server}/v1/machines/${nic.mac}/booted`, { imageId: r.imageId }, s.signal), retried('http-phone-home')),
+      );
     } finally {
       http.close();
     }

@@ -4,12 +4,17 @@
  *   node dist/storm/main.js --server 10.77.0.1 --clients 1000 --image-id <id> \
  *     --artifact vmlinuz=8388608 --artifact initrd.img=31457280 --artifact rootfs.squashfs=104857600
  *
+ * With --bmc-listen it is a rollout's fleet instead: the machines' BMCs (one Redfish service,
+ * system i for machine i) listen there, and each machine boots when livery's rollout
+ * power-cycles it; the run ends once every machine has booted.
+ *
  * Prints one JSON StormReport on stdout and exits 0 whether or not machines failed (the report
  * says which and why); bad arguments exit non-zero with commander's message.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { backoff } from './backoff.js';
+import { runRolloutStorm } from './rollout.js';
 import { runStorm } from './run.js';
 
 const integer = (min: number) => (text: string) => {
@@ -41,6 +46,11 @@ const program = new Command('livery-storm')
   // iPXE is patient with a silent server; a short limit would turn a slow boot into a failed one.
   .option('--http-idle-ms <ms>', 'an HTTP request fails after this long without data', integer(1), 120_000)
   .option('--deadline-s <s>', 'hard bound on the whole storm', integer(1), 600)
+  .option('--bmc-listen <address:port>', "rollout mode: the machines' BMCs (Redfish over HTTPS) listen here")
+  .option('--bmc-cert <file>', 'rollout mode: their certificate (PEM)')
+  .option('--bmc-key <file>', 'rollout mode: its key (PEM)')
+  .option('--bmc-user <name>', 'rollout mode: the BMC user', 'storm')
+  .option('--bmc-password-file <file>', 'rollout mode: file holding the BMC password')
   .parse();
 
 const o = program.opts<{
@@ -58,12 +68,16 @@ const o = program.opts<{
   tftpTries: number;
   httpIdleMs: number;
   deadlineS: number;
+  bmcListen?: string;
+  bmcCert?: string;
+  bmcKey?: string;
+  bmcUser: string;
+  bmcPasswordFile?: string;
 }>();
 
-const report = await runStorm({
+const common = {
   server: o.server,
   clients: o.clients,
-  concurrency: o.concurrency ?? o.clients,
   dhcpClientPort: 68,
   dhcpServerPort: 67,
   tftpPort: o.tftpPort,
@@ -73,5 +87,17 @@ const report = await runStorm({
   tftp: { blksize: 1468, waitsMs: backoff(o.tftpWaitMs, o.tftpTries), retryWaitsMs: backoff(2000, 2) },
   http: { idleMs: o.httpIdleMs, retryWaitsMs: backoff(2000, 2) },
   deadlineMs: o.deadlineS * 1000,
-});
+};
+
+/** The rollout mode's BMC settings from the options, or null for a plain storm. */
+function rolloutBmc() {
+  if (!o.bmcListen) return null;
+  const m = /^(.+):(\d+)$/.exec(o.bmcListen);
+  const { bmcCert: cert, bmcKey: key, bmcPasswordFile: passwordFile } = o;
+  if (!m || !cert || !key || !passwordFile) throw new InvalidArgumentError('--bmc-listen takes ADDRESS:PORT and needs --bmc-cert, --bmc-key and --bmc-password-file');
+  return { address: m[1]!, port: Number(m[2]), cert: readFileSync(cert), key: readFileSync(key), username: o.bmcUser, password: readFileSync(passwordFile, 'utf8').split('\n')[0]! };
+}
+
+const bmc = rolloutBmc();
+const report = bmc ? await runRolloutStorm({ ...common, bmc }) : await runStorm({ ...common, concurrency: o.concurrency ?? o.clients });
 process.stdout.write(JSON.stringify(report) + '\n');

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 
 /** What the image's agent prints on the console once livery has recorded the boot. */
 export const PHONE_HOME = /livery-agent: booted image (\S+) as (\S+)/;
+/** ...and once it has run the image's health checks (if it has any) and reported the verdict. */
+export const HEALTH_REPORTED = /livery-agent: health: (healthy|unhealthy)/;
 
 export class ConsoleTimeout extends Error {
   override name = 'ConsoleTimeout';

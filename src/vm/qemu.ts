@@ -12,8 +12,11 @@ export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 export type Firmware = 'bios' | 'uefi';
 export type Accel = 'kvm' | 'tcg';
 
-/** Where the serial console goes: a file, or the terminal (and a copy in a log file). */
-export type ConsoleTarget = { file: string } | { terminal: true; log: string };
+/**
+ * Where the serial console goes: a file (appended to with `append`, so a machine that a BMC
+ * powers on again keeps one log of all its boots), or the terminal (and a copy in a log file).
+ */
+export type ConsoleTarget = { file: string; append?: boolean } | { terminal: true; log: string };
 
 export interface QemuSpec {
   firmware: Firmware;
@@ -38,6 +41,11 @@ export interface QemuSpec {
   exitOnReboot: boolean;
   /** Raw image files attached as virtio disks (serials disk0, disk1, ...); the machine still boots from its NIC. */
   disks?: string[];
+  /**
+   * An external BMC (OpenIPMI's ipmi_sim, VM serial interface) listening on TCP here: the guest
+   * sees it through a KCS system interface, and the BMC can power the VM off or reset it.
+   */
+  bmc?: { host: string; port: number };
 }
 
 export function qemuArgs(spec: QemuSpec): string[] {
@@ -65,13 +73,21 @@ export function qemuArgs(spec: QemuSpec): string[] {
   for (const [i, file] of (spec.disks ?? []).entries()) {
     args.push('-drive', `if=none,id=disk${i},format=raw,file=${escape(file)}`, '-device', `virtio-blk-pci,drive=disk${i},serial=disk${i}`);
   }
+  if (spec.bmc) {
+    // reconnect: QEMU keeps trying while the BMC is not (yet) listening, as a BMC boots on its own.
+    args.push(
+      '-chardev', `socket,id=ipmi0,host=${spec.bmc.host},port=${spec.bmc.port},reconnect=10`,
+      '-device', 'ipmi-bmc-extern,id=bmc0,chardev=ipmi0',
+      '-device', 'isa-ipmi-kcs,bmc=bmc0',
+    );
+  }
   if (spec.exitOnReboot) args.push('-no-reboot');
   return args;
 }
 
 function chardev(target: ConsoleTarget): string {
   // signal=on keeps Ctrl-C a signal (to QEMU and to livery) instead of a key sent to the guest.
-  return 'file' in target ? `file,id=con,path=${escape(target.file)}` : `stdio,id=con,signal=on,logfile=${escape(target.log)}`;
+  return 'file' in target ? `file,id=con,path=${escape(target.file)}${target.append ? ',append=on' : ''}` : `stdio,id=con,signal=on,logfile=${escape(target.log)}`;
 }
 
 /** A comma inside a QEMU option value is written twice. */

@@ -64,8 +64,8 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(traced.stages.find((s) => s.stage === role)!.detail).toMatchObject({ role, bytes: artifactSize(build, role) });
     }
     expect(traced.stages.find((s) => s.stage === 'booted')).toMatchObject({ event: 'booted' });
-    // minimal declares no health checks: healthy once it phoned home with the image it was served.
-    expect(traced.stages.at(-1)).toMatchObject({ stage: 'healthy', event: 'no-checks' });
+    // minimal's health check (sshd running) passed in the VM, and the agent reported it.
+    expect(traced.stages.at(-1)).toMatchObject({ stage: 'healthy', event: 'healthy' });
     return traced;
   }
 
@@ -96,7 +96,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
     'BIOS with the NIC iPXE ROM boots the stable image: DHCP, script, kernel, initrd, verified rootfs, phone-home',
     async () => {
       expect(await stableImage()).toBe(first.id);
-      const boot = await lab.boot('bios', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
+      const boot = await lab.boot('bios', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
       expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The ROM is iPXE already: DHCP hands it the machine's script URL, no TFTP.
@@ -131,7 +131,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(await stableImage()).toBe(first.id);
       await cli(['image', 'promote', second.id, 'stable']);
       expect(await stableImage()).toBe(second.id);
-      const boot = await lab.boot('bios-upgrade', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
+      const boot = await lab.boot('bios-upgrade', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[1]!, second.id);
       expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
     },
@@ -143,7 +143,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
     async () => {
       const rolledBack = await cli<{ imageId: string; changed: boolean }>(['image', 'rollback', 'minimal', 'stable']);
       expect(rolledBack).toMatchObject({ imageId: first.id, changed: true });
-      const boot = await lab.boot('uefi-pxe-rollback', { mac: NODE.mac, firmware: 'uefi', nicRom: false, until: PHONE_HOME, timeoutMs: FULL_BOOT_MS });
+      const boot = await lab.boot('uefi-pxe-rollback', { mac: NODE.mac, firmware: 'uefi', nicRom: false, until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
       expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The firmware's own PXE client, not iPXE: option 93 = 7, so the UEFI loader over TFTP.

@@ -69,7 +69,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
 
   /** Boots `node` to phone-home; its trace, after the checks every boot shares. */
   async function bootToPhoneHome(lab: BootLab, name: string, node: Node, onTestFailed: BootOptions['onTestFailed'], net?: PrivateNetwork): Promise<TracedBoot> {
-    const boot = await lab.boot(name, { mac: node.mac, firmware: node.firmware, nicRom: node.nicRom, until: PHONE_HOME, timeoutMs: FULL_BOOT_MS, net, onTestFailed });
+    const boot = await lab.boot(name, { mac: node.mac, firmware: node.firmware, nicRom: node.nicRom, until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS, net, onTestFailed });
     const imageId = published.get(lab)!;
     expect(boot.match.slice(1, 3)).toEqual([imageId, node.hostname]);
     const traced = await lab.lastBoot(node.mac);

@@ -1,14 +1,12 @@
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestNet } from './netns.js';
 
 /**
  * A chassis behind ipmi_sim's `chassis_control` hook (OpenIPMI's extcmd protocol: the program
  * is run as `<prog> <mc> get <name>...` and prints `name:value` lines, or `<prog> <mc> set
  * <name> "<value>"...`). It keeps power and boot device in files of its directory and logs
- * every set: a machine that only holds state, as this round needs. A QEMU VM behind
- * ipmi_sim's serial VM interface replaces it later.
+ * every set: a machine that only holds state. The other chassis is a QEMU VM (see VmChassis).
  */
 const CHASSIS = `#!/bin/sh
 dir=$(dirname "$0")
@@ -21,18 +19,46 @@ esac
 exit 0
 `;
 
+/** Where ipmi_sim runs: a network namespace (test/helpers/netns.ts's hosts, src/vm's Namespace). */
+export interface SimHost {
+  exec(cmd: string, args: string[]): string;
+  spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+}
+
+/**
+ * A QEMU VM as the chassis, through ipmi_sim's own VM support (OpenIPMI lanserv, ipmi_lan(5)):
+ * "chassis power on" runs `startcmd` (a script that execs QEMU), QEMU connects back to the
+ * serial VM interface on 127.0.0.1:`vmPort` (ipmi-bmc-extern), and power off / cycle ask the VM
+ * over that connection to stop, with SIGTERM then SIGKILL as the fallback. The power state is
+ * whether the process lives. This interface keeps no boot device: ipmi_sim answers a
+ * `chassis bootdev` with "invalid data field" (the VM boots from its NIC anyway).
+ */
+export interface VmChassis {
+  startcmd: string;
+  vmPort: number;
+}
+
 export interface IpmiSim {
   address: string;
   port: number;
   username: string;
   password: string;
-  /** The chassis as the simulator holds it: power 0/1, next boot device, every set made. */
+  /** The chassis as the simulator holds it: power 0/1, next boot device, every set made (the state-file chassis only). */
   chassis(): { power: string; boot: string; log: string[] };
   stop(): Promise<void>;
 }
 
-/** Starts ipmi_sim inside `ns` on `address`, with a throwaway config, state dir and chassis in `dir`. */
-export async function startIpmiSim(net: TestNet, ns: string, address: string, dir: string, creds = { username: 'admin', password: 'sim-secret' }): Promise<IpmiSim> {
+/**
+ * Starts ipmi_sim in `host` on `address`, with a throwaway config and state dir in `dir`; the
+ * chassis is a state-file script there, or the VM `vm` describes.
+ */
+export async function startIpmiSim(
+  host: SimHost,
+  address: string,
+  dir: string,
+  creds = { username: 'admin', password: 'sim-secret' },
+  vm?: VmChassis,
+): Promise<IpmiSim> {
   const port = 623;
   mkdirSync(join(dir, 'state'), { recursive: true });
   mkdirSync(join(dir, 'chassis'), { recursive: true });
@@ -55,13 +81,22 @@ export async function startIpmiSim(net: TestNet, ns: string, address: string, di
       ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} ${auths}`),
       '    guid a123456789abcdefa123456789abcdef',
       '  endlan',
-      `  chassis_control "${chassis} 0x20"`,
+      ...(vm
+        ? [
+            `  serial 15 127.0.0.1 ${vm.vmPort} codec VM`,
+            `  startcmd "${vm.startcmd}"`,
+            '  startnow false',
+            // Seconds for the VM to stop when asked before SIGTERM, then before SIGKILL.
+            '  poweroff_wait 10',
+            '  kill_wait 5',
+          ]
+        : [`  chassis_control "${chassis} 0x20"`]),
       `  user 2 true "${creds.username}" "${creds.password}" admin 10 ${auths}`,
       '',
     ].join('\n'),
   );
   writeFileSync(join(dir, 'sim.emu'), ['mc_setbmc 0x20', 'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02', 'mc_enable 0x20', ''].join('\n'));
-  const proc: ChildProcess = net.spawn(ns, 'ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-s', join(dir, 'state'), '-n'], {
+  const proc: ChildProcess = host.spawn('ipmi_sim', ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-s', join(dir, 'state'), '-n'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -70,7 +105,7 @@ export async function startIpmiSim(net: TestNet, ns: string, address: string, di
   const ended = new Promise<void>((r) => proc.once('exit', () => r()));
   // Ready once its UDP port is bound inside the namespace.
   const deadline = Date.now() + 10_000;
-  while (!net.exec(ns, 'ss', ['-Hlun', `sport = :${port}`]).includes(`${address}:${port}`)) {
+  while (!host.exec('ss', ['-Hlun', `sport = :${port}`]).includes(`${address}:${port}`)) {
     if (proc.exitCode !== null) throw new Error(`ipmi_sim exited ${proc.exitCode}: ${out}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
@@ -83,7 +118,10 @@ export async function startIpmiSim(net: TestNet, ns: string, address: string, di
     address,
     port,
     ...creds,
-    chassis: () => ({ power: file('power'), boot: file('boot'), log: existsSync(join(dir, 'chassis', 'log')) ? file('log').split('\n').filter(Boolean) : [] }),
+    chassis: () => {
+      if (vm) throw new Error('this BMC drives a VM: its power is whether the VM runs');
+      return { power: file('power'), boot: file('boot'), log: existsSync(join(dir, 'chassis', 'log')) ? file('log').split('\n').filter(Boolean) : [] };
+    },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await Promise.race([ended, new Promise((r) => setTimeout(r, 5000))]);

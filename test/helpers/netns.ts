@@ -84,3 +84,8 @@ export function createTestNet(opts: { serverAddress: string; clientAddresses?: s
   }
   return net;
 }
+
+/** One namespace of `net` as a host programs run in (exec and spawn without the namespace argument). */
+export function hostIn(net: TestNet, ns: string): { exec(cmd: string, args: string[]): string; spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess } {
+  return { exec: (cmd, args) => net.exec(ns, cmd, args), spawn: (cmd, args, opts) => net.spawn(ns, cmd, args, opts) };
+}

@@ -7,9 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 /**
- * What stands behind the BMC: a machine's power. This round's backend only holds state; a
- * QEMU VM driven through QMP (system_powerdown / quit / system_reset, and a new qemu for On)
- * implements the same two calls.
+ * What stands behind the BMC: a machine's power. StateBackend only holds state; a QEMU VM
+ * driven through QMP is the other (test/helpers/qemu-power.ts).
  */
 export interface PowerBackend {
   powerState(): 'On' | 'Off';
@@ -19,6 +18,8 @@ export interface PowerBackend {
 /** The DMTF ResetType values (Redfish schema Resource.ResetType) this BMC offers. */
 export const RESET_TYPES = ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle', 'Nmi'] as const;
 export type ResetType = (typeof RESET_TYPES)[number];
+/** Resets after which the machine boots (so a boot override applies). */
+const STARTS = new Set<ResetType>(['On', 'GracefulRestart', 'ForceRestart', 'PowerCycle']);
 const BOOT_TARGETS = ['None', 'Pxe', 'Hdd', 'Cd', 'BiosSetup', 'UefiHttp'];
 const BOOT_ENABLED = ['Disabled', 'Once', 'Continuous'];
 
@@ -39,12 +40,15 @@ export class StateBackend implements PowerBackend {
 }
 
 export interface RedfishBmc {
+  /** TCP port on 127.0.0.1 (0 when it listens on a UNIX socket). */
   port: number;
   username: string;
   password: string;
   /** sha256 of the self-signed certificate, hex without colons. */
   fingerprint: string;
   boot: { BootSourceOverrideTarget: string; BootSourceOverrideEnabled: string };
+  /** The boot override each power-on or restart used (a `Once` override is then cleared, as the standard says). */
+  bootsWithOverride: string[];
   /** Every request as `METHOD path`, and how it authenticated. */
   requests: { method: string; path: string; auth: 'none' | 'basic' | 'session' }[];
   /** While set, requests are held unanswered (a BMC that hangs). */
@@ -80,15 +84,17 @@ const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(
  * A small Redfish BMC (DMTF DSP0266, schema names as published): the service root, the Systems
  * collection with one ComputerSystem (PowerState, Boot override), its
  * #ComputerSystem.Reset action, and the SessionService (X-Auth-Token sessions) beside HTTP
- * basic authentication. HTTPS on 127.0.0.1 only, with a self-signed certificate.
+ * basic authentication. HTTPS with a self-signed certificate, on 127.0.0.1, or on a UNIX
+ * socket (`socketPath`) that a forwarder inside a test's namespace connects to.
  */
-export async function startRedfishBmc(dir: string, backend: PowerBackend, creds = { username: 'root', password: 'calvin-test' }): Promise<RedfishBmc> {
+export async function startRedfishBmc(dir: string, backend: PowerBackend, creds = { username: 'root', password: 'calvin-test' }, socketPath?: string): Promise<RedfishBmc> {
   const { key, cert } = selfSigned(dir);
   const bmc: RedfishBmc = {
     port: 0,
     ...creds,
     fingerprint: new X509Certificate(cert).fingerprint256.replaceAll(':', '').toLowerCase(),
     boot: { BootSourceOverrideTarget: 'None', BootSourceOverrideEnabled: 'Disabled' },
+    bootsWithOverride: [],
     requests: [],
     stall: false,
     sessions: new Map(),
@@ -171,6 +177,10 @@ export async function startRedfishBmc(dir: string, backend: PowerBackend, creds 
     if (path === `${SYSTEM}/Actions/ComputerSystem.Reset` && method === 'POST') {
       const type = json()?.ResetType;
       if (!RESET_TYPES.includes(type as ResetType)) return error(res, 400, 'ActionParameterValueNotInList', `The value ${JSON.stringify(type)} for the parameter ResetType in the action ComputerSystem.Reset is not in the list of acceptable values.`);
+      if (STARTS.has(type as ResetType) && bmc.boot.BootSourceOverrideEnabled !== 'Disabled') {
+        bmc.bootsWithOverride.push(bmc.boot.BootSourceOverrideTarget);
+        if (bmc.boot.BootSourceOverrideEnabled === 'Once') bmc.boot.BootSourceOverrideEnabled = 'Disabled';
+      }
       await backend.reset(type as ResetType);
       return send(res, 204);
     }
@@ -224,8 +234,11 @@ export async function startRedfishBmc(dir: string, backend: PowerBackend, creds 
       handle(req, res, body).catch((err: Error) => error(res, 500, 'InternalError', err.message));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  bmc.port = (server.address() as AddressInfo).port;
+  if (socketPath) await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  else {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    bmc.port = (server.address() as AddressInfo).port;
+  }
   bmc.close = async () => {
     for (const res of held) res.socket?.destroy();
     server.closeAllConnections();

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { onTestFailed } from 'vitest';
 import {
-  chooseAccel, createNamespace, createPrivateNetwork, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
+  chooseAccel, createNamespace, createPrivateNetwork, HEALTH_REPORTED, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
   type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
 } from '../../../src/vm/index.js';
 
@@ -27,8 +27,13 @@ export interface BootOptions {
   firmware: Firmware;
   /** Default true; false boots through the firmware's own PXE client and TFTP. */
   nicRom?: boolean;
-  /** The console line that ends this boot (phone-home, or a script's echo for a short boot). */
+  /**
+   * The console line that ends this boot (phone-home, or a script's echo for a short boot). A
+   * boot until the phone-home also waits for the agent's health report when the image has checks.
+   */
   until: RegExp;
+  /** The image declares health checks: after the phone-home, wait for the agent's verdict too. */
+  checks?: boolean;
   timeoutMs: number;
   /** The segment the VM is plugged into (default the lab's own, where livery is). */
   net?: PrivateNetwork;
@@ -177,6 +182,7 @@ export class BootLab {
     this.vms.add(vm);
     try {
       const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped });
+      if (o.checks) await vm.console.waitFor(HEALTH_REPORTED, { timeoutMs: o.timeoutMs - (Date.now() - vm.startedAt), stopped: vm.stopped });
       const seconds = Math.round((Date.now() - vm.startedAt) / 1000);
       const what = o.until === PHONE_HOME ? 'booted' : `reached ${o.until}`;
       console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel}; ${this.label})`);

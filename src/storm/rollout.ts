@@ -1,0 +1,64 @@
+import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { startRackBmc, type RackBmcOptions } from './bmc.js';
+import { DhcpHub } from './dhcp-hub.js';
+import { bootMachine, type MachineResult, type MachineSettings } from './machine.js';
+import { summarize, type StormReport } from './report.js';
+import type { StormOptions } from './run.js';
+
+export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
+  bmc: Omit<RackBmcOptions, 'machines' | 'onStart'>;
+}
+
+/**
+ * The machines of a rollout: each one boots when livery's rollout power-cycles it through its
+ * (simulated) BMC, into whatever image livery serves it, and the run ends once `clients` boots
+ * have ended (or at the deadline). What
+ * paces the boots is livery's rollout (its waves and max-parallel), not this simulator: the
+ * report's concurrency is the most machines that were booting at once.
+ */
+export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormReport> {
+  const hub = await DhcpHub.open({ clientPort: o.dhcpClientPort, serverPort: o.dhcpServerPort });
+  const signal = AbortSignal.timeout(o.deadlineMs);
+  setMaxListeners(0, signal);
+  const epoch = performance.now();
+  // Livery decides which image each boot gets (the new one, or the previous one on the way back).
+  const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
+  const results: MachineResult[] = [];
+  /** Each machine's boot under way: a BMC reset while it boots starts it over, as on a real machine. */
+  const current = new Map<number, AbortController>();
+  let booting = 0;
+  let peak = 0;
+  let done: () => void = () => {};
+  const allDone = new Promise<void>((resolve) => (done = resolve));
+  signal.addEventListener('abort', () => done(), { once: true });
+  const bmc = await startRackBmc({
+    ...o.bmc,
+    machines: o.clients,
+    onStart(index) {
+      current.get(index)?.abort(new Error('reset by its BMC while booting'));
+      const reset = new AbortController();
+      current.set(index, reset);
+      booting++;
+      peak = Math.max(peak, booting);
+      void bootMachine(index, { ...settings, signal: AbortSignal.any([signal, reset.signal]) }).then((r) => {
+        booting--;
+        // A boot cut short by another reset is not a boot: the one that replaced it counts.
+        if (reset.signal.aborted) return;
+        current.delete(index);
+        results.push(r);
+        if (results.length >= o.clients) done();
+      });
+    },
+  });
+  // Ready: the caller starts the rollout once it reads this line.
+  process.stderr.write(`storm: ${o.clients} BMCs listening on ${o.bmc.address}:${o.bmc.port}\n`);
+  try {
+    await allDone;
+    return summarize(results.sort((a, b) => a.index - b.index), { concurrency: peak, dhcp: hub.stats });
+  } finally {
+    bmc.closeAllConnections();
+    await new Promise((r) => bmc.close(r));
+    await hub.close();
+  }
+}
