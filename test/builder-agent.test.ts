@@ -162,6 +162,8 @@ describe.skipIf(!canUnshare)('livery-agent (needs root for a private UTS namespa
     const r = await runAgent(cmdline());
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`livery-agent: could not report the boot to http://127.0.0.1:${port}`);
+    // ...with the network state it had then, for a console log read after the machine is gone.
+    expect(r.stdout).toMatch(/could not report the boot to \S+ \(addresses: .*lo 127\.0\.0\.1\/8, .*routes: /);
     expect(r.stdout).not.toContain('booted image');
   });
 

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 export const PHONE_HOME = /livery-agent: booted image (\S+) as (\S+)/;
 /** ...and once it has run the image's health checks (if it has any) and reported the verdict. */
 export const HEALTH_REPORTED = /livery-agent: health: (healthy|unhealthy)/;
+/** The agent gave up reaching livery: no phone-home will follow, so a wait for one can end. */
+export const AGENT_GAVE_UP = /livery-agent: could not report (the boot|health) to .*/;
 
 export class ConsoleTimeout extends Error {
   override name = 'ConsoleTimeout';
@@ -35,14 +37,18 @@ export class ConsoleLog {
   }
 
   /**
-   * Resolves with the first match of `pattern`. Rejects after `timeoutMs`, or as soon as
-   * `stopped()` says the VM is gone, with the console's tail in the message.
+   * Resolves with the first match of `pattern`. Rejects after `timeoutMs`, as soon as
+   * `stopped()` says the VM is gone, or as soon as `failOn` shows (a message after which
+   * `pattern` cannot come), with the console's tail in the message.
    */
-  async waitFor(pattern: RegExp, opts: { timeoutMs: number; stopped?: () => string | null; pollMs?: number }): Promise<RegExpMatchArray> {
+  async waitFor(pattern: RegExp, opts: { timeoutMs: number; stopped?: () => string | null; failOn?: RegExp; pollMs?: number }): Promise<RegExpMatchArray> {
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
-      const match = pattern.exec(this.plain());
+      const text = this.plain();
+      const match = pattern.exec(text);
       if (match) return match;
+      const failed = opts.failOn?.exec(text);
+      if (failed) throw new ConsoleTimeout(`the console showed "${failed[0]}" before ${pattern}; console tail:\n${this.tail()}`);
       const stopped = opts.stopped?.();
       if (stopped) throw new ConsoleTimeout(`${stopped} before the console showed ${pattern}; console tail:\n${this.tail()}`);
       if (Date.now() > deadline) throw new ConsoleTimeout(`no ${pattern} on the console within ${Math.round(opts.timeoutMs / 1000)} s; console tail:\n${this.tail()}`);

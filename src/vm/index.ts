@@ -1,5 +1,5 @@
 /** Throwaway VMs that network-boot from livery: private network, QEMU, KVM probe, console. */
-export { ConsoleLog, ConsoleTimeout, HEALTH_REPORTED, PHONE_HOME, plainConsole } from './console.js';
+export { AGENT_GAVE_UP, ConsoleLog, ConsoleTimeout, HEALTH_REPORTED, PHONE_HOME, plainConsole } from './console.js';
 export { chooseAccel, type AccelChoice } from './kvm.js';
 export { startLabLivery, stopProcess, waitForOutput, type LabLivery, type LabLiveryOptions } from './lab.js';
 export { createNamespace, createPrivateNetwork, type Namespace, type NetworkOptions, type PrivateNetwork } from './network.js';

@@ -19,6 +19,8 @@ STATE=$ROOT/run/livery
 CURL_RETRY="--retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 5 --max-time 20"
 
 say() { echo "livery-agent: $*"; }
+# Why livery was out of reach is usually in the network state, which is gone once the machine is.
+network_state() { echo "addresses: $(ip -4 -o addr show 2>/dev/null | awk '{printf "%s %s, ", $2, $4}')routes: $(ip -4 route 2>/dev/null | tr '\n' ';')"; }
 
 # cmdline_value: installed beside this script (the first occurrence of a parameter is livery's).
 . "$(dirname "$0")/cmdline.sh"
@@ -113,7 +115,7 @@ hundredths=${hundredths#0}
 uptime_ms=$((seconds * 1000 + hundredths * 10))
 body="{\"imageId\":$(json_string "$image"),\"kernel\":$(json_string "$(uname -r)"),\"uptimeMs\":$uptime_ms}"
 if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/json' --data "$body" "$server/v1/machines/$mac/booted"; then
-	say "could not report the boot to $server"
+	say "could not report the boot to $server ($(network_state))"
 	exit 1
 fi
 say "booted image $image as $(hostname)"
@@ -222,7 +224,7 @@ if [ -n "$failing" ]; then
 fi
 body="{\"imageId\":$(json_string "$image"),\"status\":\"$status\",\"failing\":[$items]}"
 if ! curl -fsS $CURL_RETRY -o /dev/null -X POST -H 'Content-Type: application/json' --data "$body" "$server/v1/machines/$mac/health"; then
-	say "could not report health to $server"
+	say "could not report health to $server ($(network_state))"
 	exit 1
 fi
 say "health: $status"

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { onTestFailed } from 'vitest';
 import {
-  chooseAccel, createNamespace, createPrivateNetwork, HEALTH_REPORTED, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
+  AGENT_GAVE_UP, chooseAccel, createNamespace, createPrivateNetwork, HEALTH_REPORTED, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
   type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
 } from '../../../src/vm/index.js';
 
@@ -181,8 +181,8 @@ export class BootLab {
     }
     this.vms.add(vm);
     try {
-      const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped });
-      if (o.checks) await vm.console.waitFor(HEALTH_REPORTED, { timeoutMs: o.timeoutMs - (Date.now() - vm.startedAt), stopped: vm.stopped });
+      const match = await vm.console.waitFor(o.until, { timeoutMs: o.timeoutMs, stopped: vm.stopped, failOn: AGENT_GAVE_UP });
+      if (o.checks) await vm.console.waitFor(HEALTH_REPORTED, { timeoutMs: o.timeoutMs - (Date.now() - vm.startedAt), stopped: vm.stopped, failOn: AGENT_GAVE_UP });
       const seconds = Math.round((Date.now() - vm.startedAt) / 1000);
       const what = o.until === PHONE_HOME ? 'booted' : `reached ${o.until}`;
       console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel}; ${this.label})`);
