@@ -32,7 +32,7 @@ e2e: deps-test build
 # Long mutation-fuzzing run of every parser of outside input (the suite runs a short one).
 FUZZ_RUNS ?= 100000
 fuzz: deps-test build
-	FUZZ_RUNS=$(FUZZ_RUNS) npx vitest run test/fuzz.test.ts --testTimeout=0
+	FUZZ_RUNS=$(FUZZ_RUNS) npx vitest run test/robustness/fuzz.test.ts --testTimeout=0
 
 bench: deps-bench build
 	npx tsx bench/run.ts $(BENCH)

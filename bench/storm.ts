@@ -4,7 +4,7 @@
  * HTTP), livery in one private network namespace, the simulator (src/storm) in the other.
  * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000,
  * machines that failed at 5 % packet loss, and a rollout of 1,000 machines in waves through
- * their simulated BMCs (bench/storm-rollout.ts). test/storm.test.ts runs a small storm on the same
+ * their simulated BMCs (bench/storm-rollout.ts). test/lab/storm.test.ts runs a small storm on the same
  * rig (startStormRig).
  */
 import { spawnSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
  * `livery serve` (the built one, from dist/: make build) with BMCs that only record: what
- * test/rollout-crash.test.ts runs and kills with -9. Each power cycle is appended (and
+ * test/rollout/crash.test.ts runs and kills with -9. Each power cycle is appended (and
  * fsynced) to the ledger file before the "BMC" answers, 300 ms later, so a kill can land
  * between livery's intent and its record of the answer. The test plays the machines: it boots
  * each one it finds in the ledger.

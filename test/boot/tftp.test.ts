@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeBundle, publishBundle } from '../helpers/bundle.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const MAC = '52:54:00:bb:00:01';
+const dir = tempDir();
+let s: TestServer;
+let tftp = '';
+let imageId = '';
+
+/** Fetches a file with Debian's curl over TFTP (asynchronously: the server runs in this process). */
+const fetchTftp = async (name: string) => {
+  const out = join(dir.path, name.replaceAll('/', '_'));
+  await promisify(execFile)('curl', ['-sS', '--max-time', '20', '-o', out, `${tftp}/${name}`]);
+  return readFileSync(out);
+};
+
+beforeAll(async () => {
+  s = await startTestServer({ tftp: { enabled: true, listen: '127.0.0.1:0' } });
+  tftp = `tftp://127.0.0.1:${s.livery.tftpPort}`;
+  const { tar } = await makeBundle('minimal', '1');
+  imageId = (await (await publishBundle(s, tar, '?channel=stable')).json()).id;
+  await s.api('/v1/machines', { method: 'POST', json: { macs: [MAC], hostname: 'tftp1', image: { name: 'minimal' } } });
+});
+afterAll(async () => {
+  await s.stop();
+  dir.cleanup();
+});
+
+describe('TFTP door', () => {
+  it('serves the iPXE loaders from the Debian package', async () => {
+    expect((await fetchTftp('undionly.kpxe')).equals(readFileSync('/usr/lib/ipxe/undionly.kpxe'))).toBe(true);
+    expect((await fetchTftp('snponly.efi')).equals(readFileSync('/usr/lib/ipxe/snponly.efi'))).toBe(true);
+  });
+
+  it('renders per-machine pxelinux and GRUB configs from the same boot plan', async () => {
+    const pxelinux = (await fetchTftp('pxelinux.cfg/01-52-54-00-bb-00-01')).toString();
+    expect(pxelinux).toContain(`KERNEL ${s.url}/images/${imageId}/vmlinuz?mac=${MAC}`);
+    expect(pxelinux).toContain(`APPEND initrd=initrd.img BOOTIF=01-52-54-00-bb-00-01 livery.server=${s.url} livery.image=${imageId}`);
+    const grub = (await fetchTftp('grub/grub.cfg-01-52-54-00-bb-00-01')).toString();
+    // GRUB would expand `?` as a wildcard: livery escapes it (see quoting.test.ts).
+    expect(grub).toContain(`linux (http,127.0.0.1:${new URL(s.url).port})/images/${imageId}/vmlinuz\\?mac=${MAC} initrd=initrd.img`);
+    // An unknown MAC with no subnet policy boots locally.
+    expect((await fetchTftp('pxelinux.cfg/01-02-00-00-00-00-09')).toString()).toContain('LOCALBOOT 0');
+    expect((await fetchTftp('autoexec.ipxe')).toString()).toContain(`chain ${s.url}/boot/\${net0/mac}.ipxe`);
+  });
+
+  it('records every transfer as an event', () => {
+    // The TFTP client here holds no lease, so the event carries no MAC, but every transfer is logged.
+    const transfers = s.livery.cmdb.events.tail(0, 1000).filter((e) => e.type === 'tftp');
+    expect(transfers.length).toBeGreaterThanOrEqual(2);
+    expect(transfers[0]!.detail).toMatchObject({ file: 'undionly.kpxe', result: 'ok' });
+  });
+});

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MachineCache, openCmdb, type Cmdb } from '../../src/cmdb/index.js';
+import { CHECK_INTERVAL_MS } from '../../src/cmdb/machine-cache.js';
+import { discoveredMachine } from '../../src/cmdb/machines.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Long enough for the cache to read the change counter again. */
+const nextCheck = () => new Promise((resolve) => setTimeout(resolve, CHECK_INTERVAL_MS + 1));
+
+describe('MachineCache: the DHCP server’s machines by MAC, dropped when any process changes one', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+  /** The server's connection (with the cache) and an operator's, as the HTTP API would be: one file. */
+  const open = (): { server: Cmdb; operator: Cmdb; cache: MachineCache } => {
+    const dir = tempDir();
+    const server = openCmdb(join(dir.path, 'livery.db'));
+    const operator = openCmdb(join(dir.path, 'livery.db'));
+    cleanups.push(dir.cleanup, () => server.close(), () => operator.close());
+    operator.subnets.create({ name: 'lab', cidr: '10.9.0.0/24' });
+    operator.machines.create({ macs: ['52:54:00:00:00:01'], hostname: 'node1' });
+    return { server, operator, cache: new MachineCache(server.machines) };
+  };
+
+  it('sees every kind of edit from another connection once the check interval has passed', async () => {
+    const { operator, cache } = open();
+    const mac = '52:54:00:00:00:01';
+    expect(cache.byCanonicalMac(mac)?.hostname).toBe('node1');
+    const edits: [string, () => void, (c: MachineCache) => unknown, unknown][] = [
+      ['hostname', () => operator.machines.update(mac, { hostname: 'node2' }), (c) => c.byCanonicalMac(mac)?.hostname, 'node2'],
+      ['reservation', () => operator.machines.update(mac, { ip: '10.9.0.7' }), (c) => c.byCanonicalMac(mac)?.ip, '10.9.0.7'],
+      ['subnet rename', () => { operator.machines.update(mac, { subnet: 'lab' }); operator.subnets.update('lab', { name: 'lab2' }); }, (c) => c.byCanonicalMac(mac)?.subnet, 'lab2'],
+      ['second MAC', () => operator.machines.update(mac, { macs: [mac, '52:54:00:00:00:02'] }), (c) => c.byCanonicalMac(mac)?.macs.length, 2],
+      ['retire', () => operator.machines.retire(mac), (c) => c.byCanonicalMac(mac)?.state, 'retired'],
+      ['purge', () => operator.machines.purge(mac), (c) => c.byCanonicalMac(mac), null],
+    ];
+    for (const [what, edit, read, expected] of edits) {
+      edit();
+      await nextCheck();
+      expect(read(cache), what).toEqual(expected);
+    }
+  });
+
+  it('keeps serving its copy through last-seen stamps and new machines, which change nobody it holds', async () => {
+    const { server, operator, cache } = open();
+    const mac = '52:54:00:00:00:01';
+    const first = cache.byCanonicalMac(mac)!;
+    const before = server.machines.changeCount();
+    operator.machines.touchLastSeen(first.id);
+    operator.machines.add({ macs: ['52:54:00:00:00:09'], state: 'discovered' });
+    await nextCheck();
+    expect(server.machines.changeCount()).toBe(before);
+    expect(cache.byCanonicalMac(mac)).toBe(first);
+    // An unknown MAC is looked up afresh each time: the new machine is found at once.
+    expect(cache.byCanonicalMac('52:54:00:00:00:09')?.state).toBe('discovered');
+  });
+
+  it('takes in machines a committed batch registered, exactly as a lookup reads them, unless the counter moved since', async () => {
+    const { server, operator, cache } = open();
+    const lookups = vi.spyOn(server.machines, 'byCanonicalMac');
+    cache.byCanonicalMac('52:54:00:00:00:01'); // a first check: the cache holds the counter's value
+    lookups.mockClear();
+    const at = Date.now();
+    const id = operator.machines.addDiscovered('52:54:00:00:00:0a', at);
+    cache.remember({ discovered: [['52:54:00:00:00:0a', id, at]], changeCount: server.machines.changeCount() });
+    const remembered = cache.byCanonicalMac('52:54:00:00:00:0a');
+    expect(lookups).not.toHaveBeenCalled();
+    expect(remembered).toEqual(server.machines.byCanonicalMac('52:54:00:00:00:0a'));
+    expect(remembered).toEqual(discoveredMachine(id, '52:54:00:00:00:0a', at));
+    // Stale: an edit moved the counter after the commit that registered it.
+    const other = operator.machines.addDiscovered('52:54:00:00:00:0b', at);
+    const counterAtCommit = server.machines.changeCount();
+    operator.machines.update('52:54:00:00:00:0b', { hostname: 'named-meanwhile' });
+    await nextCheck();
+    cache.byCanonicalMac('52:54:00:00:00:01'); // this check sees the edit
+    cache.remember({ discovered: [['52:54:00:00:00:0b', other, at]], changeCount: counterAtCommit });
+    expect(cache.byCanonicalMac('52:54:00:00:00:0b')?.hostname).toBe('named-meanwhile');
+  });
+});
