@@ -27,7 +27,7 @@ import {
   type AccelChoice,
   type LabLivery,
   type PrivateNetwork,
-} from '../src/vm/index.js';
+} from '../src/lab/vm/index.js';
 import { CLI } from '../test/helpers/cli.js';
 import { versionOf, type BenchHarness, type BenchRow } from './lib/harness.js';
 import { nginxVersion, startNginx } from './lib/nginx.js';

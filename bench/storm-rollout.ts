@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stormMac } from '../src/storm/identity.js';
-import type { StormReport } from '../src/storm/report.js';
+import { stormMac } from '../src/lab/storm/identity.js';
+import type { StormReport } from '../src/lab/storm/report.js';
 import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
 import type { TestNet } from '../test/helpers/netns.js';
 

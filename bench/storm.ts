@@ -1,7 +1,7 @@
 /**
  * Boot storm: N virtual BIOS machines power on at once and boot through a real `livery serve`
  * (DHCP as a PXE ROM, TFTP loader, DHCP as iPXE, boot script, kernel + initrd + rootfs over
- * HTTP), livery in one private network namespace, the simulator (src/storm) in the other.
+ * HTTP), livery in one private network namespace, the simulator (src/lab/storm) in the other.
  * Figures: seconds from the first DISCOVER to the last byte for N = 100, 500 and 1,000,
  * machines that failed at 5 % packet loss, and a rollout of 1,000 machines in waves through
  * their simulated BMCs (bench/storm-rollout.ts). test/lab/storm.test.ts runs a small storm on the same
@@ -13,8 +13,8 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
-import { stormMac } from '../src/storm/identity.js';
-import type { StormReport } from '../src/storm/report.js';
+import { stormMac } from '../src/lab/storm/identity.js';
+import type { StormReport } from '../src/lab/storm/report.js';
 import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
 import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
@@ -22,7 +22,7 @@ import { createTestNet, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
 import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
 
-const STORM = resolve(import.meta.dirname, '../dist/storm/main.js');
+const STORM = resolve(import.meta.dirname, '../dist/lab/storm/main.js');
 const SERVER = '10.150.0.1';
 // Leases come from the upper half of the /16; the client namespace treats all of it as its own
 // (a local route, "AnyIP"), so each virtual machine talks TFTP and HTTP from its leased address.

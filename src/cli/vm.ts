@@ -9,8 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
 import { normalizeMac } from '../net/mac.js';
-import { OVMF_CODE, QEMU } from '../vm/qemu.js';
-import type { VmSessionResult } from '../vm/session.js';
+import { OVMF_CODE, QEMU } from '../lab/vm/qemu.js';
+import type { VmSessionResult } from '../lab/vm/session.js';
 import { CliError, parseResponse, type ApiClient } from './client.js';
 import { wholeNumber } from './numbers.js';
 import { clientFor, globals } from './context.js';
@@ -64,7 +64,7 @@ export function registerVmCommands(program: Command): void {
       try {
         const target = await resolveTarget(ref, clientFor(cmd), downloads);
         // Loaded here so that other commands do not pay for the VM machinery's start-up.
-        const { runVmSession } = await import('../vm/session.js');
+        const { runVmSession } = await import('../lab/vm/session.js');
         const result = await runVmSession({
           ...settings,
           bundle: target.bundle,

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
-import { chooseAccel, PHONE_HOME } from '../../src/vm/index.js';
+import { chooseAccel, PHONE_HOME } from '../../src/lab/vm/index.js';
 import { BootLab, CLI, firstEvent, stageOrder, type TracedBoot } from './helpers/boot-lab.js';
 
 /**

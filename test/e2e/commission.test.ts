@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
 import { openCmdb } from '../../src/cmdb/index.js';
 import { databasePath } from '../../src/daemon/paths.js';
-import { chooseAccel } from '../../src/vm/index.js';
+import { chooseAccel } from '../../src/lab/vm/index.js';
 import { ARTIFACTS, BootLab } from './helpers/boot-lab.js';
 
 /**

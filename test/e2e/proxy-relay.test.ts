@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
-import { chooseAccel, PHONE_HOME, type Firmware, type PrivateNetwork } from '../../src/vm/index.js';
+import { chooseAccel, PHONE_HOME, type Firmware, type PrivateNetwork } from '../../src/lab/vm/index.js';
 import { BootLab, firstEvent, stageOrder, type BootOptions, type TracedBoot } from './helpers/boot-lab.js';
 
 /**

@@ -19,7 +19,7 @@ esac
 exit 0
 `;
 
-/** Where ipmi_sim runs: a network namespace (test/helpers/netns.ts's hosts, src/vm's Namespace). */
+/** Where ipmi_sim runs: a network namespace (test/helpers/netns.ts's hosts, src/lab/vm's Namespace). */
 export interface SimHost {
   exec(cmd: string, args: string[]): string;
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStormRig, type StormRig } from '../../bench/storm.js';
 import { openCmdb } from '../../src/cmdb/index.js';
 import { databasePath } from '../../src/daemon/paths.js';
-import { ResponseReader } from '../../src/storm/http-response.js';
-import { stormMac } from '../../src/storm/identity.js';
-import { STAGES } from '../../src/storm/machine.js';
-import { PERCENTILES, percentile } from '../../src/storm/report.js';
-import { parseBootScript } from '../../src/storm/script.js';
+import { ResponseReader } from '../../src/lab/storm/http-response.js';
+import { stormMac } from '../../src/lab/storm/identity.js';
+import { STAGES } from '../../src/lab/storm/machine.js';
+import { PERCENTILES, percentile } from '../../src/lab/storm/report.js';
+import { parseBootScript } from '../../src/lab/storm/script.js';
 import { NETNS_SKIP } from '../helpers/netns.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConsoleLog, ConsoleTimeout, plainConsole } from '../../src/vm/console.js';
-import { OVMF_CODE, OVMF_VARS_TEMPLATE, QEMU, qemuArgs, type QemuSpec } from '../../src/vm/qemu.js';
+import { ConsoleLog, ConsoleTimeout, plainConsole } from '../../src/lab/vm/console.js';
+import { OVMF_CODE, OVMF_VARS_TEMPLATE, QEMU, qemuArgs, type QemuSpec } from '../../src/lab/vm/qemu.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir('livery-vm-');

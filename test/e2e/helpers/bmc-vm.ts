@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { QEMU, qemuArgs, type Accel, type PrivateNetwork, type QemuSpec } from '../../../src/vm/index.js';
+import { QEMU, qemuArgs, type Accel, type PrivateNetwork, type QemuSpec } from '../../../src/lab/vm/index.js';
 import { startIpmiSim } from '../../helpers/ipmi-sim.js';
 import { QemuPowerBackend } from '../../helpers/qemu-power.js';
 import { startRedfishBmc, type RedfishBmc } from '../../helpers/redfish-bmc.js';

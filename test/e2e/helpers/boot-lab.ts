@@ -5,7 +5,7 @@ import { onTestFailed } from 'vitest';
 import {
   AGENT_GAVE_UP, chooseAccel, createNamespace, createPrivateNetwork, HEALTH_REPORTED, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
   type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
-} from '../../../src/vm/index.js';
+} from '../../../src/lab/vm/index.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 /** Consoles and server logs of failed boots are kept here (make clean removes test/.tmp). */

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { formatIpv4, maskOf, parseIpv4 } from '../net/ipv4.js';
+import { formatIpv4, maskOf, parseIpv4 } from '../../net/ipv4.js';
 
 /**
  * A network that exists only for throwaway VMs: a network namespace holding a bridge (with the

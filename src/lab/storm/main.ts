@@ -1,7 +1,7 @@
 /**
  * The boot-storm simulator as a command, run inside the storm's client network namespace:
  *
- *   node dist/storm/main.js --server 10.77.0.1 --clients 1000 --image-id <id> \
+ *   node dist/lab/storm/main.js --server 10.77.0.1 --clients 1000 --image-id <id> \
  *     --artifact vmlinuz=8388608 --artifact initrd.img=31457280 --artifact rootfs.squashfs=104857600
  *
  * With --bmc-listen it is a rollout's fleet instead: the machines' BMCs (one Redfish service,

@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
-import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from '../dhcp/wire/codec.js';
+import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from '../../dhcp/wire/codec.js';
 
 interface Waiter {
   accept(reply: DhcpPacket): boolean;

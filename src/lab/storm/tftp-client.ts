@@ -1,5 +1,5 @@
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { decodePacket, encodePacket, ErrorCode, type TftpPacket } from '../tftp/codec.js';
+import { decodePacket, encodePacket, ErrorCode, type TftpPacket } from '../../tftp/codec.js';
 
 export interface TftpRequest {
   server: string;

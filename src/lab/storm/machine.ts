@@ -1,4 +1,4 @@
-import type { DhcpPacket } from '../dhcp/wire/codec.js';
+import type { DhcpPacket } from '../../dhcp/wire/codec.js';
 import { retrying } from './backoff.js';
 import { bootfileOf, dhcpRound, type DhcpLease, type DhcpTiming, type VirtualNic } from './dhcp-client.js';
 import type { DhcpHub } from './dhcp-hub.js';

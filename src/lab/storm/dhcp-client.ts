@@ -1,5 +1,5 @@
-import { BootOp, macToChaddr, type DhcpPacket, type DhcpPacketInit } from '../dhcp/wire/codec.js';
-import { DhcpMessageType, type DhcpOptions } from '../dhcp/wire/options.js';
+import { BootOp, macToChaddr, type DhcpPacket, type DhcpPacketInit } from '../../dhcp/wire/codec.js';
+import { DhcpMessageType, type DhcpOptions } from '../../dhcp/wire/options.js';
 import type { DhcpHub } from './dhcp-hub.js';
 
 /** The two firmwares a BIOS machine runs DHCP in: the NIC's PXE ROM, then the iPXE it loaded. */
