@@ -67,8 +67,9 @@ export async function startLabLivery(opts: LabLiveryOptions): Promise<LabLivery>
         const { stdout } = await execFileAsync('ip', argv, { env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
         return JSON.parse(stdout) as T;
       } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        throw new Error(`livery ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+        // With --json a command that fails for some targets (power, rollout) says why on stdout.
+        const e = err as { stderr?: string; stdout?: string; message: string };
+        throw new Error(`livery ${args.join(' ')}: ${e.stderr?.trim() || e.stdout?.trim() || e.message}`);
       }
     };
     await cli([
