@@ -31,7 +31,8 @@ function dispatcherFor(bmc: BmcCredentials, label: string, timeoutMs: number): D
   return new Agent({
     ...base,
     connect: (opts, callback) => {
-      const socket: TLSSocket = tlsConnect({ host: opts.hostname, port: Number(opts.port), servername: opts.servername ?? undefined, rejectUnauthorized: false });
+      // undici hands over the URL's port, which is '' when it is HTTPS's own 443.
+      const socket: TLSSocket = tlsConnect({ host: opts.hostname, port: Number(opts.port) || 443, servername: opts.servername ?? undefined, rejectUnauthorized: false });
       const timer = setTimeout(() => socket.destroy(new BmcError(label, `TLS handshake not done within ${timeoutMs} ms`, true)), timeoutMs);
       socket.once('secureConnect', () => {
         clearTimeout(timer);

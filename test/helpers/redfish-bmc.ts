@@ -85,9 +85,14 @@ const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(
  * collection with one ComputerSystem (PowerState, Boot override), its
  * #ComputerSystem.Reset action, and the SessionService (X-Auth-Token sessions) beside HTTP
  * basic authentication. HTTPS with a self-signed certificate, on 127.0.0.1, or on a UNIX
- * socket (`socketPath`) that a forwarder inside a test's namespace connects to.
+ * socket (`at.socketPath`) that a forwarder inside a test's namespace connects to.
  */
-export async function startRedfishBmc(dir: string, backend: PowerBackend, creds = { username: 'root', password: 'calvin-test' }, socketPath?: string): Promise<RedfishBmc> {
+export async function startRedfishBmc(
+  dir: string,
+  backend: PowerBackend,
+  creds = { username: 'root', password: 'calvin-test' },
+  at: { socketPath: string } | { port: number } = { port: 0 },
+): Promise<RedfishBmc> {
   const { key, cert } = selfSigned(dir);
   const bmc: RedfishBmc = {
     port: 0,
@@ -234,9 +239,9 @@ export async function startRedfishBmc(dir: string, backend: PowerBackend, creds 
       handle(req, res, body).catch((err: Error) => error(res, 500, 'InternalError', err.message));
     });
   });
-  if (socketPath) await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  if ('socketPath' in at) await new Promise<void>((resolve) => server.listen(at.socketPath, resolve));
   else {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(at.port, '127.0.0.1', resolve));
     bmc.port = (server.address() as AddressInfo).port;
   }
   bmc.close = async () => {

@@ -81,6 +81,20 @@ describe('Redfish power driver', () => {
     expect(JSON.parse(await redfishtool('Systems', '-1')).Boot.BootSourceOverrideTarget).toBe('Pxe');
   });
 
+  // A URL without a port leaves it out of what the connection is handed: the pinned-certificate
+  // path must still dial 443 (on loopback; binding it needs root).
+  it.skipIf(process.getuid?.() !== 0)('reaches a pinned BMC on the default HTTPS port', async () => {
+    const on443 = await startRedfishBmc(dir.path, new StateBackend(), undefined, { port: 443 });
+    try {
+      const d = driver({ port: 443, fingerprint: on443.fingerprint, password: on443.password });
+      expect(d.label).toBe('redfish://root@127.0.0.1:443');
+      expect(await d.status()).toBe('off');
+      expect(on443.requests.length).toBeGreaterThan(0);
+    } finally {
+      await on443.close();
+    }
+  });
+
   it('refuses a self-signed certificate unless it is pinned, and says how to accept it', async () => {
     const err = (await driver({ fingerprint: null }).status().catch((e: unknown) => e)) as BmcError;
     expect(err).toBeInstanceOf(BmcError);

@@ -118,7 +118,7 @@ export async function startRedfishVm(o: BmcVmOptions): Promise<RedfishVm> {
     }
   }, qmpSocket);
   const bmcSocket = join(o.dir, 'redfish.sock');
-  const bmc = await startRedfishBmc(o.dir, backend, { username: 'root', password: p.password }, bmcSocket);
+  const bmc = await startRedfishBmc(o.dir, backend, { username: 'root', password: p.password }, { socketPath: bmcSocket });
   await o.lab.startService(`redfish-forward-${o.hostname}`, p.net, process.execPath, [FORWARDER, o.bmcAddress, '443', bmcSocket], 'listening');
   return {
     mac: o.mac,
