@@ -1,5 +1,4 @@
-import type { Image } from '../cmdb/images.js';
-import type { Machine, Subnet, UnknownMacPolicy } from '../cmdb/types.js';
+import type { Image, Machine, Subnet, UnknownMacPolicy } from '../cmdb/types.js';
 import type { ClientFacts } from './facts.js';
 
 /**

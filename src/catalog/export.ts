@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack } from 'tar-stream';
-import type { Image } from '../cmdb/images.js';
+import type { Image } from '../cmdb/types.js';
 import type { BlobStore } from './blob-store.js';
 import { MANIFEST_ENTRY } from './entry-rules.js';
 

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { GcReport } from '../catalog/index.js';
-import type { Channel, ChannelChange, Image, ImageSummary } from '../cmdb/images.js';
+import type { Channel, ChannelChange, Image, ImageSummary } from '../cmdb/types.js';
 import { CliError, parseResponse, type ApiClient } from './client.js';
 import { registerImageBuild } from './image-build.js';
 import { clientFor, globals } from './context.js';

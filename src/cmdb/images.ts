@@ -1,61 +1,9 @@
-import type { ArtifactRole, ImageManifest } from '../catalog/manifest.js';
+import type { ImageManifest } from '../catalog/manifest.js';
 import type { Db } from './db.js';
 import { CmdbError, conflict, invalid, notFound } from './errors.js';
-import type { Actor, ImageSelector } from './types.js';
+import type { Actor, Channel, ChannelChange, Image, ImageReferences, ImageSelector, ImageSummary } from './types.js';
 import { iso } from './util.js';
 import { checkChannel, checkImageName } from './validate.js';
-
-export interface ImageArtifact {
-  name: string;
-  role: ArtifactRole;
-  size: number;
-  sha256: string;
-}
-
-/** What lists show: everything but the (possibly large) recipe and package list. */
-export interface ImageSummary {
-  id: string;
-  name: string;
-  version: string;
-  os: string;
-  arch: string;
-  /** When the builder made it (from the manifest). */
-  createdAt: string;
-  /** When this catalog accepted it. */
-  publishedAt: string;
-  kernelArgs: string;
-  artifacts: ImageArtifact[];
-}
-
-export interface Image extends ImageSummary {
-  recipe: string;
-  manifest: ImageManifest;
-}
-
-export interface Channel {
-  name: string;
-  channel: string;
-  imageId: string;
-  version: string;
-  updatedAt: string;
-}
-
-export interface ChannelChange {
-  id: number;
-  name: string;
-  channel: string;
-  action: 'promote' | 'rollback';
-  imageId: string;
-  previousImageId: string | null;
-  actor: string | null;
-  at: string;
-}
-
-/** Who still points at an image: the reasons it may not be deleted. */
-export interface ImageReferences {
-  channels: string[];
-  machines: string[];
-}
 
 interface ImageRow {
   id: string;

@@ -18,22 +18,17 @@ import type { Assignment, AssignmentInput, AssignmentRule } from './assignments.
 import type { AuditEntry } from './audit.js';
 import type { Bmc, BmcCredentials, BmcInput, CheckedBmc } from './bmcs.js';
 import type { EventTuple } from './events.js';
-import type { Channel, ChannelChange, Image, ImageReferences, ImageSummary } from './images.js';
-import type { Lease, LeaseState, LeaseView } from './leases.js';
-import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
-import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
-import type { SecretBox } from './secret-box.js';
-import type { Selector } from './selector.js';
-import type { ConsoleSession } from './sessions.js';
-import type { FleetFilter } from './fleet.js';
-import type { BootFacts } from './facts.js';
-import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 import type {
   Actor,
   ApiToken,
-  FleetStats,
+  Channel,
+  ChannelChange,
   EventInput,
+  FleetStats,
+  Image,
+  ImageReferences,
   ImageSelector,
+  ImageSummary,
   LivEvent,
   Machine,
   MachineFilter,
@@ -43,6 +38,15 @@ import type {
   Subnet,
   SubnetInput,
 } from './types.js';
+import type { Lease, LeaseState, LeaseView } from './leases.js';
+import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
+import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
+import type { SecretBox } from './secret-box.js';
+import type { Selector } from './selector.js';
+import type { ConsoleSession } from './sessions.js';
+import type { FleetFilter } from './fleet.js';
+import type { BootFacts } from './facts.js';
+import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 
 /** The CMDB (as matchbox's storage.Store): its stores, and the transactions that span them. */
 export interface Cmdb {

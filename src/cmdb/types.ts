@@ -1,4 +1,5 @@
 /** The CMDB's records as the rest of livery sees them: plain data, no SQL types. */
+import type { ArtifactRole, ImageManifest } from '../catalog/manifest.js';
 import type { FactFilter } from '../facts/filter.js';
 import type { FlatFacts } from '../facts/types.js';
 
@@ -139,4 +140,56 @@ export interface FleetStats {
   images: number;
   /** Bytes of the distinct blobs the catalog's images need. */
   catalogBytes: number;
+}
+
+export interface ImageArtifact {
+  name: string;
+  role: ArtifactRole;
+  size: number;
+  sha256: string;
+}
+
+/** What lists show: everything but the (possibly large) recipe and package list. */
+export interface ImageSummary {
+  id: string;
+  name: string;
+  version: string;
+  os: string;
+  arch: string;
+  /** When the builder made it (from the manifest). */
+  createdAt: string;
+  /** When this catalog accepted it. */
+  publishedAt: string;
+  kernelArgs: string;
+  artifacts: ImageArtifact[];
+}
+
+export interface Image extends ImageSummary {
+  recipe: string;
+  manifest: ImageManifest;
+}
+
+export interface Channel {
+  name: string;
+  channel: string;
+  imageId: string;
+  version: string;
+  updatedAt: string;
+}
+
+export interface ChannelChange {
+  id: number;
+  name: string;
+  channel: string;
+  action: 'promote' | 'rollback';
+  imageId: string;
+  previousImageId: string | null;
+  actor: string | null;
+  at: string;
+}
+
+/** Who still points at an image: the reasons it may not be deleted. */
+export interface ImageReferences {
+  channels: string[];
+  machines: string[];
 }

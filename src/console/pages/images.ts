@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../catalog/index.js';
 import type { Cmdb } from '../../cmdb/index.js';
-import type { Channel, ImageSummary } from '../../cmdb/images.js';
+import type { Channel, ImageSummary } from '../../cmdb/types.js';
 import { actorOf } from '../../http/auth.js';
 import { html, type Html } from '../html.js';
 import { afterWrite, layout, sendHtml, when } from '../layout.js';

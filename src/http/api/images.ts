@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { Counter } from 'prom-client';
 import { BundleError, DuplicateImageError } from '../../catalog/index.js';
 import { CmdbError } from '../../cmdb/errors.js';
-import type { ImageSummary } from '../../cmdb/images.js';
+import type { ImageSummary } from '../../cmdb/types.js';
 import { actorOf, closeUnreadBody, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 
