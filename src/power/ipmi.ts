@@ -63,7 +63,7 @@ export class IpmiDriver implements PowerDriver {
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new BmcError(this.label, `no answer to ${command.join(' ')} within ${this.settings.timeoutMs} ms`, true));
+        reject(new BmcError(this.label, `no answer to ${command.join(' ')} within ${this.settings.timeoutMs} ms`, true, true));
       }, this.settings.timeoutMs);
       child.on('error', (e) => {
         clearTimeout(timer);

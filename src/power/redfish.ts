@@ -142,7 +142,7 @@ export class RedfishDriver implements PowerDriver {
     const text = await res.text().catch(() => '');
     if (!res.ok) {
       const retryable = res.status >= 500 || res.status === 429;
-      throw new BmcError(this.label, `${method} ${path} answered ${res.status} ${res.statusText}${redfishMessage(text)}`, retryable);
+      throw new BmcError(this.label, `${method} ${path} answered ${res.status} ${res.statusText}${redfishMessage(text)}`, retryable, res.status >= 500);
     }
     if (text === '') return {};
     try {
@@ -159,7 +159,8 @@ export class RedfishDriver implements PowerDriver {
     const c = cause as { code?: string; message?: string } | undefined;
     // The request's own deadline, or one of undici's (connect, headers, body): the BMC went quiet.
     if (err.name === 'TimeoutError' || err.name === 'AbortError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(c?.code ?? '')) {
-      return new BmcError(this.label, `no answer to ${method} ${path} within ${this.limits.timeoutMs} ms`, true);
+      // Only a connection that was never made is sure not to have delivered the request.
+      return new BmcError(this.label, `no answer to ${method} ${path} within ${this.limits.timeoutMs} ms`, true, c?.code !== 'UND_ERR_CONNECT_TIMEOUT');
     }
     const why = c?.code ?? c?.message ?? err.message;
     // A certificate the system's CAs do not vouch for will not become trusted by asking again.

@@ -91,7 +91,8 @@ export class PowerService {
         if (action !== 'off') await call(() => d.bootFromNetworkOnce());
         // A BMC refuses to cycle or reset a machine that is off; switching it on is the same boot.
         const effective = (action === 'cycle' || action === 'reset') && result.state === 'off' ? 'on' : action;
-        await call(() => d.power(effective));
+        // A cycle or reset the BMC may have carried out is not sent again: that would boot the machine twice.
+        await this.retrying(result, () => d.power(effective), effective === 'cycle' || effective === 'reset');
       }
       result.ok = true;
     } catch (err) {
@@ -105,13 +106,14 @@ export class PowerService {
     return result;
   }
 
-  private async retrying<T>(result: PowerResult, fn: () => Promise<T>): Promise<T> {
+  private async retrying<T>(result: PowerResult, fn: () => Promise<T>, once = false): Promise<T> {
     for (let tries = 0; ; tries++) {
       result.attempts++;
       try {
         return await fn();
       } catch (err) {
         if (!(err instanceof BmcError) || !err.retryable || tries >= this.config.retries) throw err;
+        if (once && err.mayHaveActed) throw new BmcError(err.bmc, `${err.detail} (not sent again: the BMC may have carried it out)`, false, true);
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * (tries + 1)));
       }
     }

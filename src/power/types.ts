@@ -19,9 +19,14 @@ export class BmcError extends Error {
   override name = 'BmcError';
   constructor(
     readonly bmc: string,
-    detail: string,
+    readonly detail: string,
     /** False when trying again cannot help (wrong credentials, unsupported request). */
     readonly retryable: boolean,
+    /**
+     * True when the request reached the BMC but no answer came back (a timeout after sending,
+     * a 5xx): it may have been carried out, so a power cycle or reset is not sent again.
+     */
+    readonly mayHaveActed = false,
   ) {
     super(`BMC ${bmc}: ${detail}`);
   }

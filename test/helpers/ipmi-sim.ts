@@ -43,6 +43,8 @@ export interface IpmiSim {
   port: number;
   username: string;
   password: string;
+  /** The simulator's process (`ip netns exec` execs into it), to stop and continue it. */
+  pid: number;
   /** The chassis as the simulator holds it: power 0/1, next boot device, every set made (the state-file chassis only). */
   chassis(): { power: string; boot: string; log: string[] };
   stop(): Promise<void>;
@@ -118,6 +120,7 @@ export async function startIpmiSim(
     address,
     port,
     ...creds,
+    pid: proc.pid!,
     chassis: () => {
       if (vm) throw new Error('this BMC drives a VM: its power is whether the VM runs');
       return { power: file('power'), boot: file('boot'), log: existsSync(join(dir, 'chassis', 'log')) ? file('log').split('\n').filter(Boolean) : [] };

@@ -53,6 +53,8 @@ export interface RedfishBmc {
   requests: { method: string; path: string; auth: 'none' | 'basic' | 'session' }[];
   /** While set, requests are held unanswered (a BMC that hangs). */
   stall: boolean;
+  /** While set, a Reset is carried out and its answer then held (a BMC busy resetting). */
+  stallAfterReset: boolean;
   sessions: Map<string, { id: string; user: string }>;
   close(): Promise<void>;
 }
@@ -102,6 +104,7 @@ export async function startRedfishBmc(
     bootsWithOverride: [],
     requests: [],
     stall: false,
+    stallAfterReset: false,
     sessions: new Map(),
     close: async () => {},
   };
@@ -187,6 +190,7 @@ export async function startRedfishBmc(
         if (bmc.boot.BootSourceOverrideEnabled === 'Once') bmc.boot.BootSourceOverrideEnabled = 'Disabled';
       }
       await backend.reset(type as ResetType);
+      if (bmc.stallAfterReset) return void held.add(res);
       return send(res, 204);
     }
     if (method === 'GET' && path === '/redfish/v1/SessionService') {

@@ -151,6 +151,21 @@ describe.skipIf(NETNS_SKIP)('power API and CLI', () => {
     expect(mixed.stdout).toContain('status: 1 ok, 1 failed');
   });
 
+
+  it('a cycle the BMC took but never answered is not sent again (no second boot), and says so', async () => {
+    const resetsBefore = backend.resets.length;
+    redfish.stallAfterReset = true;
+    try {
+      const r = await json(await s.api('/v1/machines/kvm2/power', { method: 'POST', json: { action: 'cycle' } }));
+      expect(r.status).toBe(502);
+      expect(r.body.error).toMatch(/no answer to POST \S+ComputerSystem\.Reset within 3000 ms \(not sent again: the BMC may have carried it out\)/);
+      expect(backend.resets.length).toBe(resetsBefore + 1);
+      // status and boot override once each, the reset once: nothing repeated.
+      expect(r.body.result.attempts).toBe(3);
+    } finally {
+      redfish.stallAfterReset = false;
+    }
+  });
   it('a reader may read power state but not change it', async () => {
     const reader = (await json(await s.api('/v1/tokens', { method: 'POST', json: { name: 'ro', role: 'reader' } }))).body.token as string;
     expect((await s.api('/v1/machines/kvm2/power', { token: reader })).status).toBe(200);
