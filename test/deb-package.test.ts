@@ -3,32 +3,38 @@
  * nothing of the development tree, its unit passes `systemd-analyze verify`, and it installs
  * into a clean Debian 12 root (mmdebstrap minbase from this machine's mirror) where apt
  * fetches its Depends, and livery then runs there: `--version`, `serve --check-config` with
- * the shipped conffile, and a real `serve` as the livery user answering /healthz.
+ * the shipped conffile, a real `serve` as the livery user answering /healthz, and, in a private
+ * network namespace, DHCP and TFTP on their ports with the unit's one capability.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemDebianMirror } from '../src/builder/mirror.js';
 import { removeTree } from '../src/builder/safe-remove.js';
 import { StepRunner } from '../src/builder/steps.js';
+import { chrootCommand } from '../src/builder/chroot.js';
 import { livery } from './helpers/cli.js';
 import { cachedMinbase, chrootSh, keepAptArchives, seedAptArchives, unpackRoot } from './helpers/debian-root.js';
+import { createTestNet } from './helpers/netns.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CACHE = '/var/cache/livery/deb-test';
 const SKIP = process.getuid?.() === 0 ? null : 'needs root (mmdebstrap, chroot)';
 const work = join(REPO, 'test/.tmp', `deb-${process.pid}`);
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const root = join(work, 'root');
 let deb = '';
 let contents: string[] = [];
 
 const dpkgDeb = (...args: string[]) => execFileSync('dpkg-deb', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 
-beforeAll(() => {
+beforeAll(async () => {
   if (SKIP) return;
   mkdirSync(work, { recursive: true });
-  deb = execFileSync(join(REPO, 'packaging/build-deb.sh'), [join(work, 'out')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
+  // Not execFileSync: a worker blocked for the whole build misses vitest's own messages.
+  deb = (await promisify(execFile)(join(REPO, 'packaging/build-deb.sh'), [join(work, 'out')], { encoding: 'utf8', timeout: 600_000 })).stdout.trim();
   contents = dpkgDeb('-c', deb)
     .split('\n')
     .filter(Boolean)
@@ -97,7 +103,6 @@ describe.skipIf(SKIP)('the Debian package', () => {
     const runner = new StepRunner(join(work, 'install.log'));
     const mirror = systemDebianMirror();
     expect(mirror, 'no Debian mirror in /etc/apt/sources.list*').toBeDefined();
-    const root = join(work, 'root');
     await unpackRoot(runner, await cachedMinbase(runner, mirror!, 'bookworm', CACHE), root);
     copyFileSync(deb, join(root, 'tmp/livery.deb'));
     seedAptArchives(CACHE, root);
@@ -138,4 +143,65 @@ describe.skipIf(SKIP)('the Debian package', () => {
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain('/usr/bin/livery-missing');
   }, 1_200_000);
+
+  it('serves DHCP (67, 4011) and TFTP (69) as the livery user with CAP_NET_BIND_SERVICE as its only capability', async () => {
+    const net = createTestNet({ serverAddress: '10.231.0.1/24' });
+    try {
+      writeFileSync(
+        join(root, 'etc/livery/caps.toml'),
+        `dataDir = "/var/lib/livery"\n[http]\nlisten = "10.231.0.1:8080"\n[tftp]\nlisten = "10.231.0.1:69"\n` +
+          `[dhcp]\nenabled = true\nmode = "proxy"\ninterface = "${net.serverIf}"\naddress = "10.231.0.1"\n`,
+      );
+      // The unit's sandbox as setpriv gives it: user livery, the capability ambient, nothing else in the
+      // bounding set. /sys (where livery reads the interface's index) is the namespace's, as under systemd.
+      const run = (caps: string) =>
+        runUntil(
+          net.spawn(net.server, 'unshare', chrootCommand(root, ['sh', '-c', 'mount -t sysfs sysfs /sys && exec "$@"', 'sh', 'setpriv', '--reuid=livery', '--regid=livery', '--init-groups', `--inh-caps=-all${caps}`, `--ambient-caps=-all${caps}`, `--bounding-set=-all${caps}`, 'livery', 'serve', '--config', '/etc/livery/caps.toml'], 0).slice(1)),
+          (out) => out.includes('dhcp listening') && out.includes('tftp listening'),
+          () => killAllIn(net.server),
+        );
+      const served = await run(',+net_bind_service');
+      expect(served.done, served.output).toBe(true);
+      // ...and the capability is what it needs: without it, the first privileged port is refused.
+      const refused = await run('');
+      expect(refused.done, refused.output).toBe(false);
+      expect(refused.output).toMatch(/port (67|69) needs root \(or CAP_NET_BIND_SERVICE\)/);
+    } finally {
+      net.remove();
+    }
+  }, 300_000);
 });
+
+/**
+ * Watches a process's output until `ready` holds or it exits (120 s at most), then ends
+ * everything it started with `stop`: killing only the process is not enough, as setpriv's change
+ * of user clears the parent-death signal that would otherwise take the server down with unshare.
+ */
+async function runUntil(proc: ChildProcess, ready: (output: string) => boolean, stop: () => Promise<void>): Promise<{ done: boolean; output: string }> {
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const deadline = Date.now() + 120_000;
+  while (!ready(output) && proc.exitCode === null && proc.signalCode === null && Date.now() < deadline) await sleep(100);
+  const done = ready(output);
+  await stop();
+  return { done, output };
+}
+
+/** SIGKILLs every process in the network namespace and waits until none is left. */
+async function killAllIn(ns: string): Promise<void> {
+  const pids = () => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
+  for (let left = pids(), i = 0; left.length > 0; left = pids(), i++) {
+    if (i === 300) throw new Error(`processes ${left.join(', ')} in ${ns} outlived SIGKILL for 30 s`);
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await sleep(100);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
