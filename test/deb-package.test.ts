@@ -132,7 +132,7 @@ describe.skipIf(SKIP)('the Debian package', () => {
     expect(health).toContain('livery.db');
 
     // verify checks the unit against the installed root: its ExecStart, its dependencies.
-    const verify = (unit: string) => spawnSync('systemd-analyze', ['verify', `--root=${root}`, unit], { encoding: 'utf8' });
+    const verify = (name: string) => spawnSync('systemd-analyze', ['verify', `--root=${root}`, name], { encoding: 'utf8' });
     const accepted = verify('livery.service');
     expect(accepted.status, accepted.stderr).toBe(0);
     expect(accepted.stderr).toBe('');
@@ -142,6 +142,16 @@ describe.skipIf(SKIP)('the Debian package', () => {
     const refused = verify('livery-broken.service');
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain('/usr/bin/livery-missing');
+
+    // systemd's own judgement of the installed unit's sandbox: the checks that matter most pass.
+    const security = spawnSync('systemd-analyze', ['security', '--offline=true', `--root=${root}`, 'livery.service'], { encoding: 'utf8' });
+    const passed = new Set([...security.stdout.matchAll(/^✓ (\S+)/gm)].map((m) => m[1]));
+    for (const check of ['User=/DynamicUser=', 'NoNewPrivileges=', 'ProtectSystem=', 'PrivateTmp=', 'ProtectHome=', 'PrivateDevices=', 'CapabilityBoundingSet=~CAP_SYS_ADMIN', 'CapabilityBoundingSet=~CAP_NET_ADMIN', 'RestrictAddressFamilies=~AF_PACKET']) {
+      expect(passed, `${check}\n${security.stdout}${security.stderr}`).toContain(check);
+    }
+    // The one capability, as the namespace test below grants it.
+    expect(unit).toMatch(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
+    expect(unit).toMatch(/^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m);
   }, 1_200_000);
 
   it('serves DHCP (67, 4011) and TFTP (69) as the livery user with CAP_NET_BIND_SERVICE as its only capability', async () => {
