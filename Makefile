@@ -5,7 +5,8 @@ NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node
 
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe build-essential python3 ipmitool
-APT_TEST  := $(APT_RUN) curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
+APT_DEB   := dpkg-dev
+APT_TEST  := $(APT_RUN) $(APT_DEB) systemd curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
              openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
@@ -15,7 +16,7 @@ DATA_DIR ?= ./var
 export PUPPETEER_SKIP_DOWNLOAD := 1
 BENCH ?=
 
-.PHONY: run test check bench e2e fuzz build deps-run deps-test deps-bench clean typecheck
+.PHONY: run test check bench e2e fuzz build deb deps-run deps-deb deps-test deps-bench clean typecheck
 
 run: deps-run build
 	node dist/cli/main.js serve --data-dir $(DATA_DIR)
@@ -33,6 +34,10 @@ e2e: deps-test build
 FUZZ_RUNS ?= 100000
 fuzz: deps-test build
 	FUZZ_RUNS=$(FUZZ_RUNS) npx vitest run test/robustness/fuzz.test.ts --testTimeout=0
+
+# The Debian package (packaging/, README "Install as a Debian package") → build/deb/livery_<version>_<arch>.deb
+deb: deps-deb build
+	packaging/build-deb.sh build/deb
 
 bench: deps-bench build
 	npx tsx bench/run.ts $(BENCH)
@@ -58,6 +63,8 @@ typecheck: $(NODE_MODULES_STAMP)
 
 deps-run: node-check
 	scripts/ensure-apt.sh $(APT_RUN)
+deps-deb: node-check
+	scripts/ensure-apt.sh $(APT_DEB)
 deps-test: node-check
 	scripts/ensure-apt.sh $(APT_TEST)
 deps-bench: node-check
@@ -75,4 +82,4 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf dist bench/work test/.tmp native/build
+	rm -rf dist build bench/work test/.tmp native/build

@@ -23,18 +23,23 @@ export interface ChrootOptions {
 
 /** Runs argv inside the image root with a clean, fixed environment. */
 export function inChroot(runner: StepRunner, root: string, argv: string[], epoch: number, opts: ChrootOptions = {}): Promise<string> {
+  const [cmd, ...args] = chrootCommand(root, argv, epoch, opts.env);
+  return runner.run(cmd!, args, {
+    capture: opts.capture ?? false,
+    logAs: `chroot ${argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`,
+  });
+}
+
+/** The command line that runs argv inside the root (private mount and pid namespaces, fixed environment). */
+export function chrootCommand(root: string, argv: string[], epoch: number, extraEnv: Record<string, string> = {}): string[] {
   const env = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: '/root',
     LC_ALL: 'C.UTF-8',
     DEBIAN_FRONTEND: 'noninteractive',
     SOURCE_DATE_EPOCH: String(epoch),
-    ...opts.env,
+    ...extraEnv,
   };
   const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return runner.run(
-    'unshare',
-    ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', 'sh', '-c', SETUP, 'livery-chroot', root, ...assignments, ...argv],
-    { capture: opts.capture ?? false, logAs: `chroot ${argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}` },
-  );
+  return ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--', 'sh', '-c', SETUP, 'livery-chroot', root, ...assignments, ...argv];
 }
