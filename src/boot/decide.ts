@@ -98,7 +98,11 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   const image = cmdb.images.resolve(selector);
   if (!image) {
     reasons.push(
-      selector.id ? `pinned image ${selector.id} does not exist` : `channel ${selector.channel ?? 'stable'} of image ${selector.name} points at nothing yet`,
+      selector.id
+        ? `pinned image ${selector.id} does not exist`
+        : cmdb.images.list({ name: selector.name! }).length === 0
+          ? `no image named ${selector.name} in the catalog (a typo? livery image list shows the names)`
+          : `channel ${selector.channel ?? 'stable'} of image ${selector.name} points at nothing yet`,
     );
     return finish(plan, 'wait', config);
   }

@@ -114,6 +114,12 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
   });
 }
 
+/** A machine as add and set get it back: with the likely mistakes the server noticed. */
+type MachineAnswer = Machine & { warnings?: string[] };
+const warn = (m: MachineAnswer) => {
+  for (const w of m.warnings ?? []) console.error(`warning: ${w}`);
+};
+
 export function registerMachineCommands(program: Command): void {
   const machine = program.command('machine').description('machines in the CMDB');
 
@@ -121,7 +127,8 @@ export function registerMachineCommands(program: Command): void {
     .action(async (flags: MachineFlags, cmd: Command) => {
       const bmcInput = await bmcFromFlags(flags);
       const client = clientFor(cmd);
-      const m = await client.request<Machine>('POST', '/v1/machines', toInput(flags, false));
+      const m = await client.request<MachineAnswer>('POST', '/v1/machines', toInput(flags, false));
+      warn(m);
       const bmc = bmcInput ? await putBmc(client, String(m.id), bmcInput) : null;
       globals(cmd).json ? printJson({ ...m, bmc }) : showMachine(m, bmc);
     });
@@ -135,7 +142,8 @@ export function registerMachineCommands(program: Command): void {
       const input = toInput(flags, true);
       const path = `/v1/machines/${encodeURIComponent(ref)}`;
       // Only a BMC to set: the machine record itself is left untouched.
-      const m = Object.keys(input).length > 0 || !bmcInput ? await client.request<Machine>('PATCH', path, input) : await client.get<Machine>(path);
+      const m = Object.keys(input).length > 0 || !bmcInput ? await client.request<MachineAnswer>('PATCH', path, input) : await client.get<MachineAnswer>(path);
+      warn(m);
       const bmc = bmcInput ? await putBmc(client, ref, bmcInput) : null;
       globals(cmd).json ? printJson(bmcInput ? { ...m, bmc } : m) : showMachine(m, bmc);
     });

@@ -12,6 +12,7 @@ import { actorOf, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { schemaProblem } from '../errors.js';
 import { ListQuery, MachineBody, RefParams } from '../schemas.js';
+import { withWarnings } from './machine-warnings.js';
 
 /** /v1/machines: the machine inventory, keyed by MAC, hostname or id. */
 export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config }) => {
@@ -33,12 +34,12 @@ export const machineRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   app.post('/v1/machines', { ...write, schema: { tags, body: MachineBody } }, async (req, reply) => {
     const input = req.body as MachineInput;
     const m = cmdb.change(actorOf(req), 'machine.create', (r) => r.macs[0]!, () => cmdb.machines.create({ state: 'registered', ...input }), { ...input });
-    return reply.code(201).send(m);
+    return reply.code(201).send(withWarnings(cmdb, m));
   });
 
   app.patch('/v1/machines/:ref', { ...write, schema: { tags, params: RefParams, body: MachineBody } }, async (req) => {
     const input = req.body as MachineInput;
-    return cmdb.change(actorOf(req), 'machine.update', (r) => r.macs[0]!, () => cmdb.machines.update(req.params.ref, input), { ...input });
+    return withWarnings(cmdb, cmdb.change(actorOf(req), 'machine.update', (r) => r.macs[0]!, () => cmdb.machines.update(req.params.ref, input), { ...input }));
   });
 
   app.delete(
