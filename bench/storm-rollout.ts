@@ -25,6 +25,8 @@ export interface RolloutStormArgs {
   waves: string;
   deadlineS: number;
   maxParallel?: number;
+  /** --boot-timeout of the rollout (default livery's, 10m). */
+  bootTimeout?: string;
 }
 
 export interface RolloutStormResult {
@@ -35,6 +37,8 @@ export interface RolloutStormResult {
   totalSeconds: number;
   waves: { wave: number; machines: number; state: string; seconds: number }[];
   maxParallel: number;
+  /** What the simulator wrote on stderr: each BMC reset and each boot that failed. */
+  simulatorLog: string;
 }
 
 export interface RolloutRigContext {
@@ -44,7 +48,7 @@ export interface RolloutRigContext {
   /** `livery --json ARGS` in the server namespace; the parsed output. */
   cli<T>(args: string[]): Promise<T>;
   /** Starts the simulator in the client namespace with these arguments (the rig adds server, loader, deadline). */
-  simulate(args: string[], deadlineS: number, ready: string): Promise<{ report: Promise<StormReport> }>;
+  simulate(args: string[], deadlineS: number, ready: string): Promise<{ report: Promise<StormReport>; log(): string; stop(): void }>;
 }
 
 interface ShownRollout {
@@ -86,15 +90,17 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
     'BMCs listening',
   );
   const started = await ctx.cli<ShownRollout>(['rollout', 'start', image.id, '--selector', 'fleet=storm', '--waves', args.waves, '--soak', '0s',
-    ...(args.maxParallel ? ['--max-parallel', String(args.maxParallel)] : [])]);
-  const report = await sim.report;
-  // The last boots are in; the engine marks the last wave healthy and passes it within a tick or two.
-  const deadline = Date.now() + 30_000;
-  let shown = await ctx.cli<ShownRollout>(['rollout', 'show', started.id]);
+    ...(args.maxParallel ? ['--max-parallel', String(args.maxParallel)] : []), ...(args.bootTimeout ? ['--boot-timeout', args.bootTimeout] : [])]);
+  // The rollout decides when the run is over: once it has ended (every machine healthy, or a
+  // wave halted and rolled back), the simulator reports the boots it saw.
+  const deadline = Date.now() + args.deadlineS * 1000;
+  let shown = started;
   while (!['succeeded', 'failed', 'rolled-back', 'aborted'].includes(shown.state) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 3000));
     shown = await ctx.cli<ShownRollout>(['rollout', 'show', started.id]);
   }
+  sim.stop();
+  const report = await sim.report;
   const span = (from: string | null, to: string | null) => (from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : NaN);
   return {
     report,
@@ -102,5 +108,6 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
     totalSeconds: span(shown.createdAt, shown.updatedAt),
     waves: shown.waves.map((w) => ({ wave: w.wave + 1, machines: w.machines.length, state: w.state, seconds: span(w.startedAt, w.finishedAt) })),
     maxParallel: shown.maxParallel,
+    simulatorLog: sim.log(),
   };
 }

@@ -114,7 +114,7 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
         }
         await new Promise((r) => setTimeout(r, 100));
       }
-      return { report };
+      return { report, log: () => err, stop: () => child.kill('SIGTERM') };
     };
     const artifacts = manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]);
     return {
