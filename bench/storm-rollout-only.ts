@@ -3,7 +3,7 @@
  * reproducing a rollout problem at a smaller size, or measuring the 1,000-machine rollout alone.
  *
  *   make build && flock /work/wt/_vm.lock npx tsx bench/storm-rollout-only.ts \
- *     --clients 1000 --waves 1,10%,50%,100% [--mib 8,6,80] [--max-parallel N] [--keep DIR]
+ *     --clients 1000 --waves 1,10%,50%,100% [--mib 8,6,80] [--max-parallel N] [--storm-first] [--keep DIR]
  *
  * Prints livery's record of the rollout (seconds per wave and in all) and, for a machine that
  * did not boot, what the simulator saw of it and livery's events for its MAC.
@@ -24,16 +24,25 @@ const { values: a } = parseArgs({
     'max-parallel': { type: 'string' },
     'deadline-s': { type: 'string', default: '1800' },
     keep: { type: 'string' },
+    // As bench/storm.ts runs it: after a storm of every machine on the same livery (leases, events).
+    'storm-first': { type: 'boolean', default: false },
+    // livery's power.timeoutMs: a short one makes livery retry resets the BMC did act on.
+    'bmc-timeout-ms': { type: 'string' },
+    'boot-timeout': { type: 'string' },
   },
 });
 const clients = Number(a.clients);
 const [kernel, initrd, rootfs] = a.mib.split(',').map((n) => Number(n) * 1024 * 1024) as [number, number, number];
 const dir = a.keep ?? mkdtempSync(join(tmpdir(), 'livery-storm-rollout-'));
-const rig = await startStormRig(dir, { machines: clients, sizes: { kernel, initrd, rootfs } });
+const rig = await startStormRig(dir, { machines: clients, sizes: { kernel, initrd, rootfs }, powerTimeoutMs: a['bmc-timeout-ms'] ? Number(a['bmc-timeout-ms']) : undefined });
 let ok = false;
 try {
+  if (a['storm-first']) {
+    const s = await rig.storm({ clients, deadlineS: Number(a['deadline-s']) });
+    console.log(`storm of ${clients} first: ${s.totalSeconds} s, ${s.failures} failed`);
+  }
   const started = Date.now();
-  const r = await rig.rollout({ clients, waves: a.waves, deadlineS: Number(a['deadline-s']), maxParallel: a['max-parallel'] ? Number(a['max-parallel']) : undefined });
+  const r = await rig.rollout({ clients, waves: a.waves, deadlineS: Number(a['deadline-s']), maxParallel: a['max-parallel'] ? Number(a['max-parallel']) : undefined, bootTimeout: a['boot-timeout'] });
   const waves = r.waves.map((w) => `wave ${w.wave}: ${w.machines} machines ${w.state} in ${w.seconds} s`).join('\n  ');
   console.log(`rollout of ${clients} (artifacts ${a.mib} MiB): ${r.state} in ${r.totalSeconds} s (${((Date.now() - started) / 1000).toFixed(0)} s with setup)\n  ${waves}`);
   console.log(`max-parallel ${r.maxParallel}, at most ${r.report.concurrency} booting at once; ${r.report.ok} boots ok, ${r.report.failures} failed, ` +

@@ -38,6 +38,8 @@ export interface StormSetup {
   sizes: { kernel: number; initrd: number; rootfs: number };
   /** Random loss on both ends of the link, in percent of packets. */
   lossPercent?: number;
+  /** livery's power.timeoutMs (one BMC request), when not its default. */
+  powerTimeoutMs?: number;
 }
 
 export interface StormArgs {
@@ -88,6 +90,7 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       // (With the default of 512 TFTP transfers, a 1,000-machine storm is told "server busy".)
       tftp: { listen: `${SERVER}:69`, maxTransfers: 4096 },
       dhcp: { enabled: true, interface: net.serverIf, address: SERVER, rateLimit: { globalPerSecond: 100_000 } },
+      ...(setup.powerTimeoutMs ? { power: { timeoutMs: setup.powerTimeoutMs } } : {}),
     });
     const { output } = livery;
     const { manifest, imageId } = await publish(net, dir, dataDir, setup.sizes);

@@ -6,8 +6,7 @@
  *
  * With --bmc-listen it is a rollout's fleet instead: the machines' BMCs (one Redfish service,
  * system i for machine i) listen there, and each machine boots when livery's rollout
- * power-cycles it; the run ends once every machine has booted, or at SIGTERM (the rollout is
- * over) with the boots so far.
+ * power-cycles it; the run ends at SIGTERM (the rollout is over) or at the deadline.
  *
  * Prints one JSON StormReport on stdout and exits 0 whether or not machines failed (the report
  * says which and why); bad arguments exit non-zero with commander's message.

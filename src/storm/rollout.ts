@@ -8,15 +8,15 @@ import type { StormOptions } from './run.js';
 
 export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
   bmc: Omit<RackBmcOptions, 'machines' | 'onStart'>;
-  /** Ends the run early (the rollout is over, whatever became of it): the report has the boots so far. */
-  stop?: AbortSignal;
+  /** Ends the run: the rollout is over, whatever became of it. */
+  stop: AbortSignal;
 }
 
 /**
  * The machines of a rollout: each one boots when livery's rollout power-cycles it through its
- * (simulated) BMC, into whatever image livery serves it, and the run ends once every machine
- * has booted, or when `stop` says the rollout is over (one that rolled back boots some twice
- * and others never), or at the deadline; the report has each machine's last boot. What paces
+ * (simulated) BMC, into whatever image livery serves it. Only the caller knows when the
+ * rollout is over (one that rolls back boots some machines twice and others never), so the run
+ * ends when `stop` aborts, or at the deadline; the report has each machine's last boot. What paces
  * the boots is livery's rollout (its waves and max-parallel), not this simulator: the report's
  * concurrency is the most machines that were booting at once.
  */
@@ -36,7 +36,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   let done: () => void = () => {};
   const allDone = new Promise<void>((resolve) => (done = resolve));
   signal.addEventListener('abort', () => done(), { once: true });
-  o.stop?.addEventListener('abort', () => done(), { once: true });
+  o.stop.addEventListener('abort', () => done(), { once: true });
   /** What happened to whom, on stderr (the caller keeps it, to tell why a rollout lost a machine). */
   const note = (line: string) => process.stderr.write(`storm: ${line}\n`);
   const bmc = await startRackBmc({
@@ -57,7 +57,6 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
         current.delete(index);
         if (!r.ok) note(`machine ${index} (${r.mac}) failed at ${r.failure?.stage}: ${r.failure?.error}; retries: ${JSON.stringify(r.retries)}`);
         results.set(index, r);
-        if (results.size >= o.clients) done();
       });
     },
   });
