@@ -27,6 +27,10 @@ export interface RolloutStormArgs {
   maxParallel?: number;
   /** --boot-timeout of the rollout (default livery's, 10m). */
   bootTimeout?: string;
+  /** Machines whose BMC rows carry a wrong password: their power cycles fail (a way to make a wave fail). */
+  wrongPasswordFor?: number[];
+  /** The version of the image rolled out (default 2; another rollout on the same rig needs another). */
+  version?: string;
 }
 
 export interface RolloutStormResult {
@@ -68,18 +72,21 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
   const passwordFile = join(ctx.dir, 'bmc.pw');
   const password = 'storm-bmc-secret';
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  ctx.net.exec(ctx.net.client, 'ip', ['addr', 'add', `${BMC_ADDRESS}/32`, 'dev', 'lo']);
+  // replace, not add: a second rollout on the same rig finds the address there.
+  ctx.net.exec(ctx.net.client, 'ip', ['addr', 'replace', `${BMC_ADDRESS}/32`, 'dev', 'lo']);
 
   // Labels and BMCs for the rollout's machines, in one import: machine 0 is the canary, the rest in 40 racks.
   const rows = Array.from({ length: args.clients }, (_, i) =>
-    [stormMac(i), `storm${i}`, 'storm', i === 0 ? 'true' : '', `r${i % 40}`, `redfish://storm@${BMC_ADDRESS}:${BMC_PORT}/redfish/v1/Systems/${i}`, password, fingerprint].join(','),
+    [stormMac(i), `storm${i}`, 'storm', i === 0 ? 'true' : '', `r${i % 40}`, `redfish://storm@${BMC_ADDRESS}:${BMC_PORT}/redfish/v1/Systems/${i}`,
+      args.wrongPasswordFor?.includes(i) ? `not-${password}` : password, fingerprint].join(','),
   );
   const csv = join(ctx.dir, 'bmcs.csv');
   writeFileSync(csv, ['mac,hostname,label.fleet,label.canary,label.rack,bmc,bmc_password,bmc_fingerprint', ...rows].join('\n') + '\n');
   await ctx.cli(['machine', 'import', csv]);
 
-  const tarPath = join(ctx.dir, 'storm-2.tar');
-  const { tar, manifest } = await makeBundle('storm', '2', randomArtifacts(ctx.sizes));
+  const version = args.version ?? '2';
+  const tarPath = join(ctx.dir, `storm-${version}.tar`);
+  const { tar, manifest } = await makeBundle('storm', version, randomArtifacts(ctx.sizes));
   writeFileSync(tarPath, tar);
   const image = await ctx.cli<{ id: string }>(['image', 'publish', tarPath]);
 
