@@ -41,11 +41,6 @@ const VM = { memoryMiB: 1024, cpus: 2 };
 const BOOT_TIMEOUT_MS = 240_000;
 /** livery's lab server listens on 8080; nginx gets a port of its own, so no URL means both. */
 const NGINX_PORT = 8081;
-/**
- * The runner abandons a benchmark after BENCH_TIMEOUT_S: a round starts only when one as long
- * as the last, and half as long again, still fits, with a minute left to tear down.
- */
-const BUDGET_MS = (Number(process.env.BENCH_TIMEOUT_S ?? 1200) - 60) * 1000;
 const MB = 1_000_000;
 
 export default async function realBoot(h: BenchHarness): Promise<BenchRow[]> {
@@ -86,7 +81,9 @@ export default async function realBoot(h: BenchHarness): Promise<BenchRow[]> {
       }
       h.log(`round ${round}/${h.runs}: livery ${livery.at(-1)!.toFixed(1)} s, dnsmasq + nginx ${reference.at(-1)!.toFixed(1)} s`);
       const roundMs = Date.now() - roundStarted;
-      if (round < h.runs && Date.now() - started + 1.5 * roundMs > BUDGET_MS) {
+      // Past h.timeoutMs the runner abandons the benchmark: a round starts only when one as long
+      // as the last, and half as long again, still fits, with a minute left to tear down.
+      if (round < h.runs && Date.now() - started + 1.5 * roundMs > h.timeoutMs - 60_000) {
         cutShort = `only ${round} of ${h.runs} rounds fitted in BENCH_TIMEOUT_S`;
         h.log(cutShort);
         break;

@@ -30,7 +30,7 @@ const failures: string[] = [];
 
 for (const name of selected) {
   const tmp = mkdtempSync(join(tmpdir(), `livery-bench-${name}-`));
-  const h: BenchHarness = { runs, tmpDir: tmp, median, row: makeRow, log: (m) => console.error(`[${name}] ${m}`) };
+  const h: BenchHarness = { runs, tmpDir: tmp, timeoutMs: limitMs, median, row: makeRow, log: (m) => console.error(`[${name}] ${m}`) };
   const started = Date.now();
   try {
     const mod = (await import(pathToFileURL(join(here, `${name}.ts`)).href)) as { default: (h: BenchHarness) => Promise<BenchRow[]> };

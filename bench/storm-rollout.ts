@@ -25,6 +25,12 @@ export interface RolloutStormArgs {
   waves: string;
   deadlineS: number;
   maxParallel?: number;
+  /** --boot-timeout of the rollout (default livery's, 10m). */
+  bootTimeout?: string;
+  /** Machines whose BMC rows carry a wrong password: their power cycles fail (a way to make a wave fail). */
+  wrongPasswordFor?: number[];
+  /** The version of the image rolled out (default 2; another rollout on the same rig needs another). */
+  version?: string;
 }
 
 export interface RolloutStormResult {
@@ -35,6 +41,8 @@ export interface RolloutStormResult {
   totalSeconds: number;
   waves: { wave: number; machines: number; state: string; seconds: number }[];
   maxParallel: number;
+  /** What the simulator wrote on stderr: each BMC reset and each boot that failed. */
+  simulatorLog: string;
 }
 
 export interface RolloutRigContext {
@@ -44,7 +52,7 @@ export interface RolloutRigContext {
   /** `livery --json ARGS` in the server namespace; the parsed output. */
   cli<T>(args: string[]): Promise<T>;
   /** Starts the simulator in the client namespace with these arguments (the rig adds server, loader, deadline). */
-  simulate(args: string[], deadlineS: number, ready: string): Promise<{ report: Promise<StormReport> }>;
+  simulate(args: string[], deadlineS: number, ready: string): Promise<{ report: Promise<StormReport>; log(): string; stop(): void }>;
 }
 
 interface ShownRollout {
@@ -64,18 +72,21 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
   const passwordFile = join(ctx.dir, 'bmc.pw');
   const password = 'storm-bmc-secret';
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  ctx.net.exec(ctx.net.client, 'ip', ['addr', 'add', `${BMC_ADDRESS}/32`, 'dev', 'lo']);
+  // replace, not add: a second rollout on the same rig finds the address there.
+  ctx.net.exec(ctx.net.client, 'ip', ['addr', 'replace', `${BMC_ADDRESS}/32`, 'dev', 'lo']);
 
   // Labels and BMCs for the rollout's machines, in one import: machine 0 is the canary, the rest in 40 racks.
   const rows = Array.from({ length: args.clients }, (_, i) =>
-    [stormMac(i), `storm${i}`, 'storm', i === 0 ? 'true' : '', `r${i % 40}`, `redfish://storm@${BMC_ADDRESS}:${BMC_PORT}/redfish/v1/Systems/${i}`, password, fingerprint].join(','),
+    [stormMac(i), `storm${i}`, 'storm', i === 0 ? 'true' : '', `r${i % 40}`, `redfish://storm@${BMC_ADDRESS}:${BMC_PORT}/redfish/v1/Systems/${i}`,
+      args.wrongPasswordFor?.includes(i) ? `not-${password}` : password, fingerprint].join(','),
   );
   const csv = join(ctx.dir, 'bmcs.csv');
   writeFileSync(csv, ['mac,hostname,label.fleet,label.canary,label.rack,bmc,bmc_password,bmc_fingerprint', ...rows].join('\n') + '\n');
   await ctx.cli(['machine', 'import', csv]);
 
-  const tarPath = join(ctx.dir, 'storm-2.tar');
-  const { tar, manifest } = await makeBundle('storm', '2', randomArtifacts(ctx.sizes));
+  const version = args.version ?? '2';
+  const tarPath = join(ctx.dir, `storm-${version}.tar`);
+  const { tar, manifest } = await makeBundle('storm', version, randomArtifacts(ctx.sizes));
   writeFileSync(tarPath, tar);
   const image = await ctx.cli<{ id: string }>(['image', 'publish', tarPath]);
 
@@ -86,15 +97,17 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
     'BMCs listening',
   );
   const started = await ctx.cli<ShownRollout>(['rollout', 'start', image.id, '--selector', 'fleet=storm', '--waves', args.waves, '--soak', '0s',
-    ...(args.maxParallel ? ['--max-parallel', String(args.maxParallel)] : [])]);
-  const report = await sim.report;
-  // The last boots are in; the engine marks the last wave healthy and passes it within a tick or two.
-  const deadline = Date.now() + 30_000;
-  let shown = await ctx.cli<ShownRollout>(['rollout', 'show', started.id]);
+    ...(args.maxParallel ? ['--max-parallel', String(args.maxParallel)] : []), ...(args.bootTimeout ? ['--boot-timeout', args.bootTimeout] : [])]);
+  // The rollout decides when the run is over: once it has ended (every machine healthy, or a
+  // wave halted and rolled back), the simulator reports the boots it saw.
+  const deadline = Date.now() + args.deadlineS * 1000;
+  let shown = started;
   while (!['succeeded', 'failed', 'rolled-back', 'aborted'].includes(shown.state) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 3000));
     shown = await ctx.cli<ShownRollout>(['rollout', 'show', started.id]);
   }
+  sim.stop();
+  const report = await sim.report;
   const span = (from: string | null, to: string | null) => (from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : NaN);
   return {
     report,
@@ -102,5 +115,6 @@ export async function rolloutStorm(ctx: RolloutRigContext, args: RolloutStormArg
     totalSeconds: span(shown.createdAt, shown.updatedAt),
     waves: shown.waves.map((w) => ({ wave: w.wave + 1, machines: w.machines.length, state: w.state, seconds: span(w.startedAt, w.finishedAt) })),
     maxParallel: shown.maxParallel,
+    simulatorLog: sim.log(),
   };
 }

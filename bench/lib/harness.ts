@@ -28,6 +28,8 @@ export interface BenchHarness {
   runs: number;
   /** A scratch folder for this benchmark, removed afterwards. */
   tmpDir: string;
+  /** How long the runner gives this benchmark (BENCH_TIMEOUT_S) before abandoning it without cleaning up. */
+  timeoutMs: number;
   median(values: number[]): Spread;
   /** Builds a row from raw per-run figures. */
   row(r: { name: string; unit: string; higherIsBetter: boolean; livery: number[]; reference?: number[]; referenceName?: string; notes?: string }): BenchRow;

@@ -88,6 +88,33 @@ describe.skipIf(NETNS_SKIP)('boot storm against livery serve in private namespac
       cmdb.close();
     }
   });
+  it('rollout mode: a wave that fails is rolled back, and every machine it changed comes back through its BMC on its previous image', async () => {
+    // Machine 7's BMC refuses livery's password: its power cycle fails, so the second wave halts
+    // while the machines cycled with it are still booting, or have booted the new image.
+    const r = await rig.rollout({ clients: CLIENTS, waves: '1,100%', deadlineS: 120, version: '3', wrongPasswordFor: [7] });
+    expect(r.state).toBe('failed');
+    expect(r.waves.map((w) => w.state)).toEqual(['passed', 'failed']);
+    const cmdb = openCmdb(databasePath(rig.dataDir));
+    try {
+      const rollout = cmdb.rollouts.list(1)[0]!;
+      // Every machine the failed wave changed was cycled back and came back healthy, but the one
+      // whose BMC refuses livery (it was pinned too, so it is sent back, and refuses again).
+      expect(rollout.reason).toBe('wave 2 failed; 1 machine(s) did not come back healthy on their previous image');
+      const wave = cmdb.rollouts.machines(rollout.id, 1);
+      const refused = wave.find((m) => cmdb.machines.get(m.machineId).hostname === 'storm7')!;
+      expect(refused).toMatchObject({ state: 'failed', detail: { reason: expect.stringContaining('401') } });
+      const back = wave.filter((m) => m !== refused);
+      expect(back.length).toBe(CLIENTS - 2);
+      for (const m of back) expect(m).toMatchObject({ phase: 'back', state: 'healthy' });
+      // The simulator's last boot of each of them is on the image it had before (the first rollout's).
+      const previous = back[0]!.expectedImageId;
+      expect(previous).not.toBeNull();
+      const last = new Map(r.report.machines.map((m) => [m.mac, m]));
+      for (const m of back) expect(last.get(cmdb.machines.get(m.machineId).macs[0]!)).toMatchObject({ ok: true, imageId: previous });
+    } finally {
+      cmdb.close();
+    }
+  });
 });
 
 describe('boot script reading', () => {

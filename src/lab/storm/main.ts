@@ -6,7 +6,7 @@
  *
  * With --bmc-listen it is a rollout's fleet instead: the machines' BMCs (one Redfish service,
  * system i for machine i) listen there, and each machine boots when livery's rollout
- * power-cycles it; the run ends once every machine has booted.
+ * power-cycles it; the run ends at SIGTERM (the rollout is over) or at the deadline.
  *
  * Prints one JSON StormReport on stdout and exits 0 whether or not machines failed (the report
  * says which and why); bad arguments exit non-zero with commander's message.
@@ -99,5 +99,8 @@ function rolloutBmc() {
 }
 
 const bmc = rolloutBmc();
-const report = bmc ? await runRolloutStorm({ ...common, bmc }) : await runStorm({ ...common, concurrency: o.concurrency ?? o.clients });
+// In rollout mode SIGTERM means the rollout is over: report the boots so far.
+const stop = new AbortController();
+process.once('SIGTERM', () => stop.abort());
+const report = bmc ? await runRolloutStorm({ ...common, bmc, stop: stop.signal }) : await runStorm({ ...common, concurrency: o.concurrency ?? o.clients });
 process.stdout.write(JSON.stringify(report) + '\n');

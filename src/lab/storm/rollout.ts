@@ -8,14 +8,17 @@ import type { StormOptions } from './run.js';
 
 export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
   bmc: Omit<RackBmcOptions, 'machines' | 'onStart'>;
+  /** Ends the run: the rollout is over, whatever became of it. */
+  stop: AbortSignal;
 }
 
 /**
  * The machines of a rollout: each one boots when livery's rollout power-cycles it through its
- * (simulated) BMC, into whatever image livery serves it, and the run ends once `clients` boots
- * have ended (or at the deadline). What
- * paces the boots is livery's rollout (its waves and max-parallel), not this simulator: the
- * report's concurrency is the most machines that were booting at once.
+ * (simulated) BMC, into whatever image livery serves it. Only the caller knows when the
+ * rollout is over (one that rolls back boots some machines twice and others never), so the run
+ * ends when `stop` aborts, or at the deadline; the report has each machine's last boot. What paces
+ * the boots is livery's rollout (its waves and max-parallel), not this simulator: the report's
+ * concurrency is the most machines that were booting at once.
  */
 export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormReport> {
   const hub = await DhcpHub.open({ clientPort: o.dhcpClientPort, serverPort: o.dhcpServerPort });
@@ -24,7 +27,8 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   const epoch = performance.now();
   // Livery decides which image each boot gets (the new one, or the previous one on the way back).
   const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
-  const results: MachineResult[] = [];
+  /** Each machine's last boot (a rollout that rolls back boots a machine twice). */
+  const results = new Map<number, MachineResult>();
   /** Each machine's boot under way: a BMC reset while it boots starts it over, as on a real machine. */
   const current = new Map<number, AbortController>();
   let booting = 0;
@@ -32,11 +36,16 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   let done: () => void = () => {};
   const allDone = new Promise<void>((resolve) => (done = resolve));
   signal.addEventListener('abort', () => done(), { once: true });
+  o.stop.addEventListener('abort', () => done(), { once: true });
+  /** What happened to whom, on stderr (the caller keeps it, to tell why a rollout lost a machine). */
+  const note = (line: string) => process.stderr.write(`storm: ${line}\n`);
   const bmc = await startRackBmc({
     ...o.bmc,
     machines: o.clients,
     onStart(index) {
-      current.get(index)?.abort(new Error('reset by its BMC while booting'));
+      const cut = current.get(index);
+      note(`machine ${index} ${cut ? 'reset while booting: starts over' : 'starts'} at ${Math.round(settings.clock())} ms`);
+      cut?.abort(new Error('reset by its BMC while booting'));
       const reset = new AbortController();
       current.set(index, reset);
       booting++;
@@ -46,8 +55,8 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
         // A boot cut short by another reset is not a boot: the one that replaced it counts.
         if (reset.signal.aborted) return;
         current.delete(index);
-        results.push(r);
-        if (results.length >= o.clients) done();
+        if (!r.ok) note(`machine ${index} (${r.mac}) failed at ${r.failure?.stage}: ${r.failure?.error}; retries: ${JSON.stringify(r.retries)}`);
+        results.set(index, r);
       });
     },
   });
@@ -55,7 +64,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   process.stderr.write(`storm: ${o.clients} BMCs listening on ${o.bmc.address}:${o.bmc.port}\n`);
   try {
     await allDone;
-    return summarize(results.sort((a, b) => a.index - b.index), { concurrency: peak, dhcp: hub.stats });
+    return summarize([...results.values()].sort((a, b) => a.index - b.index), { concurrency: peak, dhcp: hub.stats });
   } finally {
     bmc.closeAllConnections();
     await new Promise((r) => bmc.close(r));
