@@ -15,8 +15,10 @@ set -u
 CMDLINE=${LIVERY_AGENT_CMDLINE:-/proc/cmdline}
 ROOT=${LIVERY_AGENT_ROOT:-}
 STATE=$ROOT/run/livery
-# Word-split on purpose where used: a list of curl options.
-CURL_RETRY="--retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 5 --max-time 20"
+# Word-split on purpose where used: a list of curl options. Up to 4 minutes of tries: a network
+# that returns within that (a switch port's spanning-tree delay, a link renegotiated after the
+# handover from the initramfs) loses no report. Answers that another try cannot change (4xx) end it.
+CURL_RETRY="--retry 12 --retry-delay 5 --retry-max-time 240 --retry-connrefused --connect-timeout 5 --max-time 20"
 
 say() { echo "livery-agent: $*"; }
 # Why livery was out of reach is usually in the network state, which is gone once the machine is.
