@@ -6,7 +6,7 @@ import { writeBootStep } from '../cmdb/boot-steps.js';
 import { decide } from './decide.js';
 import type { Firmware } from './facts.js';
 import { bootStep } from './record.js';
-import { templateData } from './render.js';
+import { GRUB_TEMPLATE, templateData } from './render.js';
 import type { TemplateStore } from './templates.js';
 
 /** Per-machine files that loaders other than iPXE look for on the TFTP server. */
@@ -14,8 +14,21 @@ const VIRTUAL: { pattern: RegExp; template: string; firmware: Firmware }[] = [
   // pxelinux: pxelinux.cfg/01-aa-bb-cc-dd-ee-ff (ARP type 1, then the MAC).
   { pattern: /^pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i, template: 'pxelinux/default.cfg', firmware: 'bios-pxe' },
   // GRUB's network boot: grub.cfg-01-<mac> (in its prefix folder, often grub/).
-  { pattern: /^(?:grub\/)?grub\.cfg-01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i, template: 'grub/grub.cfg', firmware: 'uefi-pxe' },
+  { pattern: /^(?:grub\/)?grub\.cfg-01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i, template: GRUB_TEMPLATE, firmware: 'grub' },
 ];
+
+/**
+ * Where Debian's signed network GRUB (grubnetx64, built with prefix /grub) looks first, over
+ * TFTP or HTTP, whichever brought it: served from grub/entry.cfg, which hands over to the
+ * machine's own /boot/<mac>.grub.
+ */
+export const GRUB_ENTRY_PATH = 'grub/x86_64-efi/grub.cfg';
+
+/** The GRUB entry config: the same for every machine (GRUB itself fills in the MAC). */
+export function grubEntryConfig(config: Config, templates: TemplateStore): string {
+  const server = new URL(config.http.publicUrl);
+  return templates.render('grub/entry.cfg', { serverHost: server.hostname, serverPort: server.port || '80' });
+}
 
 /**
  * Renders the TFTP virtual file for `path`, or null when the path is not one (the TFTP
@@ -24,6 +37,7 @@ const VIRTUAL: { pattern: RegExp; template: string; firmware: Firmware }[] = [
  */
 export function tftpVirtualFile(path: string, ctx: { cmdb: Cmdb; config: Config; templates: TemplateStore; logger?: Logger }): Buffer | null {
   if (path === 'autoexec.ipxe') return Buffer.from(ctx.templates.render('ipxe/chain.ipxe', { server: ctx.config.http.publicUrl }));
+  if (path === GRUB_ENTRY_PATH) return Buffer.from(grubEntryConfig(ctx.config, ctx.templates));
   for (const v of VIRTUAL) {
     const m = v.pattern.exec(path);
     const mac = m ? normalizeMac(m[1]!) : null;

@@ -22,6 +22,7 @@ interface MachineFlags extends BmcFlags {
   imageId?: string;
   kernelArgs?: string;
   state?: MachineInput['state'];
+  secureBoot?: string;
 }
 
 /** Options shared by `add` and `set`; an empty string clears a field on `set`. */
@@ -39,7 +40,8 @@ function machineOptions(cmd: Command): Command {
     .option('--channel <channel>', 'channel of that image (default stable)')
     .option('--image-id <id>', 'pin an exact image id')
     .option('--kernel-args <args>', 'extra kernel arguments')
-    .option('--state <state>', 'discovered | registered | retired');
+    .option('--state <state>', 'discovered | registered | retired')
+    .option('--secure-boot <setting>', 'loader chain for UEFI: off | on | auto ("" inherits the subnet\'s or boot.secureBoot)');
 }
 
 function toInput(f: MachineFlags): MachineInput {
@@ -51,6 +53,7 @@ function toInput(f: MachineFlags): MachineInput {
   if (f.var) input.vars = keyValues(f.var, '--var');
   if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
   if (f.state) input.state = f.state;
+  if (f.secureBoot !== undefined) input.secureBoot = orNull(f.secureBoot) as MachineInput['secureBoot'];
   if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
     input.image = {};
     if (f.image !== undefined) input.image.name = orNull(f.image);
@@ -75,6 +78,7 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
     labels: m.labels,
     image: selector(m),
     kernelArgs: m.kernelArgs,
+    secureBoot: m.secureBoot,
     vars: m.vars,
     created: m.createdAt,
     updated: m.updatedAt,
@@ -190,6 +194,7 @@ interface Explanation {
   reasons: string[];
   script: string;
   templateError: string | null;
+  chain: { chain: 'ipxe' | 'shim'; secureBoot: string; source: string };
 }
 
 interface Trace {
@@ -211,7 +216,7 @@ function registerMachineDiagnostics(machine: Command): void {
     .command('explain')
     .description('show the whole boot decision for a MAC: subnet, policy, image and why, and the rendered script')
     .argument('<machine>', 'MAC (known or not), hostname or id')
-    .option('--firmware <kind>', 'as seen by: bios-pxe | uefi-pxe | uefi-http | ipxe', 'ipxe')
+    .option('--firmware <kind>', 'as seen by: bios-pxe | uefi-pxe | uefi-http | ipxe | grub', 'ipxe')
     .option('--subnet <subnet>', 'as if it asked from this subnet')
     .action(async (ref: string, flags: { firmware: string; subnet?: string }, cmd: Command) => {
       const q = new URLSearchParams({ firmware: flags.firmware, ...(flags.subnet ? { subnet: flags.subnet } : {}) });
@@ -224,6 +229,7 @@ function registerMachineDiagnostics(machine: Command): void {
         action: e.action,
         image: e.image ? `${e.image.name} ${e.image.version} [${e.image.id}]${e.image.channel ? ` via channel ${e.image.channel}` : ' (pinned)'}` : null,
         next: e.next.kind === 'tftp' ? `TFTP ${e.next.file}` : e.next.kind === 'none' ? 'nothing' : `${e.next.kind} ${e.next.url}`,
+        chain: `${e.chain.chain === 'shim' ? 'shim -> GRUB -> kernel (signed)' : 'iPXE'}; secureBoot ${e.chain.secureBoot} from ${e.chain.source}`,
         template: e.template,
         cmdline: e.cmdline || null,
       });

@@ -253,4 +253,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rollout_machines_wave ON rollout_machines(rollout_id, wave, position);
   `,
+  // Secure Boot (issue 24): which loader chain UEFI clients get; NULL inherits (subnet, then boot.secureBoot).
+  `
+  ALTER TABLE machines ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  ALTER TABLE subnets ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  `,
 ];

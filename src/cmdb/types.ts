@@ -3,6 +3,9 @@
 export type MachineState = 'discovered' | 'registered' | 'retired';
 export type UnknownMacPolicy = 'ignore' | 'discover' | 'default-image';
 export type Role = 'admin' | 'operator' | 'publisher' | 'reader';
+/** Which loader chain UEFI clients get (see boot.secureBoot); null on a machine or subnet: inherit. */
+export type SecureBoot = 'off' | 'on' | 'auto';
+export const SECURE_BOOT_VALUES: readonly SecureBoot[] = ['off', 'on', 'auto'];
 
 export interface ImageSelector {
   /** Follow a channel of a named image... */
@@ -25,6 +28,8 @@ export interface Machine {
   vars: Record<string, string>;
   ip: string | null;
   subnet: string | null;
+  /** null: the subnet's setting, else boot.secureBoot. */
+  secureBoot: SecureBoot | null;
   createdAt: string;
   updatedAt: string;
   lastSeenAt: string | null;
@@ -43,6 +48,7 @@ export interface MachineInput {
   vars?: Record<string, string>;
   ip?: string | null;
   subnet?: string | null;
+  secureBoot?: SecureBoot | null;
 }
 
 export interface MachineFilter {
@@ -72,6 +78,8 @@ export interface Subnet {
   /** What an unknown machine under policy `discover` is told: retry later, or exit to local boot. */
   discoverAction: 'retry' | 'exit';
   defaultImage: { name: string | null; channel: string | null };
+  /** null: boot.secureBoot. */
+  secureBoot: SecureBoot | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -87,6 +95,7 @@ export interface SubnetInput {
   policy?: UnknownMacPolicy;
   discoverAction?: 'retry' | 'exit';
   defaultImage?: { name?: string | null; channel?: string | null };
+  secureBoot?: SecureBoot | null;
 }
 
 export interface LivEvent {

@@ -22,6 +22,8 @@ export const MachineBody = Type.Object(
     vars: Type.Optional(StringMap),
     ip: Type.Optional(Nullable(Type.String())),
     subnet: Type.Optional(Nullable(Type.String())),
+    // Checked by the CMDB, whose message names the allowed values.
+    secureBoot: Type.Optional(Nullable(Type.String())),
   },
   { additionalProperties: false },
 );
@@ -40,6 +42,7 @@ export const SubnetBody = Type.Object(
     defaultImage: Type.Optional(
       Type.Object({ name: Type.Optional(Nullable(Type.String())), channel: Type.Optional(Nullable(Type.String())) }, { additionalProperties: false }),
     ),
+    secureBoot: Type.Optional(Nullable(Type.String())),
   },
   { additionalProperties: false },
 );

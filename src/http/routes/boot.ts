@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { createReadStream, statSync } from 'node:fs';
-import { decide, recordBootStep, renderIpxe } from '../../boot/index.js';
+import { decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, grubEntryConfig, recordBootStep, renderScript } from '../../boot/index.js';
 import { parseCidr } from '../../net/ipv4.js';
 import { macOfRef } from '../../cmdb/refs.js';
 import { normalizeMac } from '../../net/mac.js';
@@ -12,6 +12,8 @@ import type { HttpContext } from '../context.js';
 /**
  * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
  * machine's script, rendered from the boot plan), and /loaders/<file> for UEFI HTTP Boot.
+ * What the signed GRUB fetches: /grub/x86_64-efi/grub.cfg (hands over to the NIC's own
+ * config) and /boot/<mac>.grub.
  * Open to machines (no token) and read-only, apart from the boot events they leave, which
  * the machine door bounds (429 past its limits).
  */
@@ -24,18 +26,25 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     return templates.render('ipxe/chain.ipxe', { server: config.http.publicUrl });
   });
 
+  app.get('/' + GRUB_ENTRY_PATH, { schema: { tags: ['boot'] } }, async (_req, reply) => {
+    reply.header('content-type', ipxe).header('cache-control', 'no-store');
+    return grubEntryConfig(config, templates);
+  });
+
   app.get('/boot/:file', { schema: { tags: ['boot'], params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
-    const m = /^(.+)\.ipxe$/.exec(req.params.file);
+    const m = /^(.+)\.(ipxe|grub)$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
-    if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
-    const plan = decide(httpFacts(req, mac), ctx);
+    if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe or /boot/<mac>.grub, got /boot/${req.params.file}`);
+    const grub = m![2] === 'grub';
+    const plan = decide({ ...httpFacts(req, mac), ...(grub ? { firmware: 'grub' as const } : {}) }, ctx);
     // Every script fetch is a boot event (and, for a new MAC, maybe a registration): bounded.
     machineDoor.requireEvent(req, mac, plan.machine !== null);
-    const { script, error } = renderIpxe(plan, config, templates);
+    const { script, error } = renderScript(grub ? 'grub' : 'ipxe', plan, config, templates);
+    const template = grub ? GRUB_TEMPLATE : plan.template;
     if (!plan.machine || machineDoor.mayRecordFor(req, plan.machine)) {
-      await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
+      await cmdb.soon(() => recordBootStep(cmdb, plan, grub ? 'boot-config' : 'ipxe-script', { template, ...(error ? { error } : {}) }));
     }
-    if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);
+    if (error) req.log.error({ mac, template }, `template error: ${error}`);
     return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
   });
 
@@ -60,7 +69,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
         tags: ['machines'],
         params: Type.Object({ ref: Type.String() }),
         querystring: Type.Object({
-          firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe')])),
+          firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe'), Type.Literal('grub')])),
           subnet: Type.Optional(Type.String()),
         }),
       },
@@ -74,7 +83,9 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
       const hint = req.query.subnet ? cmdb.subnets.get(req.query.subnet) : null;
       const facts = { ...httpFacts(req, mac), door: 'explain' as const, firmware: req.query.firmware ?? 'ipxe', subnetHint: hint ? parseCidr(hint.cidr)!.network : null };
       const plan = decide(facts, ctx);
-      const { script, error } = renderIpxe(plan, config, templates);
+      // A machine on the signed chain ends up running GRUB: show the config GRUB would get.
+      const grub = plan.chain.chain === 'shim';
+      const { script, error } = renderScript(grub ? 'grub' : 'ipxe', plan, config, templates);
       return {
         mac,
         machine: plan.machine,
@@ -85,8 +96,9 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
         selector: plan.machine?.image ?? (plan.subnet?.defaultImage ?? null),
         image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
         next: plan.next,
+        chain: plan.chain,
         cmdline: plan.cmdline,
-        template: plan.template,
+        template: grub ? GRUB_TEMPLATE : plan.template,
         reasons: plan.reasons,
         script,
         templateError: error,
