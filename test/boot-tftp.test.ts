@@ -44,10 +44,19 @@ describe('TFTP door', () => {
     expect(pxelinux).toContain(`APPEND initrd=initrd.img BOOTIF=01-52-54-00-bb-00-01 livery.server=${s.url} livery.image=${imageId}`);
     const grub = (await fetchTftp('grub/grub.cfg-01-52-54-00-bb-00-01')).toString();
     // GRUB would expand `?` as a wildcard: livery escapes it (see boot-quoting.test.ts).
-    expect(grub).toContain(`linux (http,127.0.0.1:${new URL(s.url).port})/images/${imageId}/vmlinuz\\?mac=${MAC} initrd=initrd.img`);
+    // GRUB hands the kernel its initrd itself: no initrd= (that names a file in iPXE's EFI file system).
+    expect(grub).toContain(`linux (http,127.0.0.1:${new URL(s.url).port})/images/${imageId}/vmlinuz\\?mac=${MAC} BOOTIF=01-52-54-00-bb-00-01 livery.server=${s.url}`);
     // An unknown MAC with no subnet policy boots locally.
     expect((await fetchTftp('pxelinux.cfg/01-02-00-00-00-00-09')).toString()).toContain('LOCALBOOT 0');
     expect((await fetchTftp('autoexec.ipxe')).toString()).toContain(`chain ${s.url}/boot/\${net0/mac}.ipxe`);
+  });
+
+  it("serves Debian's signed chain: shim as shimx64.efi, the network GRUB as grubx64.efi (the name shim loads), and GRUB's entry config", async () => {
+    expect((await fetchTftp('shimx64.efi')).equals(readFileSync('/usr/lib/shim/shimx64.efi.signed'))).toBe(true);
+    expect((await fetchTftp('grubx64.efi')).equals(readFileSync('/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed'))).toBe(true);
+    // grubnetx64 is built with prefix /grub and reads $prefix/x86_64-efi/grub.cfg first.
+    const entry = (await fetchTftp('grub/x86_64-efi/grub.cfg')).toString();
+    expect(entry).toContain(`configfile (http,127.0.0.1:${new URL(s.url).port})/boot/\${net_default_mac}.grub`);
   });
 
   it('records every transfer as an event', () => {
