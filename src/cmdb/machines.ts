@@ -240,6 +240,20 @@ export class MachineStore {
     return row ? toMachine(row as MachineRow) : null;
   }
 
+  /**
+   * Machines that may enforce Secure Boot: their own setting is on, or they inherit one
+   * (a subnet's or `global`) where anything says on. A superset: decide() has the last word.
+   */
+  mayEnforceSecureBoot(global: SecureBoot): Machine[] {
+    return this.db
+      .prepare(
+        `${SELECT} WHERE m.state != 'retired' AND (m.secure_boot = 'on'
+           OR (m.secure_boot IS NULL AND (? = 'on' OR EXISTS (SELECT 1 FROM subnets WHERE secure_boot = 'on'))))`,
+      )
+      .all(global)
+      .map((r) => toMachine(r as MachineRow));
+  }
+
   list(filter: MachineFilter = {}): Machine[] {
     const where: string[] = [];
     const args: unknown[] = [];
