@@ -82,7 +82,7 @@ describe('hostile values cannot add commands to any template', () => {
     const plain = grubCommands(templates.render('grub/entry.cfg', sample));
     expect(grubCommands(templates.render('grub/entry.cfg', evil))).toHaveLength(plain.length);
     expect(plain[0]!.argv[0]).toBe('configfile');
-    expect(templates.render('grub/entry.cfg', sample)).toContain('configfile (http,127.0.0.1:8080)/boot/${net_default_mac}.grub');
+    expect(templates.render('grub/entry.cfg', sample)).toContain('configfile $prefix/grub.cfg-01-$net_default_mac');
   });
 
   it('pxelinux/default.cfg: same directives, APPEND holds the whole command line on its line', () => {
@@ -119,7 +119,7 @@ describe('a value iPXE cannot carry', () => {
     const plan = {
       facts: { mac: '02:00:00:00:00:01', firmware: 'ipxe', arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
       machine: null, subnet: null, policy: 'known', action: 'wait', discover: false, next: { kind: 'none' },
-      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.grub`,
+      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/grub/grub.cfg-01-02-00-00-00-00-01`,
       chain: { chain: 'ipxe', secureBoot: 'off', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
       template: 'ipxe/wait.ipxe', reasons: ['x ${net0/ip} ; shell'], why: 'x ${net0/ip} ; shell',
     } as unknown as BootPlan;
@@ -134,7 +134,7 @@ describe('a value iPXE cannot carry', () => {
     const plan = {
       facts: { mac: '02:00:00:00:00:01', firmware: 'grub', arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
       machine: null, subnet: null, policy: 'known', action: 'wait', discover: false, next: { kind: 'none' },
-      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.grub`,
+      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/grub/grub.cfg-01-02-00-00-00-00-01`,
       chain: { chain: 'shim', secureBoot: 'on', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
       template: 'ipxe/wait.ipxe', reasons: ['x'], why: 'x',
     } as unknown as BootPlan;
@@ -143,6 +143,6 @@ describe('a value iPXE cannot carry', () => {
     expect(error).toMatch(/grub\/grub.cfg: no such template/);
     const commands = grubCommands(script);
     expect(commands.map((c) => c.argv[0])).toEqual(['echo', 'sleep', 'configfile']);
-    expect(commands[2]!.argv[1]).toBe('(http,127.0.0.1:8080)/boot/02:00:00:00:00:01.grub');
+    expect(commands[2]!.argv[1]).toBe('/grub/grub.cfg-01-02-00-00-00-00-01');
   });
 });

@@ -70,7 +70,7 @@ describe('which chain: the machine, then its subnet, then boot.secureBoot', () =
   it('explain shows the GRUB config a machine on the signed chain gets', async () => {
     const e = await explain(SIGNED, 'grub');
     expect(e.template).toBe('grub/grub.cfg');
-    expect(e.next).toEqual({ kind: 'script', url: `${s.url}/boot/${SIGNED}.grub` });
+    expect(e.next).toEqual({ kind: 'script', url: `${s.url}/grub/grub.cfg-01-52-54-00-5b-10-01` });
     expect(e.script).toContain(`/images/${imageId}/vmlinuz`);
   });
 
@@ -100,29 +100,28 @@ describe('what the signed chain fetches over HTTP', () => {
   it("GRUB's entry config hands over to the NIC's own config", async () => {
     const res = await fetch(`${s.url}/grub/x86_64-efi/grub.cfg`);
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain(`configfile (http,127.0.0.1:${new URL(s.url).port})/boot/\${net_default_mac}.grub`);
+    expect(await res.text()).toContain('configfile $prefix/grub.cfg-01-$net_default_mac');
   });
 
-  it('a machine with an image: linux and initrd over HTTP with the iPXE path command line (without initrd=), a boot event', async () => {
-    const cfg = await (await fetch(`${s.url}/boot/${SIGNED}.grub`)).text();
+  it('a machine with an image: linux and initrd from GRUB\'s server with the iPXE path command line (without initrd=), a boot event', async () => {
+    const cfg = await (await fetch(`${s.url}/grub/grub.cfg-01-${SIGNED}`)).text();
     const commands = grubCommands(cfg);
     const linux = commands.find((c) => c.argv[0] === 'if' && c.argv[1] === 'linux')!.argv;
-    const host = `(http,127.0.0.1:${new URL(s.url).port})`;
-    expect(linux.slice(1, 3)).toEqual(['linux', `${host}/images/${imageId}/vmlinuz?mac=${SIGNED}`]);
+    expect(linux.slice(1, 3)).toEqual(['linux', `/images/${imageId}/vmlinuz?mac=${SIGNED}`]);
     expect(linux).toContain('BOOTIF=01-52-54-00-5b-10-01');
     expect(linux).toContain(`livery.server=${s.url}`);
     expect(linux).toContain(`livery.image=${imageId}`);
     expect(linux.some((w) => w.startsWith('initrd='))).toBe(false);
-    expect(commands.find((c) => c.argv[1] === 'initrd')!.argv[2]).toBe(`${host}/images/${imageId}/initrd.img?mac=${SIGNED}`);
+    expect(commands.find((c) => c.argv[1] === 'initrd')!.argv[2]).toBe(`/images/${imageId}/initrd.img?mac=${SIGNED}`);
     const event = s.livery.cmdb.events.tail(0, 1000).filter((e) => e.type === 'boot-config' && e.mac === SIGNED).at(-1);
     expect(event?.detail).toMatchObject({ firmware: 'grub', template: 'grub/grub.cfg', action: 'boot' });
   });
 
   it('a machine with nothing to boot waits and loads its config again (the GRUB wait-and-retry)', async () => {
-    const commands = grubCommands(await (await fetch(`${s.url}/boot/${IDLE}.grub`)).text());
+    const commands = grubCommands(await (await fetch(`${s.url}/grub/grub.cfg-01-${IDLE}`)).text());
     expect(commands.map((c) => c.argv[0])).toEqual(['echo', 'echo', 'sleep', 'configfile']);
     expect(commands[2]!.argv[1]).toBe('30');
-    expect(commands[3]!.argv[1]).toBe(`(http,127.0.0.1:${new URL(s.url).port})/boot/${IDLE}.grub`);
+    expect(commands[3]!.argv[1]).toBe('/grub/grub.cfg-01-52-54-00-5b-10-04');
   });
 });
 

@@ -8,7 +8,7 @@ import { parseIpv4 } from '../net/ipv4.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import { archName, type ClientFacts } from './facts.js';
 import type { BootPlan } from './plan.js';
-import { chooseChain } from './secure-boot.js';
+import { chooseChain, grubConfigPath } from './secure-boot.js';
 
 export interface DecideContext {
   cmdb: Cmdb;
@@ -48,7 +48,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
     chain,
     next: { kind: 'none' },
     scriptUrl,
-    grubUrl: `${base}/boot/${facts.mac}.grub`,
+    grubUrl: `${base}/${grubConfigPath(facts.mac)}`,
     image: null,
     artifacts: null,
     cmdline: '',

@@ -4,5 +4,5 @@ export type { BootPlan } from './plan.js';
 export { bootStep, recordBootStep } from './record.js';
 export { GRUB_TEMPLATE, renderIpxe, renderScript, RETRY_SECONDS, sampleTemplateData, templateData } from './render.js';
 export { TemplateError, TemplateStore } from './templates.js';
-export { GRUB_ENTRY_PATH, grubEntryConfig, tftpVirtualFile } from './virtual-files.js';
-export { chooseChain, type ChainChoice, type LoaderChain } from './secure-boot.js';
+export { GRUB_ENTRY_PATH, tftpVirtualFile } from './virtual-files.js';
+export { chooseChain, grubConfigPath, type ChainChoice, type LoaderChain } from './secure-boot.js';

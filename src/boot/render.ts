@@ -41,7 +41,7 @@ export function templateData(plan: BootPlan, config: Config) {
     subnet: plan.subnet ? { name: plan.subnet.name, cidr: plan.subnet.cidr, gateway: plan.subnet.gateway, dns: plan.subnet.dns, domain: plan.subnet.domain } : null,
     image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
     kernelUrl: plan.artifacts?.kernel ?? null,
-    // GRUB spells HTTP as (http,host:port)/path: give templates the path part too.
+    // GRUB reads files from its $root (the server it came from): give templates the path part too.
     kernelPath: plan.artifacts ? pathOf(plan.artifacts.kernel) : null,
     initrdPath: plan.artifacts ? pathOf(plan.artifacts.initrd) : null,
     initrdUrl: plan.artifacts?.initrd ?? null,
@@ -62,14 +62,11 @@ const SCRIPTS = {
   },
   grub: {
     template: () => GRUB_TEMPLATE,
-    fallback: (plan: BootPlan, echoed: string) => {
-      const u = new URL(plan.grubUrl);
-      return `echo ${echoed}\nsleep ${RETRY_SECONDS}\nconfigfile (http,${u.hostname}:${u.port || '80'})${u.pathname}\n`;
-    },
+    fallback: (plan: BootPlan, echoed: string) => `echo ${echoed}\nsleep ${RETRY_SECONDS}\nconfigfile ${pathOf(plan.grubUrl)}\n`,
   },
 } as const;
 
-/** The template of the per-machine config the signed GRUB loads (TFTP grub.cfg-01-<mac> and /boot/<mac>.grub). */
+/** The template of the per-machine config the signed GRUB loads (grub/grub.cfg-01-<mac>, over TFTP or HTTP). */
 export const GRUB_TEMPLATE = 'grub/grub.cfg';
 
 /**

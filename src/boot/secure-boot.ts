@@ -1,5 +1,6 @@
 import type { Machine, SecureBoot, Subnet } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
+import { pxelinuxMacName } from '../net/mac.js';
 import type { ClientFacts } from './facts.js';
 
 /**
@@ -38,3 +39,9 @@ export function chooseChain(facts: ClientFacts, machine: Machine | null, subnet:
   if (facts.arch !== 'x86_64') return ipxe(`no signed chain for ${facts.arch} (Debian signs shim and GRUB for x86-64)`);
   return { chain: 'shim', secureBoot, source, reason: `${setting}: the signed chain shim -> GRUB -> kernel` };
 }
+
+/**
+ * Where the signed GRUB finds a machine's config, on the TFTP or HTTP server it came from:
+ * beside the entry config in its prefix folder, named as GRUB names per-MAC configs.
+ */
+export const grubConfigPath = (mac: string) => `grub/grub.cfg-${pxelinuxMacName(mac)}`;
