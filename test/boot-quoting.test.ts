@@ -115,14 +115,18 @@ describe('a value iPXE cannot carry', () => {
     expect(templates.render('ipxe/boot.ipxe', { ...sample, vars: { shell: 'echo ${HOME}' } })).toContain('kernel --name vmlinuz');
   });
 
-  it('renderIpxe turns a quoting failure into the fallback script, with the message quoted as well', () => {
-    const plan = {
-      facts: { mac: '02:00:00:00:00:01', firmware: 'ipxe', arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
+  /** A plan that waits, for a made-up MAC, as seen through `firmware`; `why` is what the script echoes. */
+  const waitingPlan = (firmware: 'ipxe' | 'grub', why: string) =>
+    ({
+      facts: { mac: '02:00:00:00:00:01', firmware, arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
       machine: null, subnet: null, policy: 'known', action: 'wait', discover: false, next: { kind: 'none' },
       scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/grub/grub.cfg-01-02-00-00-00-00-01`,
-      chain: { chain: 'ipxe', secureBoot: 'off', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
-      template: 'ipxe/wait.ipxe', reasons: ['x ${net0/ip} ; shell'], why: 'x ${net0/ip} ; shell',
-    } as unknown as BootPlan;
+      chain: { chain: firmware === 'grub' ? 'shim' : 'ipxe', secureBoot: 'auto', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
+      template: 'ipxe/wait.ipxe', reasons: [why], why,
+    }) as unknown as BootPlan;
+
+  it('renderIpxe turns a quoting failure into the fallback script, with the message quoted as well', () => {
+    const plan = waitingPlan('ipxe', 'x ${net0/ip} ; shell');
     const { script, error } = renderIpxe(plan, config, templates);
     expect(error).toMatch(/cannot be written in an iPXE script/);
     const { commands } = ipxeCommands(script);
@@ -131,13 +135,7 @@ describe('a value iPXE cannot carry', () => {
   });
 
   it('the GRUB config falls back the same way: it says why, sleeps and loads itself again', () => {
-    const plan = {
-      facts: { mac: '02:00:00:00:00:01', firmware: 'grub', arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
-      machine: null, subnet: null, policy: 'known', action: 'wait', discover: false, next: { kind: 'none' },
-      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/grub/grub.cfg-01-02-00-00-00-00-01`,
-      chain: { chain: 'shim', secureBoot: 'on', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
-      template: 'ipxe/wait.ipxe', reasons: ['x'], why: 'x',
-    } as unknown as BootPlan;
+    const plan = waitingPlan('grub', 'x');
     const broken = new TemplateStore(join(PACKAGE_ROOT, 'nonexistent'), undefined, sample, 60_000);
     const { script, error } = renderScript('grub', plan, config, broken);
     expect(error).toMatch(/grub\/grub.cfg: no such template/);
