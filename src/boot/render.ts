@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import type { BootPlan } from './plan.js';
 import { QUOTE } from './quoting.js';
+import { grubConfigPath } from './secure-boot.js';
 import type { TemplateStore } from './templates.js';
 
 /** How long a machine with nothing to boot waits before asking again. */
@@ -117,7 +118,7 @@ export function sampleTemplateData(config: Config) {
     discover: false,
     next: { kind: 'script', url: `${config.http.publicUrl}/boot/${mac}.ipxe` },
     scriptUrl: `${config.http.publicUrl}/boot/${mac}.ipxe`,
-    grubUrl: `${config.http.publicUrl}/boot/${mac}.grub`,
+    grubUrl: `${config.http.publicUrl}/${grubConfigPath(mac)}`,
     image: {
       id: '00000000-0000-4000-8000-000000000000', name: 'sample', version: '1', os: 'debian-bookworm', arch: 'amd64', createdAt: now,
       publishedAt: now, kernelArgs: '', recipe: '', channel: 'stable', manifest: {} as never,
