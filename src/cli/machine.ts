@@ -30,6 +30,7 @@ interface MachineFlags extends BmcFlags {
   imageId?: string;
   kernelArgs?: string;
   state?: MachineInput['state'];
+  secureBoot?: string;
 }
 
 /** Options shared by `add` and `set`; an empty string clears a field on `set`. */
@@ -47,7 +48,8 @@ function machineOptions(cmd: Command): Command {
     .option('--channel <channel>', 'channel of that image (default stable)')
     .option('--image-id <id>', 'pin an exact image id')
     .option('--kernel-args <args>', 'extra kernel arguments')
-    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES));
+    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES))
+    .option('--secure-boot <setting>', 'loader chain for UEFI: off | on | auto ("" inherits the subnet\'s or boot.secureBoot)');
 }
 
 /** `--label`/`--var` on `set` change those keys only; `--unlabel`/`--unvar` remove keys. */
@@ -71,6 +73,7 @@ function toInput(f: MachineFlags, editing: boolean): MachineInput {
   else if (vars) input.vars = vars;
   if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
   if (f.state) input.state = f.state;
+  if (f.secureBoot !== undefined) input.secureBoot = orNull(f.secureBoot) as MachineInput['secureBoot'];
   if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
     input.image = {};
     if (f.image !== undefined) input.image.name = orNull(f.image);
@@ -108,6 +111,7 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
     labels: m.labels,
     image: selector(m),
     kernelArgs: m.kernelArgs,
+    secureBoot: m.secureBoot,
     vars: m.vars,
     created: m.createdAt,
     updated: m.updatedAt,
@@ -269,6 +273,7 @@ interface Explanation {
   reasons: string[];
   script: string;
   templateError: string | null;
+  chain: { chain: 'ipxe' | 'shim'; secureBoot: string; source: string };
 }
 
 interface Trace {
@@ -303,6 +308,7 @@ function registerMachineDiagnostics(machine: Command): void {
         action: e.action,
         image: e.image ? `${e.image.name} ${e.image.version} [${e.image.id}]${e.image.channel ? ` via channel ${e.image.channel}` : ' (pinned)'}` : null,
         next: e.next.kind === 'tftp' ? `TFTP ${e.next.file}` : e.next.kind === 'none' ? 'nothing' : `${e.next.kind} ${e.next.url}`,
+        chain: `${e.chain.chain === 'shim' ? 'shim -> GRUB -> kernel (signed)' : 'iPXE'}; secureBoot ${e.chain.secureBoot} from ${e.chain.source}`,
         template: e.template,
         cmdline: e.cmdline || null,
       });

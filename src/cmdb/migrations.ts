@@ -291,4 +291,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE subnets DROP COLUMN policy;
   ALTER TABLE subnets RENAME COLUMN policy_new TO policy;
   `,
+  /*
+   * 9: Secure Boot (issue 24): which loader chain UEFI clients get; NULL inherits (subnet, then
+   * boot.secureBoot). A machine's setting picks the loader DHCP names, so changing it moves the
+   * machines change counter (the DHCP server's MachineCache); subnets are versioned by updated_at.
+   */ `
+  ALTER TABLE machines ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  ALTER TABLE subnets ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  CREATE TRIGGER machines_secure_boot_edited AFTER UPDATE OF secure_boot ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
 ];
