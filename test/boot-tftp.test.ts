@@ -55,8 +55,8 @@ describe('TFTP door', () => {
   it("serves Debian's signed chain: shim as shimx64.efi, the network GRUB as grubx64.efi (the name shim loads), and GRUB's entry config", async () => {
     expect((await fetchTftp('shimx64.efi')).equals(readFileSync('/usr/lib/shim/shimx64.efi.signed'))).toBe(true);
     expect((await fetchTftp('grubx64.efi')).equals(readFileSync('/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed'))).toBe(true);
-    // grubnetx64 is built with prefix /grub and reads $prefix/x86_64-efi/grub.cfg first.
-    const entry = (await fetchTftp('grub/x86_64-efi/grub.cfg')).toString();
+    // grubnetx64 is built with prefix /grub and reads $prefix/grub.cfg.
+    const entry = (await fetchTftp('grub/grub.cfg')).toString();
     expect(entry).toContain('configfile $prefix/grub.cfg-01-$net_default_mac');
     // ... which GRUB spells with colons: the same config as with dashes.
     const byColons = (await fetchTftp(`grub/grub.cfg-01-${MAC}`)).toString();

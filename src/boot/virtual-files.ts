@@ -21,11 +21,12 @@ const VIRTUAL: { pattern: RegExp; template: string; firmware: Firmware }[] = [
 ];
 
 /**
- * Where Debian's signed network GRUB (grubnetx64, built with prefix /grub) looks first, over
+ * The config Debian's signed network GRUB (grubnetx64, built with prefix /grub) reads, over
  * TFTP or HTTP, whichever brought it: served from grub/entry.cfg, which hands over to the
- * machine's own grub/grub.cfg-01-<mac>.
+ * machine's own grub/grub.cfg-01-<mac>. Its built-in config prefers $prefix/x86_64-efi/grub.cfg
+ * when `[ -e ]` finds one, which never asks a network server, so $prefix/grub.cfg is the one read.
  */
-export const GRUB_ENTRY_PATH = 'grub/x86_64-efi/grub.cfg';
+export const GRUB_ENTRY_PATH = 'grub/grub.cfg';
 
 /**
  * An image's artifact by its HTTP path, images/<id>/<file>, with the query (?mac=) GRUB keeps

@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
 import { PHONE_HOME } from '../../src/vm/index.js';
+import { fileEntry, manifestEntry, manifestFor, packEntries } from '../helpers/bundle.js';
 import { BootLab, firstEvent, stageOrder } from './helpers/boot-lab.js';
 
 /**
@@ -17,13 +19,17 @@ import { BootLab, firstEvent, stageOrder } from './helpers/boot-lab.js';
  *      attempt fails and the firmware moves on to HTTP Boot): the firmware runs shimx64.efi by
  *      URL, shim runs grubx64.efi by URL; there Debian 12's GRUB stops, having no HTTP of its own;
  *   3. the same firmware handed livery's unsigned iPXE (its machine says secureBoot off) is
- *      refused: this proves the firmware really enforces signatures.
+ *      refused: this proves the firmware really enforces signatures;
+ *   4. the signed chain handed the same kernel with its signature removed (its machine says
+ *      secureBoot auto, which publishing does not guard) stops at GRUB, which asks shim to verify
+ *      the kernel: this proves the chain verifies the kernel too, not only the loaders.
  */
 const CACHE = '/var/cache/livery/test-builder';
 const MINIMAL = resolve('images/minimal/recipe');
 const PXE = { mac: '52:54:00:5b:00:01', hostname: 'sb-pxe' };
 const HTTP = { mac: '52:54:00:5b:00:02', hostname: 'sb-http', ip: 50 };
 const UNSIGNED = { mac: '52:54:00:5b:00:03', hostname: 'sb-unsigned' };
+const UNSIGNED_KERNEL = { mac: '52:54:00:5b:00:04', hostname: 'sb-unsigned-kernel' };
 // Bounds, not expectations: the signed chain under TCG adds shim and GRUB to a 2-3 minute boot,
 // and the HTTP Boot VM first waits out its failed PXE attempts.
 const FULL_BOOT_MS = 12 * 60_000;
@@ -49,6 +55,8 @@ describe.skipIf(!isRoot)('UEFI Secure Boot through shim and GRUB (needs root, QE
     await add(PXE, 'on');
     await add(HTTP, 'on', ['--ip', lab.net.hostAddress(HTTP.ip)]);
     await add(UNSIGNED, 'off');
+    await cli(['image', 'publish', await unsignedKernelBundle(build.bundlePath, work), '--channel', 'stable']);
+    await cli(['machine', 'add', '--mac', UNSIGNED_KERNEL.mac, '--hostname', UNSIGNED_KERNEL.hostname, '--image', 'unsigned-kernel', '--secure-boot', 'auto']);
     // No TFTP for the HTTP Boot machine: whatever it boots came over HTTP.
     lab.net.exec('nft', ['add table inet sb; add chain inet sb in { type filter hook input priority 0; }; ' + `add rule inet sb in ip saddr ${lab.net.hostAddress(HTTP.ip)} udp dport 69 drop`]);
   }, 20 * 60_000);
@@ -68,7 +76,7 @@ describe.skipIf(!isRoot)('UEFI Secure Boot through shim and GRUB (needs root, QE
   it.concurrent(
     'PXE: shimx64.efi over TFTP, the signed GRUB, its grub.cfg, the signed kernel with Secure Boot on, phone-home',
     async ({ onTestFailed }) => {
-      const boot = await lab.boot('sb-pxe', { mac: PXE.mac, firmware: 'uefi', secureBoot: true, until: PHONE_HOME, timeoutMs: FULL_BOOT_MS, onTestFailed });
+      const boot = await lab.boot('sb-pxe', { mac: PXE.mac, firmware: 'uefi', secureBoot: true, until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS, onTestFailed });
       expect(boot.match.slice(1, 3)).toEqual([imageId, PXE.hostname]);
       expect(boot.console).toMatch(SECURE_BOOT_ON);
       const traced = await lab.lastBoot(PXE.mac);
@@ -77,7 +85,7 @@ describe.skipIf(!isRoot)('UEFI Secure Boot through shim and GRUB (needs root, QE
       const files = traced.stages.filter((s) => s.stage === 'tftp').map((s) => s.detail as { file: string; result: string; bytes: number });
       const fetched = (file: string | RegExp) => files.some((f) => f.result === 'ok' && (typeof file === 'string' ? f.file === file : file.test(f.file)));
       expect(files).toContainEqual(expect.objectContaining({ file: 'shimx64.efi', result: 'ok', bytes: statSync('/usr/lib/shim/shimx64.efi.signed').size }));
-      for (const file of ['grubx64.efi', 'grub/x86_64-efi/grub.cfg', new RegExp(`^images/${imageId}/vmlinuz`), new RegExp(`^images/${imageId}/initrd.img`)]) {
+      for (const file of ['grubx64.efi', 'grub/grub.cfg', new RegExp(`^images/${imageId}/vmlinuz`), new RegExp(`^images/${imageId}/initrd.img`)]) {
         expect(fetched(file), `${file} over TFTP`).toBe(true);
       }
       expect(firstEvent(traced, 'boot-config').detail).toMatchObject({ firmware: 'grub', template: 'grub/grub.cfg', action: 'boot' });
@@ -114,4 +122,37 @@ describe.skipIf(!isRoot)('UEFI Secure Boot through shim and GRUB (needs root, QE
     },
     SHORT_BOOT_MS + 60_000,
   );
+
+  it.concurrent(
+    'negative: the signed chain refuses a kernel whose signature was removed (GRUB asks shim, shim says no)',
+    async ({ onTestFailed }) => {
+      const boot = await lab.boot('sb-unsigned-kernel', { mac: UNSIGNED_KERNEL.mac, firmware: 'uefi', secureBoot: true, until: /livery: boot of unsigned-kernel \S+ failed/, timeoutMs: SHORT_BOOT_MS, onTestFailed });
+      expect(boot.console).toMatch(/bad shim signature/);
+      const traced = await lab.lastBoot(UNSIGNED_KERNEL.mac);
+      expect(firstEvent(traced, 'boot-config').detail).toMatchObject({ firmware: 'grub', action: 'boot' });
+      // The kernel came whole over TFTP and was then refused: its initrd was never asked for, nothing booted.
+      const files = traced.stages.filter((s) => s.stage === 'tftp').map((s) => s.detail as { file: string; result: string });
+      expect(files.some((f) => /^images\/[^/]+\/vmlinuz/.test(f.file) && f.result === 'ok')).toBe(true);
+      expect(files.some((f) => /^images\/[^/]+\/initrd/.test(f.file))).toBe(false);
+      expect(stageOrder(traced)).not.toContain('booted');
+    },
+    SHORT_BOOT_MS + 60_000,
+  );
 });
+
+/**
+ * The built image with its kernel's Authenticode signature removed (sbattach --remove), and
+ * its initrd, as image "unsigned-kernel": everything else about the boot stays the same.
+ */
+async function unsignedKernelBundle(bundlePath: string, work: string): Promise<string> {
+  const dir = mkdtempSync(join(work, 'unsigned-'));
+  execFileSync('tar', ['-xf', bundlePath, '-C', dir, 'vmlinuz', 'initrd.img']);
+  execFileSync('sbattach', ['--remove', join(dir, 'vmlinuz')]);
+  const artifacts = [
+    { name: 'vmlinuz', role: 'kernel' as const, content: readFileSync(join(dir, 'vmlinuz')) },
+    { name: 'initrd.img', role: 'initrd' as const, content: readFileSync(join(dir, 'initrd.img')) },
+  ];
+  const out = join(dir, 'unsigned-kernel.tar');
+  writeFileSync(out, await packEntries([manifestEntry(manifestFor('unsigned-kernel', '1', artifacts, { kernelSigned: false })), ...artifacts.map(fileEntry)]));
+  return out;
+}

@@ -11,7 +11,7 @@ import type { HttpContext } from '../context.js';
 /**
  * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
  * machine's script, rendered from the boot plan), and /loaders/<file> for UEFI HTTP Boot.
- * What the signed GRUB fetches when it came over HTTP: /grub/x86_64-efi/grub.cfg (hands over
+ * What the signed GRUB fetches when it came over HTTP: /grub/grub.cfg (hands over
  * to the NIC's own config) and /grub/grub.cfg-01-<mac>.
  * Open to machines (no token) and read-only, apart from the boot events they leave, which
  * the machine door bounds (429 past its limits).
