@@ -4,11 +4,11 @@ NODE_MODULES_STAMP := node_modules/.installed
 NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node native/build/Release/data_lock.node
 
 # Debian packages by purpose (see README "Dependencies").
-APT_RUN   := ipxe build-essential python3 ipmitool
+APT_RUN   := ipxe shim-signed grub-efi-amd64-signed build-essential python3 ipmitool
 APT_DEB   := dpkg-dev
 APT_TEST  := $(APT_RUN) $(APT_DEB) systemd curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
-             openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium
+             openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium sbsigntool
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
 
 DATA_DIR ?= ./var

@@ -8,6 +8,7 @@ import { parseIpv4 } from '../net/ipv4.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import { archName, type ClientFacts } from './facts.js';
 import type { BootPlan } from './plan.js';
+import { chooseChain, grubConfigPath } from './secure-boot.js';
 
 export interface DecideContext {
   cmdb: Cmdb;
@@ -36,6 +37,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   const machine = ctx.machine !== undefined ? ctx.machine : cmdb.machines.byCanonicalMac(facts.mac);
   const subnet = findSubnet(containing, facts, machine?.ip ?? null, reasons);
   const scriptUrl = `${base}/boot/${facts.mac}.ipxe`;
+  const chain = chooseChain(facts, machine, subnet, config);
   const plan: BootPlan = {
     facts,
     machine,
@@ -43,8 +45,10 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
     policy: 'known',
     action: 'boot',
     discover: false,
+    chain,
     next: { kind: 'none' },
     scriptUrl,
+    grubUrl: `${base}/${grubConfigPath(facts.mac)}`,
     image: null,
     artifacts: null,
     cmdline: '',
@@ -119,6 +123,9 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
     rootfsSha256: rootfs?.sha256 ?? null,
   };
   plan.cmdline = kernelCommandLine(plan, config, commission);
+  if (chain.secureBoot === 'on' && image.manifest.kernelSigned === false) {
+    reasons.push(`warning: image ${image.id} has an unsigned kernel, which firmware enforcing Secure Boot refuses (${chain.source} says secureBoot on)`);
+  }
   return finish(plan, 'boot', config);
 }
 
@@ -195,7 +202,7 @@ function userArgs(owner: string, text: string, reasons: string[]): string[] {
   return kept;
 }
 
-/** Sets the action and what this client fetches next, given its firmware. */
+/** Sets the action and what this client fetches next, given its firmware and loader chain. */
 function finish(plan: BootPlan, action: BootPlan['action'], config: Config): BootPlan {
   plan.action = action;
   plan.why = plan.reasons[plan.reasons.length - 1]!;
@@ -206,16 +213,24 @@ function finish(plan: BootPlan, action: BootPlan['action'], config: Config): Boo
   }
   const { firmware, arch } = plan.facts;
   const base = config.http.publicUrl;
+  const shim = plan.chain.chain === 'shim';
+  plan.reasons.push(plan.chain.reason);
   if (firmware === 'ipxe') plan.next = { kind: 'script', url: plan.scriptUrl };
-  else if (firmware === 'uefi-http') plan.next = { kind: 'http', url: `${base}/loaders/${arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.httpBootLoader}` };
-  else if (firmware === 'uefi-pxe') plan.next = { kind: 'tftp', file: arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.loaderUefi };
+  else if (firmware === 'grub') plan.next = { kind: 'script', url: plan.grubUrl };
+  else if (firmware === 'uefi-http') {
+    const loader = shim ? config.boot.loaderShim : arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.httpBootLoader;
+    plan.next = { kind: 'http', url: `${base}/loaders/${loader}` };
+  } else if (firmware === 'uefi-pxe') plan.next = { kind: 'tftp', file: shim ? config.boot.loaderShim : arch === 'arm64' ? config.boot.loaderUefiArm64 : config.boot.loaderUefi };
   else plan.next = { kind: 'tftp', file: config.boot.loaderBios };
+  const then = shim ? 'which loads the signed GRUB, which loads its grub.cfg' : 'which then runs iPXE';
   plan.reasons.push(
     plan.next.kind === 'tftp'
-      ? `${firmware} client: first-stage loader ${plan.next.file} over TFTP, which then runs iPXE`
+      ? `${firmware} client: first-stage loader ${plan.next.file} over TFTP, ${then}`
       : plan.next.kind === 'http'
-        ? `UEFI HTTP Boot client: loader ${plan.next.url}`
-        : `iPXE client: boot script ${plan.next.url}`,
+        ? `UEFI HTTP Boot client: loader ${plan.next.url}${shim ? `, ${then}` : ''}`
+        : firmware === 'grub'
+          ? `GRUB client: config ${plan.next.url}`
+          : `iPXE client: boot script ${plan.next.url}`,
   );
   return plan;
 }

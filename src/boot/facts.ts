@@ -10,9 +10,11 @@ export type Firmware =
   /** UEFI HTTP Boot: fetches the EFI loader by URL, no TFTP. */
   | 'uefi-http'
   /** Already running iPXE: give it the HTTP boot script (this breaks the chainload loop). */
-  | 'ipxe';
+  | 'ipxe'
+  /** Already running Debian's signed network GRUB (the Secure Boot chain): give it its grub.cfg. */
+  | 'grub';
 
-export const FIRMWARES: readonly Firmware[] = ['bios-pxe', 'uefi-pxe', 'uefi-http', 'ipxe'];
+export const FIRMWARES: readonly Firmware[] = ['bios-pxe', 'uefi-pxe', 'uefi-http', 'ipxe', 'grub'];
 
 export type CpuArch = 'x86_64' | 'arm64' | 'i386';
 

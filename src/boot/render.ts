@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import type { BootPlan } from './plan.js';
 import { QUOTE } from './quoting.js';
+import { grubConfigPath } from './secure-boot.js';
 import type { TemplateStore } from './templates.js';
 
 /** How long a machine with nothing to boot waits before asking again. */
@@ -21,10 +22,14 @@ export function templateData(plan: BootPlan, config: Config) {
     serverHost: server.hostname,
     serverPort: server.port || (server.protocol === 'https:' ? '443' : '80'),
     scriptUrl: plan.scriptUrl,
+    grubPath: pathOf(plan.grubUrl),
+    chain: plan.chain.chain,
     metadataUrl: `${config.http.publicUrl}/v1/metadata/${plan.facts.mac}`,
     // cloud-init runs its first-boot modules again when this changes: a new image is a new instance.
     instanceId: plan.image ? `${plan.facts.mac}-${plan.image.id}` : plan.facts.mac,
     action: plan.action,
+    // GRUB templates have no string comparison: the one fork they need, as a flag.
+    retry: plan.action === 'wait',
     reason: plan.why,
     reasons: plan.reasons,
     retrySeconds: RETRY_SECONDS,
@@ -37,7 +42,7 @@ export function templateData(plan: BootPlan, config: Config) {
     subnet: plan.subnet ? { name: plan.subnet.name, cidr: plan.subnet.cidr, gateway: plan.subnet.gateway, dns: plan.subnet.dns, domain: plan.subnet.domain } : null,
     image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
     kernelUrl: plan.artifacts?.kernel ?? null,
-    // GRUB spells HTTP as (http,host:port)/path: give templates the path part too.
+    // GRUB reads files from its $root (the server it came from): give templates the path part too.
     kernelPath: plan.artifacts ? pathOf(plan.artifacts.kernel) : null,
     initrdPath: plan.artifacts ? pathOf(plan.artifacts.initrd) : null,
     initrdUrl: plan.artifacts?.initrd ?? null,
@@ -45,24 +50,44 @@ export function templateData(plan: BootPlan, config: Config) {
     rootfsUrl: plan.artifacts?.rootfs ?? null,
     rootfsSha256: plan.artifacts?.rootfsSha256 ?? null,
     cmdline: plan.cmdline,
+    // initrd= names the initrd in iPXE's EFI file system; GRUB hands the kernel its initrd itself.
+    grubCmdline: plan.cmdline.replace(/^initrd=\S+ /, ''),
   };
 }
 
+/** The per-machine script of each loader language: its template, and what to serve if that cannot render. */
+const SCRIPTS = {
+  ipxe: {
+    template: (plan: BootPlan) => plan.template,
+    fallback: (plan: BootPlan, echoed: string) => `#!ipxe\necho ${echoed}\nsleep ${RETRY_SECONDS}\nchain --replace ${plan.scriptUrl}\n`,
+  },
+  grub: {
+    template: () => GRUB_TEMPLATE,
+    fallback: (plan: BootPlan, echoed: string) => `echo ${echoed}\nsleep ${RETRY_SECONDS}\nconfigfile ${pathOf(plan.grubUrl)}\n`,
+  },
+} as const;
+
+/** The template of the per-machine config the signed GRUB loads (grub/grub.cfg-01-<mac>, over TFTP or HTTP). */
+export const GRUB_TEMPLATE = 'grub/grub.cfg';
+
 /**
- * Renders the plan's iPXE script. If the template is broken (and never had a good version)
- * the machine still gets a script that says why on its console and retries, never an error page.
+ * Renders the plan's iPXE script or GRUB config. If the template is broken (and never had a
+ * good version) the machine still gets a script that says why on its console and retries,
+ * never an error page.
  */
-export function renderIpxe(plan: BootPlan, config: Config, templates: TemplateStore): { script: string; error: string | null } {
+export function renderScript(language: keyof typeof SCRIPTS, plan: BootPlan, config: Config, templates: TemplateStore): { script: string; error: string | null } {
+  const { template, fallback } = SCRIPTS[language];
   try {
-    return { script: templates.render(plan.template, templateData(plan, config)), error: null };
+    return { script: templates.render(template(plan), templateData(plan, config)), error: null };
   } catch (err) {
     const message = (err as Error).message.replace(/[\r\n]/g, ' ');
     // The message may quote the value that could not be written: it is echoed as data too.
-    const echoed = QUOTE.ipxe(`livery: cannot render ${plan.template}: ${message.replaceAll('${', '$ {')}`);
-    const script = `#!ipxe\necho ${echoed}\nsleep ${RETRY_SECONDS}\nchain --replace ${plan.scriptUrl}\n`;
-    return { script, error: message };
+    const echoed = QUOTE[language](`livery: cannot render ${template(plan)}: ${message.replaceAll('${', '$ {')}`);
+    return { script: fallback(plan, echoed), error: message };
   }
 }
+
+export const renderIpxe = (plan: BootPlan, config: Config, templates: TemplateStore) => renderScript('ipxe', plan, config, templates);
 
 const pathOf = (url: string) => {
   const u = new URL(url);
@@ -78,20 +103,22 @@ export function sampleTemplateData(config: Config) {
   const now = new Date(0).toISOString();
   const plan: BootPlan = {
     facts: { mac, firmware: 'ipxe', arch: 'x86_64', archCode: 7, subnetHint: null, door: 'explain' },
+    chain: { chain: 'ipxe', secureBoot: 'off', source: 'sample', reason: 'sample' },
     machine: {
       id: 1, macs: [mac], hostname: 'sample', uuid: null, site: 'site', labels: {}, state: 'registered',
-      image: { name: 'sample', channel: 'stable', id: null }, kernelArgs: '', vars: {}, ip: '192.0.2.10', subnet: null,
+      image: { name: 'sample', channel: 'stable', id: null }, kernelArgs: '', vars: {}, ip: '192.0.2.10', subnet: null, secureBoot: null,
       createdAt: now, updatedAt: now, lastSeenAt: null, facts: null,
     },
     subnet: {
       id: 1, name: 'sample', cidr: '192.0.2.0/24', gateway: '192.0.2.1', dns: ['192.0.2.1'], domain: 'example.org', pools: [],
-      leaseSeconds: 3600, policy: 'discover', discoverAction: 'retry', defaultImage: { name: null, channel: null }, createdAt: now, updatedAt: now,
+      leaseSeconds: 3600, policy: 'discover', discoverAction: 'retry', defaultImage: { name: null, channel: null }, secureBoot: null, createdAt: now, updatedAt: now,
     },
     policy: 'known',
     action: 'boot',
     discover: false,
     next: { kind: 'script', url: `${config.http.publicUrl}/boot/${mac}.ipxe` },
     scriptUrl: `${config.http.publicUrl}/boot/${mac}.ipxe`,
+    grubUrl: `${config.http.publicUrl}/${grubConfigPath(mac)}`,
     image: {
       id: '00000000-0000-4000-8000-000000000000', name: 'sample', version: '1', os: 'debian-bookworm', arch: 'amd64', createdAt: now,
       publishedAt: now, kernelArgs: '', recipe: '', channel: 'stable', manifest: {} as never,
@@ -101,7 +128,7 @@ export function sampleTemplateData(config: Config) {
       ],
     },
     artifacts: { kernel: `${config.http.publicUrl}/images/x/vmlinuz`, initrd: `${config.http.publicUrl}/images/x/initrd.img`, rootfs: null, rootfsSha256: null },
-    cmdline: 'console=ttyS0',
+    cmdline: 'initrd=initrd.img console=ttyS0',
     template: 'ipxe/boot.ipxe',
     reasons: ['sample'],
     why: 'sample',

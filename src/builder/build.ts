@@ -17,6 +17,7 @@ import { mountsUnder, removeTree } from './safe-remove.js';
 import { makeSquashfs, type Compression } from './squashfs.js';
 import { StepRunner, type StepEvent } from './steps.js';
 import { bundleFileName, listBundles, nextVersion } from './version.js';
+import { hasEfiSignature } from './signature.js';
 
 export interface BuildOptions {
   recipePath: string;
@@ -89,10 +90,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await runner.step('post', () => customizer.withStage(() => customizer.postScripts()));
     const installed = await runner.step('inventory', () => customizer.packageList());
     const kernelVersion = await runner.step('kernel', async () => extractKernel(root, join(artifacts, ARTIFACT_NAMES.kernel)));
+    const kernelSigned = await hasEfiSignature(join(artifacts, ARTIFACT_NAMES.kernel));
+    runner.log(`kernel ${kernelVersion} is ${kernelSigned ? 'signed (Secure Boot can boot it)' : 'not signed (Secure Boot refuses it)'}`);
     await runner.step('initramfs', () => buildInitramfs(runner, root, kernelVersion, join(artifacts, ARTIFACT_NAMES.initrd), epoch));
     await runner.step('scrub', async () => scrubRoot(root));
     await runner.step('squashfs', () => makeSquashfs(runner, root, join(artifacts, ARTIFACT_NAMES.rootfs), opts.compression ?? 'zstd', epoch));
-    const manifest = await runner.step('bundle', () => packBundle({ recipe, version, packages: installed, artifacts, bundlePath, epoch }));
+    const manifest = await runner.step('bundle', () => packBundle({ recipe, version, packages: installed, artifacts, bundlePath, epoch, kernelSigned }));
     runner.log(`bundle ${bundlePath}`);
     return { bundlePath, manifest, logPath, timings: runner.timings };
   } finally {
@@ -109,6 +112,7 @@ interface PackInput {
   artifacts: string;
   bundlePath: string;
   epoch: number;
+  kernelSigned: boolean;
 }
 
 /** Describes the artifacts in a manifest and writes the bundle, appearing at bundlePath only when complete. */
@@ -129,6 +133,7 @@ async function packBundle(p: PackInput): Promise<ImageManifest> {
     recipe: p.recipe.text,
     packages: p.packages,
     health: p.recipe.health,
+    kernelSigned: p.kernelSigned,
   };
   const problems = manifestProblems(manifest);
   if (problems.length > 0) throw new Error(`manifest invalid: ${problems.join('; ')}`);

@@ -9,6 +9,7 @@ const TOOLS: Record<string, string> = {
   modprobe: 'kmod',
   tar: 'tar',
   dpkg: 'dpkg',
+  sbverify: 'sbsigntool',
 };
 
 export class PreflightError extends Error {

@@ -13,6 +13,7 @@ import { exportBundle, type ExportedBundle } from './export.js';
 import { collectGarbage, type GcReport } from './gc.js';
 import type { ImageManifest } from './manifest.js';
 import { receiveBundle, type ReceiveLedger } from './receive.js';
+import { refuseUnsignedForSecureBoot } from '../boot/secure-boot-users.js';
 
 /** One artifact as the artifact route serves it. */
 export interface ServedArtifact extends ImageArtifact {
@@ -34,7 +35,8 @@ export class Catalog {
 
   constructor(
     private readonly cmdb: Cmdb,
-    private readonly config: Pick<Config, 'dataDir' | 'catalog'>,
+    /** The whole config: whether a channel may move is a boot decision (see refuseUnsignedForSecureBoot). */
+    private readonly config: Config,
   ) {
     this.blobs = new BlobStore(join(config.dataDir, 'blobs'));
   }
@@ -85,6 +87,7 @@ export class Catalog {
   rollback(name: string, channel: string, actor: Actor): ChannelChange {
     return this.cmdb.change(actor, 'image.rollback', `${name}@${channel}`, () => {
       const change = this.cmdb.images.rollback(name, channel, actor);
+      refuseUnsignedForSecureBoot(this.cmdb.images.get(change.imageId), channel, this.cmdb, this.config);
       this.cmdb.events.add({
         type: 'image-rolled-back',
         imageId: change.imageId,
@@ -137,6 +140,7 @@ export class Catalog {
   private promoteIn(id: string, channel: string, actor: Actor): ChannelChange | null {
     const change = this.cmdb.images.promote(id, channel, actor);
     if (change) {
+      refuseUnsignedForSecureBoot(this.cmdb.images.get(id), channel, this.cmdb, this.config);
       this.cmdb.events.add({ type: 'image-promoted', imageId: id, detail: { name: change.name, channel, from: change.previousImageId } });
     }
     return change;

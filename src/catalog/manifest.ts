@@ -45,6 +45,11 @@ export const ImageManifest = Type.Object({
   recipe: Type.String({ maxLength: 1_000_000 }),
   packages: Type.Array(Type.Object({ name: Type.String(), version: Type.String() }), { maxItems: 100_000 }),
   health: Type.Optional(ManifestHealth),
+  /**
+   * Whether the kernel carries an Authenticode signature (the builder asks `sbverify --list`),
+   * which firmware enforcing Secure Boot requires; absent: not known (hand-made or older bundles).
+   */
+  kernelSigned: Type.Optional(Type.Boolean()),
 });
 
 export type ImageManifest = Static<typeof ImageManifest>;

@@ -28,6 +28,7 @@ interface Explanation {
   reasons: string[];
   script: string;
   templateError: string | null;
+  chain: { chain: 'ipxe' | 'shim'; secureBoot: string; source: string };
 }
 
 interface Trace {
@@ -88,6 +89,7 @@ export function registerMachineDiagnostics(machine: Command): void {
         action: e.action,
         image: e.image ? `${e.image.name} ${e.image.version} [${e.image.id}]${e.image.channel ? ` via channel ${e.image.channel}` : ' (pinned)'}` : null,
         next: e.next.kind === 'tftp' ? `TFTP ${e.next.file}` : e.next.kind === 'none' ? 'nothing' : `${e.next.kind} ${e.next.url}`,
+        chain: `${e.chain.chain === 'shim' ? 'shim -> GRUB -> kernel (signed)' : 'iPXE'}; secureBoot ${e.chain.secureBoot} from ${e.chain.source}`,
         template: e.template,
         cmdline: e.cmdline || null,
       });

@@ -28,6 +28,7 @@ interface MachineFlags extends BmcFlags {
   imageId?: string;
   kernelArgs?: string;
   state?: MachineInput['state'];
+  secureBoot?: string;
 }
 
 /** Options shared by `add` and `set`; an empty string clears a field on `set`. */
@@ -45,7 +46,8 @@ function machineOptions(cmd: Command): Command {
     .option('--channel <channel>', 'channel of that image (default stable)')
     .option('--image-id <id>', 'pin an exact image id')
     .option('--kernel-args <args>', 'extra kernel arguments')
-    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES));
+    .addOption(choice('--state <state>', 'the machine\'s state', MACHINE_STATES))
+    .option('--secure-boot <setting>', 'loader chain for UEFI: off | on | auto ("" inherits the subnet\'s or boot.secureBoot)');
 }
 
 /** `--label`/`--var` on `set` change those keys only; `--unlabel`/`--unvar` remove keys. */
@@ -69,6 +71,7 @@ function toInput(f: MachineFlags, editing: boolean): MachineInput {
   else if (vars) input.vars = vars;
   if (f.kernelArgs !== undefined) input.kernelArgs = f.kernelArgs;
   if (f.state) input.state = f.state;
+  if (f.secureBoot !== undefined) input.secureBoot = orNull(f.secureBoot) as MachineInput['secureBoot'];
   if (f.image !== undefined || f.channel !== undefined || f.imageId !== undefined) {
     input.image = {};
     if (f.image !== undefined) input.image.name = orNull(f.image);
@@ -106,6 +109,7 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
     labels: m.labels,
     image: selector(m),
     kernelArgs: m.kernelArgs,
+    secureBoot: m.secureBoot,
     vars: m.vars,
     created: m.createdAt,
     updated: m.updatedAt,

@@ -18,6 +18,7 @@ interface SubnetFlags {
   discoverAction?: SubnetInput['discoverAction'];
   defaultImage?: string;
   defaultChannel?: string;
+  secureBoot?: string;
 }
 
 function subnetOptions(cmd: Command): Command {
@@ -32,7 +33,8 @@ function subnetOptions(cmd: Command): Command {
     .addOption(choice('--policy <policy>', 'what unknown MACs get', UNKNOWN_MAC_POLICIES))
     .addOption(choice('--discover-action <action>', 'what discovered machines are told', ['retry', 'exit']))
     .option('--default-image <name>', 'image unknown machines boot under policy default-image')
-    .option('--default-channel <channel>', 'channel of the default image');
+    .option('--default-channel <channel>', 'channel of the default image')
+    .option('--secure-boot <setting>', 'loader chain for UEFI machines: off | on | auto ("" inherits boot.secureBoot)');
 }
 
 function toInput(f: SubnetFlags): SubnetInput {
@@ -52,6 +54,7 @@ function toInput(f: SubnetFlags): SubnetInput {
   if (f.leaseTime) input.leaseSeconds = Number(f.leaseTime);
   if (f.policy) input.policy = f.policy;
   if (f.discoverAction) input.discoverAction = f.discoverAction;
+  if (f.secureBoot !== undefined) input.secureBoot = (f.secureBoot || null) as SubnetInput['secureBoot'];
   if (f.defaultImage !== undefined || f.defaultChannel !== undefined) {
     input.defaultImage = {};
     if (f.defaultImage !== undefined) input.defaultImage.name = f.defaultImage || null;
@@ -74,6 +77,7 @@ const show = (s: Subnet) =>
     policy: s.policy,
     discoverAction: s.discoverAction,
     defaultImage: s.defaultImage.name ? `${s.defaultImage.name}@${s.defaultImage.channel}` : null,
+    secureBoot: s.secureBoot,
   });
 
 export function registerSubnetCommands(program: Command): void {

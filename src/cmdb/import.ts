@@ -29,7 +29,7 @@ const SPLIT = /[;\s]+/;
 
 /**
  * Maps one CSV record to a machine. Columns: mac (several separated by ';' or spaces),
- * hostname, ip, site, uuid, subnet, state, image, channel, image_id, kernel_args,
+ * hostname, ip, site, uuid, subnet, state, image, channel, image_id, kernel_args, secure_boot,
  * labels or label.<key>, vars or var.<name> (a labels/vars cell is a key-values.ts list).
  */
 export function csvRecordToInput(record: Record<string, string>): MachineInput {
@@ -43,6 +43,7 @@ export function csvRecordToInput(record: Record<string, string>): MachineInput {
     else if (key === 'channel') input.image = { ...input.image, channel: value || null };
     else if (key === 'image_id') input.image = { ...input.image, id: value || null };
     else if (key === 'kernel_args') input.kernelArgs = value;
+    else if (key === 'secure_boot') input.secureBoot = (value || null) as MachineInput['secureBoot'];
     else if (key === 'labels') input.labels = { ...input.labels, ...parseKeyValues('labels', value) };
     else if (key === 'vars') input.vars = { ...input.vars, ...parseKeyValues('vars', value) };
     else if (key.startsWith('label.')) {
@@ -60,7 +61,7 @@ function sameAs(m: Machine, input: MachineInput): boolean {
   const eq = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   const canon = (o: Record<string, string> | undefined) => Object.fromEntries(Object.entries(o ?? {}).sort());
   if (input.hostname !== undefined && !eq(input.hostname?.toLowerCase(), m.hostname)) return false;
-  for (const k of ['ip', 'site', 'subnet', 'state'] as const) if (input[k] !== undefined && !eq(input[k], m[k])) return false;
+  for (const k of ['ip', 'site', 'subnet', 'state', 'secureBoot'] as const) if (input[k] !== undefined && !eq(input[k], m[k])) return false;
   if (input.uuid !== undefined && !eq(input.uuid?.toLowerCase(), m.uuid)) return false;
   if (input.kernelArgs !== undefined && input.kernelArgs.trim() !== m.kernelArgs) return false;
   if (input.labels !== undefined && !eq(canon(input.labels), canon(m.labels))) return false;

@@ -4,7 +4,7 @@ import { checkDistinctEnvNames } from './env-names.js';
 import { applyChanges } from './key-values.js';
 import { normalizeMac } from '../net/mac.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
-import type { Machine, MachineFilter, MachineInput, MachineState } from './types.js';
+import type { Machine, MachineFilter, MachineInput, MachineState, SecureBoot } from './types.js';
 import type { FlatFacts } from '../facts/types.js';
 import type { SqliteSubnetStore } from './subnets.js';
 import { poolBounds } from './subnets.js';
@@ -17,6 +17,7 @@ import {
   checkLabels,
   checkMacs,
   checkObject,
+  checkSecureBoot,
   checkText,
   checkUuid,
   checkVars,
@@ -40,6 +41,7 @@ export interface MachineRow {
   ip: string | null;
   subnet_id: number | null;
   subnet_name: string | null;
+  secure_boot: SecureBoot | null;
   macs: string;
   created_at: number;
   updated_at: number;
@@ -62,6 +64,7 @@ export interface CheckedMachine {
   vars: string;
   ip: string | null;
   subnetId: number | null;
+  secureBoot: SecureBoot | null;
 }
 
 /**
@@ -112,6 +115,7 @@ export function toMachine(r: MachineRow): Machine {
     vars: JSON.parse(r.vars),
     ip: r.ip,
     subnet: r.subnet_name,
+    secureBoot: r.secure_boot,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     lastSeenAt: isoOrNull(r.last_seen_at),
@@ -136,6 +140,7 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
     ip: null,
     subnet_id: null,
     subnet_name: null,
+    secure_boot: null,
     macs: mac,
     created_at: at,
     updated_at: at,
@@ -196,9 +201,9 @@ export class SqliteMachineStore {
     this.ownerOfMac = db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').pluck();
     this.insertMachine = db.prepare(
       `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
-         vars, ip, subnet_id, created_at, updated_at)
+         vars, ip, subnet_id, secure_boot, created_at, updated_at)
        VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
-         @ip, @subnetId, @now, @now)`,
+         @ip, @subnetId, @secureBoot, @now, @now)`,
     );
     this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?)");
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
@@ -212,7 +217,7 @@ export class SqliteMachineStore {
     this.updateMachine = db.prepare(
       `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
          image_name=@imageName, image_channel=@imageChannel, image_id=@imageId, kernel_args=@kernelArgs, vars=@vars,
-         ip=@ip, subnet_id=@subnetId, updated_at=@now
+         ip=@ip, subnet_id=@subnetId, secure_boot=@secureBoot, updated_at=@now
        WHERE id=@id`,
     );
     this.deleteMacs = db.prepare('DELETE FROM machine_macs WHERE machine_id = ?');
@@ -261,6 +266,20 @@ export class SqliteMachineStore {
   byCanonicalMac(mac: string): Machine | null {
     const row = this.byMac.get(mac);
     return row ? toMachine(row as MachineRow) : null;
+  }
+
+  /**
+   * Machines that may enforce Secure Boot: their own setting is on, or they inherit one
+   * (a subnet's or `global`) where anything says on. A superset: decide() has the last word.
+   */
+  mayEnforceSecureBoot(global: SecureBoot): Machine[] {
+    return this.db
+      .prepare(
+        `${SELECT} WHERE m.state != 'retired' AND (m.secure_boot = 'on'
+           OR (m.secure_boot IS NULL AND (? = 'on' OR EXISTS (SELECT 1 FROM subnets WHERE secure_boot = 'on'))))`,
+      )
+      .all(global)
+      .map((r) => toMachine(r as MachineRow));
   }
 
   list(filter: MachineFilter = {}): Machine[] {
@@ -354,15 +373,15 @@ export class SqliteMachineStore {
     const macs: unknown[] = [];
     for (const v of machines) {
       id++;
-      rows.push([id, v.hostname, v.uuid, v.site, v.labels, v.state, v.imageName, v.imageChannel, v.imageId, v.kernelArgs, v.vars, v.ip, v.subnetId]);
+      rows.push([id, v.hostname, v.uuid, v.site, v.labels, v.state, v.imageName, v.imageChannel, v.imageId, v.kernelArgs, v.vars, v.ip, v.subnetId, v.secureBoot]);
       v.macs.forEach((mac, i) => macs.push([mac, id, i]));
     }
     const col = (i: number) => `json_extract(value, '$[${i}]')`;
     this.db
       .prepare(
         `INSERT INTO machines (id, hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
-           vars, ip, subnet_id, created_at, updated_at)
-         SELECT ${Array.from({ length: 13 }, (_, i) => col(i)).join(', ')}, @now, @now FROM json_each(@rows)`,
+           vars, ip, subnet_id, secure_boot, created_at, updated_at)
+         SELECT ${Array.from({ length: 14 }, (_, i) => col(i)).join(', ')}, @now, @now FROM json_each(@rows)`,
       )
       .run({ rows: JSON.stringify(rows), now });
     this.db
@@ -501,6 +520,7 @@ export class SqliteMachineStore {
       ),
       ip,
       subnetId: subnet?.id ?? null,
+      secureBoot: checkSecureBoot('secureBoot', pick('secureBoot', existing?.secureBoot)),
     };
   }
 

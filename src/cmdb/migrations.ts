@@ -291,4 +291,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE subnets DROP COLUMN policy;
   ALTER TABLE subnets RENAME COLUMN policy_new TO policy;
   `,
+  /*
+   * 9: Secure Boot (issue 24): which loader chain UEFI clients get; NULL inherits (subnet, then
+   * boot.secureBoot). A machine's setting picks the loader DHCP names, so changing it moves the
+   * machines change counter (the DHCP server's MachineCache) as migration 3's other columns do, once
+   * per edit; subnets are versioned by updated_at.
+   */ `
+  ALTER TABLE machines ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  ALTER TABLE subnets ADD COLUMN secure_boot TEXT CHECK (secure_boot IN ('off', 'on', 'auto'));
+  DROP TRIGGER machines_edited;
+  CREATE TRIGGER machines_edited AFTER UPDATE OF hostname, uuid, site, labels, state, image_name, image_channel, image_id,
+    kernel_args, vars, ip, subnet_id, secure_boot ON machines
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
 ];

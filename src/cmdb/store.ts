@@ -35,6 +35,7 @@ import type {
   MachineInput,
   MachineState,
   Role,
+  SecureBoot,
   Subnet,
   SubnetInput,
 } from './types.js';
@@ -102,6 +103,11 @@ export interface MachineStore {
   /** The latest boot's facts, flattened, kept on the machine (selectors and filters read them). */
   setFacts(id: number, facts: FlatFacts): void;
   matching(selector: Selector): Machine[];
+  /**
+   * Machines that may enforce Secure Boot, given boot.secureBoot = `global`: a superset
+   * (their own setting, or one they may inherit, says on); decide() has the last word.
+   */
+  mayEnforceSecureBoot(global: SecureBoot): Machine[];
   count(state?: MachineState): number;
   create(input: MachineInput): Machine;
   add(input: MachineInput): number;

@@ -1,8 +1,8 @@
 import type { Db } from './db.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
-import type { Subnet, SubnetInput, UnknownMacPolicy } from './types.js';
-import { checkChannel, checkImageName, checkIp, checkText } from './validate.js';
+import type { SecureBoot, Subnet, SubnetInput, UnknownMacPolicy } from './types.js';
+import { checkChannel, checkImageName, checkIp, checkSecureBoot, checkText } from './validate.js';
 import { refuseRefLikeName, resolveRef } from './refs.js';
 import { iso } from './util.js';
 
@@ -21,6 +21,7 @@ interface SubnetRow {
   discover_action: 'retry' | 'exit';
   default_image_name: string | null;
   default_image_channel: string | null;
+  secure_boot: SecureBoot | null;
   created_at: number;
   updated_at: number;
 }
@@ -41,6 +42,7 @@ function toSubnet(r: SubnetRow): Subnet {
     policy: r.policy,
     discoverAction: r.discover_action,
     defaultImage: { name: r.default_image_name, channel: r.default_image_channel },
+    secureBoot: r.secure_boot,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };
@@ -106,9 +108,9 @@ export class SqliteSubnetStore {
     const info = this.db
       .prepare(
         `INSERT INTO subnets (name, cidr, network, prefix, gateway, dns, domain, pools, lease_seconds, policy,
-           discover_action, default_image_name, default_image_channel, created_at, updated_at)
+           discover_action, default_image_name, default_image_channel, secure_boot, created_at, updated_at)
          VALUES (@name, @cidr, @network, @prefix, @gateway, @dns, @domain, @pools, @leaseSeconds, @policy,
-           @discoverAction, @defaultImageName, @defaultImageChannel, @now, @now)`,
+           @discoverAction, @defaultImageName, @defaultImageChannel, @secureBoot, @now, @now)`,
       )
       .run({ ...merged, now });
     return this.get(Number(info.lastInsertRowid));
@@ -121,7 +123,7 @@ export class SqliteSubnetStore {
       .prepare(
         `UPDATE subnets SET name=@name, cidr=@cidr, network=@network, prefix=@prefix, gateway=@gateway, dns=@dns,
            domain=@domain, pools=@pools, lease_seconds=@leaseSeconds, policy=@policy, discover_action=@discoverAction,
-           default_image_name=@defaultImageName, default_image_channel=@defaultImageChannel, updated_at=@now
+           default_image_name=@defaultImageName, default_image_channel=@defaultImageChannel, secure_boot=@secureBoot, updated_at=@now
          WHERE id=@id`,
       )
       .run({ ...merged, id: existing.id, now: Date.now() });
@@ -196,6 +198,7 @@ export class SqliteSubnetStore {
       discoverAction,
       defaultImageName,
       defaultImageChannel: defaultImageChannel ?? (defaultImageName ? 'stable' : null),
+      secureBoot: checkSecureBoot('secureBoot', input.secureBoot !== undefined ? input.secureBoot : existing?.secureBoot),
     };
   }
 

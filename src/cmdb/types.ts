@@ -6,6 +6,9 @@ import type { FlatFacts } from '../facts/types.js';
 export type MachineState = 'discovered' | 'registered' | 'retired';
 export type UnknownMacPolicy = 'ignore' | 'discover' | 'default-image' | 'commission';
 export type Role = 'admin' | 'operator' | 'publisher' | 'reader';
+/** Which loader chain UEFI clients get (see boot.secureBoot); null on a machine or subnet: inherit. */
+export type SecureBoot = 'off' | 'on' | 'auto';
+export const SECURE_BOOT_VALUES: readonly SecureBoot[] = ['off', 'on', 'auto'];
 
 export interface ImageSelector {
   /** Follow a channel of a named image... */
@@ -28,6 +31,8 @@ export interface Machine {
   vars: Record<string, string>;
   ip: string | null;
   subnet: string | null;
+  /** null: the subnet's setting, else boot.secureBoot. */
+  secureBoot: SecureBoot | null;
   createdAt: string;
   updatedAt: string;
   lastSeenAt: string | null;
@@ -52,6 +57,7 @@ export interface MachineInput {
   varChanges?: Record<string, string | null>;
   ip?: string | null;
   subnet?: string | null;
+  secureBoot?: SecureBoot | null;
 }
 
 export interface MachineFilter {
@@ -83,6 +89,8 @@ export interface Subnet {
   /** What an unknown machine under policy `discover` is told: retry later, or exit to local boot. */
   discoverAction: 'retry' | 'exit';
   defaultImage: { name: string | null; channel: string | null };
+  /** null: boot.secureBoot. */
+  secureBoot: SecureBoot | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -98,6 +106,7 @@ export interface SubnetInput {
   policy?: UnknownMacPolicy;
   discoverAction?: 'retry' | 'exit';
   defaultImage?: { name?: string | null; channel?: string | null };
+  secureBoot?: SecureBoot | null;
 }
 
 export interface LivEvent {

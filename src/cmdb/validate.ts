@@ -2,6 +2,7 @@ import { normalizeMac } from '../net/mac.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { invalid } from './errors.js';
 import { kernelArgsProblem } from './kernel-args.js';
+import { SECURE_BOOT_VALUES, type SecureBoot } from './types.js';
 
 /** Field checks shared by machines and subnets; each throws a CmdbError naming the field. */
 
@@ -102,6 +103,15 @@ export function checkText(field: string, raw: unknown, max = 128): string | null
   if (v === null) return null;
   if (v.length > max || /[\n\r\0]/.test(v)) throw invalid(field, `must be one line of at most ${max} characters`);
   return v;
+}
+
+/** A machine's or subnet's Secure Boot setting: off, on, auto, or null (inherit). */
+export function checkSecureBoot(field: string, raw: unknown): SecureBoot | null {
+  if (raw === null || raw === undefined || raw === '') return null;
+  if (typeof raw !== 'string' || !SECURE_BOOT_VALUES.includes(raw as SecureBoot)) {
+    throw invalid(field, `must be one of ${SECURE_BOOT_VALUES.join(', ')} (or null to inherit), got ${JSON.stringify(raw)}`);
+  }
+  return raw as SecureBoot;
 }
 
 /** An object field (image selector, defaultImage): a string or array there is a mistake, not a shorthand. */

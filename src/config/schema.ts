@@ -10,6 +10,8 @@ const section = <T extends Parameters<typeof Type.Object>[0]>(props: T) =>
 
 const HostPort = (def: string) => Type.String({ default: def, pattern: '^(\\[[0-9a-fA-F:]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' });
 
+const SecureBootSetting = Type.Union([Type.Literal('off'), Type.Literal('on'), Type.Literal('auto')], { default: 'off' });
+
 export const ConfigSchema = section({
   /** SQLite file, catalog blobs, TFTP root and build cache live under this folder. */
   dataDir: Type.String({ default: './var', minLength: 1 }),
@@ -80,6 +82,10 @@ export const ConfigSchema = section({
         'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe',
         'ipxe.efi': '/usr/lib/ipxe/ipxe.efi',
         'snponly.efi': '/usr/lib/ipxe/snponly.efi',
+        // Secure Boot: Debian's shim (signed by Microsoft's UEFI CA) loads grubx64.efi from
+        // beside itself, which is Debian's signed network GRUB (package grub-efi-amd64-signed).
+        'shimx64.efi': '/usr/lib/shim/shimx64.efi.signed',
+        'grubx64.efi': '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed',
       },
     }),
     maxBlksize: Type.Integer({ default: 1468, minimum: 512, maximum: 65464 }),
@@ -154,6 +160,15 @@ export const ConfigSchema = section({
     loaderUefiArm64: Type.String({ default: 'ipxe-arm64.efi' }),
     /** UEFI HTTP Boot clients get this file over HTTP (an iPXE EFI build). */
     httpBootLoader: Type.String({ default: 'ipxe.efi' }),
+    /**
+     * Which chain x86-64 UEFI clients get (subnets and machines may override it): off = iPXE;
+     * on = the machine enforces Secure Boot, so the signed shim -> GRUB -> kernel chain (and
+     * images with an unsigned kernel are refused for it); auto = the signed chain for every
+     * UEFI client. BIOS clients always get iPXE.
+     */
+    secureBoot: SecureBootSetting,
+    /** The first loader of the signed chain, over TFTP or HTTP (a name in tftp.loaders). */
+    loaderShim: Type.String({ default: 'shimx64.efi' }),
   }),
   catalog: section({
     maxBundleBytes: Type.Integer({ default: 16 * 1024 ** 3, minimum: 1024 }),

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { recordTransfer, tftpVirtualFile, type TemplateStore } from '../boot/index.js';
+import { Catalog } from '../catalog/index.js';
 import type { Cmdb } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -20,13 +21,15 @@ export async function startTftpDoor(ctx: TftpDoorContext): Promise<{ close(): Pr
   const { config, cmdb, logger } = ctx;
   if (!config.tftp.enabled) return null;
   mkdirSync(config.tftp.root, { recursive: true });
+  const catalog = new Catalog(cmdb, config);
   const { host, port } = hostPort(config.tftp.listen);
   const server = await startTftpServer({
     host,
     port,
     root: config.tftp.root,
     files: config.tftp.loaders,
-    resolveVirtual: async (path) => tftpVirtualFile(path, ctx),
+    // GRUB (the Secure Boot chain) reads kernel and initrd from the server it came from, TFTP here.
+    resolveVirtual: async (path) => tftpVirtualFile(path, { ...ctx, artifactPath: (id, file) => catalog.artifact(id, file)?.path ?? null }),
     maxBlksize: config.tftp.maxBlksize,
     maxWindowsize: config.tftp.maxWindowsize,
     timeoutMs: config.tftp.timeoutMs,

@@ -61,7 +61,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
       guardConnections(server, config.http, opts.registry);
       return server;
     },
-    routerOptions: { maxParamLength: 512 },
+    // Shim, booted by URL, asks for its GRUB at <its own folder>/ + '/grubx64.efi' (/loaders//grubx64.efi).
+    routerOptions: { maxParamLength: 512, ignoreDuplicateSlashes: true },
     // verbose: errors carry the failing schema, so a message can name what was expected.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true } },
     // The https variant differs only in its server type; the routes do not care which.

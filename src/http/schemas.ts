@@ -26,6 +26,8 @@ export const MachineBody = Type.Object(
     varChanges: Type.Optional(StringMapChanges),
     ip: Type.Optional(Nullable(Type.String())),
     subnet: Type.Optional(Nullable(Type.String())),
+    // Checked by the CMDB, whose message names the allowed values.
+    secureBoot: Type.Optional(Nullable(Type.String())),
   },
   { additionalProperties: false },
 );
@@ -44,6 +46,7 @@ export const SubnetBody = Type.Object(
     defaultImage: Type.Optional(
       Type.Object({ name: Type.Optional(Nullable(Type.String())), channel: Type.Optional(Nullable(Type.String())) }, { additionalProperties: false }),
     ),
+    secureBoot: Type.Optional(Nullable(Type.String())),
   },
   { additionalProperties: false },
 );

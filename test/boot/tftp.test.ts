@@ -44,10 +44,29 @@ describe('TFTP door', () => {
     expect(pxelinux).toContain(`APPEND initrd=initrd.img BOOTIF=01-52-54-00-bb-00-01 livery.server=${s.url} livery.image=${imageId}`);
     const grub = (await fetchTftp('grub/grub.cfg-01-52-54-00-bb-00-01')).toString();
     // GRUB would expand `?` as a wildcard: livery escapes it (see quoting.test.ts).
-    expect(grub).toContain(`linux (http,127.0.0.1:${new URL(s.url).port})/images/${imageId}/vmlinuz\\?mac=${MAC} initrd=initrd.img`);
+    // GRUB hands the kernel its initrd itself: no initrd= (that names a file in iPXE's EFI file system).
+    // GRUB reads from the server it came from (TFTP here), so paths are on its $root.
+    expect(grub).toContain(`if linux /images/${imageId}/vmlinuz\\?mac=${MAC} BOOTIF=01-52-54-00-bb-00-01 livery.server=${s.url}`);
     // An unknown MAC with no subnet policy boots locally.
     expect((await fetchTftp('pxelinux.cfg/01-02-00-00-00-00-09')).toString()).toContain('LOCALBOOT 0');
     expect((await fetchTftp('autoexec.ipxe')).toString()).toContain(`chain ${s.url}/boot/\${net0/mac}.ipxe`);
+  });
+
+  it("serves Debian's signed chain: shim as shimx64.efi, the network GRUB as grubx64.efi (the name shim loads), and GRUB's entry config", async () => {
+    expect((await fetchTftp('shimx64.efi')).equals(readFileSync('/usr/lib/shim/shimx64.efi.signed'))).toBe(true);
+    expect((await fetchTftp('grubx64.efi')).equals(readFileSync('/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed'))).toBe(true);
+    // grubnetx64 is built with prefix /grub and reads $prefix/grub.cfg.
+    const entry = (await fetchTftp('grub/grub.cfg')).toString();
+    expect(entry).toContain('configfile $prefix/grub.cfg-01-$net_default_mac');
+    // ... which GRUB spells with colons: the same config as with dashes.
+    const byColons = (await fetchTftp(`grub/grub.cfg-01-${MAC}`)).toString();
+    expect(byColons).toBe((await fetchTftp('grub/grub.cfg-01-52-54-00-bb-00-01')).toString());
+  });
+
+  it("serves an image's artifacts at their HTTP path, query and all, as GRUB asks for them over TFTP", async () => {
+    const http = Buffer.from(await (await fetch(`${s.url}/images/${imageId}/vmlinuz`)).arrayBuffer());
+    expect((await fetchTftp(`images/${imageId}/vmlinuz?mac=${MAC}`)).equals(http)).toBe(true);
+    await expect(fetchTftp(`images/${imageId}/nothing`)).rejects.toThrow();
   });
 
   it('records every transfer as an event', () => {

@@ -29,6 +29,7 @@ describe('MachineCache: the DHCP server’s machines by MAC, dropped when any pr
     const edits: [string, () => void, (c: MachineCache) => unknown, unknown][] = [
       ['hostname', () => operator.machines.update(mac, { hostname: 'node2' }), (c) => c.byCanonicalMac(mac)?.hostname, 'node2'],
       ['reservation', () => operator.machines.update(mac, { ip: '10.9.0.7' }), (c) => c.byCanonicalMac(mac)?.ip, '10.9.0.7'],
+      ['Secure Boot (the loader DHCP names)', () => operator.machines.update(mac, { secureBoot: 'on' }), (c) => c.byCanonicalMac(mac)?.secureBoot, 'on'],
       ['subnet rename', () => { operator.machines.update(mac, { subnet: 'lab' }); operator.subnets.update('lab', { name: 'lab2' }); }, (c) => c.byCanonicalMac(mac)?.subnet, 'lab2'],
       ['second MAC', () => operator.machines.update(mac, { macs: [mac, '52:54:00:00:00:02'] }), (c) => c.byCanonicalMac(mac)?.macs.length, 2],
       ['retire', () => operator.machines.retire(mac), (c) => c.byCanonicalMac(mac)?.state, 'retired'],

@@ -56,7 +56,7 @@ describe('AddressPool', () => {
 describe('buildReply', () => {
   const subnet: Subnet = {
     id: 1, name: 'lan', cidr: '10.0.0.0/24', gateway: '10.0.0.1', dns: ['10.0.0.2'], domain: 'rack.test', pools: [], leaseSeconds: 3600,
-    policy: 'discover', discoverAction: 'retry', defaultImage: { name: null, channel: null }, createdAt: '', updatedAt: '',
+    policy: 'discover', discoverAction: 'retry', defaultImage: { name: null, channel: null }, secureBoot: null, createdAt: '', updatedAt: '',
   };
   const request = () => {
     const d = decodeDhcp(encodeDhcp({ op: 1, xid: 7, chaddr: macToChaddr('52:54:00:00:00:01'), options: { messageType: 1, vendorClassId: 'PXEClient:Arch:00000', clientUuid: new Uint8Array(17) } }));

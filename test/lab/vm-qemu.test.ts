@@ -3,7 +3,7 @@ import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConsoleLog, ConsoleTimeout, plainConsole } from '../../src/lab/vm/console.js';
-import { OVMF_CODE, OVMF_VARS_TEMPLATE, QEMU, qemuArgs, type QemuSpec } from '../../src/lab/vm/qemu.js';
+import { OVMF_CODE, OVMF_CODE_SECBOOT, OVMF_VARS_SECBOOT_TEMPLATE, OVMF_VARS_TEMPLATE, ovmfVarsTemplate, QEMU, qemuArgs, type QemuSpec } from '../../src/lab/vm/qemu.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir('livery-vm-');
@@ -50,6 +50,15 @@ describe('qemuArgs', () => {
     expect(valuesOf(args, '-drive')).toEqual([`if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, 'if=pflash,format=raw,file=/run/vm/OVMF_VARS.fd']);
     expect(valuesOf(args, '-device')).toEqual(['virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=']);
     expect(() => qemuArgs({ ...uefi, uefiVars: undefined })).toThrow(/variable store/);
+  });
+
+  it("UEFI with Secure Boot: OVMF's Secure Boot build on q35 with SMM, its flash writable only from SMM; BIOS has none", () => {
+    const args = qemuArgs({ ...uefi, secureBoot: true });
+    expect(valuesOf(args, '-machine')).toEqual(['q35,smm=on']);
+    expect(valuesOf(args, '-global')).toEqual(['driver=cfi.pflash01,property=secure,value=on']);
+    expect(valuesOf(args, '-drive')[0]).toBe(`if=pflash,format=raw,readonly=on,file=${OVMF_CODE_SECBOOT}`);
+    expect(ovmfVarsTemplate(true)).toBe(OVMF_VARS_SECBOOT_TEMPLATE);
+    expect(() => qemuArgs({ ...bios, secureBoot: true })).toThrow(/Secure Boot needs UEFI/);
   });
 
   it('terminal console keeps Ctrl-C a signal and copies to a log; commas in paths are doubled; reboots may continue', () => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { decide, renderIpxe } from '../../boot/index.js';
+import { decide, GRUB_TEMPLATE, renderScript } from '../../boot/index.js';
 import { macOfRef } from '../../cmdb/refs.js';
 import { parseCidr } from '../../net/ipv4.js';
 import { HttpError, requireRole } from '../auth.js';
@@ -22,7 +22,7 @@ export const explainRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
         tags: ['machines'],
         params: Type.Object({ ref: Type.String() }),
         querystring: Type.Object({
-          firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe')])),
+          firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe'), Type.Literal('grub')])),
           subnet: Type.Optional(Type.String()),
         }),
       },
@@ -36,7 +36,9 @@ export const explainRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
       const hint = req.query.subnet ? cmdb.subnets.get(req.query.subnet) : null;
       const facts = { ...httpFacts(req, mac), door: 'explain' as const, firmware: req.query.firmware ?? 'ipxe', subnetHint: hint ? parseCidr(hint.cidr)!.network : null };
       const plan = decide(facts, ctx);
-      const { script, error } = renderIpxe(plan, config, templates);
+      // A machine on the signed chain ends up running GRUB: show the config GRUB would get.
+      const grub = plan.chain.chain === 'shim';
+      const { script, error } = renderScript(grub ? 'grub' : 'ipxe', plan, config, templates);
       return {
         mac,
         machine: plan.machine,
@@ -47,8 +49,9 @@ export const explainRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
         selector: plan.machine?.image ?? (plan.subnet?.defaultImage ?? null),
         image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
         next: plan.next,
+        chain: plan.chain,
         cmdline: plan.cmdline,
-        template: plan.template,
+        template: grub ? GRUB_TEMPLATE : plan.template,
         reasons: plan.reasons,
         script,
         templateError: error,

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream, statSync } from 'node:fs';
-import { decide, recordBootStep, renderIpxe } from '../../boot/index.js';
+import { decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, recordBootStep, renderScript } from '../../boot/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
@@ -10,6 +11,8 @@ import type { HttpContext } from '../context.js';
 /**
  * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
  * machine's script, rendered from the boot plan), and /loaders/<file> for UEFI HTTP Boot.
+ * What the signed GRUB fetches when it came over HTTP: /grub/grub.cfg (hands over
+ * to the NIC's own config) and /grub/grub.cfg-01-<mac>.
  * Open to machines (no token) and read-only, apart from the boot events they leave, which
  * the machine door bounds (429 past its limits).
  */
@@ -26,16 +29,36 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
-    const plan = decide(httpFacts(req, mac), ctx);
+    return serveScript(req, reply, 'ipxe', mac);
+  });
+
+  // The signed GRUB reads its configs from the server it came from: these are for one that came over HTTP.
+  app.get('/' + GRUB_ENTRY_PATH, { schema: { tags: ['boot'] } }, async (_req, reply) => {
+    reply.header('content-type', ipxe).header('cache-control', 'no-store');
+    return templates.render('grub/entry.cfg', {});
+  });
+
+  app.get('/grub/:file', { schema: { tags: ['boot'], params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
+    const m = /^grub\.cfg-01-(.+)$/.exec(req.params.file);
+    const mac = m ? normalizeMac(m[1]!) : null;
+    if (!mac) throw new HttpError(404, `expected /grub/grub.cfg-01-<mac>, got /grub/${req.params.file}`);
+    return serveScript(req, reply, 'grub', mac);
+  });
+
+  /** A machine's iPXE script or GRUB config, rendered from its boot plan, recorded as a boot event. */
+  async function serveScript(req: FastifyRequest, reply: FastifyReply, language: 'ipxe' | 'grub', mac: string) {
+    const grub = language === 'grub';
+    const plan = decide({ ...httpFacts(req, mac), ...(grub ? { firmware: 'grub' as const } : {}) }, ctx);
     // Every script fetch is a boot event (and, for a new MAC, maybe a registration): bounded.
     machineDoor.requireEvent(req, mac, plan.machine !== null);
-    const { script, error } = renderIpxe(plan, config, templates);
+    const { script, error } = renderScript(language, plan, config, templates);
+    const template = grub ? GRUB_TEMPLATE : plan.template;
     if (!plan.machine || machineDoor.mayRecordFor(req, plan.machine)) {
-      await cmdb.soon(() => recordBootStep(cmdb, plan, 'ipxe-script', { template: plan.template, ...(error ? { error } : {}) }));
+      await cmdb.soon(() => recordBootStep(cmdb, plan, grub ? 'boot-config' : 'ipxe-script', { template, ...(error ? { error } : {}) }));
     }
-    if (error) req.log.error({ mac, template: plan.template }, `template error: ${error}`);
+    if (error) req.log.error({ mac, template }, `template error: ${error}`);
     return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
-  });
+  }
 
   // UEFI HTTP Boot clients download their first-stage loader by URL instead of TFTP.
   app.get('/loaders/:name', { schema: { tags: ['boot'], params: Type.Object({ name: Type.String() }) } }, async (req, reply) => {

@@ -8,6 +8,15 @@ export const QEMU = 'qemu-system-x86_64';
 /** Debian's OVMF (package ovmf): firmware code, and the template of its variable store. */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/**
+ * OVMF built with Secure Boot, and a variable store with Microsoft's keys enrolled and Secure
+ * Boot on: it runs only EFI binaries signed by a key in db (Microsoft's UEFI CA signs shim).
+ */
+export const OVMF_CODE_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_VARS_SECBOOT_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
+
+/** The variable store a UEFI VM starts from. */
+export const ovmfVarsTemplate = (secureBoot: boolean | undefined) => (secureBoot ? OVMF_VARS_SECBOOT_TEMPLATE : OVMF_VARS_TEMPLATE);
 
 export type Firmware = 'bios' | 'uefi';
 export type Accel = 'kvm' | 'tcg';
@@ -36,6 +45,8 @@ export interface QemuSpec {
   nicRom: boolean;
   /** The machine's own copy of OVMF's variable store (UEFI only: firmware writes boot entries). */
   uefiVars?: string;
+  /** UEFI only: OVMF's Secure Boot build, enforcing (uefiVars must come from OVMF_VARS_SECBOOT_TEMPLATE). */
+  secureBoot?: boolean;
   console: ConsoleTarget;
   /** true: a guest reboot ends QEMU, so one run is one boot. */
   exitOnReboot: boolean;
@@ -52,7 +63,8 @@ export function qemuArgs(spec: QemuSpec): string[] {
   if (spec.firmware === 'uefi' && !spec.uefiVars) throw new Error('UEFI needs a writable copy of the OVMF variable store (uefiVars)');
   const args = [
     '-name', `livery-vm-${spec.mac}`,
-    '-machine', spec.firmware === 'uefi' ? 'q35' : 'pc',
+    // The Secure Boot build keeps its variables in SMM-only flash, so the guest OS cannot rewrite them.
+    '-machine', spec.firmware === 'uefi' ? (spec.secureBoot ? 'q35,smm=on' : 'q35') : 'pc',
     '-accel', spec.accel,
     '-m', String(spec.memoryMiB),
     '-smp', String(spec.cpus),
@@ -68,8 +80,10 @@ export function qemuArgs(spec: QemuSpec): string[] {
     '-device', `virtio-net-pci,netdev=n0,mac=${spec.mac}${spec.nicRom ? '' : ',romfile='}`,
   ];
   if (spec.firmware === 'uefi') {
-    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${escape(OVMF_CODE)}`, '-drive', `if=pflash,format=raw,file=${escape(spec.uefiVars!)}`);
-  }
+    if (spec.secureBoot) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    const code = spec.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE;
+    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${escape(code)}`, '-drive', `if=pflash,format=raw,file=${escape(spec.uefiVars!)}`);
+  } else if (spec.secureBoot) throw new Error('Secure Boot needs UEFI firmware');
   for (const [i, file] of (spec.disks ?? []).entries()) {
     args.push('-drive', `if=none,id=disk${i},format=raw,file=${escape(file)}`, '-device', `virtio-blk-pci,drive=disk${i},serial=disk${i}`);
   }

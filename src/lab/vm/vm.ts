@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleLog } from './console.js';
 import type { PrivateNetwork } from './network.js';
-import { OVMF_VARS_TEMPLATE, QEMU, qemuArgs, type Accel, type Firmware } from './qemu.js';
+import { ovmfVarsTemplate, QEMU, qemuArgs, type Accel, type Firmware } from './qemu.js';
 
 export interface VmOptions {
   net: PrivateNetwork;
@@ -23,6 +23,8 @@ export interface VmOptions {
   exitOnReboot?: boolean;
   /** Raw image files attached as virtio disks. */
   disks?: string[];
+  /** UEFI with Secure Boot enforced (Microsoft's keys enrolled). */
+  secureBoot?: boolean;
 }
 
 export interface Vm {
@@ -43,7 +45,7 @@ export function startVm(opts: VmOptions): Vm {
   const serial = new ConsoleLog(join(opts.dir, 'console.log'));
   const uefiVars = join(opts.dir, 'OVMF_VARS.fd');
   // Each start gets a fresh variable store: no boot entries left over from an earlier run.
-  if (opts.firmware === 'uefi') copyFileSync(OVMF_VARS_TEMPLATE, uefiVars);
+  if (opts.firmware === 'uefi') copyFileSync(ovmfVarsTemplate(opts.secureBoot), uefiVars);
   const tap = opts.net.addTap();
   const args = qemuArgs({
     firmware: opts.firmware,
@@ -54,6 +56,7 @@ export function startVm(opts: VmOptions): Vm {
     tap,
     nicRom: opts.nicRom ?? true,
     uefiVars,
+    secureBoot: opts.secureBoot,
     console: opts.terminal ? { terminal: true, log: serial.path } : { file: serial.path },
     exitOnReboot: opts.exitOnReboot ?? true,
     disks: opts.disks,

@@ -27,6 +27,8 @@ export interface BootOptions {
   firmware: Firmware;
   /** Default true; false boots through the firmware's own PXE client and TFTP. */
   nicRom?: boolean;
+  /** UEFI only: OVMF enforcing Secure Boot with Microsoft's keys (implies no NIC ROM: QEMU's iPXE ROM is unsigned). */
+  secureBoot?: boolean;
   /**
    * The console line that ends this boot (phone-home, or a script's echo for a short boot). A
    * boot until the phone-home also waits for the agent's health report when the image has checks.
@@ -174,7 +176,10 @@ export class BootLab {
     const { accel } = await this.accel(o.firmware);
     const release = await vmSlots.take();
     try {
-      vm = startVm({ net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel, nicRom: o.nicRom ?? true, ...o.machine });
+      vm = startVm({
+        net: o.net ?? this.net, dir: join(this.work, name), mac: o.mac, firmware: o.firmware, accel,
+        nicRom: o.secureBoot ? false : (o.nicRom ?? true), secureBoot: o.secureBoot, ...o.machine,
+      });
     } catch (err) {
       release();
       throw err;
@@ -185,7 +190,8 @@ export class BootLab {
       if (o.checks) await vm.console.waitFor(HEALTH_REPORTED, { timeoutMs: o.timeoutMs - (Date.now() - vm.startedAt), stopped: vm.stopped, failOn: AGENT_GAVE_UP });
       const seconds = Math.round((Date.now() - vm.startedAt) / 1000);
       const what = o.until === PHONE_HOME ? 'booted' : `reached ${o.until}`;
-      console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM'}, ${accel}; ${this.label})`);
+      const how = o.secureBoot ? ', Secure Boot enforced' : o.nicRom === false ? ', firmware PXE + TFTP' : ', NIC iPXE ROM';
+      console.log(`e2e: ${name}: ${what} in ${seconds} s (${o.firmware}${how}, ${accel}; ${this.label})`);
       return { match, console: vm.console.plain() };
     } finally {
       await vm.stop();
