@@ -291,4 +291,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE subnets DROP COLUMN policy;
   ALTER TABLE subnets RENAME COLUMN policy_new TO policy;
   `,
+  // 9: each BMC's last known power state and when livery learned it (a power action or a status
+  // read), so pages show it without asking every BMC on each load.
+  `
+  ALTER TABLE machine_bmcs ADD COLUMN power_state TEXT CHECK (power_state IN ('on', 'off'));
+  ALTER TABLE machine_bmcs ADD COLUMN power_state_at INTEGER;
+  `,
 ];

@@ -11,10 +11,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, Dialog, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
+import { startRedfishBmc, StateBackend, type RedfishBmc } from '../helpers/redfish-bmc.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -28,6 +29,8 @@ let s: TestServer;
 let browser: Browser;
 let closeBrowser: () => Promise<void> = async () => {};
 let readerToken = '';
+const machinePower = new StateBackend();
+let bmc: RedfishBmc;
 const ids: Record<string, string> = {};
 const notes: Record<string, unknown> = {};
 
@@ -77,12 +80,14 @@ beforeAll(async () => {
   ];
   for (const m of machines) expect((await s.api('/v1/machines', { method: 'POST', json: m })).status).toBe(201);
   readerToken = ((await (await s.api('/v1/tokens', { method: 'POST', json: { name: 'viewer', role: 'reader' } })).json()) as { token: string }).token;
+  bmc = await startRedfishBmc(dir.path, machinePower);
   ({ browser, close: closeBrowser } = await launchChromium(join(dir.path, 'chromium')));
 });
 
 afterAll(async () => {
   try {
     await closeBrowser();
+    await bmc?.close();
   } finally {
     writeFileSync(join(SHOTS, 'numbers.json'), JSON.stringify(notes, null, 2));
     await s?.stop();
@@ -125,6 +130,45 @@ describe('the web console in chromium', () => {
     await admin.goto(`${s.url}/ui/machines/${NODE2}`);
     expect(await admin.$eval('#boots .boot:first-of-type', (e) => e.textContent)).toContain('stopped before initrd');
     expect(await admin.$eval('#boots .timeline li.stop', (e) => e.textContent)).toContain('initrd');
+  });
+
+  it("shows the power state livery last learned from a machine's BMC (a real Redfish BMC), in the fleet and on its page, without asking the BMC on a page load", async () => {
+    const put = await s.api(`/v1/machines/${NODE1}/bmc`, {
+      method: 'PUT',
+      json: { driver: 'redfish', address: '127.0.0.1', port: bmc.port, username: bmc.username, password: bmc.password, fingerprint: bmc.fingerprint },
+    });
+    expect(put.status, await put.clone().text()).toBe(200);
+    const powerColumn = () =>
+      admin.$$eval('#fleet tbody tr', (rows) => Object.fromEntries(rows.map((r) => [r.querySelector('a')!.textContent, (r as HTMLTableRowElement).cells[6]!.textContent!.trim()])));
+    await admin.goto(`${s.url}/?q=node`);
+    // node1 has a BMC whose state livery has not learned yet; node2 has none.
+    expect(await powerColumn()).toEqual({ node1: 'unknown', node2: '—' });
+
+    const dialogs: string[] = [];
+    const accept = (d: Dialog) => {
+      dialogs.push(d.message());
+      void d.accept();
+    };
+    admin.on('dialog', accept);
+    await admin.goto(`${s.url}/ui/machines/${NODE1}`);
+    const id = s.livery.cmdb.machines.get(NODE1).id;
+    for (const [action, state, reset] of [['on', 'on', 'On'], ['off', 'off', 'ForceOff']] as const) {
+      await admin.click(`form[action$="/power"]:has(input[value="${action}"]) button`);
+      await admin.waitForFunction((a) => document.querySelector('#power-result')?.textContent?.startsWith(`${a}: done`), { timeout: 15_000 }, action);
+      expect(dialogs.at(-1)).toBe(`Power ${action} node1?`);
+      expect(machinePower.resets.at(-1)).toBe(reset);
+      expect(s.livery.cmdb.bmcs.get(id)!.power).toMatchObject({ state });
+      // The record redraws itself on the power event, without a reload.
+      await admin.waitForFunction((st) => new RegExp(`^${st}, (just now|\\d+ s ago)$`).test(document.querySelector('#record .power')?.textContent ?? ''), { timeout: 15_000 }, state);
+    }
+    admin.off('dialog', accept);
+    await shot(admin, 'machine-power');
+    const asked = bmc.requests.length;
+    await admin.goto(`${s.url}/?q=node`);
+    expect((await powerColumn()).node1).toMatch(/^off, (just now|\d+ s ago)$/);
+    await admin.goto(`${s.url}/ui/machines/${NODE1}`);
+    expect(await admin.$eval('#record .power', (e) => e.textContent)).toMatch(/^off, /);
+    expect(bmc.requests.length).toBe(asked);
   });
 
   it('promotes an image and rolls it back from the page, after a confirmation naming the machines affected', async () => {
@@ -213,8 +257,8 @@ describe('the web console in chromium', () => {
     expect((await fetch(`${s.url}/v1/machines`, { headers: { cookie } })).status).toBe(401);
   });
 
-  it("shows one rollout's waves and its machines' states, with abort for an operator", async () => {
-    const res = await s.api('/v1/rollouts', { method: 'POST', json: { image: ids['2.0'], selector: 'role=web', waves: '100%', bootTimeout: '5s' } });
+  it("shows one rollout's waves and its machines' states, paused, resumed and aborted by clicking", async () => {
+    const res = await s.api('/v1/rollouts', { method: 'POST', json: { image: ids['2.0'], selector: 'role=web', waves: '100%', bootTimeout: '10m' } });
     expect(res.status, await res.clone().text()).toBe(201);
     const { id } = (await res.json()) as { id: number };
     await admin.goto(`${s.url}/ui/rollouts`);
@@ -223,8 +267,30 @@ describe('the web console in chromium', () => {
     expect(await admin.$eval('h1', (h) => h.textContent)).toBe(`Rollout ${id}`);
     expect(await admin.$eval('#rollout', (e) => e.textContent)).toContain('web3');
     expect(await admin.$eval('#rollout', (e) => e.textContent)).toMatch(/Wave \d/);
-    expect(await admin.$$('#rollout form[action$="/abort"]')).toHaveLength(1);
     await shot(admin, 'rollout');
+    // A reader sees the same running rollout, and no button to change it.
+    const reader = await login(readerToken);
+    await reader.goto(`${s.url}/ui/rollouts/${id}`);
+    expect(await reader.$eval('#rollout', (e) => e.textContent)).toContain('running');
+    expect(await reader.$$('#rollout form')).toHaveLength(0);
+    await reader.browserContext().close();
+    // Pause, resume and abort by clicking, each after a confirmation; the CMDB holds each change.
+    const dialogs: string[] = [];
+    const accept = (d: Dialog) => {
+      dialogs.push(d.message());
+      void d.accept();
+    };
+    admin.on('dialog', accept);
+    const buttons = () => admin.$$eval('#rollout form', (forms) => forms.map((f) => f.getAttribute('action')!.split('/').at(-1)));
+    for (const [action, state, then] of [['pause', 'paused', ['resume', 'abort']], ['resume', 'running', ['pause', 'abort']], ['abort', 'aborted', []]] as const) {
+      expect(await buttons()).toContain(action);
+      await Promise.all([admin.waitForNavigation(), admin.click(`#rollout form[action$="/${action}"] button`)]);
+      expect(dialogs.at(-1)).toBe(`${action} rollout ${id}?`);
+      expect(s.livery.cmdb.rollouts.get(id)).toMatchObject({ state, reason: `${action} by token:bootstrap-admin` });
+      expect(await admin.$eval('#rollout', (e) => e.textContent)).toContain(state);
+      expect(await buttons()).toEqual(then);
+    }
+    admin.off('dialog', accept);
   });
 
   it('pages through 10,000 machines', async () => {
