@@ -176,6 +176,36 @@ describe.skipIf(NETNS_SKIP)('the web console in chromium', () => {
     expect(bmc.requests.length).toBe(asked);
   });
 
+  it('filters the event feed by type and by machine', async () => {
+    await admin.goto(`${s.url}/ui/events`);
+    await admin.type('input[name=type]', 'power');
+    await Promise.all([admin.waitForNavigation(), admin.click('form.filters button[type=submit]')]);
+    expect(new URL(admin.url()).searchParams.get('type')).toBe('power');
+    const types = await admin.$$eval('tbody tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    // The power-on and the power-off of node1, nothing else.
+    expect(types).toEqual(['power', 'power']);
+    await admin.goto(`${s.url}/ui/events?mac=${NODE2}`);
+    const macs = await admin.$$eval('tbody tr td:nth-child(3)', (tds) => [...new Set(tds.map((td) => td.textContent))]);
+    expect(macs).toEqual([NODE2]);
+  });
+
+  it('is reachable by keyboard: Tab goes through the navigation, the filters and the machines, Enter opens one', async () => {
+    await admin.goto(`${s.url}/?q=node`);
+    const reached: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      await admin.keyboard.press('Tab');
+      reached.push(await admin.evaluate(() => {
+        const e = document.activeElement!;
+        return `${e.tagName.toLowerCase()}${e.getAttribute('name') ? `[name=${e.getAttribute('name')}]` : ''} ${e.getAttribute('href') ?? e.textContent?.trim() ?? ''}`;
+      }));
+      if (reached.at(-1)!.startsWith('a /ui/machines/')) break;
+    }
+    expect(reached).toEqual(expect.arrayContaining(['a /ui/images', 'a /ui/rollouts', 'a /ui/events', 'input[name=q] ', 'button Filter']));
+    expect(reached.at(-1)).toMatch(/^a \/ui\/machines\/\d+$/);
+    await Promise.all([admin.waitForNavigation(), admin.keyboard.press('Enter')]);
+    expect(await admin.$eval('h1', (h) => h.textContent)).toBe('node1');
+  });
+
   it('promotes an image and rolls it back from the page, after a confirmation naming the machines affected', async () => {
     const dialogs: string[] = [];
     admin.on('dialog', (d) => {
