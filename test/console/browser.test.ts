@@ -1,4 +1,15 @@
-
+/**
+ * The web console in Debian's chromium (puppeteer-core, never a downloaded browser) against a
+ * real `livery serve` in a private network namespace (reached through a UNIX socket): login, the
+ * fleet filter, a machine's boot through the real DHCP, TFTP and HTTP doors (Debian's udhcpc and
+ * curl as its firmware, loader and initramfs) shown as a timeline, the power state learned from a
+ * real Redfish BMC (power on and off clicked on the machine page, checked in the CMDB), the event
+ * feed filtered, keyboard reachability, promote and rollback from the page (checked in the CMDB),
+ * a live event without a reload, a reader without write buttons (and refused anyway), a forged
+ * write without the CSRF token refused, a rollout paused, resumed and aborted by clicking, logout,
+ * and the fleet page at 10,000 machines (at phone width, in the dark theme). Screenshots at
+ * 1280×800 go to test/.tmp/ui/, with the page weights and first-byte times (numbers.json).
+ */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -346,6 +357,14 @@ describe.skipIf(NETNS_SKIP)('the web console in chromium', () => {
     expect(await admin.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await admin.screenshot({ path: join(SHOTS, 'fleet-phone.png') });
     await admin.setViewport({ width: 1280, height: 800 });
+    // The theme follows the system's setting.
+    const background = () => admin.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await admin.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+    expect(await background()).toBe('rgb(250, 250, 250)');
+    await admin.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+    expect(await background()).toBe('rgb(17, 20, 24)');
+    await shot(admin, 'fleet-dark');
+    await admin.emulateMediaFeatures([]);
     await Promise.all([admin.waitForNavigation(), admin.click('a[rel=next]')]);
     expect(await admin.$eval('#fleet p.muted', (p) => p.textContent)).toContain('page 2 of 101');
     notes.fleetFirstByteMsInBrowser = await admin.evaluate(() => {
