@@ -22,10 +22,14 @@ export interface Bmc {
   /** Redfish: the certificate's sha256 fingerprint (hex), accepted even when it is self-signed. */
   fingerprint: string | null;
   updatedAt: string;
+  /** The machine's power as livery last learned it from this BMC (an action or a status read); null: never learned. */
+  power: { state: BmcPowerState; at: string } | null;
 }
 
+export type BmcPowerState = 'on' | 'off';
+
 /** What the power drivers get: the BMC with its password opened. Never leaves the process. */
-export interface BmcCredentials extends Omit<Bmc, 'passwordSet' | 'updatedAt'> {
+export interface BmcCredentials extends Omit<Bmc, 'passwordSet' | 'updatedAt' | 'power'> {
   password: string;
 }
 
@@ -64,6 +68,8 @@ interface BmcRow {
   verify: number;
   fingerprint: string | null;
   updated_at: number;
+  power_state: BmcPowerState | null;
+  power_state_at: number | null;
 }
 
 const toBmc = (r: BmcRow): Bmc => ({
@@ -76,6 +82,7 @@ const toBmc = (r: BmcRow): Bmc => ({
   verify: r.verify === 1,
   fingerprint: r.fingerprint,
   updatedAt: iso(r.updated_at),
+  power: r.power_state && r.power_state_at !== null ? { state: r.power_state, at: iso(r.power_state_at) } : null,
 });
 
 /**
@@ -173,8 +180,13 @@ export class SqliteBmcStore {
   credentials(machineId: number, box: SecretBox): BmcCredentials | null {
     const row = this.row(machineId);
     if (!row) return null;
-    const { passwordSet: _set, updatedAt: _at, ...bmc } = toBmc(row);
+    const { passwordSet: _set, updatedAt: _at, power: _power, ...bmc } = toBmc(row);
     return { ...bmc, password: box.open(row.password_sealed!) };
+  }
+
+  /** Records the power state a BMC just told (or was just told to reach); a machine without a BMC has none to record. */
+  recordPower(machineId: number, state: BmcPowerState, at = Date.now()): void {
+    this.db.prepare('UPDATE machine_bmcs SET power_state = ?, power_state_at = ? WHERE machine_id = ?').run(state, at, machineId);
   }
 
   /** The key ids the stored passwords were sealed with (a start with a new key file checks these). */

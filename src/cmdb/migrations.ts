@@ -304,4 +304,10 @@ export const MIGRATIONS: readonly string[] = [
     kernel_args, vars, ip, subnet_id, secure_boot ON machines
   BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
   `,
+  // 10: each BMC's last known power state and when livery learned it (a power action or a status
+  // read), so pages show it without asking every BMC on each load.
+  `
+  ALTER TABLE machine_bmcs ADD COLUMN power_state TEXT CHECK (power_state IN ('on', 'off'));
+  ALTER TABLE machine_bmcs ADD COLUMN power_state_at INTEGER;
+  `,
 ];

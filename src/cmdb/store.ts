@@ -16,7 +16,7 @@
 import type { ImageManifest } from '../catalog/manifest.js';
 import type { Assignment, AssignmentInput, AssignmentRule } from './assignments.js';
 import type { AuditEntry } from './audit.js';
-import type { Bmc, BmcCredentials, BmcInput, CheckedBmc } from './bmcs.js';
+import type { Bmc, BmcCredentials, BmcInput, BmcPowerState, CheckedBmc } from './bmcs.js';
 import type { EventTuple } from './events.js';
 import type {
   Actor,
@@ -208,6 +208,7 @@ export interface BmcStore {
   write(machineId: number, b: CheckedBmc): void;
   remove(machineId: number): void;
   credentials(machineId: number, box: SecretBox): BmcCredentials | null;
+  recordPower(machineId: number, state: BmcPowerState, at?: number): void;
   keyIds(): string[];
 }
 

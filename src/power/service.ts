@@ -47,6 +47,15 @@ class Limit {
 }
 
 const RETRY_PAUSE_MS = 250;
+
+/**
+ * The power state a conversation with a BMC left livery knowing: the one an action the BMC
+ * accepted leads to, or else the one its status read told (an action it then refused changed nothing).
+ */
+function knownState(action: PowerAction, r: PowerResult): PowerState | null {
+  if (!r.ok || action === 'status') return r.state;
+  return action === 'off' ? 'off' : 'on';
+}
 const label = (m: Machine) => m.hostname ?? m.macs[0] ?? `#${m.id}`;
 
 /**
@@ -121,7 +130,10 @@ export class PowerService {
 
   private record(machine: Machine, action: PowerAction, actor: string, r: PowerResult): void {
     const detail = { action, bmc: r.bmc, result: r.ok ? 'ok' : 'error', state: r.state, attempts: r.attempts, error: r.error, actor };
+    const known = knownState(action, r);
     this.cmdb.tx(() => {
+      // Before the event: a page that redraws the machine on it shows the state just learned.
+      if (known) this.cmdb.bmcs.recordPower(machine.id, known);
       this.cmdb.events.add({ type: 'power', mac: r.mac, machineId: machine.id, detail });
       this.cmdb.audit.record(actor, `power.${action}`, r.mac ?? String(machine.id), detail);
     });

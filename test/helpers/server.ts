@@ -15,6 +15,21 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** fetch against a livery at `url`, with `token` (or another, or `token: null` for none), `json` as the body. */
+export function apiClient(url: string, token: string): TestServer['api'] {
+  return (path, init = {}) => {
+    const headers = new Headers(init.headers);
+    const t = init.token === undefined ? token : init.token;
+    if (t) headers.set('authorization', `Bearer ${t}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set('content-type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
+    return fetch(url + path, { ...init, headers, body });
+  };
+}
+
 /** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir. */
 export async function startTestServer(overrides: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dir = tempDir();
@@ -33,17 +48,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     token,
     dataDir: dir.path,
     config,
-    api(path, init = {}) {
-      const headers = new Headers(init.headers);
-      const t = init.token === undefined ? token : init.token;
-      if (t) headers.set('authorization', `Bearer ${t}`);
-      let body = init.body;
-      if (init.json !== undefined) {
-        headers.set('content-type', 'application/json');
-        body = JSON.stringify(init.json);
-      }
-      return fetch(livery.url + path, { ...init, headers, body });
-    },
+    api: apiClient(livery.url, token),
     async stop() {
       await livery.close();
       dir.cleanup();

@@ -110,8 +110,16 @@ describe.skipIf(NETNS_SKIP)('power API and CLI', () => {
     const on = await json(await s.api('/v1/machines/kvm1/power', { method: 'POST', json: { action: 'on' } }));
     expect(on).toMatchObject({ status: 200, body: { machine: 'kvm1', bmc: 'ipmi://admin@10.77.3.1:623', ok: true, state: 'off', error: null } });
     expect(sim.chassis()).toMatchObject({ power: '1', boot: 'pxe' });
+    // What livery learned is kept with the BMC: the state the action led to, then the one the status read told.
+    const learned = (await json(await s.api('/v1/machines/kvm1/bmc'))).body.power;
+    expect(learned).toMatchObject({ state: 'on', at: expect.stringMatching(/^\d{4}-/) });
+    // Switched off behind livery's back (ipmitool at the BMC): the next status read learns it.
+    net.exec(net.client, 'ipmitool', ['-I', 'lanplus', '-C', String(s.config.power.ipmiCipherSuite), '-H', sim.address, '-U', sim.username, '-P', sim.password, 'chassis', 'power', 'off']);
+    expect(sim.chassis().power).toBe('0');
     const status = await json(await s.api('/v1/machines/kvm1/power'));
-    expect(status.body).toMatchObject({ ok: true, state: 'on' });
+    expect(status.body).toMatchObject({ ok: true, state: 'off' });
+    expect((await json(await s.api('/v1/machines/kvm1/bmc'))).body.power).toMatchObject({ state: 'off' });
+    await s.api('/v1/machines/kvm1/power', { method: 'POST', json: { action: 'on' } });
     const trace = await json(await s.api('/v1/machines/kvm1/trace'));
     expect(trace.body.boots.at(-1).stages[0]).toMatchObject({ stage: 'power', event: 'power', detail: { action: 'on', result: 'ok' } });
     const audit = new Database(join(s.dataDir, 'livery.db'), { readonly: true });
@@ -130,6 +138,8 @@ describe.skipIf(NETNS_SKIP)('power API and CLI', () => {
     expect(wrong.body.error).toMatch(/^BMC ipmi:\/\/admin@10\.77\.3\.1:623: ipmitool chassis power status failed: RAKP 2 HMAC is invalid/);
     // Refused credentials are not tried again.
     expect(wrong.body.result.attempts).toBe(1);
+    // A BMC that never answered taught livery nothing.
+    expect((await json(await s.api('/v1/machines/badpw/bmc'))).body.power).toBeNull();
     const bad = await json(await s.api('/v1/machines/kvm1/power', { method: 'POST', json: { action: 'explode' } }));
     expect(bad.status).toBe(400);
   });

@@ -6,7 +6,7 @@ import { formatKeyValues, parseKeyValues } from '../../cmdb/key-values.js';
 import type { Machine, MachineState } from '../../cmdb/types.js';
 import { healthOf } from '../../health/verdict.js';
 import { html, type Html } from '../html.js';
-import { layout, sendHtml, when } from '../layout.js';
+import { ago, layout, sendHtml, when } from '../layout.js';
 import { requireSession } from '../session.js';
 
 export const PAGE_SIZE = 100;
@@ -32,6 +32,17 @@ export function imageLabel(cmdb: Cmdb, id: string | null): string {
   return image ? `${image.name} ${image.version}` : id.slice(0, 12);
 }
 
+/**
+ * A machine's power as livery last learned it from its BMC ("on, 2 min ago"): recorded by every
+ * power action and status read, so no page load asks a BMC.
+ */
+export function powerOf(cmdb: Cmdb, m: Machine): Html {
+  const bmc = cmdb.bmcs.get(m.id);
+  if (!bmc) return html`<span class="muted" title="no BMC registered">—</span>`;
+  if (!bmc.power) return html`<span class="muted" title="no power action or status read yet">unknown</span>`;
+  return html`<span class="power ${bmc.power.state === 'on' ? 'ok' : 'muted'}" title="${when(bmc.power.at)}">${bmc.power.state}, ${ago(bmc.power.at)}</span>`;
+}
+
 const HEALTH_CLASS = { healthy: 'ok', unhealthy: 'bad', pending: 'warn', 'not-booted': 'muted' } as const;
 
 /**
@@ -46,6 +57,7 @@ export function fleetRow(cmdb: Cmdb, m: Machine): Html {
 <td>${m.state}</td><td>${m.site ?? '—'}</td>
 <td class="wide">${formatKeyValues(m.labels)}</td>
 <td>${bootsWhat(m)}</td>
+<td>${powerOf(cmdb, m)}</td>
 <td>${when(health.bootedAt)}<br><span class="muted">${imageLabel(cmdb, health.imageId)}</span> <span class="${HEALTH_CLASS[health.state]}">${health.state}</span></td>
 </tr>`;
 }
@@ -97,7 +109,7 @@ function fleetPage(cmdb: Cmdb, q: FleetQuery): { body: Html; ok: boolean } {
 <section id="fleet" class="card" hx-ext="sse" sse-connect="/ui/stream">
 ${problem ? html`<p class="bad" role="alert">${problem}</p>` : ''}
 <p class="muted">${total} machine${total === 1 ? '' : 's'}${total > PAGE_SIZE ? `, page ${page} of ${pages}` : ''}</p>
-<table><thead><tr><th>Hostname</th><th>MACs</th><th>State</th><th>Site</th><th class="wide">Labels</th><th>Boots</th><th>Last boot</th></tr></thead>
+<table><thead><tr><th>Hostname</th><th>MACs</th><th>State</th><th>Site</th><th class="wide">Labels</th><th>Boots</th><th>Power</th><th>Last boot</th></tr></thead>
 <tbody>${machines.map((m) => fleetRow(cmdb, m))}</tbody></table>
 <nav class="pager" aria-label="Pages">
 ${page > 1 ? html`<a href="${linkWith(q, { page: String(page - 1) })}" rel="prev">← previous</a>` : ''}

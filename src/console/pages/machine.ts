@@ -13,7 +13,7 @@ import { html, type Html } from '../html.js';
 import { layout, sendHtml, when } from '../layout.js';
 import { may, requireCsrf, requireSession } from '../session.js';
 import { eventTable } from './events.js';
-import { bootsWhat, imageLabel } from './fleet.js';
+import { bootsWhat, imageLabel, powerOf } from './fleet.js';
 
 /** One boot as a row of stages with their times; a boot that stopped ends with where it stopped. */
 function timeline(cmdb: Cmdb, boot: BootTrace): Html {
@@ -25,8 +25,8 @@ ${boot.complete ? html`<span class="ok">complete</span>` : html`<span class="bad
 ${boot.lastStep ? html`<p class="muted">${boot.lastStep}</p>` : ''}</div>`;
 }
 
-function record(m: Machine): Html {
-  const rows: [string, string][] = [
+function record(cmdb: Cmdb, m: Machine): Html {
+  const rows: [string, Html | string][] = [
     ['Hostname', m.hostname ?? '—'],
     ['MACs', m.macs.join(', ')],
     ['State', m.state],
@@ -37,6 +37,7 @@ function record(m: Machine): Html {
     ['Subnet', m.subnet ?? '—'],
     ['Kernel args', m.kernelArgs || '—'],
     ['Last seen', when(m.lastSeenAt)],
+    ['Power', powerOf(cmdb, m)],
   ];
   return html`<table>${rows.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</table>`;
 }
@@ -60,7 +61,8 @@ export function machineRoutes(app: FastifyInstance, ctx: HttpContext, power: Pow
     const events = m.macs.length ? cmdb.events.recent(30, { mac: m.macs[0] }) : [];
     const body = html`<h1>${m.hostname ?? `Machine #${m.id}`}</h1>
 <div hx-ext="sse" sse-connect="/ui/stream?mac=${m.macs[0] ?? ''}">
-<section class="card"><h2>Record</h2>${record(m)}</section>
+<section class="card" id="record" hx-get="/ui/machines/${m.id}" hx-select="#record" hx-target="this" hx-swap="outerHTML" hx-trigger="sse:m${m.id} throttle:500ms">
+<h2>Record</h2>${record(cmdb, m)}</section>
 <section class="card"><h2>Next boot (explain)</h2>
 <p><strong>${plan.action}</strong> ${plan.image ? html`${plan.image.name} ${plan.image.version} <span class="mono muted">${plan.image.id.slice(0, 12)}</span>` : ''}</p>
 <ol>${plan.reasons.map((r) => html`<li>${r}</li>`)}</ol></section>

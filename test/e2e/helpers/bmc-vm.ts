@@ -32,7 +32,7 @@ export interface BmcVmOptions {
 }
 
 const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-const FORWARDER = resolve(import.meta.dirname, '../../helpers/tcp-to-unix.mjs');
+const FORWARDER = resolve(import.meta.dirname, '../../helpers/socket-forward.mjs');
 
 /** What both kinds share: the BMC's address, a tap, QEMU's arguments, the files kept on failure. */
 function prepare(o: BmcVmOptions, bmc?: QemuSpec['bmc']) {
@@ -119,7 +119,7 @@ export async function startRedfishVm(o: BmcVmOptions): Promise<RedfishVm> {
   }, qmpSocket);
   const bmcSocket = join(o.dir, 'redfish.sock');
   const bmc = await startRedfishBmc(o.dir, backend, { username: 'root', password: p.password }, { socketPath: bmcSocket });
-  await o.lab.startService(`redfish-forward-${o.hostname}`, p.net, process.execPath, [FORWARDER, o.bmcAddress, '443', bmcSocket], 'listening');
+  await o.lab.startService(`redfish-forward-${o.hostname}`, p.net, process.execPath, [FORWARDER, `${o.bmcAddress}:443`, bmcSocket], 'listening');
   return {
     mac: o.mac,
     hostname: o.hostname,
