@@ -8,7 +8,7 @@ import { collect, formatObject, keyValues, printJson, printRecord, printTable } 
 import { wholeNumber } from './numbers.js';
 import { bmcFromFlags, bmcOptions, formatBmc, putBmc, type BmcFlags } from './bmc.js';
 import type { Bmc } from '../cmdb/bmcs.js';
-import { MACHINE_STATES } from '../cmdb/machines.js';
+import { MACHINE_STATES } from '../cmdb/machine-rows.js';
 import { choice } from './choices.js';
 import { confirm } from './confirm.js';
 

@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import { machineConditions, SELECT, toMachine, type MachineRow } from './machines.js';
+import { machineConditions, SELECT, toMachine, type MachineRow } from './machine-rows.js';
 import type { Machine, MachineState } from './types.js';
 
 export interface FleetFilter {

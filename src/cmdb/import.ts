@@ -3,7 +3,8 @@ import { parseKeyValues } from './key-values.js';
 import type { Machine, MachineInput } from './types.js';
 import type { Cmdb } from './index.js';
 import type { BmcInput, CheckedBmc } from './bmcs.js';
-import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
+import type { CheckedMachine, PendingOwners } from './machine-check.js';
+import type { PlanClaims } from './machines.js';
 import type { SecretBox } from './secret-box.js';
 
 /** One row of an import file: its machine, or why it could not even be read. */

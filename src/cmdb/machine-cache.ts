@@ -1,5 +1,5 @@
 import type { AssignmentRule } from './assignments.js';
-import { discoveredMachine } from './machines.js';
+import { discoveredMachine } from './machine-rows.js';
 import type { AssignmentStore, BatchOutcome, MachineStore } from './store.js';
 import type { Machine } from './types.js';
 

@@ -1,83 +1,13 @@
 import type { Db } from './db.js';
-import { conflict, invalid, notFound } from './errors.js';
-import { checkDistinctEnvNames } from './env-names.js';
-import { applyChanges } from './key-values.js';
+import { notFound } from './errors.js';
+import { MachineChecker, type CheckedMachine, type PendingOwners } from './machine-check.js';
+import { SELECT, toMachine, machineConditions, type MachineRow } from './machine-rows.js';
 import { normalizeMac } from '../net/mac.js';
-import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import type { Machine, MachineFilter, MachineInput, MachineState, SecureBoot } from './types.js';
 import type { FlatFacts } from '../facts/types.js';
 import type { SqliteSubnetStore } from './subnets.js';
-import { poolBounds } from './subnets.js';
-import {
-  checkChannel,
-  checkHostname,
-  checkImageName,
-  checkIp,
-  checkKernelArgs,
-  checkLabels,
-  checkMacs,
-  checkObject,
-  checkSecureBoot,
-  checkText,
-  checkUuid,
-  checkVars,
-} from './validate.js';
-import { refuseRefLikeName, resolveRef } from './refs.js';
-import { iso, isoOrNull } from './util.js';
+import { resolveRef } from './refs.js';
 import { matchesSelector, type Selector } from './selector.js';
-
-export interface MachineRow {
-  id: number;
-  hostname: string | null;
-  uuid: string | null;
-  site: string | null;
-  labels: string;
-  state: MachineState;
-  image_name: string | null;
-  image_channel: string | null;
-  image_id: string | null;
-  kernel_args: string;
-  vars: string;
-  ip: string | null;
-  subnet_id: number | null;
-  subnet_name: string | null;
-  secure_boot: SecureBoot | null;
-  macs: string;
-  created_at: number;
-  updated_at: number;
-  last_seen_at: number | null;
-  facts: string | null;
-}
-
-/** A machine's checked values, ready for its row (see MachineStore.check). */
-export interface CheckedMachine {
-  macs: string[];
-  hostname: string | null;
-  uuid: string | null;
-  site: string | null;
-  labels: string;
-  state: MachineState;
-  imageName: string | null;
-  imageChannel: string | null;
-  imageId: string | null;
-  kernelArgs: string;
-  vars: string;
-  ip: string | null;
-  subnetId: number | null;
-  secureBoot: SecureBoot | null;
-}
-
-/**
- * Owners not yet in the database (earlier rows of the same import): each answers how to name
- * the machine that already claims a MAC, hostname (lower case) or address, or null.
- */
-export interface PendingOwners {
-  mac(mac: string): string | null;
-  hostname(hostname: string): string | null;
-  ip(ip: string): string | null;
-}
-
-const NO_PENDING: PendingOwners = { mac: () => null, hostname: () => null, ip: () => null };
 
 /**
  * What a checked plan expects to find when it is applied: the owner of each MAC, hostname
@@ -93,85 +23,6 @@ export interface PlanClaims {
   imageIds: Set<string>;
 }
 
-export const MACHINE_STATES: readonly MachineState[] = ['discovered', 'registered', 'retired'];
-
-// MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
-export const SELECT = `
-  SELECT m.*, s.name AS subnet_name,
-    (SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)) AS macs
-  FROM machines m LEFT JOIN subnets s ON s.id = m.subnet_id`;
-
-export function toMachine(r: MachineRow): Machine {
-  return {
-    id: r.id,
-    macs: r.macs ? r.macs.split(',') : [],
-    hostname: r.hostname,
-    uuid: r.uuid,
-    site: r.site,
-    labels: JSON.parse(r.labels),
-    state: r.state,
-    image: { name: r.image_name, channel: r.image_channel, id: r.image_id },
-    kernelArgs: r.kernel_args,
-    vars: JSON.parse(r.vars),
-    ip: r.ip,
-    subnet: r.subnet_name,
-    secureBoot: r.secure_boot,
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-    lastSeenAt: isoOrNull(r.last_seen_at),
-    facts: r.facts === null ? null : JSON.parse(r.facts),
-  };
-}
-
-/** The machine addDiscovered(mac, at) creates as `id`, as a lookup would return it, without reading it back. */
-export function discoveredMachine(id: number, mac: string, at: number): Machine {
-  return toMachine({
-    id,
-    hostname: null,
-    uuid: null,
-    site: null,
-    labels: '{}',
-    state: 'discovered',
-    image_name: null,
-    image_channel: null,
-    image_id: null,
-    kernel_args: '',
-    vars: '{}',
-    ip: null,
-    subnet_id: null,
-    subnet_name: null,
-    secure_boot: null,
-    macs: mac,
-    created_at: at,
-    updated_at: at,
-    last_seen_at: at,
-    facts: null,
-  });
-}
-
-/**
- * The WHERE conditions of the filters every machine listing shares (state, site, labels),
- * for the API's list and the console's fleet page alike; callers append their own.
- */
-export function machineConditions(filter: { state?: MachineState; site?: string; labels?: Record<string, string> }): { where: string[]; args: unknown[] } {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (filter.state) {
-    where.push('m.state = ?');
-    args.push(filter.state);
-  }
-  if (filter.site) {
-    where.push('m.site = ?');
-    args.push(filter.site);
-  }
-  // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
-  for (const [k, v] of Object.entries(checkLabels('label', filter.labels ?? {}))) {
-    where.push('json_extract(m.labels, ?) = ?');
-    args.push(`$."${k}"`, v);
-  }
-  return { where, args };
-}
-
 export class SqliteMachineStore {
   private readonly byMac;
   private readonly byId;
@@ -183,15 +34,12 @@ export class SqliteMachineStore {
   private readonly lastSeen;
   private readonly lastSeenMany;
   private readonly changes;
-  private readonly idOfHostname;
-  private readonly imageExists;
-  private readonly ownerOfIp;
+  private readonly checker: MachineChecker;
   private readonly updateMachine;
   private readonly deleteMacs;
 
   constructor(
-    private readonly db: Db,
-    private readonly subnets: SqliteSubnetStore,
+    private readonly db: Db,readonly subnets: SqliteSubnetStore,
   ) {
     // The boot path looks machines up by MAC for every packet, touches them at every boot step
     // and registers unknown MACs as they appear: keep those statements prepared.
@@ -210,10 +58,7 @@ export class SqliteMachineStore {
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
     this.lastSeenMany = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))');
     this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
-    // validate() and the update run once per row of a bulk import: prepared once, not per call.
-    this.idOfHostname = db.prepare('SELECT id FROM machines WHERE hostname = ?').pluck();
-    this.imageExists = db.prepare('SELECT 1 FROM images WHERE id = ?').pluck();
-    this.ownerOfIp = db.prepare('SELECT id, hostname FROM machines WHERE ip = ?');
+    // The update runs once per row of a bulk import: prepared once, not per call.
     this.updateMachine = db.prepare(
       `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
          image_name=@imageName, image_channel=@imageChannel, image_id=@imageId, kernel_args=@kernelArgs, vars=@vars,
@@ -221,6 +66,7 @@ export class SqliteMachineStore {
        WHERE id=@id`,
     );
     this.deleteMacs = db.prepare('DELETE FROM machine_macs WHERE machine_id = ?');
+    this.checker = new MachineChecker(db, subnets, this);
   }
 
   /** Moves whenever an existing machine changes, in any process (triggers, migration 3): see MachineCache. */
@@ -320,7 +166,7 @@ export class SqliteMachineStore {
 
   /** create() without reading the new machine back: for the boot path, which needs only its id. */
   add(input: MachineInput): number {
-    const v = this.validate(input, null);
+    const v = this.checker.check(input, null);
     const info = this.insertMachine.run({ ...v, now: Date.now() });
     const id = Number(info.lastInsertRowid);
     this.writeMacs(id, v.macs);
@@ -341,7 +187,7 @@ export class SqliteMachineStore {
 
   update(ref: string | number, input: MachineInput): Machine {
     const existing = this.get(ref);
-    this.write(existing.id, this.validate(input, existing), input.macs !== undefined);
+    this.write(existing.id, this.checker.check(input, existing), input.macs !== undefined);
     return this.get(existing.id);
   }
 
@@ -351,7 +197,7 @@ export class SqliteMachineStore {
    * the same import that are not in the database yet.
    */
   check(input: MachineInput, existing: Machine | null, others: PendingOwners): CheckedMachine {
-    return this.validate(input, existing, others);
+    return this.checker.check(input, existing, others);
   }
 
   /** Writes checked values over machine `id` (replacing its MACs when macsChanged). */
@@ -470,74 +316,4 @@ export class SqliteMachineStore {
     macs.forEach((mac, i) => this.insertMac.run(mac, id, i));
   }
 
-  /** Checks every field and cross-record rule; returns values ready for the row. */
-  private validate(input: MachineInput, existing: Machine | null, others: PendingOwners = NO_PENDING): CheckedMachine {
-    const pick = <K extends keyof MachineInput>(k: K, fallback: MachineInput[K]) => (input[k] !== undefined ? input[k] : fallback);
-    const macs = input.macs !== undefined || !existing ? checkMacs('macs', input.macs) : existing.macs;
-    for (const mac of macs) {
-      const pending = others.mac(mac);
-      if (pending) throw conflict('macs', `MAC ${mac} already belongs to machine ${pending}`);
-      const owner = this.idOfMac(mac);
-      if (owner !== null && owner !== existing?.id) {
-        const other = this.find(owner);
-        throw conflict('macs', `MAC ${mac} already belongs to machine ${other?.hostname ?? other?.id}`);
-      }
-    }
-    const hostname = checkHostname('hostname', pick('hostname', existing?.hostname));
-    // Rows written before this rule keep their hostname until it is changed.
-    if (hostname && hostname !== existing?.hostname) refuseRefLikeName('hostname', hostname, ['mac', 'id']);
-    if (hostname) {
-      const other = this.idOfHostname.get(hostname) as number | undefined;
-      if ((other !== undefined && other !== existing?.id) || others.hostname(hostname)) throw conflict('hostname', `hostname ${hostname} is already taken`);
-    }
-    const state = pick('state', existing?.state) ?? 'registered';
-    if (!MACHINE_STATES.includes(state)) throw invalid('state', `must be one of ${MACHINE_STATES.join(', ')}`);
-    const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
-    const imageId = checkText('image.id', imageIn.id ?? null, 64);
-    if (imageId && !this.imageExists.get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
-    const imageName = checkImageName('image.name', imageIn.name ?? null);
-    const imageChannel = checkChannel('image.channel', imageIn.channel ?? null) ?? (imageName ? 'stable' : null);
-    const subnetRef = pick('subnet', existing?.subnet);
-    const subnet = subnetRef ? this.subnets.find(subnetRef) : null;
-    if (subnetRef && !subnet) throw invalid('subnet', `no subnet ${subnetRef}`);
-    const ip = checkIp('ip', pick('ip', existing?.ip));
-    if (ip) this.checkReservation(ip, subnet, existing?.id ?? null, others);
-    return {
-      macs,
-      hostname,
-      uuid: checkUuid('uuid', pick('uuid', existing?.uuid)),
-      site: checkText('site', pick('site', existing?.site), 64),
-      labels: JSON.stringify(
-        checkDistinctEnvNames('labels', 'LABEL', checkLabels('labels', applyChanges('labelChanges', { field: 'labels', given: input.labels !== undefined }, pick('labels', existing?.labels) ?? {}, input.labelChanges))),
-      ),
-      state,
-      imageName,
-      imageChannel,
-      imageId,
-      kernelArgs: checkKernelArgs('kernelArgs', pick('kernelArgs', existing?.kernelArgs)),
-      vars: JSON.stringify(
-        checkDistinctEnvNames('vars', 'VAR', checkVars('vars', applyChanges('varChanges', { field: 'vars', given: input.vars !== undefined }, pick('vars', existing?.vars) ?? {}, input.varChanges))),
-      ),
-      ip,
-      subnetId: subnet?.id ?? null,
-      secureBoot: checkSecureBoot('secureBoot', pick('secureBoot', existing?.secureBoot)),
-    };
-  }
-
-  private checkReservation(ip: string, named: { name: string; cidr: string } | null, selfId: number | null, others: PendingOwners): void {
-    const addr = parseIpv4(ip)!;
-    if (named && !cidrContains(parseCidr(named.cidr)!, addr)) throw invalid('ip', `${ip} is outside its subnet ${named.name} (${named.cidr})`);
-    const subnet = this.subnets.containing(addr);
-    if (subnet) {
-      if (!isUsableHost(parseCidr(subnet.cidr)!, addr)) throw invalid('ip', `${ip} is the network or broadcast address of ${subnet.cidr}`);
-      if (subnet.gateway === ip) throw invalid('ip', `${ip} is the gateway of subnet ${subnet.name}`);
-      if (poolBounds(subnet).some((p) => addr >= p.start && addr <= p.end)) {
-        throw invalid('ip', `${ip} is inside the dynamic pool of subnet ${subnet.name}; reserve an address outside the pool`);
-      }
-    }
-    const other = this.ownerOfIp.get(ip) as { id: number; hostname: string | null } | undefined;
-    if (other && other.id !== selfId) throw conflict('ip', `${ip} is already reserved for machine ${other.hostname ?? other.id}`);
-    const pending = others.ip(ip);
-    if (pending) throw conflict('ip', `${ip} is already reserved for machine ${pending}`);
-  }
 }

@@ -40,7 +40,8 @@ import type {
   SubnetInput,
 } from './types.js';
 import type { Lease, LeaseState, LeaseView } from './leases.js';
-import type { CheckedMachine, PendingOwners, PlanClaims } from './machines.js';
+import type { CheckedMachine, PendingOwners } from './machine-check.js';
+import type { PlanClaims } from './machines.js';
 import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
 import type { SecretBox } from './secret-box.js';
 import type { Selector } from './selector.js';

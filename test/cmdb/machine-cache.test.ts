@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MachineCache, openCmdb, type Cmdb } from '../../src/cmdb/index.js';
 import { CHECK_INTERVAL_MS } from '../../src/cmdb/machine-cache.js';
-import { discoveredMachine } from '../../src/cmdb/machines.js';
+import { discoveredMachine } from '../../src/cmdb/machine-rows.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Long enough for the cache to read the change counter again. */
