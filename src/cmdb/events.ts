@@ -84,6 +84,18 @@ export class SqliteEventStore {
     return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM events').get() as { id: number }).id;
   }
 
+  /** The MACs with events after `afterId`, and the newest such event's id (`afterId` when there is none). */
+  macsAfter(afterId: number): { macs: string[]; lastId: number } {
+    const rows = this.db.prepare('SELECT mac, max(id) AS last FROM events WHERE id > ? GROUP BY mac').all(afterId) as { mac: string | null; last: number }[];
+    let lastId = afterId;
+    const macs: string[] = [];
+    for (const r of rows) {
+      if (r.last > lastId) lastId = r.last;
+      if (r.mac !== null) macs.push(r.mac);
+    }
+    return { macs, lastId };
+  }
+
   /**
    * The image of the newest boot plan served to any of these MACs (an iPXE script, or a GRUB or
    * pxelinux config over TFTP): null when that plan booted nothing, undefined when there was none.

@@ -159,6 +159,8 @@ export interface EventStore {
   /** Events after `afterId`, oldest first: the SSE stream's cursor. */
   tail(afterId: number, limit?: number): LivEvent[];
   lastId(): number;
+  /** The MACs with events after `afterId`, and the newest such event's id (`afterId` when there is none). */
+  macsAfter(afterId: number): { macs: string[]; lastId: number };
   lastServedImage(macs: string[]): string | null | undefined;
   forMac(mac: string, limit?: number): LivEvent[];
   latestOf(macs: readonly string[], types: readonly string[], afterId?: number): LivEvent | null;

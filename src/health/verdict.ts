@@ -26,6 +26,8 @@ export interface HealthVerdict {
   at: string | null;
   reason: string | null;
   failing: FailingCheck[];
+  /** For a pending verdict, when it turns unhealthy if no report comes (ms since the epoch); null otherwise. */
+  decidesAt: number | null;
 }
 
 const HEALTH_EVENTS = ['healthy', 'unhealthy'];
@@ -45,7 +47,7 @@ export function imageHealth(cmdb: Cmdb, imageId: string | null): HealthSpec | nu
 export function healthOf(cmdb: Cmdb, machine: Machine, opts: { afterEventId?: number; now?: number } = {}): HealthVerdict {
   const now = opts.now ?? Date.now();
   const booted = cmdb.events.latestOf(machine.macs, ['booted'], opts.afterEventId ?? 0);
-  const none: HealthVerdict = { state: 'not-booted', imageId: null, bootedEventId: null, bootedAt: null, at: null, reason: null, failing: [] };
+  const none: HealthVerdict = { state: 'not-booted', imageId: null, bootedEventId: null, bootedAt: null, at: null, reason: null, failing: [], decidesAt: null };
   if (!booted) return none;
   const base = { ...none, imageId: booted.imageId, bootedEventId: booted.id, bootedAt: booted.at };
   const report = cmdb.events.latestOf(machine.macs, HEALTH_EVENTS, booted.id);
@@ -58,5 +60,5 @@ export function healthOf(cmdb: Cmdb, machine: Machine, opts: { afterEventId?: nu
   if (!spec || spec.checks.length === 0) return { ...base, state: 'healthy', at: booted.at, reason: 'the image has no health checks: healthy once booted' };
   const deadline = Date.parse(booted.at) + (spec.timeoutSeconds + REPORT_GRACE_SECONDS) * 1000;
   if (now >= deadline) return { ...base, state: 'unhealthy', at: new Date(deadline).toISOString(), reason: 'no report', failing: [] };
-  return { ...base, state: 'pending', reason: `waiting for the agent's report until ${new Date(deadline).toISOString()}` };
+  return { ...base, state: 'pending', reason: `waiting for the agent's report until ${new Date(deadline).toISOString()}`, decidesAt: deadline };
 }

@@ -4,6 +4,7 @@ import type { Rollout, RolloutMachine } from '../cmdb/rollouts.js';
 import type { Machine } from '../cmdb/types.js';
 import { healthOf, type HealthVerdict } from '../health/verdict.js';
 import type { Logger } from '../log.js';
+import { Attention } from './attention.js';
 import { revertChanged } from './commands.js';
 import { admit, allowedFailures, parseMaxFailures, type PaceState } from './plan.js';
 import type { RolloutPower } from './power.js';
@@ -28,6 +29,7 @@ export class RolloutEngine {
   private timer: NodeJS.Timeout | null = null;
   /** `${rollout}:${machine}` of the power calls this process has made and not yet recorded. */
   private readonly calls = new Map<string, Promise<void>>();
+  private readonly attention: Attention;
 
   constructor(
     private readonly cmdb: Cmdb,
@@ -35,7 +37,9 @@ export class RolloutEngine {
     private readonly power: RolloutPower,
     private readonly logger: Logger,
     private readonly intervalMs = 1000,
-  ) {}
+  ) {
+    this.attention = new Attention(cmdb);
+  }
 
   start(): void {
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
@@ -53,7 +57,10 @@ export class RolloutEngine {
    */
   tick(now = Date.now()): void {
     try {
-      for (const r of this.cmdb.rollouts.active()) this.step(r, now);
+      const active = this.cmdb.rollouts.active();
+      if (active.length === 0) return;
+      this.attention.beginTick(now);
+      for (const r of active) this.step(r, now);
     } catch (err) {
       this.logger.error({ err }, 'rollout engine tick failed');
     }
@@ -70,14 +77,17 @@ export class RolloutEngine {
         waveEvent(this.cmdb, r.id, r.imageId, r.wave, { state: 'running' });
       });
     }
+    const all = this.attention.moved(r, wave.state === 'pending' ? 'running' : wave.state);
     const machines = this.cmdb.rollouts.machines(r.id, r.wave);
-    for (const m of machines) this.observe(r, m, now);
-    const after = this.cmdb.rollouts.machines(r.id, r.wave);
+    const look = machines.filter((m) => this.attention.needsLook(r, m, now, all));
+    for (const m of look) this.observe(r, m, now);
+    // Power calls record their answers between ticks, never during one: unlooked rows are as read.
+    const after = look.length > 0 ? this.cmdb.rollouts.machines(r.id, r.wave) : machines;
     const failed = after.filter((m) => m.state === 'failed');
     if (failed.length > allowedFailures(parseMaxFailures(r.maxFailures), after.length)) return this.halt(r, failed);
     const current = this.cmdb.rollouts.waves(r.id)[r.wave]!;
     if (current.state === 'running') {
-      if (r.state === 'running') this.admitMachines(r, after, now);
+      if (r.state === 'running') this.admitMachines(r, after, now, all);
       if (after.every((m) => DONE.has(m.state))) {
         this.cmdb.tx(() => {
           this.cmdb.rollouts.updateWave(r.id, r.wave, { state: 'soaking', soakUntil: now + r.soakMs });
@@ -89,18 +99,26 @@ export class RolloutEngine {
     }
   }
 
-  /** Pins and cycles (or, without a BMC, pins and waits for) as many queued machines as pacing allows. */
-  private admitMachines(r: Rollout, machines: RolloutMachine[], now: number): void {
-    const withBmc: RolloutMachine[] = [];
-    for (const m of machines) {
-      if (m.state !== 'queued' && !BOOTING.has(m.state)) continue;
-      const machine = this.cmdb.machines.find(m.machineId);
-      if (!machine) continue;
-      if (this.power.hasBmc(machine)) withBmc.push(m);
-      else if (m.state === 'queued') this.begin(r, m, machine, now);
+  /**
+   * Pins and cycles as many queued machines as pacing allows. Machines without a BMC are not
+   * paced: when `all` are looked at (a wave's first tick, a rollback's), each is pinned at once
+   * and waits for a reboot, so a later tick finds only machines livery cycles in the queue.
+   */
+  private admitMachines(r: Rollout, machines: RolloutMachine[], now: number, all: boolean): void {
+    const states = machines.map(pace);
+    if (all) {
+      machines.forEach((m, i) => {
+        if (m.state !== 'queued') return;
+        const machine = this.cmdb.machines.find(m.machineId);
+        if (!machine || this.power.hasBmc(machine)) return;
+        this.begin(r, m, machine, now);
+        states[i] = 'done';
+      });
     }
-    const states = withBmc.map(pace);
-    for (const i of admit(states, r.maxParallel)) this.begin(r, withBmc[i]!, this.cmdb.machines.get(withBmc[i]!.machineId), now);
+    for (const i of admit(states, r.maxParallel)) {
+      const machine = this.cmdb.machines.find(machines[i]!.machineId);
+      if (machine) this.begin(r, machines[i]!, machine, now);
+    }
   }
 
   /**
@@ -173,20 +191,24 @@ export class RolloutEngine {
     if (!machine) return this.finish(r, m, null, 'failed', { reason: 'the machine was deleted' });
     if (m.state === 'cycling') return this.resumeCycling(r, m, machine, now);
     if (m.state !== 'booting' && m.state !== 'waiting-reboot' && m.state !== 'healthy') return;
-    if (m.expectedImageId === null) return m.state === 'healthy' ? undefined : this.finish(r, m, machine, 'healthy', { reason: 'its previous selection boots no image' });
+    if (m.expectedImageId === null) {
+      if (m.state === 'healthy') return this.attention.lookedAt(r, m, Infinity);
+      return this.finish(r, m, machine, 'healthy', { reason: 'its previous selection boots no image' });
+    }
     const v = healthOf(this.cmdb, machine, { afterEventId: m.sinceEventId ?? 0, now });
     const onImage = v.imageId === m.expectedImageId;
     if (m.state === 'healthy') {
-      if (!onImage || v.state === 'unhealthy') this.finish(r, m, machine, 'failed', verdictDetail(v, onImage ? 'turned unhealthy while soaking' : `rebooted into ${v.imageId ?? 'nothing'} while soaking`));
-      return;
+      if (onImage && v.state !== 'unhealthy') return this.attention.lookedAt(r, m, v.decidesAt ?? Infinity);
+      return this.finish(r, m, machine, 'failed', verdictDetail(v, onImage ? 'turned unhealthy while soaking' : `rebooted into ${v.imageId ?? 'nothing'} while soaking`));
     }
     if (onImage && v.state === 'healthy') return this.finish(r, m, machine, 'healthy', { bootedAt: v.bootedAt, healthyAt: v.at });
     if (onImage && v.state === 'unhealthy') return this.finish(r, m, machine, 'failed', verdictDetail(v, v.reason ?? 'unhealthy'));
     if (m.deadlineAt !== null && now >= m.deadlineAt) {
       if (!m.cycleConfirmed && !this.bootedSince(machine, m)) return this.recycle(r, m, machine, now);
       const seen = v.imageId && !onImage ? `it booted ${v.imageId}, not ${m.expectedImageId}` : v.state === 'pending' ? 'booted, but no health report yet' : 'it did not phone home';
-      this.finish(r, m, machine, 'failed', verdictDetail(v, `not healthy on ${m.expectedImageId} within the boot timeout (${r.bootTimeoutMs / 1000} s): ${seen}`));
+      return this.finish(r, m, machine, 'failed', verdictDetail(v, `not healthy on ${m.expectedImageId} within the boot timeout (${r.bootTimeoutMs / 1000} s): ${seen}`));
     }
+    this.attention.lookedAt(r, m, Math.min(m.deadlineAt ?? Infinity, v.decidesAt ?? Infinity));
   }
 
   /**
@@ -269,10 +291,12 @@ export class RolloutEngine {
 
   /** The way back: every machine queued for it, paced as the rollout, must come back healthy on its previous image. */
   private stepBack(r: Rollout, now: number): void {
+    const all = this.attention.moved(r, undefined);
     const back = this.cmdb.rollouts.machines(r.id).filter((m) => m.phase === 'back');
-    for (const m of back) this.observe(r, m, now);
-    const after = this.cmdb.rollouts.machines(r.id).filter((m) => m.phase === 'back');
-    this.admitMachines(r, after, now);
+    const look = back.filter((m) => this.attention.needsLook(r, m, now, all));
+    for (const m of look) this.observe(r, m, now);
+    const after = look.length > 0 ? this.cmdb.rollouts.machines(r.id).filter((m) => m.phase === 'back') : back;
+    this.admitMachines(r, after, now, all);
     if (!after.every((m) => DONE.has(m.state))) return;
     const waves = this.cmdb.rollouts.waves(r.id);
     const halted = waves.some((w) => w.state === 'failed');

@@ -17,6 +17,8 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 let server: TestServer;
 let v2 = '';
 const fleet = new FakeFleet(() => server.url, () => 'healthy', 0);
+/** The same machines rebooted by hand into an image whose agent never reports. */
+const silent = new FakeFleet(() => server.url, () => 'silent', 0);
 /** The BMC of a livery that dies mid-call: it never answers. */
 const dying: RolloutPower & { asked: string[] } = { asked: [], hasBmc: () => true, cycle: (m) => (dying.asked.push(m.macs[0]!), new Promise(() => {})) };
 const engine = (power: RolloutPower) => new RolloutEngine(server.livery.cmdb, new Catalog(server.livery.cmdb, server.config), power, createLogger('silent'));
@@ -26,18 +28,19 @@ beforeAll(async () => {
   const health = { timeoutSeconds: 30, checks: [{ kind: 'unit' as const, value: 'ssh.service' }] };
   expect((await publishBundle(server, (await makeBundle('res', 'v1', undefined, { health })).tar, '?channel=stable')).status).toBe(201);
   v2 = ((await (await publishBundle(server, (await makeBundle('res', 'v2', undefined, { health })).tar)).json()) as { id: string }).id;
-  for (const i of [1, 2]) {
+  for (const i of [1, 2, 3]) {
     const json = { macs: [`52:54:00:30:00:0${i}`], hostname: `res${i}`, labels: { group: `g${i}` }, image: { name: 'res', channel: 'stable' } };
     expect((await server.api('/v1/machines', { method: 'POST', json })).status).toBe(201);
   }
 });
 afterAll(async () => {
   await fleet.settle();
+  await silent.settle();
   await server.stop();
 });
 
-async function rolloutOf(group: string): Promise<number> {
-  const res = await server.api('/v1/rollouts', { method: 'POST', json: { image: v2, selector: `group=${group}`, waves: '100%', bootTimeout: '2s', soak: '1s' } });
+async function rolloutOf(group: string, soak = '1s'): Promise<number> {
+  const res = await server.api('/v1/rollouts', { method: 'POST', json: { image: v2, selector: `group=${group}`, waves: '100%', bootTimeout: '2s', soak } });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: number }).id;
 }
@@ -81,5 +84,39 @@ describe('resuming a power cycle whose answer was never recorded', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(row(id).state).toBe('healthy');
+  });
+});
+
+/**
+ * A tick looks only at machines whose verdict may have changed (src/rollout/attention.ts): new
+ * events, a deadline come, a row changed. A soaking machine that reboots without a report has
+ * news once (its phone-home); its verdict then changes with time alone, when the health report
+ * is overdue, and must be seen then, not at the next every-minute look at all machines.
+ */
+describe('a tick looks at the machines whose verdict may have changed', () => {
+  it('a soaking machine rebooted without a report fails when the report is overdue, with no event since', async () => {
+    const id = await rolloutOf('g3', '1h');
+    const restarted = engine(fleet);
+    const t0 = Date.now();
+    restarted.tick(t0);
+    await fleet.settle();
+    restarted.tick(t0 + 100);
+    expect(row(id).state).toBe('healthy');
+    await silent.boot('52:54:00:30:00:03'); // rebooted by hand; the agent never reports
+    const bootedAt = Date.now();
+    restarted.tick(t0 + 200);
+    expect(row(id).state).toBe('healthy'); // pending: the report is not due yet
+    // 30 s of health timeout plus 60 s of grace after the phone-home; a look at every machine
+    // comes at t0 + 60 s and again only at t0 + 120 s.
+    const due = bootedAt + 90_000;
+    restarted.tick(t0 + 60_000);
+    expect(row(id).state).toBe('healthy');
+    restarted.tick(due - 1000);
+    expect(row(id).state).toBe('healthy');
+    expect(due + 1000).toBeLessThan(t0 + 120_000);
+    restarted.tick(due + 1000);
+    // The wave fails on it and the rollout turns back at once.
+    expect(server.livery.cmdb.rollouts.get(id).state).toBe('rolling-back');
+    expect(server.livery.cmdb.rollouts.waves(id)[0]!.reason).toBe('res3: turned unhealthy while soaking');
   });
 });
