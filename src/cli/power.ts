@@ -24,6 +24,7 @@ export function registerPowerCommands(program: Command): void {
           ['MACHINE', 'BMC', 'WAS', 'RESULT'],
           r.results.map((x) => [x.machine, x.bmc, x.state, x.ok ? (action === 'status' ? x.state : 'ok') : x.error]),
         );
+        for (const x of r.results) if (x.warning) console.error(`warning: ${x.machine}: ${x.warning}`);
         console.log(`${action}: ${r.ok} ok, ${r.failed} failed`);
       }
       if (r.failed > 0) process.exitCode = 1;

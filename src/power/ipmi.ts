@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { BmcCredentials } from '../cmdb/bmcs.js';
-import { BmcError, type IpmiSettings, type PowerAction, type PowerDriver, type PowerState } from './types.js';
+import { BmcError, BootOverrideRefused, type IpmiSettings, type PowerAction, type PowerDriver, type PowerState } from './types.js';
 
 export const IPMI_DEFAULT_PORT = 623;
 
@@ -28,15 +28,22 @@ export class IpmiDriver implements PowerDriver {
   }
 
   async status(): Promise<PowerState> {
-    const out = await this.run(['chassis', 'power', 'status']);
+    const { out } = await this.run(['chassis', 'power', 'status']);
     const m = /Chassis Power is (on|off)/i.exec(out);
     if (!m) throw new BmcError(this.label, `unexpected answer to power status: ${JSON.stringify(out.trim())}`, false);
     return m[1]!.toLowerCase() as PowerState;
   }
 
   async bootFromNetworkOnce(): Promise<void> {
-    // Without options=persistent the override holds for the next boot only.
-    await this.run(['chassis', 'bootdev', 'pxe']);
+    // Without options=persistent the override holds for the next boot only. A BMC that refuses
+    // the boot flags (parameter 5) leaves ipmitool exiting 0: only its words tell.
+    const { out, said } = await this.run(['chassis', 'bootdev', 'pxe']);
+    if (!/Set Boot Device to pxe/i.test(out)) {
+      // Parameter 4 (the boot info acknowledgement) may fail beside it; 5 is the one that matters.
+      const failed = said.filter((l) => /failed/i.test(l));
+      const refused = (failed.find((l) => /Parameter 5 /.test(l)) ?? failed.join('; ')) || `unexpected answer ${JSON.stringify(out.trim())}`;
+      throw new BootOverrideRefused(this.label, `refused the one-time network boot: ${refused}`);
+    }
   }
 
   async power(action: Exclude<PowerAction, 'status'>): Promise<void> {
@@ -47,7 +54,7 @@ export class IpmiDriver implements PowerDriver {
    * One ipmitool run, killed if it outlives the limit. ipmitool's own timeout (-N, whole
    * seconds) and a single try (-R 1) keep it inside that; the kill is the backstop.
    */
-  private run(command: string[]): Promise<string> {
+  private run(command: string[]): Promise<{ out: string; said: string[] }> {
     const { address, port, username, password } = this.bmc;
     const seconds = Math.max(1, Math.floor(this.settings.timeoutMs / 1000));
     const args = ['-I', 'lanplus', '-C', String(this.settings.ipmiCipherSuite), '-H', address, '-p', String(port ?? IPMI_DEFAULT_PORT), '-U', username, '-E', '-N', String(seconds), '-R', '1', '-v', ...command];
@@ -71,11 +78,11 @@ export class IpmiDriver implements PowerDriver {
       });
       child.on('close', (code) => {
         clearTimeout(timer);
-        if (code === 0) return resolve(out);
         const said = err
           .split('\n')
           .map((l) => l.trim())
           .filter((l) => l !== '' && !NOISE.test(l));
+        if (code === 0) return resolve({ out, said });
         const answer = said.map((l) => l.replace(/^>\s*/, '')).slice(-3).join('; ') || `exit status ${code}`;
         reject(new BmcError(this.label, `ipmitool ${command.join(' ')} failed: ${answer}`, !AUTH_REFUSED.test(answer)));
       });

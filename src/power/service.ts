@@ -5,7 +5,7 @@ import type { Machine } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { IpmiDriver } from './ipmi.js';
 import { RedfishDriver } from './redfish.js';
-import { BmcError, type PowerAction, type PowerDriver, type PowerState } from './types.js';
+import { BmcError, BootOverrideRefused, type PowerAction, type PowerDriver, type PowerState } from './types.js';
 
 /** What became of one machine's power action. */
 export interface PowerResult {
@@ -21,6 +21,8 @@ export interface PowerResult {
   error: string | null;
   /** What failed: the machine has no BMC, the secret key file cannot open its password, or the BMC itself. */
   failure: 'no-bmc' | 'secret-key' | 'bmc' | null;
+  /** Why the action went ahead short of what was asked: the BMC refused the one-time network boot. */
+  warning: string | null;
 }
 
 export type DriverFactory = (bmc: BmcCredentials, config: Config['power']) => PowerDriver & { close?(): Promise<void> };
@@ -82,7 +84,7 @@ export class PowerService {
   }
 
   private async one(machine: Machine, action: PowerAction, actor: string): Promise<PowerResult> {
-    const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null, failure: null };
+    const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null, failure: null, warning: null };
     let driver: ReturnType<DriverFactory> | null = null;
     try {
       const bmc = this.cmdb.bmcs.credentials(machine.id, this.box);
@@ -97,7 +99,7 @@ export class PowerService {
       result.state = await call(() => d.status());
       if (action !== 'status') {
         // The machine is to boot from livery: the next boot, only, from the network.
-        if (action !== 'off') await call(() => d.bootFromNetworkOnce());
+        if (action !== 'off') await call(() => d.bootFromNetworkOnce()).catch((err: unknown) => this.goOnWithout(result, err));
         // A BMC refuses to cycle or reset a machine that is off; switching it on is the same boot.
         const effective = (action === 'cycle' || action === 'reset') && result.state === 'off' ? 'on' : action;
         // A cycle or reset the BMC may have carried out is not sent again: that would boot the machine twice.
@@ -115,6 +117,12 @@ export class PowerService {
     return result;
   }
 
+  /** A refused boot override does not stop the power action: the machine boots by its own boot order. */
+  private goOnWithout(result: PowerResult, err: unknown): void {
+    if (!(err instanceof BootOverrideRefused)) throw err;
+    result.warning = `${err.message}; went ahead: the machine boots by its own boot order`;
+  }
+
   private async retrying<T>(result: PowerResult, fn: () => Promise<T>, once = false): Promise<T> {
     for (let tries = 0; ; tries++) {
       result.attempts++;
@@ -129,7 +137,7 @@ export class PowerService {
   }
 
   private record(machine: Machine, action: PowerAction, actor: string, r: PowerResult): void {
-    const detail = { action, bmc: r.bmc, result: r.ok ? 'ok' : 'error', state: r.state, attempts: r.attempts, error: r.error, actor };
+    const detail = { action, bmc: r.bmc, result: r.ok ? 'ok' : 'error', state: r.state, attempts: r.attempts, error: r.error, ...(r.warning ? { warning: r.warning } : {}), actor };
     const known = knownState(action, r);
     this.cmdb.tx(() => {
       // Before the event: a page that redraws the machine on it shows the state just learned.

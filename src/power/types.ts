@@ -32,6 +32,18 @@ export class BmcError extends Error {
   }
 }
 
+/**
+ * The BMC answered, but would not set the next boot to the network (some refuse the boot
+ * parameter altogether). The power action can still go ahead: a diskless machine whose boot
+ * order starts with its NIC boots from livery anyway; the result carries the refusal.
+ */
+export class BootOverrideRefused extends BmcError {
+  override name = 'BootOverrideRefused';
+  constructor(bmc: string, detail: string) {
+    super(bmc, detail, false);
+  }
+}
+
 /** Bounds for one BMC call (config `power`). */
 export interface DriverLimits {
   timeoutMs: number;
