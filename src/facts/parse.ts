@@ -1,3 +1,4 @@
+import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { normalizeMac } from '../net/mac.js';
 import type { DiskFacts, Facts, FactsReport, NicFacts } from './types.js';
 
@@ -153,10 +154,11 @@ function nic(name: string, v: Record<string, string>): NicFacts | null {
 /** `ipmitool lan print`: the `IP Address` and `MAC Address` lines (0.0.0.0: no address configured). */
 function bmcOf(text: string): Facts['bmc'] {
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
-  const ip = field('IP Address');
+  // 0 is 0.0.0.0; an address that does not parse is no address either.
+  const ip = parseIpv4(field('IP Address') ?? '');
   const mac = field('MAC Address');
   return {
-    address: ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && ip !== '0.0.0.0' ? ip : null,
+    address: ip ? formatIpv4(ip) : null,
     mac: mac ? normalizeMac(mac) : null,
   };
 }
