@@ -40,6 +40,7 @@ function dmiCpuVendor(manufacturer: string | undefined): string | null {
   if (/^(amd\b|advanced micro devices)/i.test(name)) return 'AMD';
   return name;
 }
+
 const UNITS: Record<string, number> = { kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 
 /** One DMI structure of dmidecode's output: its type and its `Key: value` lines (list items left out). */
