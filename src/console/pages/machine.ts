@@ -44,7 +44,7 @@ function record(cmdb: Cmdb, m: Machine): Html {
 }
 
 function powerForm(m: Machine, bmc: Bmc | null): Html {
-  if (!bmc) return html`<p class="muted">No BMC registered: power actions need one (<code>livery machine bmc set</code>).</p>`;
+  if (!bmc) return html`<p class="muted">No BMC registered: power actions need one (<code>livery machine set ${m.macs[0] ?? m.id} --bmc ipmi://USER@ADDRESS --bmc-password-file FILE</code>).</p>`;
   if (!hasCredentials(bmc)) {
     return html`<p class="muted">Commissioning found a BMC at ${bmc.address}; power actions need its credentials (<code>livery machine set ${m.macs[0] ?? m.id} --bmc ${bmc.driver}://USER@${bmc.address} --bmc-password-file FILE</code>).</p>`;
   }
