@@ -59,6 +59,11 @@ export function putBmc(client: ApiClient, ref: string, input: BmcInput): Promise
   return client.request<Bmc>('PUT', `/v1/machines/${encodeURIComponent(ref)}/bmc`, input);
 }
 
-/** driver://user@address:port, as shown by `machine show` (the password only as set or not). */
-export const formatBmc = (b: Bmc) =>
-  `${b.driver}://${b.username}@${b.address}${b.port ? `:${b.port}` : ''}${b.systemPath ?? ''} (password ${b.passwordSet ? 'set' : 'not set'}${b.fingerprint ? `, pinned ${b.fingerprint.slice(0, 16)}...` : b.driver === 'redfish' && !b.verify ? ', certificate not verified' : ''})`;
+/**
+ * driver://user@address:port, as shown by `machine show` (the password only as set or not); a
+ * BMC commissioning found shows its address and that its credentials are the operator's to set.
+ */
+export const formatBmc = (b: Bmc, machineRef: string) =>
+  b.username === null
+    ? `${b.driver}://${b.address} (found by commissioning; credentials not set: livery machine set ${machineRef} --bmc ${b.driver}://USER@${b.address} --bmc-password-file FILE)`
+    : `${b.driver}://${b.username}@${b.address}${b.port ? `:${b.port}` : ''}${b.systemPath ?? ''} (password ${b.passwordSet ? 'set' : 'not set'}${b.fingerprint ? `, pinned ${b.fingerprint.slice(0, 16)}...` : b.driver === 'redfish' && !b.verify ? ', certificate not verified' : ''})`;

@@ -114,7 +114,7 @@ export function showMachine(m: Machine, bmc: Bmc | null = null): void {
     created: m.createdAt,
     updated: m.updatedAt,
     lastSeen: m.lastSeenAt,
-    bmc: bmc ? formatBmc(bmc) : m.facts?.['bmc.address'] ? `none set; found at ${m.facts['bmc.address']} (livery machine set ${m.macs[0]} --bmc ipmi://USER@${m.facts['bmc.address']})` : null,
+    bmc: bmc ? formatBmc(bmc, m.macs[0] ?? String(m.id)) : m.facts?.['bmc.address'] ? `none set; found at ${m.facts['bmc.address']} (livery machine set ${m.macs[0]} --bmc ipmi://USER@${m.facts['bmc.address']})` : null,
   });
 }
 

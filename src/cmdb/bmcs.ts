@@ -7,13 +7,18 @@ import { iso } from './util.js';
 export type BmcDriver = 'ipmi' | 'redfish';
 export const BMC_DRIVERS: readonly BmcDriver[] = ['ipmi', 'redfish'];
 
-/** A machine's BMC as the API shows it: the password is write-only (only whether one is set). */
+/**
+ * A machine's BMC as the API shows it: the password is write-only (only whether one is set). A
+ * BMC that commissioning found has an address but no username or password until the operator
+ * sets them: power actions refuse it until then.
+ */
 export interface Bmc {
   driver: BmcDriver;
   address: string;
   /** null: the driver's default (623 for IPMI, 443 for Redfish). */
   port: number | null;
-  username: string;
+  /** null: not set yet (a BMC commissioning found). */
+  username: string | null;
   passwordSet: boolean;
   /** Redfish: the ComputerSystem's path; null: found by discovery (the only member of Systems). */
   systemPath: string | null;
@@ -29,9 +34,13 @@ export interface Bmc {
 export type BmcPowerState = 'on' | 'off';
 
 /** What the power drivers get: the BMC with its password opened. Never leaves the process. */
-export interface BmcCredentials extends Omit<Bmc, 'passwordSet' | 'updatedAt' | 'power'> {
+export interface BmcCredentials extends Omit<Bmc, 'passwordSet' | 'updatedAt' | 'power' | 'username'> {
+  username: string;
   password: string;
 }
+
+/** Whether power actions can use this BMC: the operator has set its username and password. */
+export const hasCredentials = (b: Pick<Bmc, 'username' | 'passwordSet'>): boolean => b.username !== null && b.passwordSet;
 
 export interface BmcInput {
   driver?: BmcDriver;
@@ -62,6 +71,7 @@ interface BmcRow {
   driver: BmcDriver;
   address: string;
   port: number | null;
+  /** '' for a BMC commissioning found (the column is NOT NULL since migration 4): no username yet. */
   username: string;
   password_sealed: string | null;
   system_path: string | null;
@@ -76,7 +86,7 @@ const toBmc = (r: BmcRow): Bmc => ({
   driver: r.driver,
   address: r.address,
   port: r.port,
-  username: r.username,
+  username: r.username === '' ? null : r.username,
   passwordSet: r.password_sealed !== null,
   systemPath: r.system_path,
   verify: r.verify === 1,
@@ -146,7 +156,7 @@ export class SqliteBmcStore {
       }
       sealed = box.seal(input.password);
     }
-    if (sealed === null) throw invalid('bmc.password', 'is required for a new BMC');
+    if (sealed === null) throw invalid('bmc.password', old ? 'is required: none is stored yet (a BMC commissioning found)' : 'is required for a new BMC');
     const systemPath = input.systemPath !== undefined ? input.systemPath : (old?.system_path ?? null);
     if (systemPath !== null && (driver !== 'redfish' || !SYSTEM_PATH.test(systemPath))) {
       throw invalid('bmc.systemPath', driver === 'redfish' ? 'must look like /redfish/v1/Systems/<id>' : 'applies to Redfish BMCs only');
@@ -172,16 +182,32 @@ export class SqliteBmcStore {
       .run(machineId, b.driver, b.address, b.port, b.username, b.sealed, b.systemPath, b.verify ? 1 : 0, b.fingerprint, Date.now());
   }
 
+  /**
+   * Records the IPMI BMC a commissioning report found at `address`, without credentials (they
+   * are the operator's to set), when the machine has no BMC yet; one the operator set is never
+   * replaced. Returns whether it recorded one.
+   */
+  recordFound(machineId: number, address: string): boolean {
+    const ip = checkIp('bmc.address', address)!;
+    const inserted = this.db
+      .prepare(`INSERT INTO machine_bmcs (machine_id, driver, address, port, username, password_sealed, verify, updated_at) VALUES (?, 'ipmi', ?, NULL, '', NULL, 1, ?) ON CONFLICT (machine_id) DO NOTHING`)
+      .run(machineId, ip, Date.now());
+    return inserted.changes > 0;
+  }
+
   remove(machineId: number): void {
     if (this.db.prepare('DELETE FROM machine_bmcs WHERE machine_id = ?').run(machineId).changes === 0) throw notFound(`BMC of machine ${machineId}`);
   }
 
-  /** The BMC with its password opened, for a driver; throws SecretKeyError naming the key file if it cannot be. */
+  /**
+   * The BMC with its password opened, for a driver (null: no BMC, or one without credentials
+   * yet); throws SecretKeyError naming the key file if it cannot be opened.
+   */
   credentials(machineId: number, box: SecretBox): BmcCredentials | null {
     const row = this.row(machineId);
-    if (!row) return null;
-    const { passwordSet: _set, updatedAt: _at, power: _power, ...bmc } = toBmc(row);
-    return { ...bmc, password: box.open(row.password_sealed!) };
+    if (!row || row.username === '' || row.password_sealed === null) return null;
+    const { passwordSet: _set, updatedAt: _at, power: _power, username: _user, ...bmc } = toBmc(row);
+    return { ...bmc, username: row.username, password: box.open(row.password_sealed) };
   }
 
   /** Records the power state a BMC just told (or was just told to reach); a machine without a BMC has none to record. */

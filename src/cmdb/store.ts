@@ -209,7 +209,10 @@ export interface BmcStore {
   /** Checks a BMC and seals its password, before the write (see import.ts). */
   check(machineId: number | null, input: BmcInput, box: SecretBox): CheckedBmc;
   write(machineId: number, b: CheckedBmc): void;
+  /** An IPMI BMC commissioning found, without credentials, unless the machine has a BMC: whether it recorded it. */
+  recordFound(machineId: number, address: string): boolean;
   remove(machineId: number): void;
+  /** null: no BMC, or one whose credentials the operator has not set yet. */
   credentials(machineId: number, box: SecretBox): BmcCredentials | null;
   recordPower(machineId: number, state: BmcPowerState, at?: number): void;
   keyIds(): string[];

@@ -1,3 +1,4 @@
+import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { normalizeMac } from '../net/mac.js';
 import type { DiskFacts, Facts, FactsReport, NicFacts } from './types.js';
 
@@ -12,9 +13,12 @@ export class FactsError extends Error {
   }
 }
 
-/** Values firmware vendors leave in fields they did not fill: no value at all. */
+/**
+ * Values firmware vendors leave in fields they did not fill: no value at all. `--` is what
+ * dmidecode dumps shared publicly (linux-hardware.org's) carry in place of serials and UUIDs.
+ */
 const PLACEHOLDERS = new Set(
-  ['', 'not specified', 'not present', 'not provided', 'none', 'unknown', 'default string', 'to be filled by o.e.m.', 'not settable', 'system serial number', 'system product name', 'system manufacturer', '0123456789', 'n/a'],
+  ['', '--', 'not specified', 'not present', 'not provided', 'none', 'unknown', 'default string', 'to be filled by o.e.m.', 'not settable', 'system serial number', 'system product name', 'system manufacturer', '0123456789', 'n/a'],
 );
 
 function clean(value: string | undefined): string | null {
@@ -23,6 +27,20 @@ function clean(value: string | undefined): string | null {
 }
 
 const CPU_VENDORS: Record<string, string> = { GenuineIntel: 'Intel', AuthenticAMD: 'AMD', HygonGenuine: 'Hygon', CentaurHauls: 'Centaur' };
+
+/**
+ * The DMI table's processor manufacturer in the names cpuinfo's vendor_id gives (Intel, AMD):
+ * firmware writes "Intel", "Intel(R) Corporation" or "Advanced Micro Devices, Inc.", and a
+ * selector like facts.cpu.vendor=Intel must match all of them.
+ */
+function dmiCpuVendor(manufacturer: string | undefined): string | null {
+  const name = clean(manufacturer);
+  if (name === null) return null;
+  if (/^intel\b/i.test(name)) return 'Intel';
+  if (/^(amd\b|advanced micro devices)/i.test(name)) return 'AMD';
+  return name;
+}
+
 const UNITS: Record<string, number> = { kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 
 /** One DMI structure of dmidecode's output: its type and its `Key: value` lines (list items left out). */
@@ -81,6 +99,11 @@ function dimmBytes(size: string | undefined): number | null {
   return m ? Number(m[1]) * UNITS[m[2]!]! : null;
 }
 
+/** The cores the populated processors of the DMI table have enabled (or have); 0 when it does not say. */
+function dmiCores(processors: DmiRecord[]): number {
+  return processors.reduce((sum, p) => sum + (wholeNumber(p.values['Core Enabled']) ?? wholeNumber(p.values['Core Count']) ?? 0), 0);
+}
+
 const wholeNumber = (v: string | undefined): number | null => (v !== undefined && /^\d+$/.test(v.trim()) ? Number(v.trim()) : null);
 
 /**
@@ -120,10 +143,11 @@ export function parseFactsReport(report: FactsReport): Facts {
       date: clean(bios['Release Date'] ?? dmiId.bios_date),
     },
     cpu: {
-      vendor: vendorId !== undefined ? (CPU_VENDORS[vendorId] ?? vendorId) : clean(processors[0]?.values.Manufacturer),
+      vendor: vendorId !== undefined ? (CPU_VENDORS[vendorId] ?? vendorId) : dmiCpuVendor(processors[0]?.values.Manufacturer),
       model: clean(cpus[0]!['model name']) ?? clean(processors[0]?.values.Version),
       sockets: packages.size || processors.length || 1,
-      cores: cores.size || cpus.length,
+      // arm64 kernels list processors without their topology: then the DMI table's cores count.
+      cores: cores.size || dmiCores(processors) || cpus.length,
       threads: cpus.length,
     },
     memory:
@@ -153,10 +177,11 @@ function nic(name: string, v: Record<string, string>): NicFacts | null {
 /** `ipmitool lan print`: the `IP Address` and `MAC Address` lines (0.0.0.0: no address configured). */
 function bmcOf(text: string): Facts['bmc'] {
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
-  const ip = field('IP Address');
+  // 0 is 0.0.0.0; an address that does not parse is no address either.
+  const ip = parseIpv4(field('IP Address') ?? '');
   const mac = field('MAC Address');
   return {
-    address: ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip) && ip !== '0.0.0.0' ? ip : null,
+    address: ip ? formatIpv4(ip) : null,
     mac: mac ? normalizeMac(mac) : null,
   };
 }

@@ -22,7 +22,8 @@ export interface RecordedFacts {
 /**
  * Stores one boot's facts (the boot whose phone-home is `booted`) in one transaction: the row,
  * the machine's latest flattened set, and, the first time a boot reports, what follows from it:
- * a discovered machine that booted the commission image becomes registered (`commissioned`), and
+ * a discovered machine that booted the commission image becomes registered (`commissioned`),
+ * with the BMC address it reported recorded when it has no BMC yet (no credentials), and
  * hardware that differs from the previous boot's raises `hardware-changed` and, per
  * facts.onDrift, labels the machine. A repeated report of the same boot (the agent's retries)
  * replaces the row and raises nothing again.
@@ -41,9 +42,14 @@ export function recordFacts(cmdb: Cmdb, config: Config, machine: Machine, booted
     cmdb.events.add({ ...event, type: 'facts', detail: { summary: summaryOf(flat), from } });
     const commissioned = machine.state === 'discovered' && imageName === config.facts.commissionImage;
     if (commissioned) {
+      const target = booted.mac ?? String(machine.id);
       cmdb.machines.update(machine.id, { state: 'registered' });
-      cmdb.audit.record('livery:facts', 'machine.commission', booted.mac ?? String(machine.id), { summary: summaryOf(flat) });
-      cmdb.events.add({ ...event, type: 'commissioned', detail: { summary: summaryOf(flat), bmc: facts.bmc } });
+      cmdb.audit.record('livery:facts', 'machine.commission', target, { summary: summaryOf(flat) });
+      // Its address only: the credentials are the operator's to set, and a BMC already set stays as it is.
+      const bmcAddress = facts.bmc?.address;
+      const bmcRecorded = bmcAddress ? cmdb.bmcs.recordFound(machine.id, bmcAddress) : false;
+      if (bmcRecorded) cmdb.audit.record('livery:facts', 'machine.bmc.found', target, { driver: 'ipmi', address: bmcAddress, mac: facts.bmc?.mac ?? null });
+      cmdb.events.add({ ...event, type: 'commissioned', detail: { summary: summaryOf(flat), bmc: facts.bmc, bmcRecorded } });
     }
     if (changes.length > 0) {
       const action = config.facts.onDrift;

@@ -19,8 +19,11 @@ export interface PowerResult {
   /** The requests made, retries included. */
   attempts: number;
   error: string | null;
-  /** What failed: the machine has no BMC, the secret key file cannot open its password, or the BMC itself. */
-  failure: 'no-bmc' | 'secret-key' | 'bmc' | null;
+  /**
+   * What failed: the machine has no BMC, or one without credentials yet (commissioning found it),
+   * the secret key file cannot open its password, or the BMC itself.
+   */
+  failure: 'no-bmc' | 'no-credentials' | 'secret-key' | 'bmc' | null;
   /** Why the action went ahead short of what was asked: the BMC refused the one-time network boot. */
   warning: string | null;
 }
@@ -87,10 +90,19 @@ export class PowerService {
     const result: PowerResult = { machine: label(machine), mac: machine.macs[0] ?? null, bmc: null, ok: false, state: null, attempts: 0, error: null, failure: null, warning: null };
     let driver: ReturnType<DriverFactory> | null = null;
     try {
+      const known = this.cmdb.bmcs.get(machine.id);
+      const ref = result.mac ?? machine.id;
+      if (!known) {
+        result.failure = 'no-bmc';
+        throw new Error(`machine ${result.machine} has no BMC (set one with livery machine set ${ref} --bmc ...)`);
+      }
       const bmc = this.cmdb.bmcs.credentials(machine.id, this.box);
       if (!bmc) {
-        result.failure = 'no-bmc';
-        throw new Error(`machine ${result.machine} has no BMC (set one with livery machine set ${result.mac ?? machine.id} --bmc ...)`);
+        result.bmc = `${known.driver}://${known.address}`;
+        result.failure = 'no-credentials';
+        throw new Error(
+          `machine ${result.machine}'s BMC at ${known.address} has no credentials yet: commissioning records only its address (set them with livery machine set ${ref} --bmc ${known.driver}://USER@${known.address} --bmc-password-file FILE)`,
+        );
       }
       driver = this.drivers(bmc, this.config);
       result.bmc = driver.label;

@@ -28,8 +28,8 @@ describe('parseFactsReport on captured reports', () => {
   });
 });
 
-describe('parseFactsReport on a QEMU VM (the commissioning e2e\'s: 2 vCPUs, 1 GiB, a 2 GiB virtio disk)', () => {
-  it('takes system, firmware and the DIMM from dmidecode, the disk and NIC from /sys; placeholders are no value', () => {
+describe('parseFactsReport on a QEMU VM (the commissioning e2e\'s: 2 vCPUs, 1 GiB, a 2 GiB virtio disk, an ipmi_sim BMC)', () => {
+  it('takes system, firmware and the DIMM from dmidecode, the disk and NIC from /sys, the BMC from lan print; placeholders are no value', () => {
     const f = parseFactsReport(fixture('qemu-commission-vm.json'));
     expect(f.system).toEqual({ vendor: 'QEMU', product: 'Standard PC (i440FX + PIIX, 1996)', serial: null, uuid: null });
     expect(f.firmware).toEqual({ vendor: 'SeaBIOS', version: '1.16.2-debian-1.16.2-1', date: '04/01/2014' });
@@ -38,7 +38,8 @@ describe('parseFactsReport on a QEMU VM (the commissioning e2e\'s: 2 vCPUs, 1 Gi
     expect(f.memory).toEqual({ bytes: 1024 ** 3, dimms: 1, source: 'dimms' });
     expect(f.disks).toEqual([{ name: 'vda', model: null, serial: 'disk0', bytes: 2 * 1024 ** 3, rotational: true }]);
     expect(f.nics).toEqual([{ name: 'eth0', mac: '52:54:00:e2:c0:01', driver: 'virtio_net', speedMbps: null, firmware: null }]);
-    expect(f.bmc).toBeNull();
+    // ipmitool lan print, in-band over the KCS interface: the simulator's LAN channel.
+    expect(f.bmc).toEqual({ address: '10.99.0.10', mac: '02:00:0a:63:00:0a' });
   });
 });
 

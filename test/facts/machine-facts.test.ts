@@ -2,12 +2,14 @@
  * Facts reports against a real livery on loopback: taken only for the machine's own running
  * boot, bad bodies refused naming the field, drift between boots raised as hardware-changed
  * (with facts.onDrift's label, or the machine left out of rollouts), facts read back with their
- * diff, filtered in the machine list and matched by assignment selectors; and commissioning.
+ * diff, filtered in the machine list and matched by assignment selectors; and commissioning,
+ * which records the BMC a machine reports (its address only: the credentials are the operator's).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FactsReport } from '../../src/facts/types.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
+import { liveryAsync } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const REPORT = JSON.parse(readFileSync('test/fixtures/facts/host-virtio.json', 'utf8')) as FactsReport;
@@ -156,7 +158,46 @@ describe('commissioning and drift under facts.onDrift retire (machines call from
     const res = await report(server, MAC, { imageId: commission, report: { ...REPORT, 'ipmi-lan': 'IP Address              : 10.9.0.7\nMAC Address             : 02:00:00:00:09:07\n' } });
     expect(await json(res)).toMatchObject({ commissioned: true });
     expect(await json(server.api(`/v1/machines/${MAC}`))).toMatchObject({ state: 'registered', facts: { 'cpu.threads': 2, 'bmc.address': '10.9.0.7' } });
-    expect(await events(server, 'commissioned')).toEqual([expect.objectContaining({ mac: MAC, detail: expect.objectContaining({ bmc: { address: '10.9.0.7', mac: '02:00:00:00:09:07' } }) })]);
+    expect(await events(server, 'commissioned')).toEqual([
+      expect.objectContaining({ mac: MAC, detail: expect.objectContaining({ bmc: { address: '10.9.0.7', mac: '02:00:00:00:09:07' }, bmcRecorded: true }) }),
+    ]);
+  });
+
+  it('records the BMC it reported without credentials: power actions say so (409) until the operator sets them', async () => {
+    expect(await json(server.api(`/v1/machines/${MAC}/bmc`))).toMatchObject({ driver: 'ipmi', address: '10.9.0.7', port: null, username: null, passwordSet: false });
+    const shown = await liveryAsync(['--url', server.url, '--token', server.token, 'machine', 'show', MAC]);
+    expect(shown.stdout).toMatch(
+      new RegExp(`^bmc\\s+ipmi://10\\.9\\.0\\.7 \\(found by commissioning; credentials not set: livery machine set ${MAC} --bmc ipmi://USER@10\\.9\\.0\\.7 --bmc-password-file FILE\\)$`, 'm'),
+    );
+    const refused = await server.api(`/v1/machines/${MAC}/power`, { method: 'POST', json: { action: 'cycle' } });
+    expect(refused.status).toBe(409);
+    expect((await json<{ error: string }>(refused)).error).toContain(`BMC at 10.9.0.7 has no credentials yet: commissioning records only its address (set them with livery machine set ${MAC} --bmc ipmi://USER@10.9.0.7`);
+    // A username alone is not enough: there is no password to keep.
+    const found = { driver: 'ipmi', address: '10.9.0.7' };
+    const noPassword = await server.api(`/v1/machines/${MAC}/bmc`, { method: 'PUT', json: { ...found, username: 'admin' } });
+    expect(noPassword.status).toBe(400);
+    expect((await json<{ error: string }>(noPassword)).error).toBe('bmc.password: is required: none is stored yet (a BMC commissioning found)');
+    expect(await json(server.api(`/v1/machines/${MAC}/bmc`, { method: 'PUT', json: { ...found, username: 'admin', password: 's3cret' } }))).toMatchObject({
+      address: '10.9.0.7',
+      username: 'admin',
+      passwordSet: true,
+    });
+    expect(server.livery.cmdb.audit.list({ actor: 'livery:facts' }).map((a) => a.action)).toContain('machine.bmc.found');
+  });
+
+  it('never replaces a BMC the operator set before commissioning, and records none for an unset address (0.0.0.0)', async () => {
+    const [SET, UNSET] = ['52:54:00:fa:00:03', '52:54:00:fa:00:04'];
+    const lan = (ip: string) => ({ ...REPORT, 'ipmi-lan': `IP Address              : ${ip}\nMAC Address             : 02:00:00:00:09:08\n` });
+    for (const mac of [SET, UNSET]) await fetch(`${server.url}/boot/${mac}.ipxe`);
+    expect((await server.api(`/v1/machines/${SET}/bmc`, { method: 'PUT', json: { driver: 'redfish', address: 'bmc-set.example', username: 'root', password: 'p' } })).status).toBe(200);
+    for (const [mac, ip] of [[SET, '10.9.0.8'], [UNSET, '0.0.0.0']] as const) {
+      expect((await server.api(`/v1/machines/${mac}/booted`, { method: 'POST', token: null, json: { imageId: commission } })).status).toBe(204);
+      expect(await json(report(server, mac, { imageId: commission, report: lan(ip) }))).toMatchObject({ commissioned: true });
+    }
+    expect(await json(server.api(`/v1/machines/${SET}/bmc`))).toMatchObject({ driver: 'redfish', address: 'bmc-set.example', username: 'root', passwordSet: true });
+    expect((await server.api(`/v1/machines/${UNSET}/bmc`)).status).toBe(404);
+    const recorded = (await events(server, 'commissioned')).map((e) => [e.mac, e.detail.bmcRecorded]);
+    expect(recorded).toEqual([[MAC, true], [SET, false], [UNSET, false]]);
   });
 
   it('with nothing else to boot it boots the commission image again; drift labels it and new rollouts leave it out', async () => {

@@ -19,6 +19,31 @@ esac
 exit 0
 `;
 
+/**
+ * The BMC's LAN channel as ipmi_sim's `lan_config_program` (ipmi_lan(5)): run as `<prog>
+ * <device> get <parm>...`, it prints `parm:value` lines. The values are fixed when the BMC
+ * starts (its listening address and a MAC of its own); sets are refused, as a test BMC's
+ * network is the test's to choose. What `ipmitool lan print` shows, in-band or over the LAN.
+ */
+const lanControl = (ip: string, mac: string) => `#!/bin/sh
+[ "$2" = get ] || { echo "this BMC's LAN settings are fixed"; exit 1; }
+shift 2
+for p in "$@"; do
+  case "$p" in
+    ip_addr) v=${ip} ;;
+    ip_addr_src) v=static ;;
+    mac_addr) v=${mac} ;;
+    subnet_mask) v=255.255.255.0 ;;
+    default_gw_ip_addr | backup_gw_ip_addr) v=0.0.0.0 ;;
+    *) v=00:00:00:00:00:00 ;;
+  esac
+  printf '%s:%s\n' "$p" "$v"
+done
+`;
+
+/** A locally administered MAC for the BMC at `address`: 02:00 and the address's four octets. */
+export const bmcMacOf = (address: string) => ['02', '00', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+
 /** Where ipmi_sim runs: a network namespace (test/helpers/netns.ts's hosts, src/lab/vm's Namespace). */
 export interface SimHost {
   exec(cmd: string, args: string[]): string;
@@ -31,15 +56,19 @@ export interface SimHost {
  * serial VM interface on 127.0.0.1:`vmPort` (ipmi-bmc-extern), and power off / cycle ask the VM
  * over that connection to stop, with SIGTERM then SIGKILL as the fallback. The power state is
  * whether the process lives. This interface keeps no boot device: ipmi_sim answers a
- * `chassis bootdev` with "invalid data field" (the VM boots from its NIC anyway).
+ * `chassis bootdev` with "invalid data field" (the VM boots from its NIC anyway). Without
+ * `startcmd` the VM is started by the test (a machine someone switched on by hand) and only
+ * connects: its guest sees the BMC in-band, and the BMC does not power it.
  */
 export interface VmChassis {
-  startcmd: string;
+  startcmd?: string;
   vmPort: number;
 }
 
 export interface IpmiSim {
   address: string;
+  /** Its LAN channel's MAC, as `ipmitool lan print` shows it (bmcMacOf(address)). */
+  mac: string;
   port: number;
   username: string;
   password: string;
@@ -71,6 +100,10 @@ export async function startIpmiSim(
   writeFileSync(join(dir, 'chassis', 'boot'), 'none');
   writeFileSync(join(dir, 'chassis', 'reset'), '0');
   writeFileSync(join(dir, 'chassis', 'log'), '');
+  const mac = bmcMacOf(address);
+  const lan = join(dir, 'lan-control');
+  writeFileSync(lan, lanControl(address, mac));
+  chmodSync(lan, 0o755);
   const auths = 'none md2 md5 straight';
   writeFileSync(
     join(dir, 'lan.conf'),
@@ -82,15 +115,13 @@ export async function startIpmiSim(
       '    priv_limit admin',
       ...['callback', 'user', 'operator', 'admin'].map((p) => `    allowed_auths_${p} ${auths}`),
       '    guid a123456789abcdefa123456789abcdef',
+      `    lan_config_program "${lan} lan0"`,
       '  endlan',
       ...(vm
         ? [
             `  serial 15 127.0.0.1 ${vm.vmPort} codec VM`,
-            `  startcmd "${vm.startcmd}"`,
-            '  startnow false',
             // Seconds for the VM to stop when asked before SIGTERM, then before SIGKILL.
-            '  poweroff_wait 10',
-            '  kill_wait 5',
+            ...(vm.startcmd ? [`  startcmd "${vm.startcmd}"`, '  startnow false', '  poweroff_wait 10', '  kill_wait 5'] : []),
           ]
         : [`  chassis_control "${chassis} 0x20"`]),
       `  user 2 true "${creds.username}" "${creds.password}" admin 10 ${auths}`,
@@ -118,6 +149,7 @@ export async function startIpmiSim(
   const file = (name: string) => readFileSync(join(dir, 'chassis', name), 'utf8');
   return {
     address,
+    mac,
     port,
     ...creds,
     pid: proc.pid!,

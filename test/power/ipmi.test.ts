@@ -54,6 +54,13 @@ describe.skipIf(NETNS_SKIP)('IPMI power driver against ipmi_sim', () => {
     expect(await d.status()).toBe('on');
   });
 
+  it("the simulator's LAN channel shows its own address and MAC (what a machine's agent reads in-band)", () => {
+    const lan = ipmitool('lan', 'print', '1');
+    expect(lan).toMatch(/^IP Address\s+: 10\.77\.1\.1$/m);
+    expect(lan).toMatch(/^MAC Address\s+: 02:00:0a:4d:01:01$/m);
+    expect(sim.mac).toBe('02:00:0a:4d:01:01');
+  });
+
   it('cycles (off, then on again) and resets', async () => {
     const d = driver();
     const before = sim.chassis().log.length;

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { hasCredentials } from '../../cmdb/bmcs.js';
 import type { Cmdb } from '../../cmdb/index.js';
 import { CmdbError, invalid } from '../../cmdb/errors.js';
 import type { FleetFilter } from '../../cmdb/fleet.js';
@@ -39,6 +40,7 @@ export function imageLabel(cmdb: Cmdb, id: string | null): string {
 export function powerOf(cmdb: Cmdb, m: Machine): Html {
   const bmc = cmdb.bmcs.get(m.id);
   if (!bmc) return html`<span class="muted" title="no BMC registered">—</span>`;
+  if (!hasCredentials(bmc)) return html`<span class="muted" title="BMC at ${bmc.address} found by commissioning">no credentials</span>`;
   if (!bmc.power) return html`<span class="muted" title="no power action or status read yet">unknown</span>`;
   return html`<span class="power ${bmc.power.state === 'on' ? 'ok' : 'muted'}" title="${when(bmc.power.at)}">${bmc.power.state}, ${ago(bmc.power.at)}</span>`;
 }

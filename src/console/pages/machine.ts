@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { decide } from '../../boot/index.js';
+import { hasCredentials, type Bmc } from '../../cmdb/bmcs.js';
 import type { Cmdb } from '../../cmdb/index.js';
 import { formatKeyValues } from '../../cmdb/key-values.js';
 import type { Machine } from '../../cmdb/types.js';
@@ -42,8 +43,11 @@ function record(cmdb: Cmdb, m: Machine): Html {
   return html`<table>${rows.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</table>`;
 }
 
-function powerForm(m: Machine, hasBmc: boolean): Html {
-  if (!hasBmc) return html`<p class="muted">No BMC registered: power actions need one (<code>livery machine bmc set</code>).</p>`;
+function powerForm(m: Machine, bmc: Bmc | null): Html {
+  if (!bmc) return html`<p class="muted">No BMC registered: power actions need one (<code>livery machine set ${m.macs[0] ?? m.id} --bmc ipmi://USER@ADDRESS --bmc-password-file FILE</code>).</p>`;
+  if (!hasCredentials(bmc)) {
+    return html`<p class="muted">Commissioning found a BMC at ${bmc.address}; power actions need its credentials (<code>livery machine set ${m.macs[0] ?? m.id} --bmc ${bmc.driver}://USER@${bmc.address} --bmc-password-file FILE</code>).</p>`;
+  }
   const actions = POWER_ACTIONS.filter((a) => a !== 'status');
   return html`<div class="chips">${actions.map(
     (a) => html`<form class="inline" method="post" action="/ui/machines/${m.id}/power" hx-post="/ui/machines/${m.id}/power" hx-target="#power-result"
@@ -66,7 +70,7 @@ export function machineRoutes(app: FastifyInstance, ctx: HttpContext, power: Pow
 <section class="card"><h2>Next boot (explain)</h2>
 <p><strong>${plan.action}</strong> ${plan.image ? html`${plan.image.name} ${plan.image.version} <span class="mono muted">${plan.image.id.slice(0, 12)}</span>` : ''}</p>
 <ol>${plan.reasons.map((r) => html`<li>${r}</li>`)}</ol></section>
-${may(req, 'operator') ? html`<section class="card"><h2>Power</h2>${powerForm(m, cmdb.bmcs.get(m.id) !== null)}</section>` : ''}
+${may(req, 'operator') ? html`<section class="card"><h2>Power</h2>${powerForm(m, cmdb.bmcs.get(m.id))}</section>` : ''}
 <section class="card" id="boots" hx-get="/ui/machines/${m.id}" hx-select="#boots" hx-target="this" hx-swap="outerHTML" hx-trigger="sse:m${m.id} throttle:500ms">
 <h2>Last boots</h2>${boots.length ? boots.map((b) => timeline(cmdb, b)) : html`<p class="muted">No boot recorded yet.</p>`}</section>
 <section class="card"><h2>Recent events</h2>${eventTable(events, 'feed')}</section>

@@ -9,8 +9,8 @@ import { actorOf, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { BmcBody, FleetPowerBody, PowerBody, RefParams } from '../schemas.js';
 
-/** A single machine's power result as HTTP: 409 when it has no BMC, 503 when the key file cannot open its password, 502 when its BMC failed. */
-const statusOf = (r: PowerResult) => (r.ok ? 200 : r.failure === 'no-bmc' ? 409 : r.failure === 'secret-key' ? 503 : 502);
+/** A single machine's power result as HTTP: 409 when it has no BMC or no credentials for it, 503 when the key file cannot open its password, 502 when its BMC failed. */
+const statusOf = (r: PowerResult) => (r.ok ? 200 : r.failure === 'no-bmc' || r.failure === 'no-credentials' ? 409 : r.failure === 'secret-key' ? 503 : 502);
 
 /** A machine's BMC (write-only password) and power actions through it, for one machine or many. */
 export const powerRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config }) => {

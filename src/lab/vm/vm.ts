@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsoleLog } from './console.js';
 import type { PrivateNetwork } from './network.js';
-import { ovmfVarsTemplate, QEMU, qemuArgs, type Accel, type Firmware } from './qemu.js';
+import { ovmfVarsTemplate, QEMU, qemuArgs, type Accel, type Firmware, type QemuSpec } from './qemu.js';
 
 export interface VmOptions {
   net: PrivateNetwork;
@@ -25,6 +25,8 @@ export interface VmOptions {
   disks?: string[];
   /** UEFI with Secure Boot enforced (Microsoft's keys enrolled). */
   secureBoot?: boolean;
+  /** An external IPMI BMC (ipmi_sim's VM interface) the guest sees on its KCS system interface. */
+  bmc?: QemuSpec['bmc'];
 }
 
 export interface Vm {
@@ -60,6 +62,7 @@ export function startVm(opts: VmOptions): Vm {
     console: opts.terminal ? { terminal: true, log: serial.path } : { file: serial.path },
     exitOnReboot: opts.exitOnReboot ?? true,
     disks: opts.disks,
+    bmc: opts.bmc,
   });
   let proc: ChildProcess;
   try {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { QEMU, qemuArgs, type Accel, type PrivateNetwork, type QemuSpec } from '../../../src/lab/vm/index.js';
-import { startIpmiSim } from '../../helpers/ipmi-sim.js';
+import { startIpmiSim, type IpmiSim } from '../../helpers/ipmi-sim.js';
 import { QemuPowerBackend } from '../../helpers/qemu-power.js';
 import { startRedfishBmc, type RedfishBmc } from '../../helpers/redfish-bmc.js';
 import { ARTIFACTS, type BootLab } from './boot-lab.js';
@@ -34,11 +34,16 @@ export interface BmcVmOptions {
 const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const FORWARDER = resolve(import.meta.dirname, '../../helpers/socket-forward.mjs');
 
+/** The BMC's own address in the lab network: added to the bridge, where livery reaches it. */
+function addBmcAddress(net: PrivateNetwork, address: string): void {
+  net.exec('ip', ['addr', 'add', `${address}/32`, 'dev', net.bridge]);
+}
+
 /** What both kinds share: the BMC's address, a tap, QEMU's arguments, the files kept on failure. */
 function prepare(o: BmcVmOptions, bmc?: QemuSpec['bmc']) {
   const net: PrivateNetwork = o.lab.net;
   mkdirSync(o.dir, { recursive: true });
-  net.exec('ip', ['addr', 'add', `${o.bmcAddress}/32`, 'dev', net.bridge]);
+  addBmcAddress(net, o.bmcAddress);
   const tap = net.addTap();
   const consolePath = join(o.dir, 'console.log');
   const qemuLog = join(o.dir, 'qemu.log');
@@ -94,6 +99,25 @@ export async function startIpmiVm(o: BmcVmOptions & { vmPort: number }): Promise
       p.net.removeTap(p.tap);
     },
   };
+}
+
+/** An IPMI BMC on its own, for a VM the test boots itself (BootLab.boot with `machine.bmc`). */
+export interface BoardBmc {
+  sim: IpmiSim;
+  /** QEMU's `bmc` option: the guest sees this BMC in-band (KCS), as a server's OS does. */
+  qemu: NonNullable<QemuSpec['bmc']>;
+}
+
+/**
+ * The BMC of a machine that is already on (someone switched it on, as an unknown machine is
+ * before livery knows it): ipmi_sim in the lab's namespace on `bmcAddress`, its LAN channel
+ * reporting that address and its own MAC, its VM interface waiting for the guest's QEMU. It
+ * powers nothing; stop it after the VM.
+ */
+export async function startBoardBmc(o: { lab: BootLab; dir: string; bmcAddress: string; vmPort: number }): Promise<BoardBmc> {
+  addBmcAddress(o.lab.net, o.bmcAddress);
+  const sim = await startIpmiSim(o.lab.net, o.bmcAddress, o.dir, undefined, { vmPort: o.vmPort });
+  return { sim, qemu: { host: '127.0.0.1', port: o.vmPort } };
 }
 
 export interface RedfishVm extends BmcVm {

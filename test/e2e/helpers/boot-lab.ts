@@ -39,8 +39,8 @@ export interface BootOptions {
   timeoutMs: number;
   /** The segment the VM is plugged into (default the lab's own, where livery is). */
   net?: PrivateNetwork;
-  /** The VM's hardware, when not the default (2 CPUs, 1 GiB, no disk). */
-  machine?: Pick<VmOptions, 'cpus' | 'memoryMiB' | 'disks'>;
+  /** The VM's hardware, when not the default (2 CPUs, 1 GiB, no disk, no BMC). */
+  machine?: Pick<VmOptions, 'cpus' | 'memoryMiB' | 'disks' | 'bmc'>;
   /** A concurrent test's own onTestFailed (its context's): vitest's global one cannot tell concurrent tests apart. */
   onTestFailed?: typeof onTestFailed;
 }
