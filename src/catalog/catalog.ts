@@ -115,9 +115,9 @@ export class Catalog {
     return report;
   }
 
-  exportBundle(id: string): ExportedBundle & { image: Image } {
+  exportBundle(id: string, omit?: ReadonlySet<string>): ExportedBundle & { image: Image } {
     const image = this.cmdb.images.get(id);
-    return { image, ...exportBundle(image, this.blobs) };
+    return { image, ...exportBundle(image, this.blobs, omit) };
   }
 
   /** The boot path's lookup: one prepared query per image, then memory. Null when unknown. */

@@ -19,16 +19,17 @@ export interface ExportedBundle {
 
 /**
  * An image as a bundle again: manifest.json first, then the image's identity (its id, so every
- * copy keeps it), then every artifact streamed from the blob
- * store in manifest order. Entries are written one after another and each file flows through
+ * copy keeps it), then every artifact streamed from the blob store in manifest order, but those
+ * whose blob is in `omit` (a pull's receiver has them already: it fetches only what it lacks). Entries are written one after another and each file flows through
  * in chunks, so exporting a many-gigabyte image holds no whole file in memory.
  */
-export function exportBundle(image: Image, blobs: BlobStore): ExportedBundle {
+export function exportBundle(image: Image, blobs: BlobStore, omit: ReadonlySet<string> = new Set()): ExportedBundle {
+  const artifacts = image.artifacts.filter((a) => !omit.has(a.sha256));
   const metadata: [string, Buffer][] = [
     [MANIFEST_ENTRY, manifestBytes(image.manifest)],
     [IDENTITY_ENTRY, identityBytes(image.id, image.manifest)],
   ];
-  const entries = [...metadata.map(([name, bytes]) => ({ name, size: bytes.length })), ...image.artifacts];
+  const entries = [...metadata.map(([name, bytes]) => ({ name, size: bytes.length })), ...artifacts];
   const pack = tarPack();
   const mtime = new Date(image.manifest.createdAt);
   const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime, type: 'file' as const });
@@ -36,7 +37,7 @@ export function exportBundle(image: Image, blobs: BlobStore): ExportedBundle {
     for (const [name, bytes] of metadata) {
       await new Promise<void>((resolve, reject) => pack.entry(header(name, bytes.length), bytes, (err) => (err ? reject(err) : resolve())));
     }
-    for (const a of image.artifacts) {
+    for (const a of artifacts) {
       await pipeline(createReadStream(blobs.path(a.sha256)), pack.entry(header(a.name, a.size)));
     }
     pack.finalize();

@@ -39,8 +39,8 @@ export interface ReceiveLedger {
  * Reads a bundle stream entry by entry (never whole in memory): manifest.json first, then each
  * artifact hashed while it is written to a temp file, fsynced, checked against the manifest and
  * linked into the blob store. `onManifest` runs before any artifact is read (to refuse a
- * duplicate early). Resolves with the manifest, and the identity an exported bundle carries,
- * once every artifact has arrived intact.
+ * duplicate early). An artifact whose blob the store already holds may be left out. Resolves
+ * with the manifest, and the identity an exported bundle carries, once every artifact is here intact.
  */
 export async function receiveBundle(
   source: Readable,
@@ -85,8 +85,12 @@ export async function receiveBundle(
     }
     await feeding;
     if (!manifest) throw new BundleError(null, `is empty; ${MANIFEST_ENTRY} must be its first entry`);
-    const missing = manifest.artifacts.find((a) => !seen.has(a.name));
-    if (missing) throw new BundleError(missing.name, 'listed in manifest.json but missing from the bundle');
+    for (const left of manifest.artifacts.filter((a) => !seen.has(a.name))) {
+      // A pull leaves out the blobs this server already has (export's `omit`): they must be here.
+      blobs.claim(left.sha256);
+      ledger.claimed.push(left.sha256);
+      if (!(await blobs.has(left.sha256))) throw new BundleError(left.name, "listed in manifest.json but neither in the bundle nor in this server's blob store");
+    }
     return { manifest, identity };
   } catch (err) {
     extract.destroy();

@@ -130,6 +130,42 @@ describe('an image keeps its id wherever it is mirrored', () => {
     expect(((await (await b.api('/v1/images/badid:1.0')).json()) as Answer).error).toMatch(/not found/);
   });
 
+  it('a bundle may leave out blobs the receiver has (omit): only the rest travels, each still verified', async () => {
+    const shared = randomArtifacts();
+    const v1 = await makeBundle('thin', '1.0', shared);
+    const v2Artifacts = [shared[0]!, shared[1]!, randomArtifacts()[2]!];
+    const v2 = await makeBundle('thin', '2.0', v2Artifacts);
+    const [one, two] = [await publishBundle(a, v1.tar), await publishBundle(a, v2.tar)];
+    const [id1, id2] = [((await one.json()) as Answer).id, ((await two.json()) as Answer).id];
+    expect((await send(b, await exported(a, id1))).status).toBe(201);
+
+    const omit = v2.manifest.artifacts.slice(0, 2).map((x) => x.sha256);
+    const full = await exported(a, id2);
+    const thinRes = await a.api(`/v1/images/${id2}/bundle?omit=${omit.join(',')}`);
+    const thin = Buffer.from(await thinRes.arrayBuffer());
+    expect(Number(thinRes.headers.get('content-length'))).toBe(thin.length);
+    expect(full.length - thin.length).toBeGreaterThanOrEqual(shared[0]!.content.length + shared[1]!.content.length);
+    const pulled = await send(b, thin);
+    expect(pulled.status).toBe(201);
+    expect(pulled.body).toMatchObject({ id: id2, artifacts: v2.manifest.artifacts });
+    for (const art of v2Artifacts) {
+      const served = Buffer.from(await (await fetch(`${b.url}/images/${id2}/${art.name}`)).arrayBuffer());
+      expect(served.equals(art.content)).toBe(true);
+    }
+
+    // Left out but not here: refused, naming the artifact; nothing is kept.
+    const v3 = await makeBundle('thin', '3.0');
+    const id3 = ((await (await publishBundle(a, v3.tar)).json()) as Answer).id;
+    const missing = await send(b, Buffer.from(await (await a.api(`/v1/images/${id3}/bundle?omit=${v3.manifest.artifacts[2]!.sha256}`)).arrayBuffer()));
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe("entry rootfs.squashfs: listed in manifest.json but neither in the bundle nor in this server's blob store");
+    expect((await b.api(`/v1/images/${id3}`)).status).toBe(404);
+
+    const bad = await a.api(`/v1/images/${id3}/bundle?omit=xyz`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as Answer).error).toMatch(/omit/);
+  });
+
   it('a pull cut off mid-stream leaves no image; the next one completes under the same id', async () => {
     const original = await publishNew(a, 'cut', '1.0');
     const bundle = await exported(a, original.id);

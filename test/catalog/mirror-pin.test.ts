@@ -88,5 +88,14 @@ describe('a pin by image id across two servers', () => {
     // Pulling again moves nothing and says so; the machine still boots the same image.
     expect(livery(b, 'image', 'pull', '--from', a.url, '--id', id, '--source-token', a.token).stdout.trim()).toBe(`already present as ${id}`);
     expect(await script(b)).toContain(`livery.image=${id}`);
+
+    // The next version shares kernel and initrd: the pull fetches only the rootfs.
+    const next = await makeBundle('site-img', '2.0', [original.artifacts[0]!, original.artifacts[1]!, randomArtifacts({ rootfs: 1 << 20 })[2]!]);
+    writeFileSync(file, next.tar);
+    const id2 = /as ([0-9a-f-]{36})/.exec(livery(a, 'image', 'publish', file).stdout)![1]!;
+    const thin = livery(b, 'image', 'pull', '--from', a.url, '--id', id2, '--source-token', a.token);
+    expect(thin.stdout.trim()).toBe(`pulled site-img 2.0 as ${id2} (1 of 3 artifacts fetched; 2 already here)`);
+    const rootfs = Buffer.from(await (await fetch(`${b.url}/images/${id2}/rootfs.squashfs`)).arrayBuffer());
+    expect(rootfs.equals(next.artifacts[2]!.content)).toBe(true);
   }, 300_000);
 });

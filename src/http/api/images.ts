@@ -14,6 +14,11 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) 
 const ChannelParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), channel: Type.String({ minLength: 1, maxLength: 32 }) });
 const ChannelBody = Type.Object({ channel: Type.String() }, { additionalProperties: false });
 const PublishQuery = Type.Object({ channel: Type.Optional(Type.String()) }, { additionalProperties: false });
+/** `omit`: blobs (sha256, comma-separated) the receiver has, left out of the bundle; at most one per artifact. */
+const BundleQuery = Type.Object(
+  { omit: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}(,[0-9a-f]{64}){0,63}$', description: 'sha256s of blobs to leave out, comma-separated' })) },
+  { additionalProperties: false },
+);
 const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: false });
 
 /** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
@@ -90,8 +95,9 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
 
   app.post('/v1/images/gc', { ...write, schema: { tags } }, async (req) => catalog.gc(actorOf(req)));
 
-  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams } }, async (req, reply) => {
-    const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id);
+  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams, querystring: BundleQuery } }, async (req, reply) => {
+    const omit = new Set(req.query.omit ? req.query.omit.split(',') : []);
+    const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id, omit);
     if (length !== null) reply.header('content-length', length);
     // Said up front too, so a puller can see the image is already at its destination before reading the body.
     return reply
