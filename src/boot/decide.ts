@@ -103,7 +103,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   if (!image) {
     reasons.push(
       selector.id
-        ? `pinned image ${selector.id} does not exist`
+        ? `pinned image ${selector.id} is not in this catalog (livery image pull brings it from another server under the same id)`
         : cmdb.images.list({ name: selector.name! }).length === 0
           ? `no image named ${selector.name} in the catalog (a typo? livery image list shows the names)`
           : `channel ${selector.channel ?? 'stable'} of image ${selector.name} points at nothing yet`,

@@ -8,10 +8,9 @@ import type { Cmdb } from '../cmdb/index.js';
 import { checkChannel } from '../cmdb/validate.js';
 import type { Config } from '../config/index.js';
 import { BlobStore } from './blob-store.js';
-import { DuplicateImageError } from './errors.js';
+import { refuseDuplicate } from './duplicates.js';
 import { exportBundle, type ExportedBundle } from './export.js';
 import { collectGarbage, type GcReport } from './gc.js';
-import type { ImageManifest } from './manifest.js';
 import { receiveBundle, type ReceiveLedger } from './receive.js';
 import { refuseUnsignedForSecureBoot } from '../boot/secure-boot-users.js';
 
@@ -47,14 +46,15 @@ export class Catalog {
 
   /**
    * Publishes a bundle stream. The image row is inserted last, in one transaction, after every
-   * blob is on disk; a publish that fails or is cut off leaves the catalog as it was.
+   * blob is on disk; a publish that fails or is cut off leaves the catalog as it was. A bundle
+   * from `export` keeps its image's id (see identity.ts and refuseDuplicate).
    */
   async publish(source: Readable, opts: { actor: Actor; channel?: string }): Promise<Image> {
     const channel = opts.channel === undefined ? null : checkChannel('channel', opts.channel);
     const ledger: ReceiveLedger = { claimed: [], created: [] };
     let image: Image;
     try {
-      const manifest = await receiveBundle(source, this.blobs, this.config.catalog, ledger, (m) => this.refuseDuplicate(m));
+      const { manifest, identity } = await receiveBundle(source, this.blobs, this.config.catalog, ledger, (m, i) => refuseDuplicate(this.cmdb.images, m, i));
       image = this.cmdb.change(
         opts.actor,
         'image.publish',
@@ -63,8 +63,9 @@ export class Catalog {
           // A gc in another process may have removed a blob this publish found already present.
           const gone = manifest.artifacts.find((a) => !existsSync(this.blobs.path(a.sha256)));
           if (gone) throw conflict('bundle', `blob of ${gone.name} was removed by a concurrent gc; publish again`);
-          this.refuseDuplicate(manifest);
-          const published = this.cmdb.images.insert(randomUUID(), manifest);
+          refuseDuplicate(this.cmdb.images, manifest, identity);
+          // A copy of an image keeps the id it has everywhere else; only a new image gets a new one.
+          const published = this.cmdb.images.insert(identity?.id ?? randomUUID(), manifest);
           this.cmdb.events.add({ type: 'image-published', imageId: published.id, detail: { name: published.name, version: published.version } });
           if (channel) this.promoteIn(published.id, channel, opts.actor);
           return published;
@@ -114,9 +115,9 @@ export class Catalog {
     return report;
   }
 
-  exportBundle(id: string): ExportedBundle & { image: Image } {
+  exportBundle(id: string, omit?: ReadonlySet<string>): ExportedBundle & { image: Image } {
     const image = this.cmdb.images.get(id);
-    return { image, ...exportBundle(image, this.blobs) };
+    return { image, ...exportBundle(image, this.blobs, omit) };
   }
 
   /** The boot path's lookup: one prepared query per image, then memory. Null when unknown. */
@@ -144,15 +145,6 @@ export class Catalog {
       this.cmdb.events.add({ type: 'image-promoted', imageId: id, detail: { name: change.name, channel, from: change.previousImageId } });
     }
     return change;
-  }
-
-  private refuseDuplicate(manifest: ImageManifest): void {
-    const existing = this.cmdb.images.findByVersion(manifest.name, manifest.version);
-    if (!existing) return;
-    const key = (a: ImageArtifact) => `${a.name}\0${a.role}\0${a.size}\0${a.sha256}`;
-    const mine = manifest.artifacts.map(key).sort().join('\n');
-    const theirs = existing.artifacts.map(key).sort().join('\n');
-    throw new DuplicateImageError(existing.id, mine === theirs, `${manifest.name} ${manifest.version}`);
   }
 
   private releaseClaims(ledger: ReceiveLedger): void {

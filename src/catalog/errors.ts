@@ -17,15 +17,19 @@ export class BundleError extends CmdbError {
   }
 }
 
-/** The bundle's (name, version) is already in the catalog (HTTP 409). */
+/**
+ * The bundle's image, or its name:version, is already in the catalog (HTTP 409). `identical`
+ * says the catalog already holds exactly this image, so a pull is done; otherwise the message
+ * names both images.
+ */
 export class DuplicateImageError extends CmdbError {
   override name = 'DuplicateImageError';
   constructor(
     readonly existingId: string,
-    /** True when the existing image has exactly the same artifacts: a pull can call it done. */
     readonly identical: boolean,
-    label: string,
+    field: 'id' | 'version',
+    message: string,
   ) {
-    super('conflict', 'version', `image ${label} is already in the catalog as ${existingId}${identical ? ' (same artifacts)' : ' with different artifacts'}`);
+    super('conflict', field, message);
   }
 }

@@ -5,6 +5,8 @@ import { pack as tarPack } from 'tar-stream';
 import type { Image } from '../cmdb/types.js';
 import type { BlobStore } from './blob-store.js';
 import { MANIFEST_ENTRY } from './entry-rules.js';
+import { IDENTITY_ENTRY, identityBytes } from './identity.js';
+import { manifestBytes } from './manifest.js';
 
 const BLOCK = 512;
 const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
@@ -16,19 +18,26 @@ export interface ExportedBundle {
 }
 
 /**
- * An image as a bundle again: manifest.json first, then every artifact streamed from the blob
- * store in manifest order. Entries are written one after another and each file flows through
+ * An image as a bundle again: manifest.json first, then the image's identity (its id, so every
+ * copy keeps it), then every artifact streamed from the blob store in manifest order, but those
+ * whose blob is in `omit` (a pull's receiver has them already: it fetches only what it lacks). Entries are written one after another and each file flows through
  * in chunks, so exporting a many-gigabyte image holds no whole file in memory.
  */
-export function exportBundle(image: Image, blobs: BlobStore): ExportedBundle {
-  const manifest = Buffer.from(JSON.stringify(image.manifest, null, 2) + '\n');
-  const entries = [{ name: MANIFEST_ENTRY, size: manifest.length }, ...image.artifacts];
+export function exportBundle(image: Image, blobs: BlobStore, omit: ReadonlySet<string> = new Set()): ExportedBundle {
+  const artifacts = image.artifacts.filter((a) => !omit.has(a.sha256));
+  const metadata: [string, Buffer][] = [
+    [MANIFEST_ENTRY, manifestBytes(image.manifest)],
+    [IDENTITY_ENTRY, identityBytes(image.id, image.manifest)],
+  ];
+  const entries = [...metadata.map(([name, bytes]) => ({ name, size: bytes.length })), ...artifacts];
   const pack = tarPack();
   const mtime = new Date(image.manifest.createdAt);
   const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime, type: 'file' as const });
   const write = async () => {
-    await new Promise<void>((resolve, reject) => pack.entry(header(MANIFEST_ENTRY, manifest.length), manifest, (err) => (err ? reject(err) : resolve())));
-    for (const a of image.artifacts) {
+    for (const [name, bytes] of metadata) {
+      await new Promise<void>((resolve, reject) => pack.entry(header(name, bytes.length), bytes, (err) => (err ? reject(err) : resolve())));
+    }
+    for (const a of artifacts) {
       await pipeline(createReadStream(blobs.path(a.sha256)), pack.entry(header(a.name, a.size)));
     }
     pack.finalize();

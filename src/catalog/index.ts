@@ -4,3 +4,4 @@ export { Catalog, type ServedArtifact } from './catalog.js';
 export { BundleError, DuplicateImageError } from './errors.js';
 export type { GcReport } from './gc.js';
 export { etagMatches, parseRange, type ByteRange } from './range.js';
+export { manifestSha256 } from './manifest.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { kernelArgsProblem } from '../cmdb/kernel-args.js';
@@ -77,3 +78,12 @@ export function manifestProblems(value: unknown): string[] {
   if (kernelArgs) problems.push(`/kernelArgs: ${kernelArgs}`);
   return problems;
 }
+
+/**
+ * manifest.json as livery writes it (export, and so every mirror): one canonical form, so the
+ * same manifest has the same bytes, and the same sha256, on every server that holds the image.
+ */
+export const manifestBytes = (m: ImageManifest): Buffer => Buffer.from(JSON.stringify(m, null, 2) + '\n');
+
+/** The manifest's identity: the sha256 of its canonical bytes (what `sha256sum manifest.json` of an export prints). */
+export const manifestSha256 = (m: ImageManifest): string => createHash('sha256').update(manifestBytes(m)).digest('hex');

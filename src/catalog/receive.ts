@@ -7,6 +7,7 @@ import { CmdbError } from '../cmdb/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { checkArtifactEntry, checkFraming, checkRegularFile, MANIFEST_ENTRY } from './entry-rules.js';
 import { BundleError } from './errors.js';
+import { IDENTITY_ENTRY, MAX_IDENTITY_BYTES, parseIdentity, type BundleIdentity } from './identity.js';
 import { manifestProblems, type ImageManifest, type ManifestArtifact } from './manifest.js';
 
 /** manifest.json is read into memory; recipe and package list keep it far below this. */
@@ -18,6 +19,12 @@ type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 export interface ReceiveLimits {
   maxBundleBytes: number;
   maxArtifactBytes: number;
+}
+
+export interface ReceivedBundle {
+  manifest: ImageManifest;
+  /** Null for a builder's bundle (the catalog mints an id); set for an export of an existing image. */
+  identity: BundleIdentity | null;
 }
 
 /** What one publish has touched in the blob store, so a failed publish can undo exactly that. */
@@ -32,21 +39,24 @@ export interface ReceiveLedger {
  * Reads a bundle stream entry by entry (never whole in memory): manifest.json first, then each
  * artifact hashed while it is written to a temp file, fsynced, checked against the manifest and
  * linked into the blob store. `onManifest` runs before any artifact is read (to refuse a
- * duplicate early). Resolves with the manifest once every artifact has arrived intact.
+ * duplicate early). An artifact whose blob the store already holds may be left out. Resolves
+ * with the manifest, and the identity an exported bundle carries, once every artifact is here intact.
  */
 export async function receiveBundle(
   source: Readable,
   blobs: BlobStore,
   limits: ReceiveLimits,
   ledger: ReceiveLedger,
-  onManifest: (manifest: ImageManifest) => void,
-): Promise<ImageManifest> {
+  onManifest: (manifest: ImageManifest, identity: BundleIdentity | null) => void,
+): Promise<ReceivedBundle> {
   const extract = tarExtract();
   const feeding = pipeline(source, byteLimit(limits.maxBundleBytes), extract);
   // Observed below; this keeps an early failure from surfacing as an unhandled rejection.
   feeding.catch(() => undefined);
   try {
     let manifest: ImageManifest | null = null;
+    let identity: BundleIdentity | null = null;
+    let decided = false;
     let expected = new Map<string, ManifestArtifact>();
     const seen = new Set<string>();
     let framedUpTo = 0;
@@ -55,18 +65,33 @@ export async function receiveBundle(
       if (!manifest) {
         manifest = await readManifest(entry);
         expected = new Map(manifest.artifacts.map((a) => [a.name, a]));
-        onManifest(manifest);
         continue;
       }
+      // The identity, when there is one, comes right after the manifest: the bundle is decided
+      // on before a byte of any artifact is read.
+      if (!decided) {
+        decided = true;
+        if (entry.header.name === IDENTITY_ENTRY) {
+          identity = parseIdentity(await readSmall(entry, MAX_IDENTITY_BYTES), manifest);
+          onManifest(manifest, identity);
+          continue;
+        }
+        onManifest(manifest, null);
+      }
+      if (entry.header.name === IDENTITY_ENTRY) throw new BundleError(IDENTITY_ENTRY, `must directly follow ${MANIFEST_ENTRY}, once`);
       const artifact = checkArtifactEntry(entry.header, expected, seen, limits.maxArtifactBytes);
       seen.add(artifact.name);
       await storeArtifact(entry, artifact, blobs, ledger);
     }
     await feeding;
     if (!manifest) throw new BundleError(null, `is empty; ${MANIFEST_ENTRY} must be its first entry`);
-    const missing = manifest.artifacts.find((a) => !seen.has(a.name));
-    if (missing) throw new BundleError(missing.name, 'listed in manifest.json but missing from the bundle');
-    return manifest;
+    for (const left of manifest.artifacts.filter((a) => !seen.has(a.name))) {
+      // A pull leaves out the blobs this server already has (export's `omit`): they must be here.
+      blobs.claim(left.sha256);
+      ledger.claimed.push(left.sha256);
+      if (!(await blobs.has(left.sha256))) throw new BundleError(left.name, "listed in manifest.json but neither in the bundle nor in this server's blob store");
+    }
+    return { manifest, identity };
   } catch (err) {
     extract.destroy();
     await feeding.catch(() => undefined);
@@ -81,21 +106,28 @@ function asBundleError(err: unknown): unknown {
 }
 
 async function readManifest(entry: Entry): Promise<ImageManifest> {
-  const { name, size = 0 } = entry.header;
+  const { name } = entry.header;
   if (name !== MANIFEST_ENTRY) throw new BundleError(name, `${MANIFEST_ENTRY} must be the first entry of the bundle`);
-  checkRegularFile(entry.header);
-  if (size > MAX_MANIFEST_BYTES) throw new BundleError(name, `${size} bytes is too large for a manifest (at most ${MAX_MANIFEST_BYTES})`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  const bytes = await readSmall(entry, MAX_MANIFEST_BYTES);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new BundleError(name, `invalid JSON (${(err as Error).message})`);
   }
   const problems = manifestProblems(value);
   if (problems.length > 0) throw new BundleError(name, problems.join('; '));
   return value as ImageManifest;
+}
+
+/** A metadata entry, read whole into memory: a regular file of at most `max` bytes. */
+async function readSmall(entry: Entry, max: number): Promise<Buffer> {
+  const { name, size = 0 } = entry.header;
+  checkRegularFile(entry.header);
+  if (size > max) throw new BundleError(name, `${size} bytes is too large (at most ${max})`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /**

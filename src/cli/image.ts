@@ -1,16 +1,15 @@
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { GcReport } from '../catalog/index.js';
 import type { Channel, ChannelChange, Image, ImageSummary } from '../cmdb/types.js';
-import { CliError, parseResponse, type ApiClient } from './client.js';
+import { parseResponse } from './client.js';
 import { registerImageBuild } from './image-build.js';
+import { registerImagePull } from './image-pull.js';
 import { clientFor, globals } from './context.js';
 import { printJson, printRecord, printTable } from './output.js';
+import { contentLength, download, fromWeb, progress, showBar, upload } from './transfer.js';
 
 /** Wherever the CLI takes an image, the server resolves any of these forms to one image or says why not. */
 const IMAGE_REF = 'image id (or a unique prefix of it), NAME@CHANNEL or NAME:VERSION';
@@ -20,59 +19,6 @@ type Move = Pick<ChannelChange, 'name' | 'channel' | 'imageId' | 'previousImageI
 
 const MiB = 1024 * 1024;
 const shortId = (id: string | null) => (id ? id.slice(0, 8) : '-');
-
-/**
- * Counts bytes flowing through; draws a progress bar on stderr when stderr is a terminal and
- * output is for humans (pipes and --json stay clean).
- */
-function progress(label: string, total: number | null, show: boolean): Transform {
-  const bar = show
-    ? new SingleBar({
-        format: `${label} [{bar}] {percentage}% {done}/{size} MiB {speed} MiB/s`,
-        stream: process.stderr,
-        hideCursor: true,
-        clearOnComplete: false,
-      })
-    : null;
-  const started = Date.now();
-  let done = 0;
-  const mib = (n: number) => (n / MiB).toFixed(1);
-  bar?.start(total ?? 0, 0, { done: '0.0', size: total === null ? '?' : mib(total), speed: '0.0' });
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      done += chunk.length;
-      const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-      bar?.update(total === null ? 0 : done, { done: mib(done), speed: (done / MiB / seconds).toFixed(1) });
-      callback(null, chunk);
-    },
-    flush(callback) {
-      bar?.stop();
-      callback();
-    },
-  });
-}
-
-const showBar = (cmd: Command) => Boolean(process.stderr.isTTY) && !globals(cmd).json;
-
-/** Streams a body to POST /v1/images (never whole in memory); resolves with the raw response. */
-async function upload(client: ApiClient, body: Readable, length: number | null, channel: string | undefined): Promise<Response> {
-  const query = channel ? `?channel=${encodeURIComponent(channel)}` : '';
-  try {
-    return await fetch(`${client.baseUrl}/v1/images${query}`, {
-      method: 'POST',
-      headers: client.headers({ 'content-type': 'application/x-tar', ...(length !== null ? { 'content-length': String(length) } : {}) }),
-      body: Readable.toWeb(body) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
-  } catch (err) {
-    throw unreachable(client.baseUrl, err);
-  }
-}
-
-function unreachable(url: string, err: unknown): CliError {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return new CliError(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-}
 
 function showImage(image: Image & { channels?: string[] }): void {
   printRecord({
@@ -94,13 +40,6 @@ function showImage(image: Image & { channels?: string[] }): void {
 
 const describeMove = (verb: string, m: Move) =>
   m.changed ? `${verb} ${m.name}@${m.channel}: ${shortId(m.previousImageId)} → ${shortId(m.imageId)}` : `${m.name}@${m.channel} already points at ${m.imageId}`;
-
-/** "URL of a bundle" from either `pull <url>` or `pull --from URL --id ID`. */
-function bundleUrl(url: string | undefined, from: string | undefined, id: string | undefined): string {
-  if (url) return url;
-  if (from && id) return `${from.replace(/\/+$/, '')}/v1/images/${encodeURIComponent(id)}/bundle`;
-  throw new CliError('pull: give the bundle URL (<livery>/v1/images/<id>/bundle) or --from <livery URL> --id <image id>');
-}
 
 /** Streams a bundle file to the server's catalog, with a progress bar on a terminal. */
 async function publishFile(cmd: Command, file: string, channel: string | undefined): Promise<Listed> {
@@ -231,48 +170,5 @@ export function registerImageCommands(program: Command): void {
       globals(cmd).json ? printJson({ id, file: out }) : console.log(`wrote ${out}`);
     });
 
-  image
-    .command('pull')
-    .description("copy an image from another livery (its export streams straight into this server's publish)")
-    .argument('[url]', 'bundle URL: <other livery>/v1/images/<id>/bundle')
-    .option('--from <url>', 'the other livery (with --id)')
-    .option('--id <id>', 'image id there (with --from)')
-    .option('--source-token <token>', 'API token for the other livery (env LIVERY_SOURCE_TOKEN)')
-    .option('--channel <channel>', 'also point this channel here at the pulled image')
-    .action(async (url: string | undefined, flags: { from?: string; id?: string; sourceToken?: string; channel?: string }, cmd: Command) => {
-      const client = clientFor(cmd);
-      const source = bundleUrl(url, flags.from, flags.id);
-      const token = flags.sourceToken ?? process.env.LIVERY_SOURCE_TOKEN;
-      const res = await download(source, token ? { authorization: `Bearer ${token}` } : {});
-      const length = contentLength(res);
-      const res2 = await upload(client, fromWeb(res).pipe(progress('pull', length, showBar(cmd))), length, flags.channel);
-      if (res2.status === 409) {
-        const body = (await res2.json()) as { error: string; imageId?: string; identical?: boolean };
-        if (body.identical) {
-          const note = { status: 'already present', id: body.imageId };
-          return globals(cmd).json ? printJson(note) : console.log(`already present as ${body.imageId}`);
-        }
-        throw new CliError(`409 ${body.error}`);
-      }
-      const pulled = await parseResponse<Listed>(res2);
-      globals(cmd).json ? printJson(pulled) : console.log(`pulled ${pulled.name} ${pulled.version} as ${pulled.id}`);
-    });
-}
-
-async function download(url: string, headers: Record<string, string>): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(url, { headers });
-  } catch (err) {
-    throw unreachable(url, err);
-  }
-  if (!res.ok || !res.body) await parseResponse(res);
-  return res;
-}
-
-const fromWeb = (res: Response) => Readable.fromWeb(res.body as unknown as WebReadableStream);
-
-function contentLength(res: Response): number | null {
-  const n = Number(res.headers.get('content-length') ?? NaN);
-  return Number.isFinite(n) ? n : null;
+  registerImagePull(image);
 }

@@ -43,11 +43,18 @@ function migrate(db: Db, path: string): string | null {
     backup = join(dir, `livery-schema${current}-${new Date().toISOString().replace(/[:.]/g, '-')}.db`);
     db.prepare('VACUUM INTO ?').run(backup);
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
+  // better-sqlite3 opens in SQLite's defensive mode, which forbids editing sqlite_schema; a
+  // migration may need that (see 11), so it is lifted while migrations run, and only then.
+  db.unsafeMode(true);
+  try {
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]!);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  } finally {
+    db.unsafeMode(false);
   }
   return backup;
 }

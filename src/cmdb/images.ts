@@ -3,7 +3,7 @@ import type { Db } from './db.js';
 import { CmdbError, conflict, invalid, notFound } from './errors.js';
 import type { Actor, Channel, ChannelChange, Image, ImageReferences, ImageSelector, ImageSummary } from './types.js';
 import { iso } from './util.js';
-import { checkChannel, checkImageName } from './validate.js';
+import { checkChannel, checkImageName, IMAGE_ID } from './validate.js';
 
 interface ImageRow {
   id: string;
@@ -57,8 +57,6 @@ const toChange = (r: HistoryRow): ChannelChange => ({
   actor: r.actor,
   at: iso(r.at),
 });
-
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /**
  * Images, their artifacts, and the channels that point at them. Images are immutable once
@@ -138,7 +136,7 @@ export class SqliteImageStore {
 
   /** Adds a published image and its artifact rows; the caller's transaction makes them appear together. */
   insert(id: string, manifest: ImageManifest, publishedAt = Date.now()): Image {
-    if (!UUID_V4.test(id)) throw invalid('id', 'must be a UUID v4');
+    if (!IMAGE_ID.test(id)) throw invalid('id', 'must be a UUID v4');
     if (this.findByVersion(manifest.name, manifest.version)) {
       throw conflict('version', `image ${manifest.name} ${manifest.version} is already in the catalog`);
     }

@@ -20,6 +20,7 @@ import {
   checkText,
   checkUuid,
   checkVars,
+  IMAGE_ID,
 } from './validate.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4 } from '../net/ipv4.js';
 
@@ -97,7 +98,11 @@ export class MachineChecker {
     if (!MACHINE_STATES.includes(state)) throw invalid('state', `must be one of ${MACHINE_STATES.join(', ')}`);
     const imageIn = { ...existing?.image, ...checkObject('image', input.image) };
     const imageId = checkText('image.id', imageIn.id ?? null, 64);
-    if (imageId && !this.imageExists.get(imageId)) throw invalid('image.id', `no image with id ${imageId}`);
+    // An id not (yet) here is kept, with a warning, when it has an image id's form: the image may
+    // be on its way from another site, where it has the same id.
+    if (imageId && !this.imageExists.get(imageId) && !IMAGE_ID.test(imageId)) {
+      throw invalid('image.id', `no image with id ${imageId} here, and it is not an image id (a lowercase UUID v4) that a pull could bring`);
+    }
     const imageName = checkImageName('image.name', imageIn.name ?? null);
     const imageChannel = checkChannel('image.channel', imageIn.channel ?? null) ?? (imageName ? 'stable' : null);
     const subnetRef = pick('subnet', existing?.subnet);

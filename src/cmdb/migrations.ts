@@ -310,4 +310,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machine_bmcs ADD COLUMN power_state TEXT CHECK (power_state IN ('on', 'off'));
   ALTER TABLE machine_bmcs ADD COLUMN power_state_at INTEGER;
   `,
+  /*
+   * 11: a machine may be pinned to an image id before that image reaches this server (it is
+   * being pulled from the site where it was published, under the same id), so machines.image_id
+   * loses its foreign key; the API warns about a pin to an id not in the catalog, and deleting an
+   * image still refuses while a machine pins it. SQLite's documented way to drop a constraint
+   * without touching the stored rows is to edit the table's SQL in sqlite_schema (a rebuilt
+   * table would cascade-delete its MACs, leases and facts).
+   */ `
+  PRAGMA writable_schema = ON;
+  UPDATE sqlite_schema SET sql = replace(sql, 'image_id TEXT REFERENCES images(id),', 'image_id TEXT,')
+    WHERE type = 'table' AND name = 'machines';
+  PRAGMA writable_schema = RESET;
+  `,
 ];

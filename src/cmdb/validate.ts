@@ -10,6 +10,8 @@ const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** An image id: what the catalog mints (randomUUID) and what a mirrored image carries. */
+export const IMAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const CHANNEL = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 

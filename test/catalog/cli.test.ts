@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeBundle, randomArtifacts } from '../helpers/bundle.js';
+import { makeBundle, randomArtifacts, sha256 } from '../helpers/bundle.js';
 import { livery as run, serveProcess } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -96,12 +96,19 @@ describe('livery image (CLI)', () => {
       for await (const c of e) chunks.push(c as Buffer);
       entries.push([e.header.name, Buffer.concat(chunks)]);
     }
-    expect(entries.map(([n]) => n)).toEqual(['manifest.json', 'vmlinuz', 'initrd.img', 'rootfs.squashfs']);
+    expect(entries.map(([n]) => n)).toEqual(['manifest.json', '.livery-image.json', 'vmlinuz', 'initrd.img', 'rootfs.squashfs']);
     expect(JSON.parse(entries[0]![1].toString())).toEqual(original.manifest);
-    original.artifacts.forEach((art, i) => expect(entries[i + 1]![1].equals(art.content)).toBe(true));
+    // The identity names the image and its manifest: sha256 of manifest.json exactly as exported.
+    const manifestSha256 = sha256(entries[0]![1]);
+    expect(JSON.parse(entries[1]![1].toString())).toEqual({ id, manifestSha256 });
+    expect((await api<{ manifestSha256: string }>(a, `/v1/images/${id}`)).manifestSha256).toBe(manifestSha256);
+    original.artifacts.forEach((art, i) => expect(entries[i + 2]![1].equals(art.content)).toBe(true));
 
     const out = livery(b, 'image', 'pull', `${a.url}/v1/images/${id}/bundle`, '--source-token', a.token, '--channel', 'stable');
+    // The copy keeps the id (and the manifest's identity) it has at the source.
     const pulledId = /pulled cli-pull 3\.1 as ([0-9a-f-]{36})/.exec(out)![1]!;
+    expect(pulledId).toBe(id);
+    expect((await api<{ manifestSha256: string }>(b, `/v1/images/${id}`)).manifestSha256).toBe(manifestSha256);
     expect(await channelOf(b, 'cli-pull', 'stable')).toBe(pulledId);
     expect((await api<{ manifest: unknown }>(b, `/v1/images/${pulledId}`)).manifest).toEqual(original.manifest);
     const served = Buffer.from(await (await fetch(`${b.url}/images/${pulledId}/rootfs.squashfs`)).arrayBuffer());

@@ -129,7 +129,7 @@ describe('publish refuses bad bundles and leaves the catalog unchanged', () => {
     ['a duplicate entry', [...good, fileEntry(kernel), fileEntry(rootfs)], /entry vmlinuz: appears twice/],
     ['a second manifest.json', [...good, manifestEntry(manifest), fileEntry(rootfs)], /entry manifest\.json: appears twice/],
     ['an entry not in the manifest', [...good, { header: { name: 'extra.bin' }, content: Buffer.from('x') }, fileEntry(rootfs)], /entry extra\.bin: not listed in manifest\.json/],
-    ['a missing artifact', good, /entry rootfs\.squashfs: listed in manifest\.json but missing from the bundle/],
+    ['a missing artifact', good, /entry rootfs\.squashfs: listed in manifest\.json but neither in the bundle nor in this server's blob store/],
     ['manifest.json not first', [fileEntry(kernel), manifestEntry(manifest), fileEntry(initrd), fileEntry(rootfs)], /entry vmlinuz: manifest\.json must be the first entry/],
     ['manifest.json that is not JSON', [manifestEntry('{"schema": 1,'), fileEntry(kernel)], /entry manifest\.json: invalid JSON/],
     ['manifest.json failing the schema', [manifestEntry({ ...manifest, arch: 'AMD 64' }), fileEntry(kernel)], /entry manifest\.json: \/arch/],

@@ -42,6 +42,39 @@ describe('CMDB file', () => {
     expect(cmdb.integrityCheck()).toBe('ok');
   });
 
+  it('migration 11 lets a machine pin an image id not here yet, keeping every row and the other foreign keys', () => {
+    cmdb.close();
+    const path = join(dir.path, 'schema10.db');
+    const old = new Database(path);
+    old.pragma('foreign_keys = ON');
+    old.unsafeMode(true);
+    for (const sql of MIGRATIONS.slice(0, 10)) old.exec(sql);
+    old.pragma('user_version = 10');
+    const present = '0f0e0d0c-0b0a-4908-8706-050403020100';
+    const absent = '1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d';
+    old.prepare("INSERT INTO images (id, name, version, os, arch, created_at, published_at, manifest) VALUES (?, 'web', '1', 'd', 'amd64', '2026-01-01T00:00:00Z', 0, ?)").run(present, JSON.stringify({ artifacts: [] }));
+    const machine = old.prepare("INSERT INTO machines (hostname, state, image_id, created_at, updated_at) VALUES (?, 'registered', ?, 0, 0)");
+    machine.run('here', present);
+    old.prepare("INSERT INTO machine_macs (mac, machine_id, position) VALUES ('52:54:00:28:00:01', 1, 0)").run();
+    // Schema 10 holds the foreign key: a pin to an image not here cannot be stored.
+    expect(() => machine.run('early', absent)).toThrow(/FOREIGN KEY constraint failed/);
+    old.close();
+
+    cmdb = openCmdb(path);
+    expect(cmdb.schemaVersion()).toBe(MIGRATIONS.length);
+    const sql = cmdb.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'machines'").pluck().get() as string;
+    expect(sql).toMatch(/\bimage_id TEXT,/);
+    expect(sql).not.toContain('REFERENCES images');
+    expect(sql).toContain('subnet_id INTEGER REFERENCES subnets(id)');
+    expect(cmdb.machines.get('here').image.id).toBe(present);
+    expect(cmdb.machines.get('52:54:00:28:00:01').hostname).toBe('here');
+    expect(cmdb.machines.create({ macs: ['52:54:00:28:00:02'], hostname: 'early', image: { id: absent } }).image.id).toBe(absent);
+    expect(() => cmdb.machines.create({ macs: ['52:54:00:28:00:03'], image: { id: 'web-1' } })).toThrow(/image\.id: no image with id web-1 here, and it is not an image id/);
+    expect(() => cmdb.images.remove(present)).toThrow(/still in use: pinned by machine here/);
+    expect(cmdb.integrityCheck()).toBe('ok');
+    expect(cmdb.db.pragma('foreign_key_check')).toEqual([]);
+  });
+
   it('refuses a database from a newer livery', () => {
     cmdb.db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     cmdb.close();

@@ -4,9 +4,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Counter } from 'prom-client';
-import { BundleError, DuplicateImageError } from '../../catalog/index.js';
+import { BundleError, DuplicateImageError, manifestSha256 } from '../../catalog/index.js';
 import { CmdbError } from '../../cmdb/errors.js';
-import type { ImageSummary } from '../../cmdb/types.js';
+import type { Image, ImageSummary } from '../../cmdb/types.js';
 import { actorOf, closeUnreadBody, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 
@@ -14,6 +14,11 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) 
 const ChannelParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), channel: Type.String({ minLength: 1, maxLength: 32 }) });
 const ChannelBody = Type.Object({ channel: Type.String() }, { additionalProperties: false });
 const PublishQuery = Type.Object({ channel: Type.Optional(Type.String()) }, { additionalProperties: false });
+/** `omit`: blobs (sha256, comma-separated) the receiver has, left out of the bundle; at most one per artifact. */
+const BundleQuery = Type.Object(
+  { omit: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}(,[0-9a-f]{64}){0,63}$', description: 'sha256s of blobs to leave out, comma-separated' })) },
+  { additionalProperties: false },
+);
 const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: false });
 
 /** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
@@ -37,12 +42,15 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     return <T extends ImageSummary>(image: T) => ({ ...image, channels: byImage.get(image.id) ?? [] });
   };
 
+  /** One image as show and publish answer it: with its channels and its manifest's identity, to compare across servers. */
+  const described = (image: Image) => ({ ...channelsOf()(image), manifestSha256: manifestSha256(image.manifest) });
+
   app.get('/v1/images', { ...read, schema: { tags, querystring: ListQuery } }, async (req) => {
     const withChannels = channelsOf();
     return { items: cmdb.images.list({ name: req.query.name }).map(withChannels), next: null };
   });
 
-  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => channelsOf()(cmdb.images.byRef(req.params.id)));
+  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => described(cmdb.images.byRef(req.params.id)));
 
   // The content type is checked with the token, before fastify would buffer a JSON or CSV body.
   const tarOnly = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -61,11 +69,15 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     try {
       const image = await catalog.publish(upload.body, { actor: actorOf(req), channel: req.query.channel });
       publishes.inc({ result: 'published' });
-      return reply.code(201).send(channelsOf()(image));
+      return reply.code(201).send(described(image));
     } catch (err) {
       const result = upload.cutOff() ? 'failed' : err instanceof DuplicateImageError ? 'duplicate' : err instanceof CmdbError ? 'rejected' : 'failed';
       publishes.inc({ result });
       discardRest(raw, max);
+      // A copy of an image already here is done: sending it again is no error (pulls are idempotent).
+      if (err instanceof DuplicateImageError && err.identical && err.field === 'id') {
+        return reply.code(200).send({ ...described(cmdb.images.get(err.existingId)), alreadyPresent: true });
+      }
       if (err instanceof DuplicateImageError) {
         return reply.code(409).send({ error: err.message, field: err.field, imageId: err.existingId, identical: err.identical });
       }
@@ -83,10 +95,14 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
 
   app.post('/v1/images/gc', { ...write, schema: { tags } }, async (req) => catalog.gc(actorOf(req)));
 
-  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams } }, async (req, reply) => {
-    const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id);
+  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams, querystring: BundleQuery } }, async (req, reply) => {
+    const omit = new Set(req.query.omit ? req.query.omit.split(',') : []);
+    const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id, omit);
     if (length !== null) reply.header('content-length', length);
+    // Said up front too, so a puller can see the image is already at its destination before reading the body.
     return reply
+      .header('livery-image-id', image.id)
+      .header('livery-manifest-sha256', manifestSha256(image.manifest))
       .header('content-type', 'application/x-tar')
       .header('content-disposition', `attachment; filename="${image.name}-${image.version}.tar"`)
       .send(stream);
