@@ -66,7 +66,9 @@ describe.skipIf(NETNS_SKIP)('a BMC that refuses the one-time network boot', () =
     const body = (await res.json()) as { ok: boolean; state: string; warning: string | null };
     expect(res.status).toBe(200);
     expect(body).toMatchObject({ ok: true, state: 'off', warning: expect.stringMatching(/refused the one-time network boot: .*; went ahead: the machine boots by its own boot order$/) });
-    expect(existsSync(pidFile)).toBe(true); // ipmi_sim started the "VM"
+    // ipmi_sim runs the "VM" after it answers: give it a bounded moment.
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(pidFile)).toBe(true);
     const event = s.livery.cmdb.events.recent(1, { types: ['power'] })[0]!;
     expect(event.detail).toMatchObject({ action: 'on', result: 'ok', warning: body.warning });
     const status = (await (await s.api('/v1/machines/vm1/power')).json()) as { state: string; warning: string | null };
