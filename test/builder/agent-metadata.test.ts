@@ -270,25 +270,9 @@ describe.skipIf(!canUnshare)('livery-agent metadata handling (needs root for a p
   });
 
   it('writes an empty metadata.env for an empty document and none when the server has none', async () => {
-    expect(await agentOn('')).toMatchInlineSnapshot(`
-      {
-        "bootedImage": "min"quoted\\image",
-        "code": 0,
-        "etcHostname": null,
-        "hostname": "BUILD-HOST",
-        "hosts": null,
-        "metadataEnv": "",
-        "posts": [
-          "/v1/machines/52:54:00:12:34:58/booted",
-          "/v1/machines/52:54:00:12:34:58/facts",
-        ],
-        "resolv": null,
-        "stdout": "livery-agent: booted image min"quoted\\image as BUILD-HOST
-      livery-agent: facts reported
-      ",
-      }
-    `);
-    expect(await agentOn('# only a comment\n\n')).toMatchInlineSnapshot(`
+    const empty = await agentOn('');
+    expect(await agentOn('# only a comment\n\n')).toEqual(empty);
+    expect(empty).toMatchInlineSnapshot(`
       {
         "bootedImage": "min"quoted\\image",
         "code": 0,
