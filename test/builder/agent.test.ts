@@ -1,21 +1,19 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { cpus, release, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFactsReport } from '../../src/facts/parse.js';
 import type { FactsReport } from '../../src/facts/types.js';
 import { agentHealthConfig, type HealthSpec } from '../../src/health/spec.js';
+import { type AgentRun, runAgent as runAgentScript } from '../helpers/agent-run.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Runs the real agent script (the one every image carries) against a fake livery server on
- * 127.0.0.1. File writes go under a scratch root; the hostname change happens in a UTS
- * namespace of its own (unshare --uts), so the build machine's hostname is never touched.
+ * 127.0.0.1 (see helpers/agent-run.ts for how it is kept off the build machine's files).
  */
-const AGENT = resolve('src/builder/assets/livery-agent.sh');
 const MAC = '52:54:00:12:34:56';
 const IMAGE = 'minimal-2026.11.23.1';
 
@@ -65,25 +63,8 @@ afterEach(() => {
 });
 
 let runs = 0;
-async function runAgent(cmdline: string, prepare?: (root: string) => void, path = process.env.PATH!): Promise<{ code: number; stdout: string; hostname: string; root: string }> {
-  const root = join(scratch, `root${++runs}`);
-  mkdirSync(join(root, 'etc'), { recursive: true });
-  mkdirSync(join(root, 'run/livery'), { recursive: true });
-  prepare?.(root);
-  writeFileSync(join(root, 'cmdline'), `${cmdline}\n`);
-  const script = 'sh "$0"; rc=$?; echo "UTS-HOSTNAME=$(hostname)"; exit $rc';
-  return new Promise((done) => {
-    execFile(
-      'unshare',
-      ['--uts', 'sh', '-c', script, AGENT],
-      { env: { PATH: path, LIVERY_AGENT_CMDLINE: join(root, 'cmdline'), LIVERY_AGENT_ROOT: root }, timeout: 60_000 },
-      (err, stdout) => {
-        const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-        const hostname = /UTS-HOSTNAME=(.*)/.exec(stdout)?.[1] ?? '';
-        done({ code, stdout, hostname, root });
-      },
-    );
-  });
+function runAgent(cmdline: string, prepare?: (root: string) => void, path?: string): Promise<AgentRun> {
+  return runAgentScript(join(scratch, `root${++runs}`), cmdline, { ...(prepare ? { prepare } : {}), ...(path ? { path } : {}) });
 }
 
 const canUnshare = process.getuid?.() === 0;
