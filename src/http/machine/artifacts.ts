@@ -7,6 +7,7 @@ import { etagMatches, parseRange, sendFileRange } from '../../catalog/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { body, empty, errors, OPEN } from '../openapi.js';
 
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), file: Type.String({ minLength: 1, maxLength: 128 }) });
 const Query = Type.Object({ mac: Type.Optional(Type.String({ maxLength: 32 })) });
@@ -81,7 +82,20 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     }
   };
 
-  const route = { schema: { tags: ['artifacts'], params: Params, querystring: Query } };
-  app.get('/images/:id/:file', { ...route, exposeHeadRoute: false }, serve);
-  app.head('/images/:id/:file', route, serve);
+  const schema = (operationId: string, summary: string) => ({
+    tags: ['artifacts'],
+    operationId,
+    summary,
+    security: OPEN,
+    params: Params,
+    querystring: Query,
+    response: {
+      200: body('application/octet-stream', 'the file', Type.String({ contentMediaType: 'application/octet-stream' })),
+      206: body('application/octet-stream', 'the requested byte range', Type.String({ contentMediaType: 'application/octet-stream' })),
+      304: empty('unchanged (If-None-Match)'),
+      ...errors(400, 404, 416, 429),
+    },
+  });
+  app.get('/images/:id/:file', { schema: schema('getArtifact', "Download an image's artifact (kernel, initrd, rootfs); single byte ranges"), exposeHeadRoute: false }, serve);
+  app.head('/images/:id/:file', { schema: schema('headArtifact', "An image's artifact's headers (size, ETag)") }, serve);
 };
