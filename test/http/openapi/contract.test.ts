@@ -130,7 +130,7 @@ function responseChecker(doc: Doc, checked: string[]): Middleware {
         if (type === 'application/json') {
           const validate = ajv.compile(inline(content.schema) as object);
           const body = await response.clone().json();
-          if (!validate(body)) throw new Error(`${what}: the body does not match the document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 2000)}`);
+          if (!validate(body)) throw new Error(`${what}: the body does not match the document: ${validate.errors!.map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`).join('; ')}\n${JSON.stringify(body).slice(0, 2000)}`);
         }
       }
       checked.push(what);
