@@ -7,9 +7,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * A request body for the document only: a streamed body (a bundle, an import) is read and
-     * checked by its route, a row or a tar entry at a time, not by fastify's validation.
+     * checked by its route, a row or a tar entry at a time, not by fastify's validation. By
+     * content type; each schema says what the body is (the document keeps no body description
+     * beside per-type schemas).
      */
-    documentedBody?: { description: string; content: Record<string, { schema: TSchema }> };
+    documentedBody?: Record<string, TSchema>;
   }
 }
 
@@ -55,7 +57,8 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
     hideUntagged: true,
     transform: ({ schema, url, route }) => {
       const documented = route.config?.documentedBody;
-      return { schema: documented ? { ...schema, body: { ...documented, required: true } } : schema, url };
+      const content = documented && Object.fromEntries(Object.entries(documented).map(([type, body]) => [type, { schema: body }]));
+      return { schema: content ? { ...schema, body: { content, required: true } } : schema, url };
     },
     // Shared schemas keep their $id as their name under components/schemas.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },

@@ -18,8 +18,8 @@ const ChannelBody = Type.Object({ channel: Type.String() }, { additionalProperti
 const PublishQuery = Type.Object({ channel: Type.Optional(Type.String()) }, { additionalProperties: false });
 const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: false });
 
-const Binary = Type.String({ contentMediaType: 'application/octet-stream' });
-const BundleBody = { description: 'the image bundle: a tar whose first entry is manifest.json, then each artifact it lists', content: { 'application/x-tar': { schema: Binary } } };
+const Tar = Type.String({ contentMediaType: 'application/x-tar' });
+const BundleBody = { 'application/x-tar': { ...Tar, description: 'the image bundle: a tar whose first entry is manifest.json, then each artifact it lists' } };
 
 /** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
 export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, registry }) => {
@@ -100,7 +100,7 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
 
   app.post('/v1/images/gc', { ...write, schema: { tags, operationId: 'collectImageGarbage', summary: 'Delete blobs no image uses', response: { 200: json(GcReportRecord, 'what was deleted'), ...errors(...AUTH_ERRORS) } } }, async (req) => catalog.gc(actorOf(req)));
 
-  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, operationId: 'exportImage', summary: 'Download an image as a bundle (what publish takes)', params: IdParams, response: { 200: body('application/x-tar', 'the bundle', Binary), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req, reply) => {
+  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, operationId: 'exportImage', summary: 'Download an image as a bundle (what publish takes)', params: IdParams, response: { 200: body('application/x-tar', 'the bundle', Tar), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req, reply) => {
     const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id);
     if (length !== null) reply.header('content-length', length);
     return reply

@@ -17,11 +17,8 @@ import { BmcBody, ListQuery, MachineBody, RefParams } from '../schemas.js';
 import { withWarnings } from './machine-warnings.js';
 
 const ImportBody = {
-  description: 'machines to create or update: a CSV with a header row (macs, hostname, ip, labels, bmc_* columns...), or a JSON array',
-  content: {
-    'application/json': { schema: Type.Array(Type.Composite([MachineBody, Type.Object({ bmc: Type.Optional(BmcBody) })])) },
-    'text/csv': { schema: Type.String() },
-  },
+  'application/json': Type.Array(Type.Composite([MachineBody, Type.Object({ bmc: Type.Optional(BmcBody) })]), { description: 'machines to create or update, as the machine body plus an optional bmc' }),
+  'text/csv': Type.String({ description: 'a header row (macs, hostname, ip, site, labels, vars, image, bmc_* ...), then a machine per row' }),
 };
 
 /** /v1/machines: the machine inventory, keyed by MAC, hostname or id. */
