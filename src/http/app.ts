@@ -1,5 +1,4 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import swagger from '@fastify/swagger';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -13,6 +12,7 @@ import type { HttpContext } from './context.js';
 import { installRequestLog } from './request-log.js';
 import { auditRoutes } from './api/audit.js';
 import { installErrorHandler } from './errors.js';
+import { installOpenApi } from './openapi.js';
 import { guardBodies, guardConnections } from './guards.js';
 import { MachineDoor } from './machine-door.js';
 import { assignmentRoutes } from './api/assignments.js';
@@ -85,14 +85,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   installHttpMetrics(app, ctx);
   installRequestLog(app, config.log.requests);
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'livery', description: 'Diskless PXE boot server and live-image catalog', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-  });
-  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await installOpenApi(app);
 
   await app.register(monitoringRoutes, ctx);
   await app.register(machineRoutes, ctx);

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { AUTH_ERRORS, errors, json } from '../openapi.js';
+import { AuditRecord, Page } from '../response-schemas.js';
 
 const MAX_PAGE = 1000;
 
@@ -13,7 +15,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       onRequest: requireRole(cmdb, 'operator'),
       schema: {
         tags: ['audit'],
-        summary: 'the audit log, newest first',
+        operationId: 'listAudit',
+        summary: 'The audit log, newest first',
+        response: { 200: json(Page(AuditRecord), 'a page of entries'), ...errors(400, ...AUTH_ERRORS) },
         querystring: Type.Object({
           since: Type.Optional(Type.String({ format: 'date-time', description: 'only entries at or after this time (ISO 8601)' })),
           actor: Type.Optional(Type.String({ minLength: 1, description: 'exactly this actor, e.g. token:ci' })),

@@ -4,6 +4,8 @@ import { machineBoots } from '../../boot/machine-trace.js';
 import { requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { sseCutCounter, streamEvents } from '../sse.js';
+import { AUTH_ERRORS, body, errors, json } from '../openapi.js';
+import { TraceRecord } from '../response-schemas.js';
 
 export { SSE_MAX_BUFFERED_BYTES } from '../sse.js';
 
@@ -19,6 +21,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       ...read,
       schema: {
         tags: ['events'],
+        operationId: 'streamEvents',
+        summary: 'Follow events as Server-Sent Events (resumes after Last-Event-ID)',
+        response: { 200: body('text/event-stream', 'the event stream: `id`, `event` (its type) and `data` (the event as JSON) per event'), ...errors(400, ...AUTH_ERRORS) },
         querystring: Type.Object({
           after: Type.Optional(Type.Integer({ minimum: 0 })),
           type: Type.Optional(Type.String()),
@@ -39,7 +44,17 @@ export const eventRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
 
   app.get(
     '/v1/machines/:ref/trace',
-    { ...read, schema: { tags: ['machines'], params: Type.Object({ ref: Type.String() }), querystring: Type.Object({ boots: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })) }) } },
+    {
+      ...read,
+      schema: {
+        tags: ['machines'],
+        operationId: 'getMachineTrace',
+        summary: "A machine's recent boots, stage by stage",
+        params: Type.Object({ ref: Type.String() }),
+        querystring: Type.Object({ boots: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })) }),
+        response: { 200: json(TraceRecord, 'the boots, oldest first'), ...errors(400, ...AUTH_ERRORS, 404) },
+      },
+    },
     async (req) => {
       const machine = cmdb.machines.get(req.params.ref);
       const boots = machineBoots(cmdb, machine);

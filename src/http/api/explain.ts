@@ -6,6 +6,8 @@ import { parseCidr } from '../../net/ipv4.js';
 import { HttpError, requireRole } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
+import { AUTH_ERRORS, errors, json } from '../openapi.js';
+import { ExplainRecord } from '../response-schemas.js';
 
 /**
  * Why a machine boots what it boots: the boot plan and the script its door would render,
@@ -20,6 +22,9 @@ export const explainRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
       onRequest: requireRole(cmdb, 'reader'),
       schema: {
         tags: ['machines'],
+        operationId: 'explainMachine',
+        summary: 'Why a machine boots what it boots: its boot plan and rendered script',
+        response: { 200: json(ExplainRecord, 'the boot plan'), ...errors(400, ...AUTH_ERRORS, 404) },
         params: Type.Object({ ref: Type.String() }),
         querystring: Type.Object({
           firmware: Type.Optional(Type.Union([Type.Literal('bios-pxe'), Type.Literal('uefi-pxe'), Type.Literal('uefi-http'), Type.Literal('ipxe'), Type.Literal('grub')])),

@@ -9,6 +9,8 @@ import { CmdbError } from '../../cmdb/errors.js';
 import type { Image, ImageSummary } from '../../cmdb/types.js';
 import { actorOf, closeUnreadBody, HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { AUTH_ERRORS, body, errors, json } from '../openapi.js';
+import { ChannelChangeRecord, ChannelMove, ChannelRecord, DeletedImageRecord, DuplicateImage, GcReportRecord, ImageRecord, ImageSummaryRecord, Page, PresentImageRecord } from '../response-schemas.js';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const ChannelParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), channel: Type.String({ minLength: 1, maxLength: 32 }) });
@@ -20,6 +22,9 @@ const BundleQuery = Type.Object(
   { additionalProperties: false },
 );
 const ListQuery = Type.Object({ name: Type.Optional(Type.String()) }, { additionalProperties: false });
+
+const Tar = Type.String({ contentMediaType: 'application/x-tar' });
+const BundleBody = { 'application/x-tar': { ...Tar, description: 'the image bundle: a tar whose first entry is manifest.json, then each artifact it lists' } };
 
 /** /v1/images and /v1/channels: publishing, listing, channels, deletion, gc and export. */
 export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, registry }) => {
@@ -45,12 +50,12 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
   /** One image as show and publish answer it: with its channels and its manifest's identity, to compare across servers. */
   const described = (image: Image) => ({ ...channelsOf()(image), manifestSha256: manifestSha256(image.manifest) });
 
-  app.get('/v1/images', { ...read, schema: { tags, querystring: ListQuery } }, async (req) => {
+  app.get('/v1/images', { ...read, schema: { tags, operationId: 'listImages', summary: 'List images (without recipes and package lists)', querystring: ListQuery, response: { 200: json(Page(ImageSummaryRecord, Type.Null()), 'the images'), ...errors(400, ...AUTH_ERRORS) } } }, async (req) => {
     const withChannels = channelsOf();
     return { items: cmdb.images.list({ name: req.query.name }).map(withChannels), next: null };
   });
 
-  app.get('/v1/images/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => described(cmdb.images.byRef(req.params.id)));
+  app.get('/v1/images/:id', { ...read, schema: { tags, operationId: 'getImage', summary: 'Show an image by id, id prefix or NAME@CHANNEL', params: IdParams, response: { 200: json(ImageRecord, 'the image with its manifest and its identity'), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req) => described(cmdb.images.byRef(req.params.id)));
 
   // The content type is checked with the token, before fastify would buffer a JSON or CSV body.
   const tarOnly = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -60,7 +65,20 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     throw new HttpError(415, `content-type: expected application/x-tar (an image bundle), got ${type ? JSON.stringify(type) : 'none'}`);
   };
 
-  app.post('/v1/images', { onRequest: [write.onRequest, tarOnly], config: { bodyStream: true }, schema: { tags, querystring: PublishQuery } }, async (req, reply) => {
+  app.post('/v1/images', { onRequest: [write.onRequest, tarOnly], config: { bodyStream: true, documentedBody: BundleBody },
+      schema: {
+        tags,
+        operationId: 'publishImage',
+        summary: 'Publish an image bundle (a tar: manifest.json first, then the artifacts), streamed',
+        querystring: PublishQuery,
+        response: {
+          200: json(PresentImageRecord, 'the same image (id and manifest) is already here: nothing stored'),
+          201: json(ImageRecord, 'the image as published'),
+          409: json(DuplicateImage, 'an image with this name and version exists'),
+          ...errors(400, ...AUTH_ERRORS, 413, 415, 507),
+        },
+      },
+    }, async (req, reply) => {
     // A declared length already over the limit is refused before a byte is read.
     const max = catalog.limits.maxBundleBytes;
     if (Number(req.headers['content-length'] ?? 0) > max) throw new HttpError(413, `bundle: larger than catalog.maxBundleBytes (${max} bytes)`);
@@ -85,17 +103,17 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
     }
   });
 
-  app.delete('/v1/images/:id', { ...write, schema: { tags, params: IdParams } }, async (req) => catalog.remove(cmdb.images.byRef(req.params.id).id, actorOf(req)));
+  app.delete('/v1/images/:id', { ...write, schema: { tags, operationId: 'deleteImage', summary: 'Delete an image no channel or machine uses', params: IdParams, response: { 200: json(DeletedImageRecord, 'the image deleted'), ...errors(400, ...AUTH_ERRORS, 404, 409) } } }, async (req) => catalog.remove(cmdb.images.byRef(req.params.id).id, actorOf(req)));
 
-  app.post('/v1/images/:id/promote', { ...write, schema: { tags, params: IdParams, body: ChannelBody } }, async (req) => {
+  app.post('/v1/images/:id/promote', { ...write, schema: { tags, operationId: 'promoteImage', summary: 'Point a channel of the image\'s name at it', params: IdParams, body: ChannelBody, response: { 200: json(ChannelMove, 'what the channel points at now'), ...errors(400, ...AUTH_ERRORS, 404, 409) } } }, async (req) => {
     const image = cmdb.images.byRef(req.params.id);
     const change = catalog.promote(image.id, req.body.channel, actorOf(req));
     return { name: image.name, channel: req.body.channel, imageId: image.id, previousImageId: change?.previousImageId ?? image.id, changed: change !== null };
   });
 
-  app.post('/v1/images/gc', { ...write, schema: { tags } }, async (req) => catalog.gc(actorOf(req)));
+  app.post('/v1/images/gc', { ...write, schema: { tags, operationId: 'collectImageGarbage', summary: 'Delete blobs no image uses', response: { 200: json(GcReportRecord, 'what was deleted'), ...errors(...AUTH_ERRORS) } } }, async (req) => catalog.gc(actorOf(req)));
 
-  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, params: IdParams, querystring: BundleQuery } }, async (req, reply) => {
+  app.get('/v1/images/:id/bundle', { ...read, schema: { tags, operationId: 'exportImage', summary: 'Download an image as a bundle (what publish takes), leaving out blobs the receiver has', params: IdParams, querystring: BundleQuery, response: { 200: body('application/x-tar', 'the bundle', Tar), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req, reply) => {
     const omit = new Set(req.query.omit ? req.query.omit.split(',') : []);
     const { image, stream, length } = catalog.exportBundle(cmdb.images.byRef(req.params.id).id, omit);
     if (length !== null) reply.header('content-length', length);
@@ -108,14 +126,14 @@ export const imageRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, {
       .send(stream);
   });
 
-  app.get('/v1/channels', { ...read, schema: { tags } }, async () => ({ items: cmdb.images.channels(), next: null }));
+  app.get('/v1/channels', { ...read, schema: { tags, operationId: 'listChannels', summary: 'List channels and the image each points at', response: { 200: json(Page(ChannelRecord, Type.Null()), 'every channel'), ...errors(...AUTH_ERRORS) } } }, async () => ({ items: cmdb.images.channels(), next: null }));
 
-  app.get('/v1/channels/:name/:channel/history', { ...read, schema: { tags, params: ChannelParams } }, async (req) => ({
+  app.get('/v1/channels/:name/:channel/history', { ...read, schema: { tags, operationId: 'getChannelHistory', summary: "A channel's promotions and rollbacks", params: ChannelParams, response: { 200: json(Page(ChannelChangeRecord, Type.Null()), 'the changes, newest first'), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req) => ({
     items: cmdb.images.history(req.params.name, req.params.channel),
     next: null,
   }));
 
-  app.post('/v1/channels/:name/:channel/rollback', { ...write, schema: { tags, params: ChannelParams } }, async (req) => {
+  app.post('/v1/channels/:name/:channel/rollback', { ...write, schema: { tags, operationId: 'rollBackChannel', summary: 'Point a channel back at its previous image', params: ChannelParams, response: { 200: json(ChannelMove, 'what the channel points at now'), ...errors(400, ...AUTH_ERRORS, 404, 409) } } }, async (req) => {
     const change = catalog.rollback(req.params.name, req.params.channel, actorOf(req));
     return { name: change.name, channel: change.channel, imageId: change.imageId, previousImageId: change.previousImageId, changed: true };
   });

@@ -9,6 +9,8 @@ import type { FactsReport } from '../../facts/types.js';
 import { HttpError, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
 import { RefParams } from '../schemas.js';
+import { AUTH_ERRORS, errors, json, OPEN } from '../openapi.js';
+import { FactsRecord, FactsRecorded } from '../response-schemas.js';
 
 const KiB = 1024;
 /** livery-facts' sections, each bounded: a 256-thread server's cpuinfo lines and 64 DIMMs fit with room. */
@@ -33,17 +35,22 @@ const Flag = Type.Union([Type.Boolean(), Type.Literal(1), Type.Literal(0)]);
  */
 export const machineFactsRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, config, machineDoor }) => {
   app.post(
-    '/v1/machines/:mac/facts',
+    '/v1/machines/:ref/facts',
     {
       bodyLimit: 2 * 1024 * KiB,
       schema: {
         tags: ['machine-facing'],
-        params: Type.Object({ mac: Type.String({ maxLength: 64 }) }),
+        operationId: 'reportFacts',
+        summary: "The agent's hardware facts report, for the machine's running boot",
+        security: OPEN,
+        // Named as on the routes beside it (a machine gives its MAC), or the document would have two identical paths.
+        params: Type.Object({ ref: Type.String({ maxLength: 64, description: "the calling machine's MAC" }) }),
+        response: { 200: json(FactsRecorded, 'the facts as recorded, and what changed since the boot before'), ...errors(400, 403, 404, 409, 429) },
         body: Type.Object({ imageId: Type.String({ maxLength: 64 }), report: Report }, { additionalProperties: false }),
       },
     },
     async (req) => {
-      const { mac, machine } = machineDoor.machineCalling(req, req.params.mac, 'a facts report');
+      const { mac, machine } = machineDoor.machineCalling(req, req.params.ref, 'a facts report');
       const { imageId } = req.body;
       // Facts belong to a boot: the one whose phone-home is the machine's newest, if it is still running.
       const booted = cmdb.events.latestOf(machine.macs, ['booted']);
@@ -69,14 +76,25 @@ export const machineFactsRoutes: FastifyPluginAsyncTypebox<HttpContext> = async 
     '/v1/machines/:ref/facts',
     {
       onRequest: requireRole(cmdb, 'reader'),
-      schema: { tags: ['machines'], params: RefParams, querystring: Type.Object({ diff: Type.Optional(Flag), raw: Type.Optional(Flag) }, { additionalProperties: false }) },
+      schema: {
+        tags: ['machines'],
+        operationId: 'getMachineFacts',
+        summary: "A machine's hardware facts from its latest boot, with what changed (diff) or as reported (raw)",
+        params: RefParams,
+        querystring: Type.Object({ diff: Type.Optional(Flag), raw: Type.Optional(Flag) }, { additionalProperties: false }),
+        response: { 200: json(Type.Union([FactsRecord, Report]), 'the facts'), ...errors(400, ...AUTH_ERRORS, 404) },
+      },
     },
     async (req) => {
       const machine = cmdb.machines.get(req.params.ref);
       const latest = cmdb.facts.latest(machine.id);
       if (!latest) throw new HttpError(404, `machine ${machine.hostname ?? machine.macs[0]} has reported no facts yet (the agent reports them at every boot)`);
       // The report as livery-facts sent it: for a parser fix, or a fixture of a new kind of machine.
-      if (req.query.raw) return cmdb.facts.latestReport(machine.id);
+      if (req.query.raw) {
+        const report = cmdb.facts.latestReport(machine.id);
+        if (!report) throw new HttpError(404, `machine ${machine.hostname ?? machine.macs[0]} has no stored facts report`);
+        return report;
+      }
       const out = { machine: { id: machine.id, macs: machine.macs, hostname: machine.hostname }, ...latest, flat: flattenFacts(latest.facts) };
       if (!req.query.diff) return out;
       const previous = cmdb.facts.latest(machine.id, latest.bootEventId);

@@ -4,6 +4,8 @@ import type { Cmdb } from '../../cmdb/index.js';
 import { changeRollout, rollBackRollout, startRollout } from '../../rollout/commands.js';
 import { actorOf, requireRole } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { AUTH_ERRORS, errors, json } from '../openapi.js';
+import { ListOf, RolloutDetail, RolloutRecord } from '../response-schemas.js';
 
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const StartBody = Type.Object(
@@ -56,27 +58,40 @@ export const rolloutRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app,
   const read = { onRequest: requireRole(cmdb, 'reader') };
   const operate = { onRequest: requireRole(cmdb, 'operator') };
 
-  app.post('/v1/rollouts', { onRequest: requireRole(cmdb, 'publisher'), schema: { tags, body: StartBody } }, async (req, reply) => {
+  app.post('/v1/rollouts', { onRequest: requireRole(cmdb, 'publisher'), schema: { tags, operationId: 'startRollout', summary: 'Start a rollout of an image to the machines a selector matches, in waves', body: StartBody, response: { 201: json(RolloutDetail, 'the rollout'), ...errors(400, ...AUTH_ERRORS, 404, 409) } } }, async (req, reply) => {
     const body = req.body;
     const image = cmdb.images.byRef(body.image);
     const rollout = startRollout(cmdb, config, { ...body, image: image.id }, actorOf(req));
     return reply.code(201).send(rolloutDetail(cmdb, rollout.id));
   });
 
-  app.get('/v1/rollouts', { ...read, schema: { tags, querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }) } }, async (req) => ({
+  app.get('/v1/rollouts', {
+      ...read,
+      schema: {
+        tags,
+        operationId: 'listRollouts',
+        summary: 'List rollouts, newest first',
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
+        response: { 200: json(ListOf(RolloutRecord), 'the rollouts'), ...errors(400, ...AUTH_ERRORS) },
+      },
+    }, async (req) => ({
     items: cmdb.rollouts.list(req.query.limit ?? 100),
   }));
 
-  app.get('/v1/rollouts/:id', { ...read, schema: { tags, params: IdParams } }, async (req) => rolloutDetail(cmdb, req.params.id));
+  app.get('/v1/rollouts/:id', { ...read, schema: { tags, operationId: 'getRollout', summary: 'Show a rollout with its waves and machines', params: IdParams, response: { 200: json(RolloutDetail, 'the rollout'), ...errors(400, ...AUTH_ERRORS, 404) } } }, async (req) => rolloutDetail(cmdb, req.params.id));
 
   for (const action of ['pause', 'resume', 'abort'] as const) {
-    app.post(`/v1/rollouts/:id/${action}`, { ...operate, schema: { tags, params: IdParams } }, async (req) => {
+    app.post(`/v1/rollouts/:id/${action}`, {
+        ...operate,
+        schema: { tags, operationId: `${action}Rollout`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} a rollout`, params: IdParams, response: { 200: json(RolloutDetail, 'the rollout'), ...errors(400, ...AUTH_ERRORS, 404, 409) } },
+      },
+      async (req) => {
       changeRollout(cmdb, req.params.id, action, actorOf(req));
       return rolloutDetail(cmdb, req.params.id);
     });
   }
 
-  app.post('/v1/rollouts/:id/rollback', { ...operate, schema: { tags, params: IdParams } }, async (req) => {
+  app.post('/v1/rollouts/:id/rollback', { ...operate, schema: { tags, operationId: 'rollBackRollout', summary: 'Roll a rollout back: its machines return to their previous images', params: IdParams, response: { 200: json(RolloutDetail, 'the rollout'), ...errors(400, ...AUTH_ERRORS, 404, 409) } } }, async (req) => {
     rollBackRollout(cmdb, req.params.id, actorOf(req));
     return rolloutDetail(cmdb, req.params.id);
   });

@@ -7,9 +7,11 @@ import { etagMatches, parseRange, sendFileRange } from '../../catalog/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { body, empty, errors, OPEN } from '../openapi.js';
 
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), file: Type.String({ minLength: 1, maxLength: 128 }) });
 const Query = Type.Object({ mac: Type.Optional(Type.String({ maxLength: 32 })) });
+const Octets = Type.String({ contentMediaType: 'application/octet-stream' });
 type ArtifactRequest = FastifyRequest<{ Params: { id: string; file: string }; Querystring: { mac?: string } }>;
 
 /**
@@ -81,7 +83,21 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     }
   };
 
-  const route = { schema: { tags: ['artifacts'], params: Params, querystring: Query } };
-  app.get('/images/:id/:file', { ...route, exposeHeadRoute: false }, serve);
-  app.head('/images/:id/:file', route, serve);
+  // HEAD (the same headers, no body) is left out of the document, as fastify's own HEAD routes are.
+  const schema = {
+    tags: ['artifacts'],
+    operationId: 'getArtifact',
+    summary: "Download an image's artifact (kernel, initrd, rootfs); single byte ranges",
+    security: OPEN,
+    params: Params,
+    querystring: Query,
+    response: {
+      200: body('application/octet-stream', 'the file', Octets),
+      206: body('application/octet-stream', 'the requested byte range', Octets),
+      304: empty('unchanged (If-None-Match)'),
+      ...errors(400, 404, 416, 429),
+    },
+  };
+  app.get('/images/:id/:file', { schema, exposeHeadRoute: false }, serve);
+  app.head('/images/:id/:file', { schema }, serve);
 };

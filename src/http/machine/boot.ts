@@ -7,6 +7,7 @@ import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
+import { body, errors, OPEN } from '../openapi.js';
 
 /**
  * What iPXE fetches: /boot.ipxe (chains to the NIC's own script), /boot/<mac>.ipxe (the
@@ -19,13 +20,15 @@ import type { HttpContext } from '../context.js';
 export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
   const { cmdb, config, templates, machineDoor } = ctx;
   const ipxe = 'text/plain; charset=utf-8';
+  const open = (operationId: string, summary: string) => ({ tags: ['boot'], operationId, summary, security: OPEN });
+  const script = body('text/plain', 'the script');
 
-  app.get('/boot.ipxe', { schema: { tags: ['boot'] } }, async (_req, reply) => {
+  app.get('/boot.ipxe', { schema: { ...open('getChainScript', 'The iPXE script that chains to the NIC\'s own script'), response: { 200: script } } }, async (_req, reply) => {
     reply.header('content-type', ipxe).header('cache-control', 'no-store');
     return templates.render('ipxe/chain.ipxe', { server: config.http.publicUrl });
   });
 
-  app.get('/boot/:file', { schema: { tags: ['boot'], params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
+  app.get('/boot/:file', { schema: { ...open('getBootScript', "A machine's iPXE script, /boot/<mac>.ipxe"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
@@ -33,12 +36,12 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
   });
 
   // The signed GRUB reads its configs from the server it came from: these are for one that came over HTTP.
-  app.get('/' + GRUB_ENTRY_PATH, { schema: { tags: ['boot'] } }, async (_req, reply) => {
+  app.get('/' + GRUB_ENTRY_PATH, { schema: { ...open('getGrubEntry', 'The GRUB config that hands over to the NIC\'s own config'), response: { 200: script } } }, async (_req, reply) => {
     reply.header('content-type', ipxe).header('cache-control', 'no-store');
     return templates.render('grub/entry.cfg', {});
   });
 
-  app.get('/grub/:file', { schema: { tags: ['boot'], params: Type.Object({ file: Type.String() }) } }, async (req, reply) => {
+  app.get('/grub/:file', { schema: { ...open('getGrubConfig', "A machine's GRUB config, /grub/grub.cfg-01-<mac>"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
     const m = /^grub\.cfg-01-(.+)$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /grub/grub.cfg-01-<mac>, got /grub/${req.params.file}`);
@@ -61,7 +64,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
   }
 
   // UEFI HTTP Boot clients download their first-stage loader by URL instead of TFTP.
-  app.get('/loaders/:name', { schema: { tags: ['boot'], params: Type.Object({ name: Type.String() }) } }, async (req, reply) => {
+  app.get('/loaders/:name', { schema: { ...open('getLoader', 'A first-stage loader, for UEFI HTTP Boot'), params: Type.Object({ name: Type.String() }), response: { 200: body('application/efi', 'the loader', Type.String({ contentMediaType: 'application/efi' })), ...errors(404) } } }, async (req, reply) => {
     const path = config.tftp.loaders[req.params.name];
     if (!path) throw new HttpError(404, `no loader ${req.params.name}; configured: ${Object.keys(config.tftp.loaders).join(', ')}`);
     let size: number;

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { HttpError } from '../auth.js';
 import type { HttpContext } from '../context.js';
+import { empty, errors, OPEN } from '../openapi.js';
 
 /**
  * The agent's health report after boot: healthy, or unhealthy with each failing check and its
@@ -15,6 +16,10 @@ export const machineHealthRoutes: FastifyPluginAsyncTypebox<HttpContext> = async
       bodyLimit: 64 * 1024,
       schema: {
         tags: ['machine-facing'],
+        operationId: 'reportHealth',
+        summary: "The agent's health report after boot, for the image it phoned home with",
+        security: OPEN,
+        response: { 204: empty('recorded'), ...errors(400, 403, 404, 409, 429) },
         params: Type.Object({ mac: Type.String({ maxLength: 64 }) }),
         body: Type.Object(
           {

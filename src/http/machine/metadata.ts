@@ -7,6 +7,8 @@ import type { Machine } from '../../cmdb/types.js';
 import { parseCidr, parseIpv4 } from '../../net/ipv4.js';
 import { httpFacts } from '../client-facts.js';
 import type { HttpContext } from '../context.js';
+import { body, empty, errors, OPEN } from '../openapi.js';
+import { MetadataRecord } from '../response-schemas.js';
 
 const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
 
@@ -18,6 +20,9 @@ const MacParams = Type.Object({ mac: Type.String({ maxLength: 64 }) });
  */
 export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
   const { cmdb, config, templates, machineDoor } = ctx;
+
+  const open = (operationId: string, summary: string) => ({ tags: ['machine-facing'], operationId, summary, security: OPEN });
+  const cloudInit = { 200: body('text/plain', 'the file'), ...errors(400, 403, 404, 429) };
 
   const machineFor = (req: FastifyRequest, macText: string, what: string) => machineDoor.machineCalling(req, macText, what);
 
@@ -43,7 +48,20 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
 
   app.get(
     '/v1/metadata/:mac',
-    { schema: { tags: ['machine-facing'], params: MacParams, querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('env')])) }) } },
+    {
+      schema: {
+        ...open('getMetadata', "A machine's own configuration, as JSON or shell variables (format=env)"),
+        params: MacParams,
+        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('env')])) }),
+        response: {
+          200: Type.Unsafe<unknown>({
+            description: 'the configuration',
+            content: { 'application/json': { schema: MetadataRecord }, 'text/plain': { schema: Type.String({ description: "LIVERY_KEY='value' lines" }) } },
+          }),
+          ...errors(400, 403, 404, 429),
+        },
+      },
+    },
     async (req, reply) => {
       const { mac, machine } = machineFor(req, req.params.mac, 'metadata');
       const md = metadata(req, mac, machine);
@@ -53,14 +71,14 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
   );
 
   for (const file of ['meta-data', 'user-data'] as const) {
-    app.get(`/cloud-init/:mac/${file}`, { schema: { tags: ['machine-facing'], params: MacParams } }, async (req, reply) => {
+    app.get(`/cloud-init/:mac/${file}`, { schema: { ...open(`getCloudInit${file === 'meta-data' ? 'MetaData' : 'UserData'}`, `cloud-init NoCloud ${file}`), params: MacParams, response: cloudInit } }, async (req, reply) => {
       const { mac } = machineFor(req, req.params.mac, 'cloud-init data');
       const plan = decide({ ...httpFacts(req, mac), door: 'http' }, ctx);
       return reply.header('content-type', 'text/plain; charset=utf-8').send(templates.render(`cloud-init/${file}`, templateData(plan, config)));
     });
   }
   // NoCloud clients also ask for vendor-data; an empty document is the right answer.
-  app.get('/cloud-init/:mac/vendor-data', { schema: { tags: ['machine-facing'], params: MacParams } }, async (req, reply) => {
+  app.get('/cloud-init/:mac/vendor-data', { schema: { ...open('getCloudInitVendorData', 'cloud-init NoCloud vendor-data (empty)'), params: MacParams, response: cloudInit } }, async (req, reply) => {
     machineFor(req, req.params.mac, 'cloud-init data');
     return reply.header('content-type', 'text/plain; charset=utf-8').send('');
   });
@@ -70,8 +88,9 @@ export const metadataRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     {
       bodyLimit: 4096,
       schema: {
-        tags: ['machine-facing'],
+        ...open('reportBooted', 'The phone-home of a booted machine: closes its boot trace'),
         params: MacParams,
+        response: { 204: empty('recorded'), ...errors(400, 403, 404, 409, 429) },
         body: Type.Object(
           {
             imageId: Type.String({ maxLength: 64 }),
