@@ -6,6 +6,13 @@ import type { BenchHarness, BenchRow } from './lib/harness.js';
 import { wrkAgainstNginx } from './lib/wrk.js';
 
 const MACHINES = 10_000;
+/**
+ * wrk speaks for the whole fleet from one loopback address, asking for each script many times
+ * a second: the machine door's limits (which bound what one address or MAC on a hostile boot
+ * network can make livery write) would refuse nearly all of it. Lifted, so the figure counts
+ * work done, not refusals; the limits' own cost is still paid per request.
+ */
+const MACHINE_DOOR = { perAddressPerSecond: 1e9, perAddressBurst: 1e9, perMacPerSecond: 1e9, perMacBurst: 1e9 };
 
 /**
  * GET /boot/<mac>.ipxe with 10,000 machines following one image's channel: each request is
@@ -13,7 +20,7 @@ const MACHINES = 10_000;
  * nginx serving the same scripts pre-rendered as static files.
  */
 export default async function bootScripts(h: BenchHarness): Promise<BenchRow[]> {
-  const livery = await startFleet(h.tmpDir, MACHINES, { image: 'bench' });
+  const livery = await startFleet(h.tmpDir, MACHINES, { image: 'bench', machineDoor: MACHINE_DOOR });
   try {
     const { tar } = await makeBundle('bench', '1');
     const auth = { authorization: `Bearer ${livery.bootstrapToken}` };
@@ -33,7 +40,7 @@ export default async function bootScripts(h: BenchHarness): Promise<BenchRow[]> 
         livery: figures.liveryRequestsPerSecond,
         reference: figures.nginxRequestsPerSecond,
         referenceName: 'nginx (pre-rendered files)',
-        notes: 'wrk -t1 -c32, 5 s per run; livery decides, renders and writes a boot event per request, one process',
+        notes: 'wrk -t1 -c32, 5 s per run; livery decides per request (from its copy of the CMDB, change counter read per request), renders and writes a boot event per request (group commit), one process; machine door limits lifted (one loopback address speaks for the fleet)',
       }),
       h.row({ name: 'boot scripts: p99 latency, 10k machines', unit: 'ms', higherIsBetter: false, livery: figures.liveryP99Ms, notes: 'same runs, 32 connections' }),
     ];

@@ -28,7 +28,7 @@ export default async function cmdbLookup(h: BenchHarness): Promise<BenchRow[]> {
         livery: figures.liveryRequestsPerSecond,
         reference: figures.nginxRequestsPerSecond,
         referenceName: 'nginx (static JSON files)',
-        notes: 'wrk -t1 -c32, 5 s per run; livery with bearer-token auth and one SQLite lookup per request, one process',
+        notes: 'wrk -t1 -c32, 5 s per run; livery with bearer-token auth (tokens kept per process) and a SQLite lookup of the machine per request, one process',
       }),
     ];
   } finally {

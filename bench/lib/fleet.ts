@@ -10,13 +10,14 @@ export const macOf = (i: number) =>
 
 /**
  * A real livery on loopback (HTTP only, one process unless `workers` says otherwise) whose
- * CMDB holds `machines` machines, all following `image` when given.
+ * CMDB holds `machines` machines, all following `image` when given; `machineDoor` overrides
+ * http.machineDoor's limits.
  */
-export async function startFleet(dir: string, machines: number, opts: { image?: string; workers?: number } = {}): Promise<Livery> {
+export async function startFleet(dir: string, machines: number, opts: { image?: string; workers?: number; machineDoor?: Record<string, number> } = {}): Promise<Livery> {
   const config = resolveConfig({
     dataDir: join(dir, 'var'),
     log: { level: 'silent' },
-    http: { listen: `127.0.0.1:${await freePort()}`, workers: opts.workers ?? 1 },
+    http: { listen: `127.0.0.1:${await freePort()}`, workers: opts.workers ?? 1, ...(opts.machineDoor ? { machineDoor: opts.machineDoor } : {}) },
     tftp: { enabled: false },
   });
   const livery = await startLivery(config, createLogger('silent'));

@@ -2,7 +2,7 @@ import type { Cmdb } from '../cmdb/index.js';
 import { splitUserKernelArgs } from '../cmdb/kernel-args.js';
 import type { AssignmentRule } from '../cmdb/assignments.js';
 import { firstMismatch } from '../cmdb/selector.js';
-import type { ImageSelector, Machine, Subnet } from '../cmdb/types.js';
+import type { Image, ImageSelector, Machine, Subnet } from '../cmdb/types.js';
 import type { Config } from '../config/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { pxelinuxMacName } from '../net/mac.js';
@@ -22,6 +22,8 @@ export interface DecideContext {
   machine?: Machine | null;
   /** The assignment rules in the order they are tried; by default a CMDB query (the DHCP server keeps them cached). */
   rules?: () => AssignmentRule[];
+  /** The image a selector names; by default a CMDB query (the HTTP boot door keeps them cached). */
+  resolveImage?: (selector: ImageSelector) => Image | null;
 }
 
 /**
@@ -99,7 +101,7 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
   }
 
   if (!selector) return finish(plan, 'wait', config);
-  const image = cmdb.images.resolve(selector);
+  const image = ctx.resolveImage ? ctx.resolveImage(selector) : cmdb.images.resolve(selector);
   if (!image) {
     reasons.push(
       selector.id

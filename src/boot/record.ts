@@ -1,5 +1,4 @@
 import type { BootStep, Cmdb } from '../cmdb/index.js';
-import { writeBootStep } from '../cmdb/boot-steps.js';
 import type { TransferRecord } from '../tftp/index.js';
 import type { BootPlan } from './plan.js';
 
@@ -15,13 +14,6 @@ export function bootStep(plan: BootPlan, stage: string, detail: Record<string, u
     detail: { firmware: plan.facts.firmware, arch: plan.facts.arch, action: plan.action, ...detail },
     at: Date.now(),
   };
-}
-
-/** Writes a boot step now, in its own transaction unless the caller is already in one. */
-export function recordBootStep(cmdb: Cmdb, plan: BootPlan, stage: string, detail: Record<string, unknown> = {}): void {
-  const step = bootStep(plan, stage, detail);
-  if (cmdb.inTransaction()) writeBootStep(cmdb, step);
-  else cmdb.tx(() => writeBootStep(cmdb, step));
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { AssignmentRule } from './assignments.js';
 import { discoveredMachine } from './machine-rows.js';
-import type { AssignmentStore, BatchOutcome, MachineStore } from './store.js';
-import type { Machine } from './types.js';
+import type { AssignmentStore, BatchOutcome, ImageStore, MachineStore, SubnetStore } from './store.js';
+import type { Image, ImageSelector, Machine, Subnet } from './types.js';
 
 /** Machines kept at most; past it the cache starts over (a fleet this size is one clear a while). */
 const LIMIT = 100_000;
@@ -22,7 +22,11 @@ export const CHECK_INTERVAL_MS = 10;
  * reboot sends its DISCOVER. Unknown MACs are not cached (the query that finds nothing is
  * cheap), so registering a new machine drops nothing; assignment rules are kept too, and
  * dropped with the machines (their changes move the same counter); the ones the DHCP server registers
- * itself come in with their commit (remember()).
+ * itself come in with their commit (remember()). Given the subnet and image stores (the HTTP boot
+ * door), it keeps the subnet of each client address and each resolved image selector too: edits
+ * of subnets, images, artifacts and channels move the same counter (migration 12). A caller whose
+ * answers must follow an edit at once passes a check interval of 0: the counter is then read
+ * per lookup, one row, still far cheaper than the lookups it saves.
  * A cached machine's lastSeenAt is as old as the cached copy.
  */
 export class MachineCache {
@@ -30,22 +34,49 @@ export class MachineCache {
   private version = -1;
   private checkedAt = -Infinity;
   private rulesCached: AssignmentRule[] | null = null;
+  private readonly subnetByAddress = new Map<number, Subnet | null>();
+  private readonly imageBySelector = new Map<string, Image | null>();
 
   constructor(
     private readonly machines: MachineStore,
     private readonly assignments?: AssignmentStore,
+    private readonly catalog?: { subnets: SubnetStore; images: ImageStore },
+    private readonly checkIntervalMs = CHECK_INTERVAL_MS,
   ) {}
+
+  /** The subnet whose block holds an address (decide()'s subnetContaining); null results are kept too. */
+  subnetContaining(ip: number): Subnet | null {
+    this.fresh();
+    let subnet = this.subnetByAddress.get(ip);
+    if (subnet === undefined) {
+      subnet = this.catalog ? this.catalog.subnets.containing(ip) : null;
+      if (this.subnetByAddress.size >= LIMIT) this.subnetByAddress.clear();
+      this.subnetByAddress.set(ip, subnet);
+    }
+    return subnet;
+  }
+
+  /** The image a selector names now (decide()'s resolveImage); null results are kept too. */
+  resolveImage(selector: ImageSelector): Image | null {
+    this.fresh();
+    const key = `${selector.id ?? ''}\n${selector.name ?? ''}\n${selector.channel ?? 'stable'}`;
+    let image = this.imageBySelector.get(key);
+    if (image === undefined) {
+      image = this.catalog ? this.catalog.images.resolve(selector) : null;
+      if (this.imageBySelector.size >= LIMIT) this.imageBySelector.clear();
+      this.imageBySelector.set(key, image);
+    }
+    return image;
+  }
 
   /** The assignment rules, in the order decide() tries them; their changes move the same counter (migration 5). */
   rules(): AssignmentRule[] {
-    const now = performance.now();
-    if (now - this.checkedAt >= CHECK_INTERVAL_MS) this.check(now);
+    this.fresh();
     return (this.rulesCached ??= this.assignments?.rules() ?? []);
   }
 
   byCanonicalMac(mac: string): Machine | null {
-    const now = performance.now();
-    if (now - this.checkedAt >= CHECK_INTERVAL_MS) this.check(now);
+    this.fresh();
     const cached = this.byMac.get(mac);
     if (cached) return cached;
     const machine = this.machines.byCanonicalMac(mac);
@@ -70,10 +101,15 @@ export class MachineCache {
     }
   }
 
-  private check(now: number): void {
+  /** Drops everything when the change counter has moved; reads it at most every checkIntervalMs. */
+  private fresh(): void {
+    const now = performance.now();
+    if (now - this.checkedAt < this.checkIntervalMs) return;
     const version = this.machines.changeCount();
     if (version !== this.version) {
       this.byMac.clear();
+      this.subnetByAddress.clear();
+      this.imageBySelector.clear();
       this.rulesCached = null;
       this.version = version;
     }

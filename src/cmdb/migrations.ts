@@ -323,4 +323,47 @@ export const MIGRATIONS: readonly string[] = [
     WHERE type = 'table' AND name = 'machines';
   PRAGMA writable_schema = RESET;
   `,
+  /*
+   * 12: the change counter of migration 3 covers everything a boot decision reads, so the HTTP
+   * boot door can keep subnets and resolved images in memory beside machines and rules
+   * (MachineCache): any edit of a subnet, an image, its artifacts or a channel moves it too. These
+   * change at an operator's pace, never on the boot path.
+   */ `
+  DROP TRIGGER subnets_renamed;
+  CREATE TRIGGER subnets_added AFTER INSERT ON subnets
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER subnets_edited AFTER UPDATE ON subnets
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER images_added AFTER INSERT ON images
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER images_edited AFTER UPDATE ON images
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER images_deleted AFTER DELETE ON images
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER image_artifacts_added AFTER INSERT ON image_artifacts
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER image_artifacts_edited AFTER UPDATE ON image_artifacts
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER image_artifacts_deleted AFTER DELETE ON image_artifacts
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER channels_added AFTER INSERT ON channels
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER channels_edited AFTER UPDATE ON channels
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER channels_deleted AFTER DELETE ON channels
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
+  /*
+   * 13: a counter for API tokens, so each process can keep verified tokens in memory (their
+   * hashes, never a secret) and still refuse a token revoked by another process (the CLI, another
+   * HTTP worker) within a bound. Last-use stamps leave it alone: they are written while serving.
+   */ `
+  INSERT INTO change_counters (name, n) VALUES ('tokens', 0);
+  CREATE TRIGGER api_tokens_added AFTER INSERT ON api_tokens
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'tokens'; END;
+  CREATE TRIGGER api_tokens_edited AFTER UPDATE OF id, name, role, secret_sha256, revoked_at ON api_tokens
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'tokens'; END;
+  CREATE TRIGGER api_tokens_deleted AFTER DELETE ON api_tokens
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'tokens'; END;
+  `,
 ];

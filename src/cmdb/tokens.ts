@@ -26,15 +26,41 @@ const toToken = (r: TokenRow): ApiToken => ({
 });
 
 const USE_RESOLUTION_MS = 60_000;
+/**
+ * How stale this process's copy of the tokens may be: a token revoked by another process (the
+ * CLI, another HTTP worker) is refused here at most this long after its revocation commits.
+ * The token counter (migration 13) is read at most this often, not per request.
+ */
+export const TOKEN_CHECK_INTERVAL_MS = 100;
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** A token as verify() keeps it: its record and the stored hash, never the secret. */
+interface KnownToken {
+  record: ApiToken;
+  secretSha256: Buffer;
+  revoked: boolean;
+}
 
 /**
  * API tokens look like `lvy_<id>_<secret>`. Only the secret's SHA-256 is stored; the id finds
  * the row and the hashes are compared in constant time, so neither the database nor response
- * timing gives a token away.
+ * timing gives a token away. Every authenticated request verifies one, so rows read are kept
+ * by id (hash and record only) until the token counter moves (see TOKEN_CHECK_INTERVAL_MS);
+ * this process's own revocations drop them at once.
  */
 export class SqliteTokenStore {
-  constructor(private readonly db: Db) {}
+  private readonly byId;
+  private readonly touch;
+  private readonly changes;
+  private readonly known = new Map<string, KnownToken>();
+  private version = -1;
+  private checkedAt = -Infinity;
+
+  constructor(private readonly db: Db) {
+    this.byId = db.prepare('SELECT * FROM api_tokens WHERE id = ?');
+    this.touch = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
+    this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'tokens'").pluck();
+  }
 
   create(name: string, role: Role): { token: string; record: ApiToken } {
     if (!ROLES.includes(role)) throw invalid('role', `must be one of ${ROLES.join(', ')}`);
@@ -51,10 +77,28 @@ export class SqliteTokenStore {
   verify(token: string): ApiToken | null {
     const m = /^lvy_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/.exec(token);
     if (!m) return null;
-    const row = this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(m[1]) as TokenRow | undefined;
-    if (!row || row.revoked_at !== null) return null;
-    if (!timingSafeEqual(sha256(m[2]!), Buffer.from(row.secret_sha256, 'hex'))) return null;
-    return toToken(row);
+    const known = this.lookup(m[1]!);
+    if (!known || known.revoked) return null;
+    if (!timingSafeEqual(sha256(m[2]!), known.secretSha256)) return null;
+    return known.record;
+  }
+
+  /** The token with this id as of at most TOKEN_CHECK_INTERVAL_MS ago; ids nobody holds are not kept. */
+  private lookup(id: string): KnownToken | null {
+    const now = performance.now();
+    if (now - this.checkedAt >= TOKEN_CHECK_INTERVAL_MS) {
+      const version = this.changes.get() as number;
+      if (version !== this.version) this.known.clear();
+      this.version = version;
+      this.checkedAt = now;
+    }
+    const cached = this.known.get(id);
+    if (cached) return cached;
+    const row = this.byId.get(id) as TokenRow | undefined;
+    if (!row) return null;
+    const known = { record: toToken(row), secretSha256: Buffer.from(row.secret_sha256, 'hex'), revoked: row.revoked_at !== null };
+    this.known.set(id, known);
+    return known;
   }
 
   /**
@@ -64,7 +108,10 @@ export class SqliteTokenStore {
   noteUse(token: ApiToken): void {
     const now = Date.now();
     if (token.lastUsedAt !== null && now - Date.parse(token.lastUsedAt) < USE_RESOLUTION_MS) return;
-    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, token.id);
+    this.touch.run(now, token.id);
+    // The kept record answers the next requests: it must know of this use, or each would write again.
+    const known = this.known.get(token.id);
+    if (known) known.record = { ...known.record, lastUsedAt: iso(now) };
   }
 
   list(): ApiToken[] {
@@ -72,7 +119,7 @@ export class SqliteTokenStore {
   }
 
   get(id: string): ApiToken {
-    const row = this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as TokenRow | undefined;
+    const row = this.byId.get(id) as TokenRow | undefined;
     if (!row) throw notFound(`token ${id}`);
     return toToken(row);
   }
@@ -80,6 +127,7 @@ export class SqliteTokenStore {
   revoke(id: string): ApiToken {
     this.get(id);
     this.db.prepare('UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?').run(Date.now(), id);
+    this.known.delete(id);
     return this.get(id);
   }
 
