@@ -39,6 +39,12 @@ let bmc: RedfishBmc;
 const ids: Record<string, string> = {};
 const notes: Record<string, unknown> = {};
 
+/**
+ * Finds and clicks in one step in the page: a live region (redrawn on an SSE event) may replace
+ * the element between a lookup made from here and the click, detaching the one found.
+ */
+const clickNow = (page: Page, selector: string) => page.$eval(selector, (e) => (e as HTMLElement).click());
+
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
 
 async function login(token: string): Promise<Page> {
@@ -127,7 +133,7 @@ describe.skipIf(NETNS_SKIP)('the web console in chromium', () => {
     await admin.waitForFunction(() => document.querySelectorAll('#fleet tbody tr').length === 1, { timeout: 10_000 });
     expect(await admin.$eval('#fleet tbody tr', (tr) => tr.textContent)).toContain(NODE3);
     expect(new URL(admin.url()).searchParams.get('q')).toBe('web');
-    await Promise.all([admin.waitForNavigation(), admin.click('#fleet tbody a')]);
+    await Promise.all([admin.waitForNavigation(), clickNow(admin, '#fleet tbody a')]);
     expect(await admin.$eval('h1', (h) => h.textContent)).toBe('web3');
   });
 
@@ -169,7 +175,7 @@ describe.skipIf(NETNS_SKIP)('the web console in chromium', () => {
     await admin.goto(`${s.url}/ui/machines/${NODE1}`);
     const id = s.cmdb.machines.get(NODE1).id;
     for (const [action, state, reset] of [['on', 'on', 'On'], ['off', 'off', 'ForceOff']] as const) {
-      await admin.click(`form[action$="/power"]:has(input[value="${action}"]) button`);
+      await clickNow(admin, `form[action$="/power"]:has(input[value="${action}"]) button`);
       await admin.waitForFunction((a) => document.querySelector('#power-result')?.textContent?.startsWith(`${a}: done`), { timeout: 15_000 }, action);
       expect(dialogs.at(-1)).toBe(`Power ${action} node1?`);
       expect(machinePower.resets.at(-1)).toBe(reset);
@@ -330,7 +336,7 @@ describe.skipIf(NETNS_SKIP)('the web console in chromium', () => {
     const buttons = () => admin.$$eval('#rollout form', (forms) => forms.map((f) => f.getAttribute('action')!.split('/').at(-1)));
     for (const [action, state, then] of [['pause', 'paused', ['resume', 'abort']], ['resume', 'running', ['pause', 'abort']], ['abort', 'aborted', []]] as const) {
       expect(await buttons()).toContain(action);
-      await Promise.all([admin.waitForNavigation(), admin.click(`#rollout form[action$="/${action}"] button`)]);
+      await Promise.all([admin.waitForNavigation(), clickNow(admin, `#rollout form[action$="/${action}"] button`)]);
       expect(dialogs.at(-1)).toBe(`${action} rollout ${id}?`);
       expect(s.cmdb.rollouts.get(id)).toMatchObject({ state, reason: `${action} by token:bootstrap-admin` });
       expect(await admin.$eval('#rollout', (e) => e.textContent)).toContain(state);
