@@ -47,26 +47,14 @@ export class MachineCache {
   /** The subnet whose block holds an address (decide()'s subnetContaining); null results are kept too. */
   subnetContaining(ip: number): Subnet | null {
     this.fresh();
-    let subnet = this.subnetByAddress.get(ip);
-    if (subnet === undefined) {
-      subnet = this.catalog ? this.catalog.subnets.containing(ip) : null;
-      if (this.subnetByAddress.size >= LIMIT) this.subnetByAddress.clear();
-      this.subnetByAddress.set(ip, subnet);
-    }
-    return subnet;
+    return kept(this.subnetByAddress, ip, () => this.catalog?.subnets.containing(ip) ?? null);
   }
 
   /** The image a selector names now (decide()'s resolveImage); null results are kept too. */
   resolveImage(selector: ImageSelector): Image | null {
     this.fresh();
     const key = `${selector.id ?? ''}\n${selector.name ?? ''}\n${selector.channel ?? 'stable'}`;
-    let image = this.imageBySelector.get(key);
-    if (image === undefined) {
-      image = this.catalog ? this.catalog.images.resolve(selector) : null;
-      if (this.imageBySelector.size >= LIMIT) this.imageBySelector.clear();
-      this.imageBySelector.set(key, image);
-    }
-    return image;
+    return kept(this.imageBySelector, key, () => this.catalog?.images.resolve(selector) ?? null);
   }
 
   /** The assignment rules, in the order decide() tries them; their changes move the same counter (migration 5). */
@@ -115,4 +103,14 @@ export class MachineCache {
     }
     this.checkedAt = now;
   }
+}
+
+/** The value kept under `key`, or `load()`'s (null too), kept; past LIMIT entries the map starts over. */
+function kept<K, V>(map: Map<K, V | null>, key: K, load: () => V | null): V | null {
+  const cached = map.get(key);
+  if (cached !== undefined) return cached;
+  const value = load();
+  if (map.size >= LIMIT) map.clear();
+  map.set(key, value);
+  return value;
 }
