@@ -8,7 +8,7 @@ APT_RUN   := ipxe shim-signed grub-efi-amd64-signed build-essential python3 ipmi
 APT_DEB   := dpkg-dev
 APT_TEST  := $(APT_RUN) $(APT_DEB) systemd curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
-             openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium sbsigntool
+             openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium sbsigntool postgresql-15
 APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
 
 DATA_DIR ?= ./var
