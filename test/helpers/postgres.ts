@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,10 @@ export interface TestPostgres {
   kill(): Promise<void>;
   /** Starts the server again on the same port and data, whether it was running, halted or killed. */
   restart(): Promise<void>;
+  /** SIGSTOP to the postmaster and its backends: a server that stalls (connections open, nothing answered). */
+  freeze(): void;
+  /** SIGCONT: the frozen server goes on. */
+  thaw(): void;
 }
 
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -83,7 +87,13 @@ export async function startPostgres(opts: { settings?: Record<string, string | n
     killQuietly(pid);
     await until(() => !alive(pid), 10_000, `postmaster ${pid} still alive after SIGKILL`);
   };
+  const signalAll = (signal: NodeJS.Signals) => {
+    if (postmaster === null) throw new Error('PostgreSQL is not running');
+    process.kill(postmaster, signal);
+    for (const pid of childrenOf(postmaster)) signalQuietly(pid, signal);
+  };
   const stop = async () => {
+    if (postmaster !== null) signalAll('SIGCONT'); // a frozen server would not stop
     try {
       await halt();
     } catch {
@@ -134,6 +144,8 @@ export async function startPostgres(opts: { settings?: Record<string, string | n
       stop,
       halt,
       kill,
+      freeze: () => signalAll('SIGSTOP'),
+      thaw: () => signalAll('SIGCONT'),
       restart: async () => {
         await halt();
         const deadline = Date.now() + RESTART_AFTER_KILL_MS;
@@ -195,13 +207,30 @@ function alive(pid: number): boolean {
   }
 }
 
-function killQuietly(pid: number): void {
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        // Fields after the parenthesised command: state, then the parent's pid.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid, signal);
   } catch {
     // already gone
   }
 }
+
+const killQuietly = (pid: number) => signalQuietly(pid, 'SIGKILL');
 
 function logTail(path: string): string {
   try {
