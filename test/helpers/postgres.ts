@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/lib/harness.js';
 
 /**
  * A throwaway PostgreSQL 15 cluster for tests, from Debian's postgresql-15: initdb into a
@@ -107,7 +107,7 @@ export async function startPostgres(opts: { settings?: Record<string, string | n
   try {
     chownSync(base, owner.uid, owner.gid);
     writeFileSync(passwordFile, password, { mode: 0o600 });
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     // --no-sync: the files of a fresh cluster need no flush (the machine does not crash under a
     // test); the server itself keeps fsync on.
     await asPostgres(join(BIN, 'initdb'), ['-D', dataDir, '-U', SYSTEM_USER, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions'], base);
@@ -185,17 +185,6 @@ function systemUser(name: string): { uid: number; gid: number } {
   if (!line) throw new Error(`no '${name}' system user: install Debian's postgresql-15 package, which creates it`);
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Alive and not a zombie (a reparented postmaster may wait for a reaper that never comes in a container). */
