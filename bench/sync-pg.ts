@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { SyncPg } from '../src/cmdb/postgres/sync-pg.js';
-import { startPostgres } from '../test/helpers/postgres.js';
+import { startPostgres, urlWithPassword } from '../test/helpers/postgres.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
 
 const CALLS = 10_000;
@@ -57,9 +57,7 @@ function syncMicros(url: string, password: string): number {
 }
 
 async function asyncMicros(url: string, password: string): Promise<number> {
-  const withPassword = new URL(url);
-  withPassword.password = password;
-  const client = new pg.Client({ connectionString: withPassword.toString() });
+  const client = new pg.Client({ connectionString: urlWithPassword(url, password) });
   await client.connect();
   try {
     for (let i = 0; i < WARMUP; i++) await client.query('SELECT 1');

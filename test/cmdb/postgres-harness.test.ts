@@ -1,14 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_SKIP, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-
-/** A connection string with the password in it: pg lets an empty password in the URL win over config.password. */
-function withPassword(url: string, password: string): string {
-  const u = new URL(url);
-  u.password = password;
-  return u.toString();
-}
+import { POSTGRES_SKIP, startPostgres, type TestPostgres, urlWithPassword } from '../helpers/postgres.js';
 
 async function ask<T>(url: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
@@ -33,11 +26,11 @@ describe.skipIf(POSTGRES_SKIP)(POSTGRES_SKIP ? `PostgreSQL harness skipped: ${PO
     expect(readFileSync(db.passwordFile, 'utf8')).toBe(db.password);
     expect(statSync(db.passwordFile).mode & 0o777).toBe(0o600);
     for (const url of [db.url, db.socketUrl]) {
-      const [row] = await ask<{ user: string; db: string }>(withPassword(url, db.password), 'SELECT current_user AS user, current_database() AS db');
+      const [row] = await ask<{ user: string; db: string }>(urlWithPassword(url, db.password), 'SELECT current_user AS user, current_database() AS db');
       expect(row).toEqual({ user: 'livery', db: 'livery' });
     }
     const [settings] = await ask<{ listen: string; fsync: string }>(
-      withPassword(db.url, db.password),
+      urlWithPassword(db.url, db.password),
       "SELECT current_setting('listen_addresses') AS listen, current_setting('fsync') AS fsync",
     );
     expect(settings).toEqual({ listen: '127.0.0.1', fsync: 'on' });
@@ -45,12 +38,12 @@ describe.skipIf(POSTGRES_SKIP)(POSTGRES_SKIP ? `PostgreSQL harness skipped: ${PO
 
   it('refuses a wrong password (scram authentication, not trust)', async () => {
     for (const url of [db.url, db.socketUrl]) {
-      await expect(ask(withPassword(url, 'not-the-password'), 'SELECT 1')).rejects.toMatchObject({ code: '28P01' });
+      await expect(ask(urlWithPassword(url, 'not-the-password'), 'SELECT 1')).rejects.toMatchObject({ code: '28P01' });
     }
   });
 
   it('survives a kill -9 of the postmaster: connections fail while it is down, and a restart keeps committed rows', async () => {
-    const url = withPassword(db.url, db.password);
+    const url = urlWithPassword(db.url, db.password);
     await ask(url, 'CREATE TABLE kept (n int)');
     await ask(url, 'INSERT INTO kept VALUES (42)');
     await db.kill();

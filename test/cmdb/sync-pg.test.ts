@@ -128,6 +128,18 @@ describe.skipIf(POSTGRES_SKIP)(POSTGRES_SKIP ? `SyncPg tests skipped: ${POSTGRES
     expect(bad.message).not.toContain('hunter2');
   });
 
+  it('takes a password with characters a URL must escape', () => {
+    const odd = "p@ss:w/rd%20?#ü'";
+    a.query(`ALTER ROLE livery PASSWORD '${odd.replaceAll("'", "''")}'`);
+    try {
+      const other = open({ password: odd });
+      expect(other.query('SELECT current_user AS me').rows).toEqual([{ me: 'livery' }]);
+      other.close();
+    } finally {
+      a.query(`ALTER ROLE livery PASSWORD '${db.password}'`);
+    }
+  });
+
   it('a stalled server makes a call throw within its bound, naming the server; once it goes on, calls work', () => {
     const quick = open({ queryTimeoutMs: 1_000, connectTimeoutMs: 1_000 });
     try {

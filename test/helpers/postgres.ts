@@ -165,6 +165,13 @@ export async function startPostgres(opts: { settings?: Record<string, string | n
   }
 }
 
+/** `url` with the password in it, for a plain pg client (which lets the URL's empty password win over its `password` option). */
+export function urlWithPassword(url: string, password: string): string {
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 /** Runs a PostgreSQL program as the postgres system user (initdb and postgres refuse root), bounded. */
 function asPostgres(program: string, args: string[], cwd: string, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {

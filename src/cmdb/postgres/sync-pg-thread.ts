@@ -17,7 +17,8 @@ const LISTEN_RETRY_MAX_MS = 2_000;
 
 const data = workerData as SyncPgThreadData;
 const shared = new Int32Array(data.shared);
-const password = new URL(data.connectionString).password;
+/** The password as the URL holds it and as sent: kept out of every error message. */
+const secrets = passwordForms(new URL(data.connectionString).password);
 
 // ids and millisecond timestamps are int8: numbers to the caller, as SQLite gives them.
 const types = {
@@ -181,10 +182,19 @@ async function listenAgain(): Promise<void> {
 function errorFields(err: unknown): PgErrorFields {
   const e = (err instanceof Error ? err : new Error(String(err))) as Error & Partial<PgErrorFields>;
   // pg's messages do not carry the password; this keeps it so whatever a future message holds.
-  const scrub = (s: string | undefined) => (s && password ? s.replaceAll(password, '***').replaceAll(decodeURIComponent(password), '***') : s);
+  const scrub = (s: string | undefined) => secrets.reduce((text, secret) => text?.replaceAll(secret, '***'), s);
   const fields: PgErrorFields = { message: scrub(e.message)! };
   for (const key of ['code', 'constraint', 'detail', 'table', 'column', 'schema', 'hint'] as const) {
     if (e[key] !== undefined) fields[key] = scrub(e[key]);
   }
   return fields;
+}
+
+function passwordForms(encoded: string): string[] {
+  if (!encoded) return [];
+  try {
+    return [encoded, decodeURIComponent(encoded)];
+  } catch {
+    return [encoded]; // not valid percent-encoding: pg sends it as it is
+  }
 }

@@ -37,18 +37,6 @@ export type SyncPgRequest =
 /** A request before call() numbers it (Omit taken over each member of the union). */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-/** The fields of a PostgreSQL error that callers decide on (pg's DatabaseError, minus the protocol details). */
-export interface PgErrorFields {
-  message: string;
-  code?: string;
-  constraint?: string;
-  detail?: string;
-  table?: string;
-  column?: string;
-  schema?: string;
-  hint?: string;
-}
-
 export interface SyncPgAnswer {
   id: number;
   rows?: Record<string, unknown>[];
@@ -82,6 +70,9 @@ export class PgError extends Error {
     Object.assign(this, fields);
   }
 }
+
+/** What crosses from the thread to make a PgError: the fields callers decide on (pg's DatabaseError, minus the protocol details). */
+export type PgErrorFields = Pick<PgError, 'message' | 'code' | 'constraint' | 'detail' | 'table' | 'column' | 'schema' | 'hint'>;
 
 const DEFAULT_POOL_SIZE = 4;
 const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
