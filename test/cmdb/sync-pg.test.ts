@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgError, SyncPg } from '../../src/cmdb/postgres/sync-pg.js';
 import { POSTGRES_SKIP, startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -88,6 +89,26 @@ describe.skipIf(POSTGRES_SKIP)(POSTGRES_SKIP ? `SyncPg tests skipped: ${POSTGRES
     a.query('INSERT INTO machine (mac) VALUES ($1)', ['52:54:00:00:01:03']);
     a.commit();
     expect(count('52:54:00:00:01:02') + count('52:54:00:00:01:03')).toBe(2);
+  });
+
+  it('a transaction the caller gave up on is rolled back, never joined by the next one', async () => {
+    const db2 = open();
+    try {
+      // As if an earlier begin() had timed out on the caller's side and then gone through on the
+      // thread: its request is in, its answer will be dropped.
+      (db2 as unknown as { worker: Worker }).worker.postMessage({ id: 1_000_000, op: 'begin', tx: 1_000_000 });
+      db2.begin();
+      db2.query('INSERT INTO machine (mac) VALUES ($1)', ['52:54:00:00:03:01']);
+      db2.rollback();
+      db2.query('INSERT INTO machine (mac) VALUES ($1)', ['52:54:00:00:03:02']);
+      const { rows } = b.query('SELECT mac FROM machine WHERE mac LIKE $1 ORDER BY mac', ['52:54:00:00:03:%']);
+      expect(rows).toEqual([{ mac: '52:54:00:00:03:02' }]);
+      // Nor is it left open, holding its locks and snapshot.
+      const openTransactions = () => b.query<{ n: number }>("SELECT count(*) AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'").rows[0]!.n;
+      await eventually(() => openTransactions() === 0, 'the given-up transaction to end');
+    } finally {
+      db2.close();
+    }
   });
 
   it('rethrows a unique violation with its SQLSTATE, constraint and detail; the transaction then rolls back', () => {

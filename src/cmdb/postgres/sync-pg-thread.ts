@@ -40,12 +40,16 @@ const pool = new pg.Pool({ ...clientConfig, max: data.poolSize, idleTimeoutMilli
 pool.on('error', () => {});
 
 let answers: MessagePort;
-let pinned: pg.PoolClient | null = null;
+/** The connection of the caller's open transaction, and that transaction's number. */
+let pinned: { tx: number; client: pg.PoolClient } | null = null;
+/** The transaction of the latest request in (null: outside one): what the caller is in now. */
+let current: number | null = null;
 let listener: pg.Client | null = null;
 let closing = false;
 
 parentPort!.on('message', (request: SyncPgRequest) => {
   if (request.op === 'open') answers = request.answers;
+  if ('tx' in request) current = request.tx;
   handle(request).then(
     (answer) => post({ id: request.id, ...answer }),
     (err: unknown) => post({ id: request.id, error: errorFields(err) }),
@@ -66,27 +70,33 @@ async function handle(request: SyncPgRequest): Promise<Omit<SyncPgAnswer, 'id'>>
       return {};
     case 'query': {
       const config = { text: request.sql, values: request.params, name: request.name };
-      const result = pinned ? await pinned.query(config).catch((err) => Promise.reject(unreachable(err))) : await onPooled((client) => client.query(config));
+      const inTx = pinnedFor(request.tx);
+      const result = inTx ? await inTx.query(config).catch((err) => Promise.reject(unreachable(err))) : await onPooled((client) => client.query(config));
       // Several statements in one text (no parameters) give one result each: the last one answers.
       const last = (Array.isArray(result) ? result.at(-1) : result) as pg.QueryResult;
       const byteaColumns = last.fields.filter((f) => f.dataTypeID === BYTEA_OID).map((f) => f.name);
       return { rows: last.rows, rowCount: last.rowCount ?? 0, byteaColumns: byteaColumns.length > 0 ? byteaColumns : undefined };
     }
     case 'begin': {
-      if (pinned) throw new Error('a transaction is already open on this SyncPg (no nesting)');
+      if (pinnedFor(request.tx)) throw new Error('a transaction is already open on this SyncPg (no nesting)');
       const client = await connect();
       try {
         await client.query('BEGIN');
       } catch (err) {
         client.release(brokenConnection(err) ? (err as Error) : undefined);
-        throw err;
+        throw unreachable(err);
       }
-      pinned = client;
+      if (current !== request.tx) {
+        // The caller stopped waiting for this begin and has moved on: nothing may join it.
+        client.release(true);
+        throw new Error('begin: given up by the caller');
+      }
+      pinned = { tx: request.tx, client };
       return {};
     }
     case 'commit':
     case 'rollback': {
-      const client = pinned;
+      const client = pinnedFor(request.tx);
       pinned = null;
       if (!client) throw new Error(`${request.op}: no transaction is open on this SyncPg`);
       try {
@@ -101,10 +111,22 @@ async function handle(request: SyncPgRequest): Promise<Omit<SyncPgAnswer, 'id'>>
     }
     case 'close':
       closing = true;
-      pinned?.release(true);
+      pinned?.client.release(true);
       await Promise.allSettled([pool.end(), listener?.end()]);
       return {};
   }
+}
+
+/**
+ * The connection of transaction `tx`, if it is the one open. Any other open transaction was
+ * given up by the caller: closing its connection rolls it back.
+ */
+function pinnedFor(tx: number | null): pg.PoolClient | null {
+  if (pinned && pinned.tx !== tx) {
+    pinned.client.release(true);
+    pinned = null;
+  }
+  return pinned?.client ?? null;
 }
 
 /** A pooled connection, or an error naming the server. */

@@ -29,10 +29,16 @@ export interface SyncPgThreadData {
   shared: SharedArrayBuffer;
 }
 
+/**
+ * `tx` numbers the caller's open transaction (null outside one). The thread runs a request in
+ * the transaction of that number only: a transaction the caller gave up on (its begin() timed
+ * out, then went through on the thread) is rolled back at the next request, never joined.
+ */
 export type SyncPgRequest =
   | { id: number; op: 'open'; answers: MessagePort }
-  | { id: number; op: 'query'; sql: string; params: unknown[]; name?: string }
-  | { id: number; op: 'begin' | 'commit' | 'rollback' | 'close' };
+  | { id: number; op: 'query'; tx: number | null; sql: string; params: unknown[]; name?: string }
+  | { id: number; op: 'begin' | 'commit' | 'rollback'; tx: number }
+  | { id: number; op: 'close' };
 
 /** A request before call() numbers it (Omit taken over each member of the union). */
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -98,7 +104,9 @@ export class SyncPg {
   private readonly where: string;
   private readonly callBoundMs: number;
   private nextId = 1;
-  private inTx = false;
+  /** The open transaction's number, or null. */
+  private tx: number | null = null;
+  private nextTx = 1;
   private closed = false;
 
   constructor(opts: SyncPgOptions) {
@@ -136,7 +144,7 @@ export class SyncPg {
 
   /** Runs one statement; with `name`, as a prepared statement its connection keeps for the next call by that name. */
   query<Row = Record<string, unknown>>(sql: string, params: unknown[] = [], name?: string): SyncPgResult<Row> {
-    const answer = this.call({ op: 'query', sql, params, name });
+    const answer = this.call({ op: 'query', tx: this.tx, sql, params, name });
     const rows = answer.rows as Row[];
     for (const column of answer.byteaColumns ?? []) {
       for (const row of rows as Record<string, unknown>[]) {
@@ -148,9 +156,10 @@ export class SyncPg {
   }
 
   begin(): void {
-    if (this.inTx) throw new Error('a transaction is already open on this SyncPg (no nesting)');
-    this.call({ op: 'begin' });
-    this.inTx = true;
+    if (this.tx !== null) throw new Error('a transaction is already open on this SyncPg (no nesting)');
+    const tx = this.nextTx++;
+    this.call({ op: 'begin', tx });
+    this.tx = tx;
   }
 
   commit(): void {
@@ -163,7 +172,7 @@ export class SyncPg {
   }
 
   inTransaction(): boolean {
-    return this.inTx;
+    return this.tx !== null;
   }
 
   /** How many NOTIFYs came on `channel`, plus one at every reconnect of the listener (some may have been missed). No round trip. */
@@ -186,9 +195,10 @@ export class SyncPg {
   }
 
   private end(op: 'commit' | 'rollback'): void {
-    if (!this.inTx) throw new Error(`${op}: no transaction is open on this SyncPg`);
-    this.inTx = false;
-    this.call({ op });
+    const tx = this.tx;
+    if (tx === null) throw new Error(`${op}: no transaction is open on this SyncPg`);
+    this.tx = null;
+    this.call({ op, tx });
   }
 
   private shut(): void {
