@@ -206,6 +206,30 @@ describe.skipIf(POSTGRES_SKIP)(POSTGRES_SKIP ? `SyncPg tests skipped: ${POSTGRES
     }
   });
 
+  it('a transaction whose connection dies between statements fails its next call; rollback() accepts that, and the next call works', async () => {
+    const quick = open({ queryTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+    try {
+      quick.begin();
+      quick.query('INSERT INTO machine (mac) VALUES ($1)', ['52:54:00:00:04:01']);
+      await db.kill();
+      await sleep(300); // the connection's end reaches the thread while the transaction is idle
+      quick.rollback();
+      expect(quick.inTransaction()).toBe(false);
+      await db.restart();
+      expect(quick.query('SELECT count(*) AS n FROM machine WHERE mac = $1', ['52:54:00:00:04:01']).rows).toEqual([{ n: 0 }]);
+      quick.begin();
+      quick.query('SELECT 1');
+      await db.kill();
+      await sleep(300);
+      expect(thrown(() => quick.query('SELECT 1')).message).toContain(`PostgreSQL at 127.0.0.1:${db.port}`);
+      quick.rollback();
+      await db.restart();
+      expect(quick.query('SELECT 1 AS n').rows).toEqual([{ n: 1 }]);
+    } finally {
+      quick.close();
+    }
+  });
+
   it('close() ends the thread: a process that opened, used and closed a SyncPg exits by itself', async () => {
     const moduleUrl = new URL('../../src/cmdb/postgres/sync-pg.ts', import.meta.url).href;
     const script = `import { SyncPg } from ${JSON.stringify(moduleUrl)};

@@ -38,6 +38,9 @@ const clientConfig: pg.ClientConfig = {
 const pool = new pg.Pool({ ...clientConfig, max: data.poolSize, idleTimeoutMillis: 0 });
 // A connection that drops while idle is removed by the pool; the next call opens another.
 pool.on('error', () => {});
+// One that drops while checked out (a transaction's, between statements) would throw its error
+// event at this thread; its next query fails instead, and the connection is dropped then.
+pool.on('connect', (client) => client.on('error', () => {}));
 
 let answers: MessagePort;
 /** The connection of the caller's open transaction, and that transaction's number. */

@@ -108,6 +108,8 @@ export class SyncPg {
   private tx: number | null = null;
   private nextTx = 1;
   private closed = false;
+  /** Why the thread ended, if it did before close(): every call then fails at once. */
+  private threadEnded: string | null = null;
 
   constructor(opts: SyncPgOptions) {
     const url = parseUrl(opts.url);
@@ -129,6 +131,8 @@ export class SyncPg {
       shared,
     };
     this.worker = startThread(ENTRY, data);
+    this.worker.on('error', (err) => (this.threadEnded ??= err.message));
+    this.worker.on('exit', (code) => (this.threadEnded ??= `exit code ${code}`));
     const { port1, port2 } = new MessageChannel();
     this.answers = port1;
     // Opening checks that the database answers and, with channels, that LISTEN is in place.
@@ -209,6 +213,7 @@ export class SyncPg {
 
   private call(request: Unnumbered<SyncPgRequest>): SyncPgAnswer {
     if (this.closed) throw new Error('SyncPg is closed');
+    if (this.threadEnded) throw new Error(`SyncPg's thread has ended (${this.threadEnded}): open a new SyncPg`);
     const id = this.nextId++;
     const seen = Atomics.load(this.shared, 0);
     this.worker.postMessage({ ...request, id });
