@@ -21,10 +21,12 @@ BENCH ?=
 run: deps-run build
 	node dist/cli/main.js serve --data-dir $(DATA_DIR)
 
-# The end-to-end suite (test/e2e): real VMs network-boot from livery. `make test` runs it after
-# the unit suite, reusing that build rather than running `$(MAKE) e2e` and compiling twice.
+# `make test`: the unit suite; the server tests again with the CMDB on PostgreSQL (vitest.pg.config.ts,
+# a throwaway cluster); then the end-to-end suite (test/e2e), real VMs network-booting from livery,
+# reusing that build rather than running `$(MAKE) e2e` and compiling twice.
 test: deps-test build check
 	npx vitest run
+	npx vitest run --config vitest.pg.config.ts
 	npx vitest run --config vitest.e2e.config.ts
 
 e2e: deps-test build

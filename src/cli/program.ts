@@ -4,6 +4,7 @@ import { registerAssignCommands } from './assign.js';
 import { registerAuditCommand } from './audit.js';
 import { registerBackupCommands } from './backup.js';
 import { registerCompletionCommand } from './completion.js';
+import { registerDbCommands } from './db.js';
 import { DEFAULT_URL } from './context.js';
 import { EXAMPLES } from './examples.js';
 import { registerImageCommands } from './image.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     registerTokenCommands,
     registerStatusCommand,
     registerBackupCommands,
+    registerDbCommands,
     registerAuditCommand,
     registerCompletionCommand,
     registerVmCommands,

@@ -6,6 +6,7 @@ interface ServeFlags {
   config?: string;
   dataDir?: string;
   httpListen?: string;
+  database?: string;
   dhcp?: boolean;
   tftp?: boolean;
   checkConfig?: boolean;
@@ -17,6 +18,7 @@ export function registerServeCommand(program: Command): void {
     .description('run the DHCP, TFTP and HTTP servers')
     .addOption(configOption())
     .addOption(dataDirOption())
+    .addOption(new Option('--database <url>', 'the CMDB on PostgreSQL: postgres://USER@HOST:PORT/DB, password in database.passwordFile or LIVERY_DATABASE_PASSWORD (default: SQLite in the data dir)').env('LIVERY_DATABASE_URL'))
     .addOption(new Option('--http-listen <host:port>', 'HTTP address (default 127.0.0.1:8080)').env('LIVERY_HTTP_LISTEN'))
     .option('--no-dhcp', 'do not run the DHCP server even if configured')
     .option('--no-tftp', 'do not run the TFTP server')
@@ -24,6 +26,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {
         dataDir: flags.dataDir,
+        database: flags.database !== undefined ? { url: flags.database } : undefined,
         http: flags.httpListen ? { listen: flags.httpListen } : undefined,
         dhcp: flags.dhcp === false ? { enabled: false } : undefined,
         tftp: flags.tftp === false ? { enabled: false } : undefined,

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { invalid, notFound } from './errors.js';
 import { formatSelector, parseSelector, type Selector } from './selector.js';
 import { checkChannel, checkImageName } from './validate.js';
@@ -44,10 +44,10 @@ const toRule = (r: AssignmentRow): AssignmentRule => ({
 });
 
 /** Image assignment rules (migration 5); every change moves the machines change counter. */
-export class SqliteAssignmentStore {
+export class SqlAssignmentStore {
   private readonly all;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     this.all = db.prepare('SELECT * FROM assignments');
   }
 
@@ -72,10 +72,11 @@ export class SqliteAssignmentStore {
     const imageChannel = checkChannel('image', channel) ?? 'stable';
     const priority = input.priority ?? 0;
     if (!Number.isInteger(priority) || priority < -1_000_000 || priority > 1_000_000) throw invalid('priority', 'must be a whole number from -1000000 to 1000000');
-    const info = this.db
-      .prepare('INSERT INTO assignments (selector, image_name, image_channel, priority, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(selector, imageName, imageChannel, priority, Date.now());
-    return this.get(Number(info.lastInsertRowid));
+    const id = this.db
+      .prepare('INSERT INTO assignments (selector, image_name, image_channel, priority, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id')
+      .pluck()
+      .get(selector, imageName, imageChannel, priority, Date.now()) as number;
+    return this.get(id);
   }
 
   get(id: number): Assignment {

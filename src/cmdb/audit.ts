@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import type { Actor } from './types.js';
 import { iso } from './util.js';
 
@@ -12,10 +12,10 @@ export interface AuditEntry {
 }
 
 /** Who changed what, when: one row per accepted write, in the same transaction as the write. */
-export class SqliteAuditLog {
+export class SqlAuditLog {
   private readonly insert;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     // Prepared once: the boot path audits every machine it discovers.
     this.insert = db.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)');
   }

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { invalid, notFound } from './errors.js';
 import type { SecretBox } from './secret-box.js';
 import { checkHostname, checkIp, checkText } from './validate.js';
@@ -119,8 +119,8 @@ const FINGERPRINT = /^[0-9a-f]{64}$/;
 const SYSTEM_PATH = /^\/redfish\/v1\/Systems\/[A-Za-z0-9._~%-]+$/;
 
 /** Machines' BMCs (migration 4). Passwords go in sealed by the SecretBox and come out only via credentials(). */
-export class SqliteBmcStore {
-  constructor(private readonly db: Db) {}
+export class SqlBmcStore {
+  constructor(private readonly db: SqlDb) {}
 
   get(machineId: number): Bmc | null {
     const row = this.row(machineId);

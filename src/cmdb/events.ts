@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import type { EventInput, LivEvent } from './types.js';
 import { iso } from './util.js';
 
@@ -37,37 +37,36 @@ export const SERVED_PLANS = ['ipxe-script', 'boot-config'] as const;
  * happenings. It is the one bus: the boot trace reads it per MAC, SSE tails it by id, so every
  * process (DHCP, TFTP, each HTTP worker) publishes by inserting a row.
  */
-export class SqliteEventStore {
+export class SqlEventStore {
   private readonly insert;
   private readonly insertMany;
   private readonly tailStmt;
   private readonly servedStmt;
   private readonly latestStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     // Positional, not named: binding by name costs a property lookup per column, on every boot step.
-    this.insert = db.prepare('INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (?, ?, ?, ?, ?, ?)');
-    // SQLite walks the array itself, in order. jsonb_each hands each row over parsed (JSONB), so
-    // reading its seven fields does not re-parse the row's text seven times, as json_each would.
+    this.insert = db.prepare('INSERT INTO events (at, type, mac, machine_id, image_id, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING id').pluck();
+    // The engine walks the array itself, in order.
+    const d = db.dialect;
     this.insertMany = db.prepare(
       `INSERT INTO events (at, type, mac, machine_id, image_id, detail)
-       SELECT e.value->>0, e.value->>1, e.value->>2,
-         CASE WHEN e.value->>6 THEN (SELECT machine_id FROM machine_macs WHERE mac = e.value->>2) ELSE e.value->>3 END,
-         e.value->>4, json(e.value->5)
-       FROM jsonb_each(?) AS e`,
+       SELECT ${d.tupleAt(0, 'int')}, ${d.tupleAt(1, 'text')}, ${d.tupleAt(2, 'text')},
+         CASE WHEN ${d.tupleAt(6, 'bool')} THEN (SELECT machine_id FROM machine_macs WHERE mac = ${d.tupleAt(2, 'text')}) ELSE ${d.tupleAt(3, 'int')} END,
+         ${d.tupleAt(4, 'text')}, ${d.tupleAt(5, 'json')}
+       FROM ${d.tuples('?')}`,
     );
     this.tailStmt = db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?');
     // events_mac (mac, id) walks one MAC's events newest first, to its last served plan.
     this.servedStmt = db.prepare(`SELECT id, image_id FROM events WHERE mac = ? AND type IN (${SERVED_PLANS.map((t) => `'${t}'`).join(', ')}) ORDER BY id DESC LIMIT 1`);
     // Health verdicts ask this for every machine a page or a rollout looks at: prepared once.
     this.latestStmt = db.prepare(
-      'SELECT * FROM events WHERE mac IN (SELECT value FROM json_each(?)) AND type IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id DESC LIMIT 1',
+      `SELECT * FROM events WHERE ${d.inList('mac', 'text')} AND ${d.inList('type', 'text')} AND id > ? ORDER BY id DESC LIMIT 1`,
     );
   }
 
   add(e: EventInput): number {
-    const info = this.insert.run(e.at ?? Date.now(), e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, JSON.stringify(e.detail ?? {}));
-    return Number(info.lastInsertRowid);
+    return this.insert.get(e.at ?? Date.now(), e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, JSON.stringify(e.detail ?? {})) as number;
   }
 
   /** Inserts the events in one statement, in array order. */
@@ -117,18 +116,24 @@ export class SqliteEventStore {
 
   /** The newest event of one of `types` for any of these MACs, after event `afterId`. */
   latestOf(macs: readonly string[], types: readonly string[], afterId = 0): LivEvent | null {
-    const row = this.latestStmt.get(JSON.stringify(macs), JSON.stringify(types), afterId) as EventRow | undefined;
+    const row = this.latestStmt.get(this.db.dialect.list(macs), this.db.dialect.list(types), afterId) as EventRow | undefined;
     return row ? toEvent(row) : null;
   }
 
   /** The newest `limit` events, newest first, optionally of some types only and of one MAC (the console's feed). */
   recent(limit: number, filter: { types?: string[]; mac?: string } = {}): LivEvent[] {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM events WHERE (? IS NULL OR type IN (SELECT value FROM json_each(?))) AND (? IS NULL OR mac = ?) ORDER BY id DESC LIMIT ?`,
-      )
-      .all(filter.types ? 1 : null, JSON.stringify(filter.types ?? []), filter.mac ?? null, filter.mac ?? null, limit) as EventRow[];
-    return rows.map(toEvent);
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.types) {
+      where.push(this.db.dialect.inList('type', 'text'));
+      args.push(this.db.dialect.list(filter.types));
+    }
+    if (filter.mac !== undefined) {
+      where.push('mac = ?');
+      args.push(filter.mac);
+    }
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, limit) as EventRow[]).map(toEvent);
   }
 
   /** Keeps the log bounded: drops events older than the cutoff. */

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import type { Facts, FactsReport } from '../facts/types.js';
 import { iso } from './util.js';
 
@@ -23,8 +23,8 @@ const KEEP_BOOTS = 20;
 const toBootFacts = (r: FactsRow): BootFacts => ({ bootEventId: r.boot_event_id, imageId: r.image_id, at: iso(r.at), facts: JSON.parse(r.facts) });
 
 /** Machines' hardware facts per boot (migration 7); the latest set, flattened, is on the machine row. */
-export class SqliteFactStore {
-  constructor(private readonly db: Db) {}
+export class SqlFactStore {
+  constructor(private readonly db: SqlDb) {}
 
   /**
    * Stores (or, for a repeated report of the same boot, replaces) one boot's facts and the report

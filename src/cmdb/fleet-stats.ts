@@ -1,11 +1,11 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import type { SubnetStore } from './store.js';
 import type { FleetStats } from './types.js';
 import { poolBounds } from './subnets.js';
 
 
 /** The counts an operator graphs, read in one pass when /metrics is scraped. */
-export function readFleetStats(db: Db, subnets: SubnetStore, now = Date.now()): FleetStats {
+export function readFleetStats(db: SqlDb, subnets: SubnetStore, now = Date.now()): FleetStats {
   const machinesByState = db.prepare('SELECT state, count(*) AS n FROM machines GROUP BY state ORDER BY state').all() as FleetStats['machinesByState'];
   const leasesBySubnet = db
     .prepare('SELECT s.name AS subnet, l.state, count(*) AS n FROM leases l JOIN subnets s ON s.id = l.subnet_id GROUP BY s.name, l.state ORDER BY 1, 2')
@@ -20,6 +20,6 @@ export function readFleetStats(db: Db, subnets: SubnetStore, now = Date.now()): 
     };
   });
   const images = (db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
-  const catalogBytes = (db.prepare('SELECT coalesce(sum(size), 0) AS n FROM (SELECT DISTINCT sha256, size FROM image_artifacts)').get() as { n: number }).n;
+  const catalogBytes = (db.prepare('SELECT coalesce(sum(size), 0) AS n FROM (SELECT DISTINCT sha256, size FROM image_artifacts) AS a').get() as { n: number }).n;
   return { machinesByState, leasesBySubnet, pools, images, catalogBytes };
 }

@@ -1,5 +1,5 @@
-import type { Db } from './db.js';
-import { machineConditions, SELECT, toMachine, type MachineRow } from './machine-rows.js';
+import type { SqlDb } from './sql.js';
+import { machineConditions, selectMachines, toMachine, type MachineRow } from './machine-rows.js';
 import type { Machine, MachineState } from './types.js';
 
 export interface FleetFilter {
@@ -24,11 +24,11 @@ const likeEscape = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`
  * by state and by image. Pages are read with LIMIT/OFFSET: the console pages through the
  * whole fleet by number, and a page of a few hundred rows costs milliseconds at 10,000 machines.
  */
-export class SqliteFleetView {
-  constructor(private readonly db: Db) {}
+export class SqlFleetView {
+  constructor(private readonly db: SqlDb) {}
 
   page(filter: FleetFilter): { machines: Machine[]; total: number } {
-    const { where, args } = machineConditions(filter);
+    const { where, args } = machineConditions(this.db.dialect, filter);
     if (filter.image) {
       where.push(`(m.image_id = ? OR m.image_name = ? OR ${IMAGE_KEY} = ?)`);
       args.push(filter.image, filter.image, filter.image);
@@ -44,7 +44,7 @@ export class SqliteFleetView {
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
     const offset = Math.max(filter.offset ?? 0, 0);
-    const rows = this.db.prepare(`${SELECT} ${whereSql} ORDER BY m.id LIMIT ${limit} OFFSET ${offset}`).all(...args) as MachineRow[];
+    const rows = this.db.prepare(`${selectMachines(this.db.dialect)} ${whereSql} ORDER BY m.id LIMIT ${limit} OFFSET ${offset}`).all(...args) as MachineRow[];
     const total = (this.db.prepare(`SELECT count(*) FROM machines m ${whereSql}`).pluck().get(...args) as number) ?? 0;
     return { machines: rows.map(toMachine), total };
   }

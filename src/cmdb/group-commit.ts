@@ -17,7 +17,8 @@ export type CommitFn = (fn: () => void, patient: boolean) => Committed<void>;
 const RETRY_MS = 20;
 const GIVE_UP_MS = 120_000;
 
-const isLocked = (err: unknown) => (err as { code?: string }).code === 'SQLITE_BUSY';
+/** SQLite's busy error, or the PostgreSQL engine's when its write lock was not free (postgres/cmdb.ts). */
+const isLocked = (err: unknown) => ['SQLITE_BUSY', 'CMDB_BUSY'].includes((err as { code?: string }).code ?? '');
 
 /**
  * Group commit for small writes that arrive from many concurrent requests (boot events, last-seen

@@ -1,5 +1,5 @@
 import type { ImageManifest } from '../catalog/manifest.js';
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { CmdbError, conflict, invalid, notFound } from './errors.js';
 import type { Actor, Channel, ChannelChange, Image, ImageReferences, ImageSelector, ImageSummary } from './types.js';
 import { iso } from './util.js';
@@ -62,11 +62,11 @@ const toChange = (r: HistoryRow): ChannelChange => ({
  * Images, their artifacts, and the channels that point at them. Images are immutable once
  * inserted; channels move by promote and rollback, and every move is kept in channel_history.
  */
-export class SqliteImageStore {
+export class SqlImageStore {
   private readonly byId;
   private readonly channelStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     // Boot scripts resolve a selector for every boot: keep both lookups prepared.
     this.byId = db.prepare('SELECT * FROM images WHERE id = ?');
     this.channelStmt = db.prepare('SELECT image_id FROM channels WHERE image_name = ? AND channel = ?');
@@ -105,7 +105,7 @@ export class SqliteImageStore {
     }
     // Not an id's form either: nothing can answer to it, which is "not found", with the forms that could.
     if (!/^[0-9a-f-]{4,36}$/.test(ref)) throw new CmdbError('not-found', null, `image ${ref} not found: give an image id or a prefix of at least 4 of its characters, NAME@CHANNEL or NAME:VERSION`);
-    const rows = this.db.prepare("SELECT * FROM images WHERE id LIKE ? || '%' ORDER BY id LIMIT 6").all(ref) as ImageRow[];
+    const rows = this.db.prepare('SELECT * FROM images WHERE id LIKE ? ORDER BY id LIMIT 6').all(`${ref}%`) as ImageRow[];
     if (rows.length === 0) throw notFound(`image ${ref}`);
     if (rows.length > 1) throw conflict('image', `${ref} is the start of several image ids (${rows.slice(0, 5).map((r) => `${r.id} ${r.name}:${r.version}`).join(', ')}${rows.length > 5 ? ', ...' : ''}): give more of it`);
     return toImage(rows[0]!);
@@ -258,11 +258,11 @@ export class SqliteImageStore {
          ON CONFLICT (image_name, channel) DO UPDATE SET image_id = excluded.image_id, updated_at = excluded.updated_at`,
       )
       .run(name, channel, imageId, now);
-    const info = this.db
+    const row = this.db
       .prepare(
-        'INSERT INTO channel_history (image_name, channel, image_id, previous_image_id, action, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO channel_history (image_name, channel, image_id, previous_image_id, action, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
       )
-      .run(name, channel, imageId, previous, action, actor, now);
-    return toChange(this.db.prepare('SELECT * FROM channel_history WHERE id = ?').get(info.lastInsertRowid) as HistoryRow);
+      .get(name, channel, imageId, previous, action, actor, now);
+    return toChange(row as HistoryRow);
   }
 }

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { iso } from './util.js';
 
@@ -46,14 +46,14 @@ const toLease = (r: LeaseRow): Lease => ({
  * and at most one address per MAC per subnet. The DHCP server keeps its free-address index in
  * memory and writes here, in a transaction, before each ACK leaves.
  */
-export class SqliteLeaseStore {
+export class SqlLeaseStore {
   private readonly upsertStmt;
   private readonly dropOthersStmt;
   private readonly byMacStmt;
   private readonly byIpStmt;
   private readonly activeStmt;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     this.upsertStmt = db.prepare(
       `INSERT INTO leases (ip, mac, subnet_id, state, expires_at, client_id, hostname, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)

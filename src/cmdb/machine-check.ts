@@ -1,10 +1,10 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { checkDistinctEnvNames } from './env-names.js';
 import { conflict, invalid } from './errors.js';
 import { applyChanges } from './key-values.js';
 import { MACHINE_STATES } from './machine-rows.js';
 import { refuseRefLikeName } from './refs.js';
-import type { SqliteSubnetStore } from './subnets.js';
+import type { SqlSubnetStore } from './subnets.js';
 import { poolBounds } from './subnets.js';
 import type { Machine, MachineInput, MachineState, SecureBoot } from './types.js';
 import {
@@ -64,8 +64,8 @@ export class MachineChecker {
   private readonly ownerOfIp;
 
   constructor(
-    db: Db,
-    private readonly subnets: SqliteSubnetStore,
+    db: SqlDb,
+    private readonly subnets: SqlSubnetStore,
     private readonly machines: { idOfMac(mac: string): number | null; find(id: number): Machine | null },
   ) {
     // Run once per row of a bulk import: prepared once, not per call.

@@ -1,4 +1,5 @@
 /** A machine as the SQLite engine stores it, and the query parts every machine listing shares. */
+import type { Dialect } from './sql.js';
 import type { Machine, MachineState, SecureBoot } from './types.js';
 import { iso, isoOrNull } from './util.js';
 import { checkLabels } from './validate.js';
@@ -29,10 +30,10 @@ export interface MachineRow {
 export const MACHINE_STATES: readonly MachineState[] = ['discovered', 'registered', 'retired'];
 
 // MACs come back as one ordered, comma-joined column so a list is one query, not N+1.
-export const SELECT = `
-  SELECT m.*, s.name AS subnet_name,
-    (SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)) AS macs
-  FROM machines m LEFT JOIN subnets s ON s.id = m.subnet_id`;
+export function selectMachines(d: Dialect): string {
+  return `SELECT m.*, s.name AS subnet_name, ${d.joined('mac', 'machine_macs WHERE machine_id = m.id', 'position')} AS macs
+    FROM machines m LEFT JOIN subnets s ON s.id = m.subnet_id`;
+}
 
 export function toMachine(r: MachineRow): Machine {
   return {
@@ -86,7 +87,7 @@ export function discoveredMachine(id: number, mac: string, at: number): Machine 
  * The WHERE conditions of the filters every machine listing shares (state, site, labels),
  * for the API's list and the console's fleet page alike; callers append their own.
  */
-export function machineConditions(filter: { state?: MachineState; site?: string; labels?: Record<string, string> }): { where: string[]; args: unknown[] } {
+export function machineConditions(d: Dialect, filter: { state?: MachineState; site?: string; labels?: Record<string, string> }): { where: string[]; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (filter.state) {
@@ -97,10 +98,9 @@ export function machineConditions(filter: { state?: MachineState; site?: string;
     where.push('m.site = ?');
     args.push(filter.site);
   }
-  // Checked keys hold no quote or backslash, so each is a valid quoted JSON path member.
   for (const [k, v] of Object.entries(checkLabels('label', filter.labels ?? {}))) {
-    where.push('json_extract(m.labels, ?) = ?');
-    args.push(`$."${k}"`, v);
+    where.push(`${d.jsonField('m.labels')} = ?`);
+    args.push(k, v);
   }
   return { where, args };
 }

@@ -1,13 +1,13 @@
-import type { Db } from './db.js';
 import { notFound } from './errors.js';
 import { MachineChecker, type CheckedMachine, type PendingOwners } from './machine-check.js';
-import { SELECT, toMachine, machineConditions, type MachineRow } from './machine-rows.js';
+import { selectMachines, toMachine, machineConditions, type MachineRow } from './machine-rows.js';
 import { normalizeMac } from '../net/mac.js';
 import type { Machine, MachineFilter, MachineInput, MachineState, SecureBoot } from './types.js';
 import type { FlatFacts } from '../facts/types.js';
-import type { SqliteSubnetStore } from './subnets.js';
+import type { SqlSubnetStore } from './subnets.js';
 import { resolveRef } from './refs.js';
 import { matchesSelector, type Selector } from './selector.js';
+import type { SqlDb, SqlType } from './sql.js';
 
 /**
  * What a checked plan expects to find when it is applied: the owner of each MAC, hostname
@@ -23,7 +23,7 @@ export interface PlanClaims {
   imageIds: Set<string>;
 }
 
-export class SqliteMachineStore {
+export class SqlMachineStore {
   private readonly byMac;
   private readonly byId;
   private readonly byHostname;
@@ -33,31 +33,32 @@ export class SqliteMachineStore {
   private readonly insertMac;
   private readonly lastSeen;
   private readonly lastSeenMany;
-  private readonly changes;
   private readonly checker: MachineChecker;
   private readonly updateMachine;
   private readonly deleteMacs;
 
   constructor(
-    private readonly db: Db,readonly subnets: SqliteSubnetStore,
+    private readonly db: SqlDb,readonly subnets: SqlSubnetStore,
   ) {
+    const SELECT = selectMachines(db.dialect);
     // The boot path looks machines up by MAC for every packet, touches them at every boot step
     // and registers unknown MACs as they appear: keep those statements prepared.
     this.byMac = db.prepare(`${SELECT} WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`);
     this.byId = db.prepare(`${SELECT} WHERE m.id = ?`);
     this.byHostname = db.prepare(`${SELECT} WHERE m.hostname = ?`);
     this.ownerOfMac = db.prepare('SELECT machine_id FROM machine_macs WHERE mac = ?').pluck();
-    this.insertMachine = db.prepare(
-      `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
-         vars, ip, subnet_id, secure_boot, created_at, updated_at)
-       VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
-         @ip, @subnetId, @secureBoot, @now, @now)`,
-    );
-    this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?)");
+    this.insertMachine = db
+      .prepare(
+        `INSERT INTO machines (hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
+           vars, ip, subnet_id, secure_boot, created_at, updated_at)
+         VALUES (@hostname, @uuid, @site, @labels, @state, @imageName, @imageChannel, @imageId, @kernelArgs, @vars,
+           @ip, @subnetId, @secureBoot, @now, @now) RETURNING id`,
+      )
+      .pluck();
+    this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?) RETURNING id").pluck();
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
-    this.lastSeenMany = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))');
-    this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'machines'").pluck();
+    this.lastSeenMany = db.prepare(`UPDATE machines SET last_seen_at = ? WHERE ${db.dialect.inList('id', 'int')}`);
     // The update runs once per row of a bulk import: prepared once, not per call.
     this.updateMachine = db.prepare(
       `UPDATE machines SET hostname=@hostname, uuid=@uuid, site=@site, labels=@labels, state=@state,
@@ -71,7 +72,7 @@ export class SqliteMachineStore {
 
   /** Moves whenever an existing machine changes, in any process (triggers, migration 3): see MachineCache. */
   changeCount(): number {
-    return this.changes.get() as number;
+    return this.db.changeCount('machines');
   }
 
   /**
@@ -121,7 +122,7 @@ export class SqliteMachineStore {
   mayEnforceSecureBoot(global: SecureBoot): Machine[] {
     return this.db
       .prepare(
-        `${SELECT} WHERE m.state != 'retired' AND (m.secure_boot = 'on'
+        `${selectMachines(this.db.dialect)} WHERE m.state != 'retired' AND (m.secure_boot = 'on'
            OR (m.secure_boot IS NULL AND (? = 'on' OR EXISTS (SELECT 1 FROM subnets WHERE secure_boot = 'on'))))`,
       )
       .all(global)
@@ -129,18 +130,17 @@ export class SqliteMachineStore {
   }
 
   list(filter: MachineFilter = {}): Machine[] {
-    const { where, args } = machineConditions(filter);
-    // Fact keys are checked (parseFactFilter): letters, digits, _ and dots only.
+    const { where, args } = machineConditions(this.db.dialect, filter);
     for (const f of filter.facts ?? []) {
-      where.push(`json_extract(m.facts, '$."${f.key}"') ${f.op} ?`);
-      args.push(f.value);
+      where.push(this.db.dialect.fact('m.facts', f.op));
+      args.push(f.key, this.db.dialect.factValue(f.value));
     }
     if (filter.after !== undefined) {
       where.push('m.id > ?');
       args.push(filter.after);
     }
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000);
-    const sql = `${SELECT} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY m.id LIMIT ${limit}`;
+    const sql = `${selectMachines(this.db.dialect)} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY m.id LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as MachineRow[]).map(toMachine);
   }
 
@@ -167,8 +167,7 @@ export class SqliteMachineStore {
   /** create() without reading the new machine back: for the boot path, which needs only its id. */
   add(input: MachineInput): number {
     const v = this.checker.check(input, null);
-    const info = this.insertMachine.run({ ...v, now: Date.now() });
-    const id = Number(info.lastInsertRowid);
+    const id = this.insertMachine.get({ ...v, now: Date.now() }) as number;
     this.writeMacs(id, v.macs);
     return id;
   }
@@ -180,7 +179,7 @@ export class SqliteMachineStore {
    * idOfMac(), that no machine owns the MAC.
    */
   addDiscovered(mac: string, at = Date.now()): number {
-    const id = Number(this.insertDiscovered.run(at, at, at).lastInsertRowid);
+    const id = this.insertDiscovered.get(at, at, at) as number;
     this.insertMac.run(mac, id, 0);
     return id;
   }
@@ -210,28 +209,30 @@ export class SqliteMachineStore {
   }
 
   /**
-   * Inserts checked new machines in two statements (SQLite reads each JSON array itself), with
-   * ids chosen here so their MACs can go in the same way. Call it in a write transaction.
+   * Inserts checked new machines in two statements (the engine reads each array itself), with
+   * ids taken here so their MACs can go in the same way. Call it in a write transaction.
    */
   insertMany(machines: CheckedMachine[], now = Date.now()): void {
-    let id = this.db.prepare('SELECT coalesce(max(id), 0) FROM machines').pluck().get() as number;
+    if (machines.length === 0) return;
+    const d = this.db.dialect;
+    const ids = this.db.prepare(d.newIds('machines')).pluck().all(machines.length) as number[];
     const rows: unknown[] = [];
     const macs: unknown[] = [];
-    for (const v of machines) {
-      id++;
+    machines.forEach((v, n) => {
+      const id = ids[n]!;
       rows.push([id, v.hostname, v.uuid, v.site, v.labels, v.state, v.imageName, v.imageChannel, v.imageId, v.kernelArgs, v.vars, v.ip, v.subnetId, v.secureBoot]);
       v.macs.forEach((mac, i) => macs.push([mac, id, i]));
-    }
-    const col = (i: number) => `json_extract(value, '$[${i}]')`;
+    });
+    const types: SqlType[] = ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'int', 'text'];
     this.db
       .prepare(
         `INSERT INTO machines (id, hostname, uuid, site, labels, state, image_name, image_channel, image_id, kernel_args,
            vars, ip, subnet_id, secure_boot, created_at, updated_at)
-         SELECT ${Array.from({ length: 14 }, (_, i) => col(i)).join(', ')}, @now, @now FROM json_each(@rows)`,
+         SELECT ${types.map((t, i) => d.tupleAt(i, t)).join(', ')}, @now, @now FROM ${d.tuples('@rows')}`,
       )
       .run({ rows: JSON.stringify(rows), now });
     this.db
-      .prepare(`INSERT INTO machine_macs (mac, machine_id, position) SELECT ${col(0)}, ${col(1)}, ${col(2)} FROM json_each(?)`)
+      .prepare(`INSERT INTO machine_macs (mac, machine_id, position) SELECT ${d.tupleAt(0, 'text')}, ${d.tupleAt(1, 'int')}, ${d.tupleAt(2, 'int')} FROM ${d.tuples('?')}`)
       .run(JSON.stringify(macs));
   }
 
@@ -242,26 +243,31 @@ export class SqliteMachineStore {
    */
   staleness(plan: PlanClaims): string[] {
     const problems: string[] = [];
-    const json = (m: Map<string, number | null>) => JSON.stringify([...m.keys()]);
+    const d = this.db.dialect;
     const owners = (sql: string, claims: Map<string, number | null>, what: string) => {
       if (claims.size === 0) return;
-      for (const r of this.db.prepare(sql).all(json(claims)) as { key: string; id: number }[]) {
+      for (const r of this.db.prepare(sql).all(d.list(claims.keys())) as { key: string; id: number }[]) {
         const mine = claims.get(r.key) ?? claims.get(r.key.toLowerCase());
         if (mine !== r.id) problems.push(`${what} ${r.key} was given to machine ${r.id} meanwhile`);
       }
     };
-    owners('SELECT mac AS key, machine_id AS id FROM machine_macs WHERE mac IN (SELECT value FROM json_each(?))', plan.macs, 'MAC');
-    owners('SELECT hostname AS key, id FROM machines WHERE hostname IN (SELECT value FROM json_each(?))', plan.hostnames, 'hostname');
-    owners('SELECT ip AS key, id FROM machines WHERE ip IN (SELECT value FROM json_each(?))', plan.ips, 'ip');
+    owners(`SELECT mac AS key, machine_id AS id FROM machine_macs WHERE ${d.inList('mac', 'text')}`, plan.macs, 'MAC');
+    owners(`SELECT hostname AS key, id FROM machines WHERE ${d.inList('hostname', 'nocase')}`, plan.hostnames, 'hostname');
+    owners(`SELECT ip AS key, id FROM machines WHERE ${d.inList('ip', 'text')}`, plan.ips, 'ip');
     const edited = this.db
-      .prepare('SELECT value AS id FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM machines WHERE id = value ->> 0 AND updated_at = value ->> 1)')
-      .all(JSON.stringify([...plan.updatedAt].map(([id, at]) => [id, at]))) as { id: string }[];
-    for (const r of edited) problems.push(`machine ${JSON.parse(r.id)[0]} was changed meanwhile`);
-    const gone = (sql: string, ids: Set<unknown>, what: string) => {
-      for (const id of this.db.prepare(sql).pluck().all(JSON.stringify([...ids]))) problems.push(`${what} ${id} was deleted meanwhile`);
+      .prepare(
+        `SELECT ${d.tupleAt(0, 'int')} AS id FROM ${d.tuples('?')}
+         WHERE NOT EXISTS (SELECT 1 FROM machines WHERE id = ${d.tupleAt(0, 'int')} AND updated_at = ${d.tupleAt(1, 'int')})`,
+      )
+      .pluck()
+      .all(JSON.stringify([...plan.updatedAt])) as number[];
+    for (const id of edited) problems.push(`machine ${id} was changed meanwhile`);
+    const gone = (table: string, type: SqlType, ids: Set<unknown>, what: string) => {
+      const sql = `SELECT value FROM ${d.listRows(type)} AS v WHERE value NOT IN (SELECT id FROM ${table})`;
+      for (const id of this.db.prepare(sql).pluck().all(d.list(ids))) problems.push(`${what} ${id} was deleted meanwhile`);
     };
-    gone('SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM subnets)', plan.subnetIds, 'subnet');
-    gone('SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM images)', plan.imageIds, 'image');
+    gone('subnets', 'int', plan.subnetIds, 'subnet');
+    gone('images', 'text', plan.imageIds, 'image');
     return problems;
   }
 
@@ -286,7 +292,7 @@ export class SqliteMachineStore {
   expireDiscovered(seenBefore: number, now: number, limit: number): string[] {
     const stale = this.db
       .prepare(
-        `SELECT m.id, (SELECT group_concat(mac) FROM machine_macs WHERE machine_id = m.id) AS macs FROM machines m
+        `SELECT m.id, ${this.db.dialect.joined('mac', 'machine_macs WHERE machine_id = m.id', 'position')} AS macs FROM machines m
          WHERE m.state = 'discovered' AND COALESCE(m.last_seen_at, m.created_at) < ?
            AND NOT EXISTS (SELECT 1 FROM machine_macs mm JOIN leases l ON l.mac = mm.mac
                            WHERE mm.machine_id = m.id AND l.state != 'released' AND l.expires_at > ?)
@@ -309,7 +315,7 @@ export class SqliteMachineStore {
 
   /** Stamps every machine of `ids` as seen at `at`, in one statement. */
   touchMany(ids: readonly number[], at = Date.now()): void {
-    this.lastSeenMany.run(at, JSON.stringify(ids));
+    this.lastSeenMany.run(at, this.db.dialect.list(ids));
   }
 
   private writeMacs(id: number, macs: string[]): void {

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { notFound } from './errors.js';
 import type { ImageSelector } from './types.js';
 import { iso } from './util.js';
@@ -119,19 +119,19 @@ const MACHINE_COLUMNS: Record<keyof MachinePatch, [string, (v: never) => unknown
 };
 
 /** Rollouts, their waves and each machine's step in them (migration 4). */
-export class SqliteRolloutStore {
-  constructor(private readonly db: Db) {}
+export class SqlRolloutStore {
+  constructor(private readonly db: SqlDb) {}
 
   /** A new running rollout with its waves planned: every machine pending, wave 0 to start. */
   create(input: RolloutInput, waves: number[][]): Rollout {
     const now = Date.now();
-    const info = this.db
+    const id = this.db
       .prepare(
         `INSERT INTO rollouts (image_id, selector, channel, waves, max_parallel, boot_timeout_ms, max_failures, soak_ms, state, actor, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id`,
       )
-      .run(input.imageId, input.selector, input.channel, input.targets, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now);
-    const id = Number(info.lastInsertRowid);
+      .pluck()
+      .get(input.imageId, input.selector, input.channel, input.targets, input.maxParallel, input.bootTimeoutMs, input.maxFailures, input.soakMs, input.actor, now, now) as number;
     const wave = this.db.prepare("INSERT INTO rollout_waves (rollout_id, wave, state) VALUES (?, ?, 'pending')");
     const machine = this.db.prepare("INSERT INTO rollout_machines (rollout_id, machine_id, wave, position, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)");
     waves.forEach((ids, w) => {
@@ -158,19 +158,20 @@ export class SqliteRolloutStore {
 
   /** Rollouts the engine still drives, oldest first. */
   active(): Rollout[] {
-    const states = JSON.stringify(ACTIVE_ROLLOUT_STATES);
-    return (this.db.prepare('SELECT * FROM rollouts WHERE state IN (SELECT value FROM json_each(?)) ORDER BY id').all(states) as RolloutRow[]).map(toRollout);
+    const d = this.db.dialect;
+    return (this.db.prepare(`SELECT * FROM rollouts WHERE ${d.inList('state', 'text')} ORDER BY id`).all(d.list(ACTIVE_ROLLOUT_STATES)) as RolloutRow[]).map(toRollout);
   }
 
   /** Machines in an active rollout other than `except`: a machine is in one running rollout at a time. */
   machinesBusyElsewhere(machineIds: number[], except: number | null = null): number[] {
+    const d = this.db.dialect;
     return this.db
       .prepare(
         `SELECT DISTINCT rm.machine_id FROM rollout_machines rm JOIN rollouts r ON r.id = rm.rollout_id
-         WHERE r.state IN ('running', 'paused', 'rolling-back') AND r.id IS NOT ? AND rm.machine_id IN (SELECT value FROM json_each(?))`,
+         WHERE r.state IN ('running', 'paused', 'rolling-back') AND r.id != ? AND ${d.inList('rm.machine_id', 'int')}`,
       )
       .pluck()
-      .all(except, JSON.stringify(machineIds)) as number[];
+      .all(except ?? 0, d.list(machineIds)) as number[];
   }
 
   waves(id: number): RolloutWave[] {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import type { ApiToken, Role } from './types.js';
 import { iso, isoOrNull } from './util.js';
 
@@ -17,8 +17,8 @@ export interface ConsoleSession {
  * session lives in the CMDB (it survives a restart) until it expires, is logged out, or its
  * token is revoked.
  */
-export class SqliteSessionStore {
-  constructor(private readonly db: Db) {}
+export class SqlSessionStore {
+  constructor(private readonly db: SqlDb) {}
 
   /** A new session for a verified token; returns the session id the browser keeps. */
   create(tokenId: string, ttlMs: number, now = Date.now()): string {

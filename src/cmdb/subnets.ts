@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, isUsableHost, parseCidr, parseIpv4, type Cidr } from '../net/ipv4.js';
 import type { SecureBoot, Subnet, SubnetInput, UnknownMacPolicy } from './types.js';
@@ -58,10 +58,10 @@ export function poolBounds(s: Pick<Subnet, 'pools'>): PoolBounds[] {
   return s.pools.map((p) => ({ start: parseIpv4(p.start)!, end: parseIpv4(p.end)! }));
 }
 
-export class SqliteSubnetStore {
+export class SqlSubnetStore {
   private readonly nearestBelow;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     // Every boot decision (HTTP, TFTP) looks up the subnet of an address: keep it prepared.
     this.nearestBelow = db.prepare('SELECT * FROM subnets WHERE network <= ? ORDER BY network DESC LIMIT 1');
   }
@@ -105,15 +105,16 @@ export class SqliteSubnetStore {
     if (!input.cidr) throw invalid('cidr', 'is required');
     const merged = this.validate(input, null);
     const now = Date.now();
-    const info = this.db
+    const id = this.db
       .prepare(
         `INSERT INTO subnets (name, cidr, network, prefix, gateway, dns, domain, pools, lease_seconds, policy,
            discover_action, default_image_name, default_image_channel, secure_boot, created_at, updated_at)
          VALUES (@name, @cidr, @network, @prefix, @gateway, @dns, @domain, @pools, @leaseSeconds, @policy,
-           @discoverAction, @defaultImageName, @defaultImageChannel, @secureBoot, @now, @now)`,
+           @discoverAction, @defaultImageName, @defaultImageChannel, @secureBoot, @now, @now) RETURNING id`,
       )
-      .run({ ...merged, now });
-    return this.get(Number(info.lastInsertRowid));
+      .pluck()
+      .get({ ...merged, now }) as number;
+    return this.get(id);
   }
 
   update(ref: string, input: SubnetInput): Subnet {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from './db.js';
+import type { SqlDb } from './sql.js';
 import { invalid, notFound } from './errors.js';
 import type { ApiToken, Role } from './types.js';
 import { iso, isoOrNull } from './util.js';
@@ -48,18 +48,16 @@ interface KnownToken {
  * by id (hash and record only) until the token counter moves (see TOKEN_CHECK_INTERVAL_MS);
  * this process's own revocations drop them at once.
  */
-export class SqliteTokenStore {
+export class SqlTokenStore {
   private readonly byId;
   private readonly touch;
-  private readonly changes;
   private readonly known = new Map<string, KnownToken>();
   private version = -1;
   private checkedAt = -Infinity;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: SqlDb) {
     this.byId = db.prepare('SELECT * FROM api_tokens WHERE id = ?');
     this.touch = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
-    this.changes = db.prepare("SELECT n FROM change_counters WHERE name = 'tokens'").pluck();
   }
 
   create(name: string, role: Role): { token: string; record: ApiToken } {
@@ -87,7 +85,7 @@ export class SqliteTokenStore {
   private lookup(id: string): KnownToken | null {
     const now = performance.now();
     if (now - this.checkedAt >= TOKEN_CHECK_INTERVAL_MS) {
-      const version = this.changes.get() as number;
+      const version = this.db.changeCount('tokens');
       if (version !== this.version) this.known.clear();
       this.version = version;
       this.checkedAt = now;

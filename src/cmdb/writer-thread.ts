@@ -4,8 +4,9 @@
  * DHCP server's event loop), then the answer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openCmdb } from './sqlite.js';
+import { openCmdbAt } from './open.js';
 import type { BatchOutcome } from './store.js';
+import type { CmdbTarget } from './target.js';
 import type { WriterAnswer, WriterRequest } from './writer.js';
 import { applyWriteBatch, type WriteBatch } from './writes.js';
 
@@ -18,7 +19,7 @@ const LOCKED_GIVE_UP_MS = 120_000;
 const RETRY_PAUSE_MS = 10;
 
 const port = parentPort!;
-const cmdb = openCmdb((workerData as { path: string }).path);
+const cmdb = openCmdbAt((workerData as { target: CmdbTarget }).target);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 function applyDespiteLock(batch: WriteBatch): BatchOutcome {

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startThread } from '../thread.js';
 import type { BatchOutcome, BatchWriter, WriteOp } from './store.js';
+import type { CmdbTarget } from './target.js';
 import { packWrites } from './writes.js';
 
 const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
@@ -63,8 +64,8 @@ export class Writer implements BatchWriter {
   private lastSent = -Infinity;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly path: string) {
-    if (path === ':memory:') throw new Error('the writer thread needs a database file: an in-memory database is private to its connection');
+  constructor(private readonly target: CmdbTarget) {
+    if (target.engine === 'sqlite' && target.path === ':memory:') throw new Error('the writer thread needs a database file: an in-memory database is private to its connection');
   }
 
   commit(ops: WriteOp[]): Promise<BatchOutcome> {
@@ -125,7 +126,7 @@ export class Writer implements BatchWriter {
   }
 
   private start(): Worker {
-    const worker = startThread(ENTRY, { path: this.path });
+    const worker = startThread(ENTRY, { target: this.target });
     worker.on('message', (a: WriterAnswer) => {
       if (a.id !== this.inFlight?.id) return;
       this.settled(a.outcome ?? new Error(`CMDB write failed and was rolled back: ${a.error}`));

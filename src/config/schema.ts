@@ -15,6 +15,13 @@ const SecureBootSetting = Type.Union([Type.Literal('off'), Type.Literal('on'), T
 export const ConfigSchema = section({
   /** SQLite file, catalog blobs, TFTP root and build cache live under this folder. */
   dataDir: Type.String({ default: './var', minLength: 1 }),
+  /** Where the CMDB lives: empty, a SQLite file in dataDir; or a PostgreSQL database (README "Running more than one node"). */
+  database: section({
+    /** postgres://USER@HOST:PORT/DATABASE, without a password (see passwordFile). */
+    url: Type.String({ default: '' }),
+    /** A file holding the database password; else LIVERY_DATABASE_PASSWORD, else none (peer or trust auth). */
+    passwordFile: Type.String({ default: '' }),
+  }),
   log: section({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
     /** Which HTTP requests get a log line at info: writes and errors (the default), every one, or none. */

@@ -5,12 +5,12 @@
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { openCmdb } from '../cmdb/index.js';
+import { openCmdbAt } from '../cmdb/index.js';
 import type { Config } from '../config/index.js';
 import { buildHttpApp } from '../http/app.js';
 import { createLogger } from '../log.js';
 import { CONFIG_ENV, listen, type HttpServing, type Message } from './http-cluster.js';
-import { databasePath } from './paths.js';
+import { cmdbTarget } from './database.js';
 
 /** A worker's registry: collects locally, but /metrics shows the whole server (asked of the primary). */
 class WorkerRegistry extends Registry {
@@ -49,7 +49,7 @@ async function runWorker(config: Config): Promise<void> {
   let served: HttpServing | null = null;
   let stopping = false;
   const logger = createLogger(config.log.level, 'livery-http');
-  const cmdb = openCmdb(databasePath(config.dataDir));
+  const cmdb = openCmdbAt(cmdbTarget(config));
   const stop = async () => {
     if (stopping) return;
     stopping = true;

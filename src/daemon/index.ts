@@ -7,7 +7,7 @@ import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
 import { removeCrashDebris } from '../catalog/gc.js';
 import type { Config } from '../config/index.js';
-import { openCmdb, type Cmdb, type SqliteCmdb } from '../cmdb/index.js';
+import { openCmdbAt, type Cmdb, type SqlCmdb } from '../cmdb/index.js';
 import { ensureSecretKey, SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import { buildHttpApp } from '../http/app.js';
 import { RolloutEngine } from '../rollout/engine.js';
@@ -19,14 +19,14 @@ import { serveHttp } from './http-cluster.js';
 import { startDhcpDoor } from './dhcp-door.js';
 import { startTftpDoor } from './tftp-door.js';
 import { lockDataDir } from './data-lock.js';
-import { databasePath } from './paths.js';
+import { cmdbTarget } from './database.js';
 import { startDiscoveredExpiry } from './expire-discovered.js';
 
 export { DataDirLockedError } from './data-lock.js';
 
 export interface Livery {
   /** The engine itself: the daemon is where it is chosen (tests reach its SQLite through it). */
-  cmdb: SqliteCmdb;
+  cmdb: SqlCmdb;
   /** The HTTP base URL the server actually listens on. */
   url: string;
   /** Set only when this start created the first admin token. */
@@ -51,9 +51,9 @@ export interface StartOptions {
 export async function startLivery(config: Config, logger: Logger, opts: StartOptions = {}): Promise<Livery> {
   mkdirSync(config.dataDir, { recursive: true });
   const lock = lockDataDir(config.dataDir);
-  let cmdb: SqliteCmdb;
+  let cmdb: SqlCmdb;
   try {
-    cmdb = openCmdb(databasePath(config.dataDir));
+    cmdb = openCmdbAt(cmdbTarget(config));
     if (cmdb.migrationBackup) logger.info({ backup: cmdb.migrationBackup }, 'copied the database before migrating its schema');
   } catch (err) {
     lock.release();

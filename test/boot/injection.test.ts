@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tftpVirtualFile } from '../../src/boot/index.js';
-import { dumpTables } from '../helpers/db-snapshot.js';
+import { dumpTables, execRaw } from '../helpers/db-snapshot.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
 import { grubCommands, ipxeCommands } from '../helpers/loader-scripts.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -23,12 +23,12 @@ beforeAll(async () => {
 afterAll(() => s.stop());
 
 async function refused(path: string, init: Parameters<TestServer['api']>[1], error: RegExp) {
-  const before = dumpTables(s.livery.cmdb.db);
+  const before = dumpTables(s.livery.cmdb);
   const res = await s.api(path, init);
   const body = (await res.json()) as { error: string; problems?: { line: number; error: string }[] };
   expect(res.status).toBe(400);
   expect([body.error, ...(body.problems ?? []).map((p) => `line ${p.line}: ${p.error}`)].join('\n')).toMatch(error);
-  expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+  expect(dumpTables(s.livery.cmdb)).toEqual(before);
 }
 
 const BAD: [string, RegExp][] = [
@@ -68,8 +68,8 @@ describe('kernel arguments are refused where they enter', () => {
 
 describe('stored values that got in before the rules cannot take over the boot', () => {
   const store = (machineArgs: string, imageArgs = 'quiet') => {
-    s.livery.cmdb.db.prepare('UPDATE machines SET kernel_args = ? WHERE hostname = ?').run(machineArgs, 'victim');
-    s.livery.cmdb.db.prepare('UPDATE images SET kernel_args = ? WHERE id = ?').run(imageArgs, imageId);
+    execRaw(s.livery.cmdb, 'UPDATE machines SET kernel_args = ? WHERE hostname = ?', machineArgs, 'victim');
+    execRaw(s.livery.cmdb, 'UPDATE images SET kernel_args = ? WHERE id = ?', imageArgs, imageId);
   };
   afterAll(() => store(''));
 
@@ -119,7 +119,7 @@ describe('label keys and var names map to distinct metadata env variables', () =
   });
 
   it('a stored collision from before the rule exports neither key, and says so', async () => {
-    s.livery.cmdb.db.prepare('UPDATE machines SET labels = ? WHERE hostname = ?').run(JSON.stringify({ 'a.b': 'one', 'a-b': 'two', rack: 'r1' }), 'victim');
+    execRaw(s.livery.cmdb, 'UPDATE machines SET labels = ? WHERE hostname = ?', JSON.stringify({ 'a.b': 'one', 'a-b': 'two', rack: 'r1' }), 'victim');
     const env = await (await fetch(`${s.url}/v1/metadata/${MAC}?format=env`)).text();
     expect(env).toContain("LIVERY_LABEL_RACK='r1'\n");
     expect(env).not.toContain('LIVERY_LABEL_A_B=');

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CmdbError, openCmdb, type SqliteCmdb as Cmdb } from '../../src/cmdb/index.js';
+import { CmdbError, openCmdb, type SqlCmdb, type SqliteCmdb as Cmdb } from '../../src/cmdb/index.js';
+import { describeEngines } from '../helpers/cmdb-engines.js';
 import { importMachines, ImportError, type ImportRow } from '../../src/cmdb/import.js';
 import { MIGRATIONS } from '../../src/cmdb/migrations.js';
 import { dumpTables } from '../helpers/db-snapshot.js';
@@ -19,13 +20,6 @@ afterEach(() => {
   cmdb.close();
   dir.cleanup();
 });
-
-/** Asserts that fn throws a CmdbError matching `message` and that no table changed. */
-function rejects(fn: () => unknown, message: RegExp) {
-  const before = dumpTables(cmdb.db);
-  expect(fn).toThrow(message);
-  expect(dumpTables(cmdb.db)).toEqual(before);
-}
 
 describe('CMDB file', () => {
   it('migrates an empty file and keeps data across reopen', () => {
@@ -82,6 +76,20 @@ describe('CMDB file', () => {
     cmdb = openCmdb(':memory:');
   });
 });
+
+describeEngines('the stores', (rig) => {
+  let cmdb: SqlCmdb;
+  beforeEach(() => {
+    cmdb = rig().open();
+  });
+  afterEach(() => cmdb.close());
+
+  /** Asserts that fn throws a CmdbError matching `message` and that no table changed. */
+  function rejects(fn: () => unknown, message: RegExp) {
+    const before = rig().dump();
+    expect(fn).toThrow(message);
+    expect(rig().dump()).toEqual(before);
+  }
 
 describe('machines', () => {
   beforeEach(() => {
@@ -159,7 +167,7 @@ describe('tokens', () => {
   it('stores only a hash and verifies in constant time', () => {
     const { token, record } = cmdb.tokens.create('ci', 'operator');
     expect(token).toMatch(/^lvy_[0-9a-f]{12}_/);
-    expect(JSON.stringify(dumpTables(cmdb.db))).not.toContain(token.split('_')[2]);
+    expect(JSON.stringify(rig().dump())).not.toContain(token.split('_')[2]);
     expect(cmdb.tokens.verify(token)?.role).toBe('operator');
     expect(cmdb.tokens.verify(token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'))).toBeNull();
     cmdb.tokens.revoke(record.id);
@@ -172,21 +180,20 @@ const rows = (n: number): ImportRow[] => Array.from({ length: n }, (_, i) => ({ 
 
 describe('machine import: checked before the write lock, applied all or nothing', () => {
   it('aborts with a conflict, writing nothing, when a MAC it checked is registered before it applies', async () => {
-    const before = dumpTables(cmdb.db);
+    const before = rig().dump();
     const importing = importMachines(cmdb, 'ops', rows(5_000));
     // The check yields to the event loop between chunks of rows: a DHCP writer (its own
     // connection) registers the first row's MAC, already checked as new, meanwhile.
     await new Promise((r) => setImmediate(r));
-    const dhcp = new Database(file());
-    dhcp.prepare("INSERT INTO machines (id, state, created_at, updated_at) VALUES (9999, 'discovered', 0, 0)").run();
-    dhcp.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, 9999, 0)').run(mac(0));
+    const dhcp = rig().open();
+    const registered = dhcp.tx(() => dhcp.machines.addDiscovered(mac(0), 0));
     dhcp.close();
     const err = await importing.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CmdbError);
     expect((err as CmdbError).kind).toBe('conflict');
-    expect((err as Error).message).toBe(`import: MAC ${mac(0)} was given to machine 9999 meanwhile; nothing was changed, retry the import`);
-    const after = dumpTables(cmdb.db);
-    expect(after.machines).toEqual([...before.machines!, expect.objectContaining({ id: 9999 })]);
+    expect((err as Error).message).toBe(`import: MAC ${mac(0)} was given to machine ${registered} meanwhile; nothing was changed, retry the import`);
+    const after = rig().dump();
+    expect(after.machines).toEqual([...before.machines!, expect.objectContaining({ id: registered })]);
     expect(after.audit_log).toEqual(before.audit_log);
   });
 
@@ -194,8 +201,8 @@ describe('machine import: checked before the write lock, applied all or nothing'
     const m = cmdb.machines.create({ macs: [mac(0)], hostname: 'old' });
     const importing = importMachines(cmdb, 'ops', [{ line: 2, input: { macs: [mac(0)], hostname: 'renamed' } }, ...rows(2_000).slice(1)]);
     await new Promise((r) => setImmediate(r));
-    const other = new Database(file());
-    other.prepare('UPDATE machines SET site = ?, updated_at = updated_at + 1 WHERE id = ?').run('moved', m.id);
+    const other = rig().open();
+    other.machines.update(m.id, { site: 'moved' });
     other.close();
     await expect(importing).rejects.toThrow(`import: machine ${m.id} was changed meanwhile`);
     expect(cmdb.machines.count()).toBe(1);
@@ -203,7 +210,7 @@ describe('machine import: checked before the write lock, applied all or nothing'
   });
 
   it('checks each row against the rows before it in the same file', async () => {
-    const before = dumpTables(cmdb.db);
+    const before = rig().dump();
     const input: ImportRow[] = [
       { line: 2, input: { macs: [mac(1)], hostname: 'a', ip: '10.9.0.5' } },
       { line: 3, input: { macs: [mac(2), mac(1)], hostname: 'b' } },
@@ -217,7 +224,7 @@ describe('machine import: checked before the write lock, applied all or nothing'
       { line: 4, error: 'hostname: hostname a is already taken' },
       { line: 5, error: 'ip: 10.9.0.5 is already reserved for machine a' },
     ]);
-    expect(dumpTables(cmdb.db)).toEqual(before);
+    expect(rig().dump()).toEqual(before);
   });
 
   it('creates and updates in one go, with one audit row, and moves the change counter as single writes do', async () => {
@@ -231,10 +238,13 @@ describe('machine import: checked before the write lock, applied all or nothing'
     expect(cmdb.machines.find(mac(4))).toMatchObject({ macs: [mac(3), mac(4)], labels: { rack: 'r1' }, state: 'registered' });
     expect(cmdb.machines.find('n-2')).toMatchObject({ macs: [mac(2)], state: 'registered' });
     // Migration 3's triggers: the edited machine's row and its MACs (rewritten, as update() does),
-    // and the second MAC of a new machine; nothing for the unchanged one.
-    expect(cmdb.machines.changeCount()).toBe(counter + 3);
+    // and the second MAC of a new machine; nothing for the unchanged one. PostgreSQL's triggers
+    // count statements, not rows: the counter moves, by however many.
+    if (rig().engine === 'sqlite') expect(cmdb.machines.changeCount()).toBe(counter + 3);
+    else expect(cmdb.machines.changeCount()).toBeGreaterThan(counter);
     expect(cmdb.audit.list().filter((a) => a.action === 'machine.import')).toEqual([
       expect.objectContaining({ actor: 'ops', target: '4 rows', detail: { created: 2, updated: 1, unchanged: 1 } }),
     ]);
   });
+});
 });

@@ -53,11 +53,11 @@ describe('CSV import, ?label= and the CLI share it', () => {
     expect(s.livery.cmdb.machines.get('kv1')).toMatchObject({ labels: { rack: 'r0', role: 'compute' }, vars: { A: '1', B: '2' } });
     expect(s.livery.cmdb.machines.get('kv2').labels).toEqual({ note: 'x,y' });
 
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const bad = await csv('mac,labels\n52:54:00:60:00:03,rack=r0\n52:54:00:60:00:04,rack=r0=x\n');
     expect(bad.status).toBe(400);
     expect((await bad.json()).problems).toEqual([{ line: 3, error: expect.stringMatching(/^labels: the value of "rack" holds '='.*quote it/) }]);
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
   });
 
   it('?label= takes the same lists', async () => {

@@ -1,22 +1,20 @@
-import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MachineCache, openCmdb, type Cmdb } from '../../src/cmdb/index.js';
+import { afterEach, expect, it, vi } from 'vitest';
+import { MachineCache, type Cmdb } from '../../src/cmdb/index.js';
 import { CHECK_INTERVAL_MS } from '../../src/cmdb/machine-cache.js';
 import { discoveredMachine } from '../../src/cmdb/machine-rows.js';
-import { tempDir } from '../helpers/tmp.js';
+import { describeEngines } from '../helpers/cmdb-engines.js';
 
 /** Long enough for the cache to read the change counter again. */
 const nextCheck = () => new Promise((resolve) => setTimeout(resolve, CHECK_INTERVAL_MS + 1));
 
-describe('MachineCache: the DHCP server’s machines by MAC, dropped when any process changes one', () => {
+describeEngines('MachineCache: the DHCP server’s machines by MAC, dropped when any process changes one', (rig) => {
   const cleanups: (() => void)[] = [];
   afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
-  /** The server's connection (with the cache) and an operator's, as the HTTP API would be: one file. */
+  /** The server's connection (with the cache) and an operator's, as the HTTP API would be: one database. */
   const open = (): { server: Cmdb; operator: Cmdb; cache: MachineCache } => {
-    const dir = tempDir();
-    const server = openCmdb(join(dir.path, 'livery.db'));
-    const operator = openCmdb(join(dir.path, 'livery.db'));
-    cleanups.push(dir.cleanup, () => server.close(), () => operator.close());
+    const server = rig().open();
+    const operator = rig().open();
+    cleanups.push(() => server.close(), () => operator.close());
     operator.subnets.create({ name: 'lab', cidr: '10.9.0.0/24' });
     operator.machines.create({ macs: ['52:54:00:00:00:01'], hostname: 'node1' });
     return { server, operator, cache: new MachineCache(server.machines) };

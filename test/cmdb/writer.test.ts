@@ -13,7 +13,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     const dir = tempDir();
     const path = join(dir.path, 'livery.db');
     const cmdb = openCmdb(path);
-    const writer = new Writer(path);
+    const writer = new Writer({ engine: 'sqlite', path });
     cleanups.push(dir.cleanup, () => cmdb.close(), () => writer.close());
     const subnetId = cmdb.subnets.create({ name: 'lab', cidr: '10.9.0.0/24', pools: [{ start: '10.9.0.100', end: '10.9.0.200' }] }).id;
     return { cmdb, writer, subnetId };
@@ -144,6 +144,6 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
   });
 
   it('refuses an in-memory database, which another connection could never see', () => {
-    expect(() => new Writer(':memory:')).toThrow(/needs a database file/);
+    expect(() => new Writer({ engine: 'sqlite', path: ':memory:' })).toThrow(/needs a database file/);
   });
 });

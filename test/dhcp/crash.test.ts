@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCmdb } from '../../src/cmdb/index.js';
-import { databasePath } from '../../src/daemon/paths.js';
 import type { RecorderSpec, RecorderSummary } from '../helpers/dhcp-recorder.js';
 import { startLiveryInNs, type NsLivery } from '../helpers/livery-ns.js';
 import { createTestNet, NETNS_SKIP, type TestNet } from '../helpers/netns.js';
 import { startPerfdhcp, type PerfdhcpRun } from '../helpers/perfdhcp.js';
+import { execRaw } from '../helpers/db-snapshot.js';
+import { testDatabase } from '../helpers/test-database.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const RECORDER = join(import.meta.dirname, '../helpers/dhcp-recorder.ts');
@@ -82,6 +82,7 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
   const dir = tempDir();
   const dataDir = join(dir.path, 'var');
   const acksFile = join(dir.path, 'acks.log');
+  const database = testDatabase(dataDir);
   let net: TestNet;
   let livery: NsLivery | undefined;
   let perfdhcp: PerfdhcpRun | undefined;
@@ -89,6 +90,7 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
 
   const config = () => ({
     dataDir,
+    database: database.config,
     http: { listen: `${SERVER}:8080`, workers: 1 },
     tftp: { enabled: false },
     dhcp: { enabled: true, interface: net.serverIf, address: SERVER },
@@ -125,31 +127,30 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
   const crashWhileCommitStalled = async (server: NsLivery, recorder: Recorder, load: PerfdhcpRun): Promise<number> => {
     load.pause();
     await recorder.command('hold');
-    const blocker = openCmdb(databasePath(dataDir));
+    const blocker = database.holdWriteLock();
     try {
-      blocker.db.exec('BEGIN IMMEDIATE');
       const released = await recorder.command('release');
       await sleep(STALL_MS);
       await server.kill9();
       return released;
     } finally {
-      blocker.close();
+      blocker.release();
       load.resume();
     }
   };
 
   /** Checks the database as livery left it: every ACK the client saw is a bound lease of that MAC. */
   const checkDatabase = (acks: Ack[]) => {
-    const cmdb = openCmdb(databasePath(dataDir));
+    const cmdb = database.open();
     try {
       expect(cmdb.integrityCheck()).toBe('ok');
       const missing = acks.filter((a) => {
         const lease = cmdb.leases.get(a.ip);
         return !lease || lease.mac !== a.mac || lease.state !== 'bound';
       });
-      expect(missing, 'ACKed leases missing from SQLite after kill -9').toEqual([]);
-      expect(cmdb.db.prepare('SELECT ip, count(*) AS n FROM leases GROUP BY ip HAVING n > 1').all()).toEqual([]);
-      expect(cmdb.db.prepare('SELECT mac, subnet_id, count(*) AS n FROM leases GROUP BY mac, subnet_id HAVING n > 1').all()).toEqual([]);
+      expect(missing, 'ACKed leases missing from the CMDB after kill -9').toEqual([]);
+      expect(execRaw(cmdb, 'SELECT ip, count(*) AS n FROM leases GROUP BY ip HAVING count(*) > 1')).toEqual([]);
+      expect(execRaw(cmdb, 'SELECT mac, subnet_id, count(*) AS n FROM leases GROUP BY mac, subnet_id HAVING count(*) > 1')).toEqual([]);
       return { bound: cmdb.leases.count('bound') };
     } finally {
       cmdb.close();
@@ -162,7 +163,7 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
       clientAddresses: ['10.99.0.2/24', `${PERFDHCP_RELAY}/16`, `${RECORDER_RELAY}/16`],
       routes: [{ ns: 'server', to: '10.100.0.0/16', via: '10.99.0.2' }],
     });
-    const cmdb = openCmdb(databasePath(dataDir));
+    const cmdb = database.open();
     cmdb.subnets.create({ name: 'crash', cidr: '10.100.0.0/16', gateway: PERFDHCP_RELAY, pools: [{ start: '10.100.1.0', end: '10.100.255.254' }], policy: 'discover' });
     cmdb.close();
     livery = await startLiveryInNs(net, dir.path, config());

@@ -1,8 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCmdb } from '../../src/cmdb/index.js';
-import { databasePath } from '../../src/daemon/paths.js';
+import { testDatabase } from '../helpers/test-database.js';
 import { startLiveryInNs, type NsLivery } from '../helpers/livery-ns.js';
 import { createTestNet, NETNS_SKIP, type TestNet } from '../helpers/netns.js';
 import type { ProbeSpec } from '../helpers/dhcp-probe.js';
@@ -32,6 +31,7 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
 
   const config = (mode: 'full' | 'proxy' = 'full') => ({
     dataDir,
+    database: database.config,
     http: { listen: `${SERVER}:8080` },
     tftp: { listen: `${SERVER}:69` },
     // The whole pool open to unknown MACs (no share kept for registered machines): these tests exhaust it.
@@ -43,7 +43,8 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
     const out = net.exec(net.client, process.execPath, ['--import', 'tsx', PROBE, JSON.stringify(spec)], 30_000);
     return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Reply);
   }
-  const db = () => openCmdb(databasePath(dataDir));
+  const database = testDatabase(dataDir);
+  const db = () => database.open();
 
   beforeAll(async () => {
     net = createTestNet({
@@ -216,15 +217,14 @@ describe.skipIf(NETNS_SKIP)('DHCP server in a private network namespace', () => 
 
   it('withholds an ACK while its lease cannot be committed, and ACKs once the database is writable again', () => {
     const request = (xid: number) => probe({ listenMs: 6500, send: [{ mac: clientMac, xid, type: 'REQUEST', options: { requestedIp: '10.77.0.10' } }] });
-    // Another writer (an operator's bulk job) holds SQLite's write lock past livery's 5 s busy
+    // Another writer (an operator's bulk job) holds the CMDB's write lock past SQLite's 5 s busy
     // timeout: the batch waits for the lock rather than failing, and its ACK waits with it.
-    const blocker = db();
+    const blocker = database.holdWriteLock();
     let blocked: Reply[];
     try {
-      blocker.db.exec('BEGIN IMMEDIATE');
       blocked = request(91);
     } finally {
-      blocker.close();
+      blocker.release();
     }
     expect(blocked.filter((r) => r.options.messageType === 5)).toEqual([]);
     const metrics = net.exec(net.client, 'curl', ['-s', `http://${SERVER}:8080/metrics`]);

@@ -1,6 +1,7 @@
 import { resolveConfig, type Config } from '../../src/config/index.js';
 import { startLivery, type Livery, type StartOptions } from '../../src/daemon/index.js';
 import { createLogger } from '../../src/log.js';
+import { testDatabase } from './test-database.js';
 import { tempDir } from './tmp.js';
 
 export interface TestServer {
@@ -30,11 +31,12 @@ export function apiClient(url: string, token: string): TestServer['api'] {
   };
 }
 
-/** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir. */
+/** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir (and the run's CMDB engine: see testDatabase). */
 export async function startTestServer(overrides: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dir = tempDir();
   const config = resolveConfig({
     dataDir: dir.path,
+    database: testDatabase(dir.path).config,
     log: { level: 'silent' },
     http: { listen: '127.0.0.1:0' },
     tftp: { enabled: false },

@@ -27,7 +27,7 @@ describe('bad input is a 4xx naming the field and what was expected', () => {
   });
 
   it('JSON import rows with the wrong type, an unknown field or a prototype key import nothing', async () => {
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const cases: [Record<string, unknown>, string][] = [
       [{ hostname: 5 }, 'hostname: expected a string or null, got a number'],
       [{ ip: 167772161 }, 'ip: expected a string or null, got a number'],
@@ -42,7 +42,7 @@ describe('bad input is a 4xx naming the field and what was expected', () => {
       const r = await importJson([{ macs: ['52:54:00:50:00:09'], ...extra }]);
       expect(r, JSON.stringify(extra)).toEqual({ status: 400, body: { error: expect.stringContaining('nothing was changed'), problems: [{ line: 1, error }] } });
     }
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
   });
 
   it('the CMDB itself refuses a string where an object belongs, and non-strings where strings belong', () => {

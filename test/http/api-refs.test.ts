@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveryAsync } from '../helpers/cli.js';
-import { dumpTables } from '../helpers/db-snapshot.js';
+import { dumpTables, execRaw } from '../helpers/db-snapshot.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let s: TestServer;
@@ -13,7 +13,7 @@ const json = async (res: Response) => ({ status: res.status, body: await res.jso
 const create = async (path: string, body: unknown) => json(await s.api(path, { method: 'POST', json: body }));
 
 /** Writes a row as an older livery (before the naming rules) could have left it. */
-const legacy = (sql: string, ...args: unknown[]) => s.livery.cmdb.db.prepare(sql).run(...args);
+const legacy = (sql: string, ...args: unknown[]) => execRaw(s.livery.cmdb, sql, ...args);
 
 describe('names that read as another kind of reference are refused', () => {
   for (const hostname of ['525400abcd01', '5254.00ab.cd01', '52-54-00-ab-cd-01', '12345']) {
@@ -48,13 +48,13 @@ describe('a bare ref two records answer to is refused, typed refs pick one', () 
     const owner = (await create('/v1/machines', { macs: ['52:54:00:ab:cd:01'], hostname: 'mac-owner' })).body;
     const named = (await create('/v1/machines', { macs: ['02:00:00:0f:01:01'], hostname: 'to-rename' })).body;
     legacy('UPDATE machines SET hostname = ? WHERE id = ?', '525400abcd01', named.id);
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const r = await json(await s.api('/v1/machines/525400abcd01?purge=true', { method: 'DELETE' }));
     expect(r.status).toBe(409);
     expect(r.body.error).toContain(`the mac of machine ${owner.id} (mac-owner)`);
     expect(r.body.error).toContain(`the hostname of machine ${named.id} (525400abcd01)`);
     expect(r.body.error).toContain('mac:525400abcd01 or hostname:525400abcd01');
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
     for (const verb of ['GET', 'PATCH'] as const) {
       const res = await s.api('/v1/machines/525400abcd01', { method: verb, ...(verb === 'PATCH' ? { json: { site: 'x' } } : {}) });
       expect(res.status).toBe(409);
@@ -91,14 +91,14 @@ describe('a bare ref two records answer to is refused, typed refs pick one', () 
     const real = (await create('/v1/subnets', { cidr: '10.40.0.0/24', name: 'real' })).body;
     const shadow = (await create('/v1/subnets', { cidr: '10.41.0.0/24', name: 'shadow' })).body;
     legacy('UPDATE subnets SET name = ? WHERE id = ?', '10.40.0.0/24', shadow.id);
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const get = await json(await s.api('/v1/subnets/10.40.0.0%2F24'));
     expect(get.status).toBe(409);
     expect(get.body.error).toContain('name:10.40.0.0/24 or cidr:10.40.0.0/24');
     expect((await s.api('/v1/subnets/10.40.0.0%2F24', { method: 'DELETE' })).status).toBe(409);
     expect((await s.api('/v1/leases?subnet=10.40.0.0%2F24')).status).toBe(409);
     expect((await s.api('/v1/machines', { method: 'POST', json: { macs: ['02:00:00:0f:03:01'], subnet: '10.40.0.0/24' } })).status).toBe(409);
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
     expect((await json(await s.api('/v1/subnets/cidr:10.40.0.0%2F24'))).body.id).toBe(real.id);
     expect((await json(await s.api('/v1/subnets/name:10.40.0.0%2F24'))).body.id).toBe(shadow.id);
     expect((await json(await s.api(`/v1/subnets/id:${real.id}`))).body.name).toBe('real');

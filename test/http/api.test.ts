@@ -10,11 +10,11 @@ afterAll(() => s.stop());
 
 /** Sends a request that must be rejected with `status` and `error`, and proves the DB did not change. */
 async function rejected(path: string, init: Parameters<TestServer['api']>[1], status: number, error: RegExp) {
-  const before = dumpTables(s.livery.cmdb.db);
+  const before = dumpTables(s.livery.cmdb);
   const res = await s.api(path, init);
   const body = await res.json();
   expect({ status: res.status, error: body.error }).toEqual({ status, error: expect.stringMatching(error) });
-  expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+  expect(dumpTables(s.livery.cmdb)).toEqual(before);
   return body;
 }
 
@@ -90,9 +90,9 @@ describe('REST API', () => {
     const csv = rows.join('\n') + '\n';
     const post = (body: string) => s.api('/v1/machines/import', { method: 'POST', body, headers: { 'content-type': 'text/csv' } });
     expect(await (await post(csv)).json()).toEqual({ created: 200, updated: 0, unchanged: 0 });
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     expect(await (await post(csv)).json()).toEqual({ created: 0, updated: 0, unchanged: 200 });
-    const after = dumpTables(s.livery.cmdb.db);
+    const after = dumpTables(s.livery.cmdb);
     expect({ ...after, audit_log: [] }).toEqual({ ...before, audit_log: [] });
 
     const bad = csv + '0c:00:00:00:00:01,new-1,,,\nnot-a-mac,new-2,,,\n0c:00:00:00:00:03,imp-3,,,\n0c:00:00:00:00:04,new-4,10.1.0.1,,\n';

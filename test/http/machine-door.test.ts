@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tftpVirtualFile } from '../../src/boot/index.js';
-import { dumpTables } from '../helpers/db-snapshot.js';
+import { dumpTables, execRaw } from '../helpers/db-snapshot.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -33,7 +33,7 @@ const refusedCount = async (reason: string) => {
   const text = await (await s.api('/metrics')).text();
   return Number(new RegExp(`^livery_machine_door_refused_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 };
-const rows = (sql: string, ...args: unknown[]) => (s.livery.cmdb.db.prepare(sql).get(...args) as { n: number }).n;
+const rows = (sql: string, ...args: unknown[]) => execRaw(s.livery.cmdb, sql, ...args)[0]!.n as number;
 
 beforeAll(async () => {
   s = await startTestServer({
@@ -65,7 +65,7 @@ describe('metadata and phone-home answer only the machine itself, by default', (
   });
 
   it('phone-home: only from the machine, and only for the image its last script served', async () => {
-    const snapshot = () => dumpTables(s.livery.cmdb.db);
+    const snapshot = () => dumpTables(s.livery.cmdb);
     let before = snapshot();
     // Nothing served yet: no image can have booted.
     expect(await booted(RESERVED, '127.0.0.2', imageId)).toMatchObject({ status: 409, body: expect.stringContaining('no boot plan was served to it') });

@@ -50,7 +50,7 @@ describe('role matrix', () => {
     for (const role of ['admin', 'operator', 'publisher', 'reader'] as const) {
       const allowed = GRANTED[role]!.includes(w.role);
       it(`${role} ${allowed ? 'may' : 'may not'} ${w.method} ${w.path()}`, async () => {
-        const before = allowed ? null : dumpTables(s.livery.cmdb.db);
+        const before = allowed ? null : dumpTables(s.livery.cmdb);
         const init: Parameters<TestServer['api']>[1] = { method: w.method, token: tokens[role] };
         if (w.json !== undefined) init.json = w.json;
         if (w.tar) {
@@ -62,7 +62,7 @@ describe('role matrix', () => {
         else {
           expect(res.status).toBe(403);
           expect((await res.json()).error).toContain(`needs the ${w.role} role`);
-          expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+          expect(dumpTables(s.livery.cmdb)).toEqual(before);
         }
       });
     }
@@ -81,7 +81,7 @@ describe('role matrix', () => {
 
 describe('hostile HTTP input', () => {
   it('refuses oversized bodies, wrong content types and bad JSON, changing nothing', async () => {
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const big = await s.api('/v1/machines', { method: 'POST', body: JSON.stringify({ macs: ['x'.repeat(20 * 1024 * 1024)] }), headers: { 'content-type': 'application/json' } });
     expect(big.status).toBe(413);
     const xml = await s.api('/v1/machines', { method: 'POST', body: '<machine/>', headers: { 'content-type': 'application/xml' } });
@@ -95,7 +95,7 @@ describe('hostile HTTP input', () => {
     const tooLarge = await s.api('/v1/images', { method: 'POST', body: Buffer.alloc(2_000_000), headers: { 'content-type': 'application/x-tar' } });
     expect(tooLarge.status).toBeGreaterThanOrEqual(400);
     expect(tooLarge.status).toBeLessThan(500);
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
   });
 
   it('answers huge headers with 431 and stays up', async () => {
@@ -146,14 +146,14 @@ describe('hostile HTTP input', () => {
 
 describe('machines are not trusted', () => {
   it('a phone-home from another address than the machine’s changes nothing (by default)', async () => {
-    const before = dumpTables(s.livery.cmdb.db);
+    const before = dumpTables(s.livery.cmdb);
     const res = await fetch(`${s.url}/v1/machines/52:54:00:00:aa:01/booted`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ imageId: 'anything', kernel: 'k' }),
     });
     expect(res.status).toBe(403);
-    expect(dumpTables(s.livery.cmdb.db)).toEqual(before);
+    expect(dumpTables(s.livery.cmdb)).toEqual(before);
     const unknown = await fetch(`${s.url}/v1/machines/52:54:00:00:ff:ff/booted`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"imageId":"x"}' });
     expect(unknown.status).toBe(404);
   });

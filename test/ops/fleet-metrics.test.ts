@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
+import { execRaw } from '../helpers/db-snapshot.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('/metrics shows the fleet', () => {
@@ -19,8 +20,8 @@ describe('/metrics shows the fleet', () => {
     for (const [i, state] of ['registered', 'registered', 'retired'].entries()) {
       expect((await s.api('/v1/machines', { method: 'POST', json: { macs: [`02:00:00:00:f0:0${i}`], state } })).status).toBe(201);
     }
-    const subnetId = (s.livery.cmdb.db.prepare("SELECT id FROM subnets WHERE name = 'rack1'").get() as { id: number }).id;
-    const lease = s.livery.cmdb.db.prepare('INSERT INTO leases (ip, mac, subnet_id, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, 0)');
+    const subnetId = s.livery.cmdb.subnets.get('rack1').id;
+    const lease = { run: (...args: unknown[]) => execRaw(s.livery.cmdb, 'INSERT INTO leases (ip, mac, subnet_id, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, 0)', ...args) };
     const ip = (last: number) => (10 << 24) + (9 << 16) + last;
     lease.run(ip(100), '02:00:00:00:f0:00', subnetId, 'bound', Date.now() + 3_600_000);
     lease.run(ip(101), '02:00:00:00:f0:01', subnetId, 'offered', Date.now() + 60_000);

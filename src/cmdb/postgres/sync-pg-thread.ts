@@ -20,10 +20,11 @@ const shared = new Int32Array(data.shared);
 /** The password as the URL holds it and as sent: kept out of every error message. */
 const secrets = passwordForms(new URL(data.connectionString).password);
 
-// ids and millisecond timestamps are int8: numbers to the caller, as SQLite gives them.
+// ids and millisecond timestamps are int8, and sum() over them numeric: numbers to the caller, as SQLite gives them.
+const NUMERIC_OID = 1700;
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    (oid === INT8_OID || oid === NUMERIC_OID) && format !== 'binary' ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 const clientConfig: pg.ClientConfig = {
   connectionString: data.connectionString,

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { ChangeCounter, SqlDb, SqlStatement } from '../sql.js';
+import { POSTGRES } from './dialect.js';
+import type { SyncPg } from './sync-pg.js';
+
+/**
+ * The stores' SQL turned into PostgreSQL's: `?` and `@name` become `$n`. Text in quotes is left
+ * alone. Returns the text and, for named parameters, the name each `$n` takes.
+ */
+export function numberParameters(sql: string): { text: string; names: string[] | null } {
+  let out = '';
+  let n = 0;
+  const names: string[] = [];
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      const end = sql.indexOf(c, i + 1);
+      if (end < 0) throw new Error(`unterminated quote in SQL: ${sql}`);
+      out += sql.slice(i, end + 1);
+      i = end;
+    } else if (c === '?') {
+      out += `$${++n}`;
+    } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
+      const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i + 1))![0];
+      let at = names.indexOf(name);
+      if (at < 0) at = names.push(name) - 1;
+      out += `$${at + 1}`;
+      i += name.length;
+    } else {
+      out += c;
+    }
+  }
+  if (n > 0 && names.length > 0) throw new Error(`SQL mixes ? and @name parameters: ${sql}`);
+  return { text: out, names: names.length > 0 ? names : null };
+}
+
+/**
+ * Statements kept prepared on each pooled connection, by text: the stores' fixed statements
+ * (the boot path's lookups among them). Text built per call (a filtered listing) beyond this
+ * many is sent unprepared, so no connection accumulates plans without bound.
+ */
+const MAX_PREPARED = 256;
+
+/** A SqlDb on PostgreSQL, through a synchronous client (sync-pg.ts). */
+export class PgDb implements SqlDb {
+  readonly dialect = POSTGRES;
+  private readonly prepared = new Map<string, string>();
+  /** Set by a write through this connection: the counters are then read again (see changeCount). */
+  wrote = false;
+  private counted: Record<string, number> | null = null;
+
+  constructor(readonly client: SyncPg) {}
+
+  /**
+   * The counter as last read, plus the NOTIFYs heard on its channel since: other processes'
+   * changes move it without a query. This process's own writes are not announced back to it in
+   * time (NOTIFY arrives after the commit, on another connection), so after a write of its own
+   * the counters are read again.
+   */
+  changeCount(counter: ChangeCounter): number {
+    if (this.counted === null || this.wrote) {
+      this.wrote = false;
+      const rows = this.client.query('SELECT name, n FROM change_counters', []).rows as { name: string; n: number }[];
+      this.counted = Object.fromEntries(rows.map((r) => [r.name, r.n]));
+    }
+    return (this.counted[counter] ?? 0) + this.client.notified(`livery_${counter}`);
+  }
+
+  prepare(sql: string): SqlStatement {
+    return new PgStatement(this, sql);
+  }
+
+  /** The name a statement is prepared under, or undefined to send it unprepared. */
+  nameFor(text: string): string | undefined {
+    let name = this.prepared.get(text);
+    if (name === undefined && this.prepared.size < MAX_PREPARED) {
+      name = `l${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      this.prepared.set(text, name);
+    }
+    return name;
+  }
+}
+
+class PgStatement implements SqlStatement {
+  private readonly text: string;
+  private readonly names: string[] | null;
+  private readonly writes: boolean;
+  private plucked = false;
+
+  constructor(
+    private readonly db: PgDb,
+    sql: string,
+  ) {
+    ({ text: this.text, names: this.names } = numberParameters(sql));
+    this.writes = /^\s*(INSERT|UPDATE|DELETE|WITH)\b/i.test(sql);
+  }
+
+  pluck(on = true): SqlStatement {
+    this.plucked = on;
+    return this;
+  }
+
+  get(...params: unknown[]): unknown {
+    const row = this.exec(params).rows[0];
+    return row === undefined ? undefined : this.shape(row);
+  }
+
+  all(...params: unknown[]): unknown[] {
+    return this.exec(params).rows.map((r) => this.shape(r));
+  }
+
+  iterate(...params: unknown[]): IterableIterator<unknown> {
+    return this.all(...params)[Symbol.iterator]();
+  }
+
+  run(...params: unknown[]): { changes: number } {
+    return { changes: this.exec(params).rowCount };
+  }
+
+  private shape(row: Record<string, unknown>): unknown {
+    if (!this.plucked) return row;
+    for (const k in row) return row[k];
+    return undefined;
+  }
+
+  private exec(params: unknown[]): { rows: Record<string, unknown>[]; rowCount: number } {
+    let values = params;
+    if (this.names) {
+      const bound = (params[0] ?? {}) as Record<string, unknown>;
+      values = this.names.map((n) => {
+        if (!(n in bound)) throw new Error(`no value for @${n} in: ${this.text}`);
+        return bound[n];
+      });
+    }
+    if (this.writes) this.db.wrote = true;
+    return this.db.client.query(this.text, values.map((v) => (v === undefined ? null : v)), this.db.nameFor(this.text));
+  }
+}
