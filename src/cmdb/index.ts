@@ -13,3 +13,4 @@ export { MachineCache } from './machine-cache.js';
 export { Writer } from './writer.js';
 export { ROLES } from './tokens.js';
 export type * from './types.js';
+export type { NodeBeat, NodeRecord } from './nodes.js';

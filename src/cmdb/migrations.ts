@@ -366,4 +366,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER api_tokens_deleted AFTER DELETE ON api_tokens
   BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'tokens'; END;
   `,
+  /*
+   * 14: the livery nodes sharing this CMDB (several on PostgreSQL), each row kept by its heartbeat.
+   */ `
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    version TEXT NOT NULL,
+    host TEXT NOT NULL,
+    data_dir TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    dhcp INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
+  -- A role one node at a time plays (the rollout engine), held until expires_at and renewed by its heartbeat.
+  CREATE TABLE node_roles (role TEXT PRIMARY KEY, node TEXT NOT NULL, expires_at INTEGER NOT NULL);
+  `,
 ];

@@ -8,6 +8,7 @@ import { SqlFleetView } from './fleet.js';
 import { SqlImageStore } from './images.js';
 import { SqlLeaseStore } from './leases.js';
 import { SqlMachineStore } from './machines.js';
+import { SqlNodeStore } from './nodes.js';
 import { SqlRolloutStore } from './rollouts.js';
 import { SqlSessionStore } from './sessions.js';
 import type { SqlDb } from './sql.js';
@@ -23,6 +24,7 @@ import type {
   ImageStore,
   LeaseStore,
   MachineStore,
+  NodeStore,
   RolloutStore,
   SessionStore,
   SubnetStore,
@@ -51,6 +53,7 @@ export abstract class SqlCmdb implements Cmdb {
   readonly sessions: SessionStore;
   readonly fleet: FleetView;
   readonly facts: FactStore;
+  readonly nodes: NodeStore;
 
   constructor(
     private readonly sql: SqlDb,
@@ -70,6 +73,7 @@ export abstract class SqlCmdb implements Cmdb {
     this.sessions = new SqlSessionStore(sql);
     this.fleet = new SqlFleetView(sql);
     this.facts = new SqlFactStore(sql);
+    this.nodes = new SqlNodeStore(sql);
   }
 
   abstract tx<T>(fn: () => T): T;

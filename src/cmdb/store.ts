@@ -48,6 +48,7 @@ import type { Selector } from './selector.js';
 import type { ConsoleSession } from './sessions.js';
 import type { FleetFilter } from './fleet.js';
 import type { BootFacts } from './facts.js';
+import type { NodeBeat, NodeRecord } from './nodes.js';
 import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 
 /** The CMDB (as matchbox's storage.Store): its stores, and the transactions that span them. */
@@ -65,6 +66,7 @@ export interface Cmdb {
   readonly sessions: SessionStore;
   readonly fleet: FleetView;
   readonly facts: FactStore;
+  readonly nodes: NodeStore;
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T;
@@ -126,6 +128,16 @@ export interface MachineStore {
   touchLastSeen(id: number, at?: number): void;
   /** Stamps every machine of `ids` as seen at `at`, at once. */
   touchMany(ids: readonly number[], at?: number): void;
+}
+
+export interface NodeStore {
+  /** Records a node alive now; refuses a name another live node (elsewhere) holds. */
+  beat(node: NodeBeat, freshMs: number, now?: number): void;
+  list(): NodeRecord[];
+  /** Takes or keeps a role one node plays at a time, for ttlMs; whether this node holds it. In a write transaction. */
+  lead(role: string, name: string, ttlMs: number, now?: number): boolean;
+  leaderOf(role: string, now?: number): string | null;
+  resign(role: string, name: string): void;
 }
 
 export interface SubnetStore {

@@ -22,6 +22,15 @@ export const ConfigSchema = section({
     /** A file holding the database password; else LIVERY_DATABASE_PASSWORD, else none (peer or trust auth). */
     passwordFile: Type.String({ default: '' }),
   }),
+  /** This livery among others sharing one PostgreSQL CMDB (README "Running more than one node"). */
+  node: section({
+    /** Unique among the nodes; empty: this host's name. */
+    name: Type.String({ default: '', pattern: '^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' }),
+    /** How often the node records that it is alive. */
+    heartbeatSeconds: Type.Integer({ default: 5, minimum: 1, maximum: 300 }),
+    /** A node silent this long is taken for dead: another takes over its roles (the rollout engine). */
+    deadAfterSeconds: Type.Integer({ default: 20, minimum: 3, maximum: 3600 }),
+  }),
   log: section({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
     /** Which HTTP requests get a log line at info: writes and errors (the default), every one, or none. */

@@ -20,6 +20,7 @@ import { startDhcpDoor } from './dhcp-door.js';
 import { startTftpDoor } from './tftp-door.js';
 import { lockDataDir } from './data-lock.js';
 import { cmdbTarget } from './database.js';
+import { startNodeHeartbeat } from './node-heartbeat.js';
 import { startDiscoveredExpiry } from './expire-discovered.js';
 
 export { DataDirLockedError } from './data-lock.js';
@@ -86,10 +87,12 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
     if (dhcp) closers.push(() => dhcp.close());
     const stopExpiry = startDiscoveredExpiry(cmdb, config, registry, logger);
     if (stopExpiry) closers.push(stopExpiry);
-    // One engine, in this process only: HTTP workers write rollout requests to the CMDB, it acts on them.
+    // One engine, in this process only (HTTP workers write rollout requests to the CMDB, it acts
+    // on them), and on one node at a time: the node holding the rollout role runs it.
     const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? bmcRolloutPower(cmdb, new PowerService(cmdb, config.power, new SecretBox(secretKeyPath(config.dataDir)))), logger, opts.rolloutTickMs);
-    rollouts.start();
     closers.push(() => rollouts.stop());
+    const heartbeat = startNodeHeartbeat(cmdb, config, url, logger, (lead) => (lead ? rollouts.start() : void rollouts.stop()));
+    closers.push(() => heartbeat.stop());
     return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();

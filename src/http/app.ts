@@ -11,6 +11,7 @@ import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
 import { installRequestLog } from './request-log.js';
 import { auditRoutes } from './api/audit.js';
+import { nodeRoutes } from './api/nodes.js';
 import { installErrorHandler } from './errors.js';
 import { installOpenApi } from './openapi.js';
 import { guardBodies, guardConnections } from './guards.js';
@@ -104,6 +105,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(powerRoutes, ctx);
   await app.register(assignmentRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(nodeRoutes, ctx);
   await app.register(consoleRoutes, ctx);
   return app;
 }

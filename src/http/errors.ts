@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { CmdbError } from '../cmdb/errors.js';
+import { cmdbUnavailable } from '../cmdb/postgres/unavailable.js';
 import { kindOf } from '../cmdb/validate.js';
 import { SecretKeyError } from '../cmdb/secret-box.js';
 import { HttpError } from './auth.js';
@@ -18,6 +19,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.message });
     // The key file for stored secrets is missing or wrong: the server cannot do this until it is restored.
     if (err instanceof SecretKeyError) return reply.code(503).send({ error: err.message });
+    if (cmdbUnavailable(err)) {
+      request.log.error({ err }, 'the CMDB cannot be reached');
+      return reply.code(503).send({ error: `the CMDB cannot be reached (${err.message}); retry once it is back` });
+    }
     const code = (err as { code?: string }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
       request.log.error({ err }, 'out of disk space');

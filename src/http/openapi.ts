@@ -52,6 +52,7 @@ export async function installOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'artifacts', description: "images' kernels, initrds and root filesystems for booting machines (open)" },
         { name: 'machine-facing', description: 'what a booted machine asks and reports: metadata, cloud-init, phone-home, health, facts (open)' },
         { name: 'monitoring', description: 'liveness and Prometheus metrics (open)' },
+        { name: 'nodes', description: 'the livery nodes sharing this CMDB' },
       ],
     },
     hideUntagged: true,

@@ -126,6 +126,19 @@ export const AssignmentRecord = Closed({
 
 export const AuditRecord = Closed({ id: Type.Integer(), at: Time, actor: Type.String(), action: Type.String(), target: Type.String(), detail: Detail });
 
+export const NodeRecord = Closed({
+  name: Type.String(),
+  url: Type.String(),
+  version: Type.String(),
+  host: Type.String(),
+  pid: Type.Integer(),
+  dhcp: Type.Boolean({ description: 'whether the node serves DHCP' }),
+  startedAt: Time,
+  heartbeatAt: Time,
+  alive: Type.Boolean({ description: 'its last heartbeat is younger than node.deadAfterSeconds' }),
+  roles: Type.Array(Literals(['rollouts']), { description: 'what it does for all nodes: `rollouts`, it drives them' }),
+});
+
 export const BmcRecord = Closed({
   driver: Literals(['ipmi', 'redfish']),
   address: Type.String(),

@@ -27,6 +27,8 @@ const TABLES: [table: string, order: string][] = [
   ['rollouts', 'id'],
   ['rollout_waves', 'rollout_id, wave'],
   ['rollout_machines', 'rollout_id, machine_id'],
+  ['nodes', 'name'],
+  ['node_roles', 'role'],
 ];
 /** Tables whose ids come from a sequence on PostgreSQL: it must go on after the copied ids. */
 const IDENTITY = ['subnets', 'channel_history', 'machines', 'machine_facts', 'assignments', 'audit_log', 'events', 'rollouts'];

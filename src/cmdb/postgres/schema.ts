@@ -257,7 +257,24 @@ const V1 = `
     EXECUTE FUNCTION livery_count_added_mac();
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [V1];
+/** SQLite's 14: the livery nodes sharing this CMDB. */
+const V2 = `
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    version TEXT NOT NULL,
+    host TEXT NOT NULL,
+    data_dir TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    dhcp BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+  );
+  -- A role one node at a time plays (the rollout engine), held until expires_at and renewed by its heartbeat.
+  CREATE TABLE node_roles (role TEXT PRIMARY KEY, node TEXT NOT NULL, expires_at BIGINT NOT NULL);
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2];
 
 /** The SQLite schema version (migrations.ts) each PostgreSQL version holds the same tables as. */
-export const SQLITE_VERSION_OF: readonly number[] = [13];
+export const SQLITE_VERSION_OF: readonly number[] = [13, 14];

@@ -1,0 +1,81 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { Cmdb } from '../cmdb/index.js';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { liveryVersion } from '../version.js';
+
+/** The role only one node plays at a time: driving rollouts (two engines would power-cycle a machine twice). */
+export const ROLLOUT_ROLE = 'rollouts';
+
+export interface NodeHeartbeat {
+  readonly name: string;
+  stop(): void;
+}
+
+/** This node's name: node.name, else the host's. */
+export const nodeName = (config: Config) => config.node.name || hostname();
+
+/**
+ * Records this node in the CMDB now and every node.heartbeatSeconds, and keeps or takes the
+ * rollout role: `leading` is called with true when this node takes it and false when it loses
+ * it (it could not renew it in time, so another node may hold it by now). A name another live
+ * node holds fails the start.
+ */
+export function startNodeHeartbeat(cmdb: Cmdb, config: Config, url: string, logger: Logger, leading: (lead: boolean) => void): NodeHeartbeat {
+  const { heartbeatSeconds, deadAfterSeconds } = config.node;
+  if (deadAfterSeconds < 2 * heartbeatSeconds) throw new Error(`node.deadAfterSeconds (${deadAfterSeconds}) must be at least twice node.heartbeatSeconds (${heartbeatSeconds})`);
+  const name = nodeName(config);
+  const deadAfterMs = deadAfterSeconds * 1000;
+  const beat = {
+    name,
+    url,
+    version: liveryVersion,
+    host: hostname(),
+    dataDir: resolve(config.dataDir),
+    pid: process.pid,
+    dhcp: config.dhcp.enabled,
+    startedAt: Date.now(),
+  };
+  let lead = false;
+  let renewedAt = 0;
+  const renew = () => {
+    const now = Date.now();
+    const held = cmdb.tx(() => {
+      cmdb.nodes.beat(beat, deadAfterMs, now);
+      return cmdb.nodes.lead(ROLLOUT_ROLE, name, deadAfterMs, now);
+    });
+    if (held) renewedAt = now;
+    if (held !== lead) {
+      lead = held;
+      logger.info({ node: name, role: ROLLOUT_ROLE }, held ? 'this node drives rollouts' : 'another node drives rollouts');
+      leading(held);
+    }
+  };
+  renew();
+  const timer = setInterval(() => {
+    try {
+      renew();
+    } catch (err) {
+      logger.warn({ err, node: name }, 'node heartbeat failed');
+      // Unrenewed, the role may be another node's by now: stop acting on it.
+      if (lead && Date.now() - renewedAt >= deadAfterMs) {
+        lead = false;
+        leading(false);
+      }
+    }
+  }, heartbeatSeconds * 1000);
+  timer.unref();
+  return {
+    name,
+    stop() {
+      clearInterval(timer);
+      if (!lead) return;
+      try {
+        cmdb.tx(() => cmdb.nodes.resign(ROLLOUT_ROLE, name));
+      } catch (err) {
+        logger.warn({ err }, 'could not give up the rollout role; another node takes it when it expires');
+      }
+    },
+  };
+}
