@@ -21,6 +21,9 @@ export function registerBackupCommands(program: Command): void {
     .addOption(dataDirOption('the data dir to back up'))
     .option('--to <file>', 'the backup file (default livery-backup-<time>.tar here)')
     .action(async (flags: Flags & { to?: string }, cmd: Command) => {
+      if (loadConfig(flags.config, {}).database.url) {
+        throw new Error('the CMDB is on PostgreSQL (database.url): back the database up with pg_dump or a replica, and the data dir\'s blobs/ and secret.key as files (README "Running more than one node")');
+      }
       const { writeBackup } = await import('../backup/write.js');
       const file = resolve(flags.to ?? `livery-backup-${new Date().toISOString().replace(/[:.]/g, '-')}.tar`);
       const s = await writeBackup(dataDirOf(flags), file);
