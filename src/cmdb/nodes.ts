@@ -84,16 +84,17 @@ export class SqlNodeStore {
 
   /**
    * Takes or keeps `role` for node `name` until `now + ttlMs`, unless another node holds it
-   * unexpired; returns whether `name` holds it now. Call it in a write transaction.
+   * unexpired (or whoever holds it, when `force`); returns whether `name` holds it now. Call it
+   * in a write transaction.
    */
-  lead(role: string, name: string, ttlMs: number, now = Date.now()): boolean {
+  lead(role: string, name: string, ttlMs: number, now = Date.now(), force = false): boolean {
     this.db
       .prepare(
         `INSERT INTO node_roles (role, node, expires_at) VALUES (?, ?, ?)
          ON CONFLICT (role) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
-         WHERE node_roles.node = excluded.node OR node_roles.expires_at <= ?`,
+         WHERE node_roles.node = excluded.node OR node_roles.expires_at <= ? OR ? = 1`,
       )
-      .run(role, name, now + ttlMs, now);
+      .run(role, name, now + ttlMs, now, force ? 1 : 0);
     return this.leaderOf(role, now) === name;
   }
 

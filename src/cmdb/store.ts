@@ -135,7 +135,7 @@ export interface NodeStore {
   beat(node: NodeBeat, freshMs: number, now?: number): void;
   list(): NodeRecord[];
   /** Takes or keeps a role one node plays at a time, for ttlMs; whether this node holds it. In a write transaction. */
-  lead(role: string, name: string, ttlMs: number, now?: number): boolean;
+  lead(role: string, name: string, ttlMs: number, now?: number, force?: boolean): boolean;
   leaderOf(role: string, now?: number): string | null;
   resign(role: string, name: string): void;
 }

@@ -37,13 +37,16 @@ export function startNodeHeartbeat(cmdb: Cmdb, config: Config, url: string, logg
     dhcp: config.dhcp.enabled,
     startedAt: Date.now(),
   };
+  // A SQLite CMDB has one node by construction (the data dir lock): rows there from elsewhere
+  // came with a restored backup or a copied file, and name no live rival.
+  const shared = config.database.url !== '';
   let lead = false;
   let renewedAt = 0;
   const renew = () => {
     const now = Date.now();
     const held = cmdb.tx(() => {
-      cmdb.nodes.beat(beat, deadAfterMs, now);
-      return cmdb.nodes.lead(ROLLOUT_ROLE, name, deadAfterMs, now);
+      cmdb.nodes.beat(beat, shared ? deadAfterMs : 0, now);
+      return cmdb.nodes.lead(ROLLOUT_ROLE, name, deadAfterMs, now, !shared);
     });
     if (held) renewedAt = now;
     if (held !== lead) {
