@@ -24,6 +24,18 @@ export class SqlAuditLog {
     this.insert.run(Date.now(), actor, action, target, JSON.stringify(detail));
   }
 
+  /** Records several entries in one statement, in order: for the boot path's batches. */
+  recordMany(entries: readonly [actor: Actor, action: string, target: string][]): void {
+    if (entries.length === 0) return;
+    const d = this.db.dialect;
+    this.db
+      .prepare(
+        `INSERT INTO audit_log (at, actor, action, target, detail)
+         SELECT ?, ${d.tupleAt(0, 'text')}, ${d.tupleAt(1, 'text')}, ${d.tupleAt(2, 'text')}, '{}' FROM ${d.tuples('?')}`,
+      )
+      .run(Date.now(), JSON.stringify(entries));
+  }
+
   /** Newest first; `since` in ms since the epoch, `actor` exact (e.g. `token:ci`), `before` an id for the next page. */
   list(filter: { since?: number; actor?: string; before?: number; limit?: number } = {}): AuditEntry[] {
     const where: string[] = [];

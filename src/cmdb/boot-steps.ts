@@ -43,14 +43,11 @@ export class BootWriteCollector {
  * seen at `now`, then writes the events. Returns the machines it created ([mac, id, at]).
  */
 export function applyBootWrites(cmdb: Cmdb, w: BootWrites, now: number): BatchOutcome['discovered'] {
-  const discovered: BatchOutcome['discovered'] = [];
-  for (const [mac, door] of w.discover) {
-    const { id, created } = registerDiscovered(cmdb, mac, door, now);
-    if (created) discovered.push([mac, id, now]);
-  }
+  const created = registerDiscovered(cmdb, w.discover, now);
   if (w.seen.length > 0) cmdb.machines.touchMany(w.seen, now);
-  if (w.events.length > 0) cmdb.events.addMany(w.events);
-  return discovered;
+  const events: EventTuple[] = created.map(({ mac, id, door }) => [now, 'machine-discovered', mac, id, null, { door }, false]);
+  if (w.events.length + events.length > 0) cmdb.events.addMany(events.length > 0 ? [...events, ...w.events] : w.events);
+  return created.map(({ mac, id }) => [mac, id, now]);
 }
 
 /** Writes one boot step's side effects, stamped with the time its door saw it. Call it inside a transaction. */
@@ -61,17 +58,16 @@ export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
 }
 
 /**
- * The machine owning a MAC that a boot step wants registered, stamped as seen at `now`: a new
- * `discovered` machine (audited, with its event) unless another door has just registered it.
+ * Registers the MACs boot steps want registered, as `discovered` machines seen at `now` (each
+ * audited; their events are the caller's), set-wise: a MAC another door has just registered is
+ * stamped as seen instead. Returns the machines it created, in `discover`'s order.
  */
-function registerDiscovered(cmdb: Cmdb, mac: string, door: string, now: number): { id: number; created: boolean } {
-  const existing = cmdb.machines.idOfMac(mac);
-  if (existing !== null) {
-    cmdb.machines.touchLastSeen(existing, now);
-    return { id: existing, created: false };
-  }
-  const id = cmdb.machines.addDiscovered(mac, now);
-  cmdb.audit.record(`livery:${door}`, 'machine.discover', mac);
-  cmdb.events.add({ type: 'machine-discovered', mac, machineId: id, detail: { door }, at: now });
-  return { id, created: true };
+function registerDiscovered(cmdb: Cmdb, discover: BootWrites['discover'], now: number): { mac: string; id: number; door: string }[] {
+  if (discover.length === 0) return [];
+  const owners = cmdb.machines.ownersOf(discover.map(([mac]) => mac));
+  if (owners.size > 0) cmdb.machines.touchMany([...owners.values()], now);
+  const fresh = discover.filter(([mac]) => !owners.has(mac));
+  const ids = cmdb.machines.addDiscoveredMany(fresh.map(([mac]) => mac), now);
+  cmdb.audit.recordMany(fresh.map(([mac, door]) => [`livery:${door}`, 'machine.discover', mac]));
+  return fresh.map(([mac, door], i) => ({ mac, id: ids[i]!, door }));
 }

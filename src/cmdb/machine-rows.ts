@@ -57,7 +57,7 @@ export function toMachine(r: MachineRow): Machine {
   };
 }
 
-/** The machine addDiscovered(mac, at) creates as `id`, as a lookup would return it, without reading it back. */
+/** The machine addDiscoveredMany([mac], at) creates as `id`, as a lookup would return it, without reading it back. */
 export function discoveredMachine(id: number, mac: string, at: number): Machine {
   return toMachine({
     id,

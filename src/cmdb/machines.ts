@@ -29,7 +29,6 @@ export class SqlMachineStore {
   private readonly byHostname;
   private readonly ownerOfMac;
   private readonly insertMachine;
-  private readonly insertDiscovered;
   private readonly insertMac;
   private readonly lastSeen;
   private readonly lastSeenMany;
@@ -55,7 +54,6 @@ export class SqlMachineStore {
            @ip, @subnetId, @secureBoot, @now, @now) RETURNING id`,
       )
       .pluck();
-    this.insertDiscovered = db.prepare("INSERT INTO machines (state, created_at, updated_at, last_seen_at) VALUES ('discovered', ?, ?, ?) RETURNING id").pluck();
     this.insertMac = db.prepare('INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)');
     this.lastSeen = db.prepare('UPDATE machines SET last_seen_at = ? WHERE id = ?');
     this.lastSeenMany = db.prepare(`UPDATE machines SET last_seen_at = ? WHERE ${db.dialect.inList('id', 'int')}`);
@@ -173,15 +171,29 @@ export class SqlMachineStore {
   }
 
   /**
-   * Registers a MAC as a new `discovered` machine, seen now: the boot path's registration.
-   * Nothing to validate (a canonical MAC from a packet, every other field at its default), so
-   * it skips add()'s checks. Call it in a write transaction that has just found, with
-   * idOfMac(), that no machine owns the MAC.
+   * Registers MACs as new `discovered` machines, seen at `at`: the boot path's registration, in
+   * three statements (ids taken, machines, MACs); their ids, in order. Nothing to validate
+   * (canonical MACs from packets, every other field at its default), so it skips add()'s checks.
+   * Call it in a write transaction that has just found, with ownersOf(), that no machine owns them.
    */
-  addDiscovered(mac: string, at = Date.now()): number {
-    const id = this.insertDiscovered.get(at, at, at) as number;
-    this.insertMac.run(mac, id, 0);
-    return id;
+  addDiscoveredMany(macs: readonly string[], at = Date.now()): number[] {
+    if (macs.length === 0) return [];
+    const d = this.db.dialect;
+    const ids = this.db.prepare(d.newIds('machines')).pluck().all(macs.length) as number[];
+    this.db
+      .prepare(`INSERT INTO machines (id, state, created_at, updated_at, last_seen_at) SELECT value, 'discovered', ?, ?, ? FROM ${d.listRows('int')} AS v`)
+      .run(at, at, at, d.list(ids));
+    this.db
+      .prepare(`INSERT INTO machine_macs (mac, machine_id, position) SELECT ${d.tupleAt(0, 'text')}, ${d.tupleAt(1, 'int')}, 0 FROM ${d.tuples('?')}`)
+      .run(JSON.stringify(macs.map((mac, i) => [mac, ids[i]])));
+    return ids;
+  }
+
+  ownersOf(macs: readonly string[]): Map<string, number> {
+    if (macs.length === 0) return new Map();
+    const d = this.db.dialect;
+    const rows = this.db.prepare(`SELECT mac, machine_id FROM machine_macs WHERE ${d.inList('mac', 'text')}`).all(d.list(macs)) as { mac: string; machine_id: number }[];
+    return new Map(rows.map((r) => [r.mac, r.machine_id]));
   }
 
   update(ref: string | number, input: MachineInput): Machine {

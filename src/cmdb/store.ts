@@ -114,7 +114,10 @@ export interface MachineStore {
   count(state?: MachineState): number;
   create(input: MachineInput): Machine;
   add(input: MachineInput): number;
-  addDiscovered(mac: string, at?: number): number;
+  /** Registers MACs no machine owns as new `discovered` machines (the boot path's registration); their ids, in order. */
+  addDiscoveredMany(macs: readonly string[], at?: number): number[];
+  /** The owners of those of `macs` (canonical) that have one. */
+  ownersOf(macs: readonly string[]): Map<string, number>;
   update(ref: string | number, input: MachineInput): Machine;
   /** Checks a row of a bulk import against the store and the rows before it. */
   check(input: MachineInput, existing: Machine | null, others: PendingOwners): CheckedMachine;
@@ -211,6 +214,8 @@ export interface TokenStore {
 
 export interface AuditLog {
   record(actor: Actor, action: string, target: string, detail?: Record<string, unknown>): void;
+  /** Several entries without detail, in order, at once. */
+  recordMany(entries: readonly [actor: Actor, action: string, target: string][]): void;
   /** Newest first; `since` in ms since the epoch, `actor` exact, `before` an id for the next page. */
   list(filter?: { since?: number; actor?: string; before?: number; limit?: number }): AuditEntry[];
 }

@@ -5,7 +5,6 @@ import { CmdbError, openCmdb, type SqlCmdb, type SqliteCmdb as Cmdb } from '../.
 import { describeEngines } from '../helpers/cmdb-engines.js';
 import { importMachines, ImportError, type ImportRow } from '../../src/cmdb/import.js';
 import { MIGRATIONS } from '../../src/cmdb/migrations.js';
-import { dumpTables } from '../helpers/db-snapshot.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -186,7 +185,7 @@ describe('machine import: checked before the write lock, applied all or nothing'
     // connection) registers the first row's MAC, already checked as new, meanwhile.
     await new Promise((r) => setImmediate(r));
     const dhcp = rig().open();
-    const registered = dhcp.tx(() => dhcp.machines.addDiscovered(mac(0), 0));
+    const registered = dhcp.tx(() => dhcp.machines.addDiscoveredMany([mac(0)], 0)[0]!);
     dhcp.close();
     const err = await importing.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CmdbError);

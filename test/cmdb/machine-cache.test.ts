@@ -60,14 +60,14 @@ describeEngines('MachineCache: the DHCP server’s machines by MAC, dropped when
     cache.byCanonicalMac('52:54:00:00:00:01'); // a first check: the cache holds the counter's value
     lookups.mockClear();
     const at = Date.now();
-    const id = operator.machines.addDiscovered('52:54:00:00:00:0a', at);
+    const id = operator.machines.addDiscoveredMany(['52:54:00:00:00:0a'], at)[0]!;
     cache.remember({ discovered: [['52:54:00:00:00:0a', id, at]], changeCount: server.machines.changeCount() });
     const remembered = cache.byCanonicalMac('52:54:00:00:00:0a');
     expect(lookups).not.toHaveBeenCalled();
     expect(remembered).toEqual(server.machines.byCanonicalMac('52:54:00:00:00:0a'));
     expect(remembered).toEqual(discoveredMachine(id, '52:54:00:00:00:0a', at));
     // Stale: an edit moved the counter after the commit that registered it.
-    const other = operator.machines.addDiscovered('52:54:00:00:00:0b', at);
+    const other = operator.machines.addDiscoveredMany(['52:54:00:00:00:0b'], at)[0]!;
     const counterAtCommit = server.machines.changeCount();
     operator.machines.update('52:54:00:00:00:0b', { hostname: 'named-meanwhile' });
     await nextCheck();

@@ -51,7 +51,7 @@ describe('Writer: CMDB batches committed on a thread of their own', () => {
     const { cmdb, writer } = open();
     const known = cmdb.machines.create({ macs: ['52:54:00:00:01:00'], hostname: 'known-1' });
     // Registered by another door before this batch: its steps ask for discovery but must not register it twice.
-    const earlier = cmdb.machines.addDiscovered('52:54:00:00:01:01', 1000);
+    const earlier = cmdb.machines.addDiscoveredMany(['52:54:00:00:01:01'], 1000)[0]!;
     const fresh = ['52:54:00:00:01:02', '52:54:00:00:01:03'];
     const detail = { firmware: 'efi', arch: 'x86_64', next: { kind: 'tftp', file: 'snponly.efi' }, userClass: ['iPXE'], relay: null, note: 'quote " and \u00e9' };
     const knownStep = (stage: string): WriteOp => ({ kind: 'boot-step', step: { stage, mac: known.macs[0]!, machineId: known.id, imageId: 'img-1', discover: true, door: 'dhcp', detail, at: seenAt } });
