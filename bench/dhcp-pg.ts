@@ -19,6 +19,9 @@ const LIVERY = 'livery (PostgreSQL)';
 const KEA = 'Kea (PostgreSQL lease backend)';
 /** The cluster's role (test/helpers/postgres.ts), owner of every database made here. */
 const USER = 'livery';
+/** SQLSTATE 55006: the database still has sessions. */
+const OBJECT_IN_USE = '55006';
+const DROP_WAIT_MS = 15_000;
 
 export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
   const pg = await startPostgres();
@@ -73,10 +76,19 @@ export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
 async function withDatabase(pg: TestPostgres, start: (db: { name: string; url: string }) => Promise<RunningServer>): Promise<RunningServer> {
   const { url } = createDatabase({ url: pg.socketUrl, password: pg.password });
   const name = new URL(url).pathname.slice(1);
-  const drop = () => {
+  // Plain DROP DATABASE (not FORCE, which this role may not use on an autovacuum worker): the
+  // server stops the database's autovacuum itself; a server's connection still closing is waited out.
+  const drop = async () => {
     const admin = new SyncPg({ url: pg.socketUrl, password: pg.password });
     try {
-      admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      for (const deadline = Date.now() + DROP_WAIT_MS; ; ) {
+        try {
+          return admin.query(`DROP DATABASE ${name}`);
+        } catch (err) {
+          if ((err as { code?: string }).code !== OBJECT_IN_USE || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     } finally {
       admin.close();
     }
@@ -85,13 +97,13 @@ async function withDatabase(pg: TestPostgres, start: (db: { name: string; url: s
   try {
     server = await start({ name, url });
   } catch (err) {
-    drop();
+    await drop();
     throw err;
   }
   return {
     stop: async () => {
       await server.stop();
-      drop();
+      await drop();
     },
   };
 }
