@@ -43,7 +43,7 @@ export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
     const versions = `${versionOf('perfdhcp', ['-v'])}; kea-dhcp4 ${versionOf('kea-dhcp4', ['-v'])}; ${versionOf('/usr/lib/postgresql/15/bin/postgres', ['--version'])}`;
     const guarantees =
       'one PostgreSQL 15 cluster (fsync on, synchronous_commit on: its defaults), Unix socket; ' +
-      'livery serve, one node: the lease (and on DISCOVER the new MAC, policy discover, and boot events) committed in its own transaction under the CMDB write lock, WAL flushed, before the OFFER/ACK leaves; ' +
+      'livery serve, one node: the lease (and on DISCOVER the new MAC, policy discover, and boot events) committed by its writer thread (the writes of exchanges that arrive together share a transaction) under the CMDB write lock, WAL flushed, before the OFFER/ACK leaves; ' +
       'Kea 2.2 single-threaded (its default), one connection: DISCOVER only reads (no lease written for an OFFER), REQUEST inserts the lease in an autocommit statement, WAL flushed before the ACK; ' +
       'kea-admin db-init pgsql schema';
     return [
