@@ -38,17 +38,22 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Kea's DHCPv4 server: memfile leases persisted to a CSV file, lease file cleanup (LFC) off. */
-export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork): Promise<RunningServer> {
+/**
+ * Kea's DHCPv4 server, single-threaded (Kea 2.2's default). Its leases go to `leaseDatabase`
+ * (Kea's "lease-database" map), by default memfile persisted to a CSV file with lease file
+ * cleanup (LFC) off.
+ */
+export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork, leaseDatabase?: Record<string, unknown>): Promise<RunningServer> {
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'kea-dhcp4.json');
+  // Mode 0600: a lease database's password is in it.
   writeFileSync(
     config,
     JSON.stringify({
       Dhcp4: {
         // UDP sockets: relayed traffic arrives unicast, no raw socket needed.
         'interfaces-config': { interfaces: [n.interface], 'dhcp-socket-type': 'udp' },
-        'lease-database': { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
+        'lease-database': leaseDatabase ?? { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
         'control-socket': { 'socket-type': 'unix', 'socket-name': join(dir, 'kea4-ctrl.sock') },
         'valid-lifetime': n.leaseSeconds,
         'renew-timer': renewal(n),
@@ -71,6 +76,7 @@ export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork): 
         loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stderr' }], severity: 'WARN' }],
       },
     }),
+    { mode: 0o600 },
   );
   return startDaemon(net, 'kea-dhcp4', ['-c', config], { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir });
 }
