@@ -95,7 +95,8 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
     // on them), and on one node at a time: the node holding the rollout role runs it.
     const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? bmcRolloutPower(cmdb, new PowerService(cmdb, config.power, new SecretBox(secretKeyPath(config.dataDir)))), logger, opts.rolloutTickMs);
     closers.push(() => rollouts.stop());
-    const heartbeat = startNodeHeartbeat(cmdb, config, url, logger, (lead) => (lead ? rollouts.start() : void rollouts.stop()));
+    // Peers fetch blobs from the node's public URL, as machines do: the listen address may be 0.0.0.0.
+    const heartbeat = startNodeHeartbeat(cmdb, config, config.http.publicUrl, logger, (lead) => (lead ? rollouts.start() : void rollouts.stop()));
     closers.push(() => heartbeat.stop());
     const blobSync = startBlobSync(cmdb, blobs, config, logger);
     closers.push(() => blobSync.stop());
