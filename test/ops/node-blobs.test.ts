@@ -10,10 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCmdbAt, type SqlCmdb } from '../../src/cmdb/index.js';
-import { resolveConfig } from '../../src/config/index.js';
-import { startLivery, type Livery } from '../../src/daemon/index.js';
-import { createLogger } from '../../src/log.js';
+import type { Livery } from '../../src/daemon/index.js';
 import { makeBundle, publishBundle, randomArtifacts, sha256 } from '../helpers/bundle.js';
+import { startPgNode } from '../helpers/pg-node.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { apiClient } from '../helpers/server.js';
 import { createDatabase } from '../helpers/test-database.js';
@@ -42,15 +41,7 @@ describe('an image published on one node becomes available on every node', () =>
 
   const start = async (name: string, dir = tempDir()): Promise<Livery> => {
     if (!dirs.includes(dir)) dirs.push(dir);
-    const config = resolveConfig({
-      dataDir: dir.path,
-      database: { url: database.url, passwordFile: pg.passwordFile },
-      node: { name, heartbeatSeconds: 1, deadAfterSeconds: 3 },
-      log: { level: 'silent' },
-      http: { listen: '127.0.0.1:0', workers: 1 },
-      tftp: { enabled: false },
-    });
-    const livery = await startLivery(config, createLogger('silent'));
+    const livery = await startPgNode(pg, database.url, name, dir.path);
     nodes.push(livery);
     return livery;
   };
