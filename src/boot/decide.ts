@@ -3,7 +3,7 @@ import { splitUserKernelArgs } from '../cmdb/kernel-args.js';
 import type { AssignmentRule } from '../cmdb/assignments.js';
 import { firstMismatch } from '../cmdb/selector.js';
 import type { Image, ImageSelector, Machine, Subnet } from '../cmdb/types.js';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { pxelinuxMacName } from '../net/mac.js';
 import { archName, type ClientFacts } from './facts.js';
@@ -24,6 +24,8 @@ export interface DecideContext {
   rules?: () => AssignmentRule[];
   /** The image a selector names; by default a CMDB query (the HTTP boot door keeps them cached). */
   resolveImage?: (selector: ImageSelector) => Image | null;
+  /** Whether this node holds every blob of an image; by default a CMDB query (the HTTP boot door keeps answers cached). */
+  imageReady?: (imageId: string) => boolean;
 }
 
 /**
@@ -110,6 +112,12 @@ export function decide(facts: ClientFacts, ctx: DecideContext): BootPlan {
           ? `no image named ${selector.name} in the catalog (a typo? livery image list shows the names)`
           : `channel ${selector.channel ?? 'stable'} of image ${selector.name} points at nothing yet`,
     );
+    return finish(plan, 'wait', config);
+  }
+  // A node boots machines only into images whose blobs it holds (the others it is fetching from a peer).
+  const node = nodeName(config);
+  if (!(ctx.imageReady ? ctx.imageReady(image.id) : cmdb.imageNodes.isReady(image.id, node))) {
+    reasons.push(`image ${image.id} (${image.name} ${image.version}) is not on node ${node} yet: its blobs are being fetched from a node that holds it`);
     return finish(plan, 'wait', config);
   }
   const channel = selector.id ? null : (selector.channel ?? 'stable');

@@ -16,7 +16,8 @@ export function secureBootUsersOf(image: Image, cmdb: Cmdb, config: Config): str
   const users: string[] = [];
   for (const machine of cmdb.machines.mayEnforceSecureBoot(config.boot.secureBoot)) {
     const facts = { mac: machine.macs[0]!, firmware: 'uefi-pxe' as const, arch: 'x86_64' as const, archCode: 7, subnetHint: null, door: 'explain' as const };
-    const plan = decide(facts, { cmdb, config, machine });
+    // Whichever node it asks, a machine boots the image once that node holds it: not this node's readiness.
+    const plan = decide(facts, { cmdb, config, machine, imageReady: () => true });
     if (plan.image?.id === image.id && plan.chain.chain === 'shim' && plan.chain.secureBoot === 'on') users.push(`machine ${machine.hostname ?? `#${machine.id}`}`);
   }
   for (const subnet of cmdb.subnets.list()) {

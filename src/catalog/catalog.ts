@@ -6,7 +6,7 @@ import { conflict } from '../cmdb/errors.js';
 import type { Actor, ChannelChange, Image, ImageArtifact } from '../cmdb/types.js';
 import type { Cmdb } from '../cmdb/index.js';
 import { checkChannel } from '../cmdb/validate.js';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import { BlobStore } from './blob-store.js';
 import { refuseDuplicate } from './duplicates.js';
 import { exportBundle, type ExportedBundle } from './export.js';
@@ -66,6 +66,8 @@ export class Catalog {
           refuseDuplicate(this.cmdb.images, manifest, identity);
           // A copy of an image keeps the id it has everywhere else; only a new image gets a new one.
           const published = this.cmdb.images.insert(identity?.id ?? randomUUID(), manifest);
+          // Every blob is on this node's disk (checked above): machines may boot it here at once.
+          this.cmdb.imageNodes.markReady(published.id, nodeName(this.config));
           this.cmdb.events.add({ type: 'image-published', imageId: published.id, detail: { name: published.name, version: published.version } });
           if (channel) this.promoteIn(published.id, channel, opts.actor);
           return published;

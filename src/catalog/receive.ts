@@ -81,7 +81,8 @@ export async function receiveBundle(
       if (entry.header.name === IDENTITY_ENTRY) throw new BundleError(IDENTITY_ENTRY, `must directly follow ${MANIFEST_ENTRY}, once`);
       const artifact = checkArtifactEntry(entry.header, expected, seen, limits.maxArtifactBytes);
       seen.add(artifact.name);
-      await storeArtifact(entry, artifact, blobs, ledger);
+      // tar-stream yields each entry's bytes as Buffers.
+      await storeArtifact(entry as AsyncIterable<Buffer>, artifact, blobs, ledger);
     }
     await feeding;
     if (!manifest) throw new BundleError(null, `is empty; ${MANIFEST_ENTRY} must be its first entry`);
@@ -133,8 +134,9 @@ async function readSmall(entry: Entry, max: number): Promise<Buffer> {
 /**
  * Hashes one artifact while writing it to a temp file, then links it into the store. A blob
  * the store already holds is only hashed (the bytes must still match), never written twice.
+ * `bytes` is a bundle's tar entry, or a blob as a peer node serves it (sync.ts).
  */
-async function storeArtifact(entry: Entry, artifact: ManifestArtifact, blobs: BlobStore, ledger: ReceiveLedger): Promise<void> {
+export async function storeArtifact(bytes: AsyncIterable<Uint8Array>, artifact: ManifestArtifact, blobs: BlobStore, ledger: ReceiveLedger): Promise<void> {
   blobs.claim(artifact.sha256);
   ledger.claimed.push(artifact.sha256);
   const hash = createHash('sha256');
@@ -143,11 +145,10 @@ async function storeArtifact(entry: Entry, artifact: ManifestArtifact, blobs: Bl
   try {
     const file = temp ? await open(temp, 'wx') : null;
     try {
-      for await (const chunk of entry) {
-        const bytes = chunk as Buffer;
-        hash.update(bytes);
-        size += bytes.length;
-        if (file) await writeAll(file, bytes);
+      for await (const chunk of bytes) {
+        hash.update(chunk);
+        size += chunk.length;
+        if (file) await writeAll(file, chunk);
       }
       await file?.sync();
     } finally {
@@ -165,7 +166,7 @@ async function storeArtifact(entry: Entry, artifact: ManifestArtifact, blobs: Bl
   }
 }
 
-async function writeAll(file: FileHandle, bytes: Buffer): Promise<void> {
+async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.length; ) {
     const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
     offset += bytesWritten;

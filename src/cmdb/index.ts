@@ -14,3 +14,4 @@ export { Writer } from './writer.js';
 export { ROLES } from './tokens.js';
 export type * from './types.js';
 export type { NodeBeat, NodeRecord } from './nodes.js';
+export type { ImageHolder } from './image-nodes.js';

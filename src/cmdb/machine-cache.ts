@@ -1,6 +1,6 @@
 import type { AssignmentRule } from './assignments.js';
 import { discoveredMachine } from './machine-rows.js';
-import type { AssignmentStore, BatchOutcome, ImageStore, MachineStore, SubnetStore } from './store.js';
+import type { AssignmentStore, BatchOutcome, ImageNodeStore, ImageStore, MachineStore, SubnetStore } from './store.js';
 import type { Image, ImageSelector, Machine, Subnet } from './types.js';
 
 /** Machines kept at most; past it the cache starts over (a fleet this size is one clear a while). */
@@ -36,11 +36,12 @@ export class MachineCache {
   private rulesCached: AssignmentRule[] | null = null;
   private readonly subnetByAddress = new Map<number, Subnet | null>();
   private readonly imageBySelector = new Map<string, Image | null>();
+  private readonly readyByImage = new Map<string, boolean | null>();
 
   constructor(
     private readonly machines: MachineStore,
     private readonly assignments?: AssignmentStore,
-    private readonly catalog?: { subnets: SubnetStore; images: ImageStore },
+    private readonly catalog?: { subnets: SubnetStore; images: ImageStore; imageNodes: ImageNodeStore },
     private readonly checkIntervalMs = CHECK_INTERVAL_MS,
   ) {}
 
@@ -55,6 +56,12 @@ export class MachineCache {
     this.fresh();
     const key = `${selector.id ?? ''}\n${selector.name ?? ''}\n${selector.channel ?? 'stable'}`;
     return kept(this.imageBySelector, key, () => this.catalog?.images.resolve(selector) ?? null);
+  }
+
+  /** Whether `node` holds the image (decide()'s imageReady); its rows move the same counter (migration 15). */
+  imageReady(imageId: string, node: string): boolean {
+    this.fresh();
+    return kept(this.readyByImage, `${imageId}\n${node}`, () => this.catalog?.imageNodes.isReady(imageId, node) ?? false) === true;
   }
 
   /** The assignment rules, in the order decide() tries them; their changes move the same counter (migration 5). */
@@ -98,6 +105,7 @@ export class MachineCache {
       this.byMac.clear();
       this.subnetByAddress.clear();
       this.imageBySelector.clear();
+      this.readyByImage.clear();
       this.rulesCached = null;
       this.version = version;
     }

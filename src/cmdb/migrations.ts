@@ -383,4 +383,20 @@ export const MIGRATIONS: readonly string[] = [
   -- A role one node at a time plays (the rollout engine), held until expires_at and renewed by its heartbeat.
   CREATE TABLE node_roles (role TEXT PRIMARY KEY, node TEXT NOT NULL, expires_at INTEGER NOT NULL);
   `,
+  /*
+   * 15: which node holds every blob of which image (issue #28): a node boots machines only into
+   * images it holds, and fetches the others' blobs from a peer that holds them. No key to nodes:
+   * a node may publish before its first heartbeat row. Rows move the boot decision's counter.
+   */ `
+  CREATE TABLE image_nodes (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    ready_at INTEGER NOT NULL,
+    PRIMARY KEY (image_id, node)
+  );
+  CREATE TRIGGER image_nodes_added AFTER INSERT ON image_nodes
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  CREATE TRIGGER image_nodes_deleted AFTER DELETE ON image_nodes
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
+  `,
 ];

@@ -9,6 +9,7 @@ import { SqlImageStore } from './images.js';
 import { SqlLeaseStore } from './leases.js';
 import { SqlMachineStore } from './machines.js';
 import { SqlNodeStore } from './nodes.js';
+import { SqlImageNodeStore } from './image-nodes.js';
 import { SqlRolloutStore } from './rollouts.js';
 import { SqlSessionStore } from './sessions.js';
 import type { SqlDb } from './sql.js';
@@ -25,6 +26,7 @@ import type {
   LeaseStore,
   MachineStore,
   NodeStore,
+  ImageNodeStore,
   RolloutStore,
   SessionStore,
   SubnetStore,
@@ -54,6 +56,7 @@ export abstract class SqlCmdb implements Cmdb {
   readonly fleet: FleetView;
   readonly facts: FactStore;
   readonly nodes: NodeStore;
+  readonly imageNodes: ImageNodeStore;
 
   constructor(
     private readonly sql: SqlDb,
@@ -74,6 +77,7 @@ export abstract class SqlCmdb implements Cmdb {
     this.fleet = new SqlFleetView(sql);
     this.facts = new SqlFactStore(sql);
     this.nodes = new SqlNodeStore(sql);
+    this.imageNodes = new SqlImageNodeStore(sql);
   }
 
   abstract tx<T>(fn: () => T): T;

@@ -49,6 +49,7 @@ import type { ConsoleSession } from './sessions.js';
 import type { FleetFilter } from './fleet.js';
 import type { BootFacts } from './facts.js';
 import type { NodeBeat, NodeRecord } from './nodes.js';
+import type { ImageHolder } from './image-nodes.js';
 import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 
 /** The CMDB (as matchbox's storage.Store): its stores, and the transactions that span them. */
@@ -67,6 +68,8 @@ export interface Cmdb {
   readonly fleet: FleetView;
   readonly facts: FactStore;
   readonly nodes: NodeStore;
+  /** Which node holds every blob of which image. */
+  readonly imageNodes: ImageNodeStore;
 
   /** Runs fn in one write transaction: all of it lands, or none of it. */
   tx<T>(fn: () => T): T;
@@ -141,6 +144,16 @@ export interface NodeStore {
   lead(role: string, name: string, ttlMs: number, now?: number, force?: boolean): boolean;
   leaderOf(role: string, now?: number): string | null;
   resign(role: string, name: string): void;
+}
+
+export interface ImageNodeStore {
+  /** Records that a node holds every blob of the image; in a write transaction. */
+  markReady(imageId: string, node: string, now?: number): void;
+  isReady(imageId: string, node: string): boolean;
+  readyOn(imageId: string): string[];
+  notReadyOn(node: string): string[];
+  /** Other nodes alive since `aliveSince` (ms) holding the image: where its blobs can be fetched. */
+  holders(imageId: string, self: string, aliveSince: number): ImageHolder[];
 }
 
 export interface SubnetStore {

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type ClientFacts } from '../boot/index.js';
 import { MachineCache, type BatchWriter, type Cmdb } from '../cmdb/index.js';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import { startDhcpServer, type DhcpBootPath } from '../dhcp/index.js';
 import type { Logger } from '../log.js';
 
@@ -34,15 +34,18 @@ export async function startDhcpDoor(ctx: DhcpDoorContext): Promise<{ close(): Pr
  * and the machines a batch registered are taken into the cache with its commit.
  */
 function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
-  const machines = new MachineCache(cmdb.machines, cmdb.assignments);
+  // Given the CMDB's image stores too, so which images this node holds is kept with the machines.
+  const machines = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
   const rules = () => machines.rules();
+  const node = nodeName(config);
+  const imageReady = (imageId: string) => machines.imageReady(imageId, node);
   return {
     machine: (mac) => machines.byCanonicalMac(mac),
     plan: (client, { machine, subnetContaining }) => {
       const { firmware, arch } = classifyDhcpClient(client);
       const facts: ClientFacts = { mac: client.mac, firmware, arch, archCode: client.archCode, subnetHint: client.subnetHint, door: 'dhcp' };
       // A literal of one shape, not a spread: this runs twice per exchange.
-      return decide(facts, { cmdb, config, subnetContaining, machine, rules });
+      return decide(facts, { cmdb, config, subnetContaining, machine, rules, imageReady });
     },
     step: bootStep,
     subnets: () => cmdb.subnets.list(),

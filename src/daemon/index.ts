@@ -6,7 +6,7 @@ import { sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { BlobStore } from '../catalog/blob-store.js';
 import { Catalog } from '../catalog/index.js';
 import { removeCrashDebris } from '../catalog/gc.js';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import { openCmdbAt, type Cmdb, type SqlCmdb } from '../cmdb/index.js';
 import { ensureSecretKey, SecretBox, secretKeyPath } from '../cmdb/secret-box.js';
 import { buildHttpApp } from '../http/app.js';
@@ -21,6 +21,7 @@ import { startTftpDoor } from './tftp-door.js';
 import { lockDataDir } from './data-lock.js';
 import { cmdbTarget } from './database.js';
 import { startNodeHeartbeat } from './node-heartbeat.js';
+import { markImagesHeldHere, startBlobSync } from './blob-sync.js';
 import { startDiscoveredExpiry } from './expire-discovered.js';
 
 export { DataDirLockedError } from './data-lock.js';
@@ -70,8 +71,11 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
   try {
     const bootstrapToken = ensureAdminToken(cmdb, config.dataDir);
     checkSecretKey(cmdb, config.dataDir, logger);
-    const debris = await removeCrashDebris(cmdb, new BlobStore(join(config.dataDir, 'blobs')));
+    const blobs = new BlobStore(join(config.dataDir, 'blobs'));
+    const debris = await removeCrashDebris(cmdb, blobs);
     if (debris.blobs + debris.tempFiles > 0) logger.info(debris, 'removed what publishes cut off by a crash left in the blob store');
+    // Before the boot door opens, so images whose blobs are here boot at once.
+    await markImagesHeldHere(cmdb, blobs, nodeName(config), logger);
     const templates = new TemplateStore(config.boot.templatesDir, logger, sampleTemplateData(config));
     const http = await serveHttp({
       config,
@@ -91,8 +95,11 @@ export async function startLivery(config: Config, logger: Logger, opts: StartOpt
     // on them), and on one node at a time: the node holding the rollout role runs it.
     const rollouts = new RolloutEngine(cmdb, new Catalog(cmdb, config), opts.power ?? bmcRolloutPower(cmdb, new PowerService(cmdb, config.power, new SecretBox(secretKeyPath(config.dataDir)))), logger, opts.rolloutTickMs);
     closers.push(() => rollouts.stop());
-    const heartbeat = startNodeHeartbeat(cmdb, config, url, logger, (lead) => (lead ? rollouts.start() : void rollouts.stop()));
+    // Peers fetch blobs from the node's public URL, as machines do: the listen address may be 0.0.0.0.
+    const heartbeat = startNodeHeartbeat(cmdb, config, config.http.publicUrl, logger, (lead) => (lead ? rollouts.start() : void rollouts.stop()));
     closers.push(() => heartbeat.stop());
+    const blobSync = startBlobSync(cmdb, blobs, config, logger);
+    closers.push(() => blobSync.stop());
     return { cmdb, url, bootstrapToken, templates, tftpPort: tftp?.port ?? null, close };
   } catch (err) {
     await close();

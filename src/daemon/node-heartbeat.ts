@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Cmdb } from '../cmdb/index.js';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { liveryVersion } from '../version.js';
 
@@ -13,8 +13,6 @@ export interface NodeHeartbeat {
   stop(): void;
 }
 
-/** This node's name: node.name, else the host's. */
-export const nodeName = (config: Config) => config.node.name || hostname();
 
 /**
  * Records this node in the CMDB now and every node.heartbeatSeconds, and keeps or takes the

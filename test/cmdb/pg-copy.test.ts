@@ -39,6 +39,7 @@ describe('livery db copy: a SQLite CMDB moved to PostgreSQL, row for row', () =>
     const lan = c.subnets.create({ name: 'lan', cidr: '10.7.0.0/24', gateway: '10.7.0.1', pools: [{ start: '10.7.0.100', end: '10.7.0.150' }] });
     c.images.insert(IMAGE, manifestFor('web', 'v1', randomArtifacts({ rootfs: 1024 })));
     c.images.promote(IMAGE, 'stable', 'test');
+    c.tx(() => c.imageNodes.markReady(IMAGE, 'node-a'));
     for (let i = 0; i < 300; i++) {
       c.change('test', 'machine.create', `n${i}`, () =>
         c.machines.create({ macs: [`02:00:00:07:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`], hostname: `n${i}`, labels: { rack: `r${i % 4}` }, image: { name: 'web' } }),
@@ -62,6 +63,7 @@ describe('livery db copy: a SQLite CMDB moved to PostgreSQL, row for row', () =>
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^machines +300 /m);
     expect(r.stdout).toMatch(/^machine_macs +300 /m);
+    expect(r.stdout).toMatch(/^image_nodes +1 /m);
     const c = openCmdbAt({ engine: 'postgres', ...target });
     try {
       expect(view(c)).toEqual(before);

@@ -4,9 +4,8 @@
  * event stream, and a node name another live node holds is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/index.js';
-import { startLivery, type Livery } from '../../src/daemon/index.js';
-import { createLogger } from '../../src/log.js';
+import type { Livery } from '../../src/daemon/index.js';
+import { startPgNode } from '../helpers/pg-node.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { apiClient } from '../helpers/server.js';
 import { createDatabase } from '../helpers/test-database.js';
@@ -29,15 +28,7 @@ describe('several livery nodes on one PostgreSQL CMDB', () => {
   const start = async (name: string): Promise<Livery> => {
     const dir = tempDir();
     dirs.push(dir);
-    const config = resolveConfig({
-      dataDir: dir.path,
-      database: { url: database.url, passwordFile: pg.passwordFile },
-      node: { name, heartbeatSeconds: 1, deadAfterSeconds: 3 },
-      log: { level: 'silent' },
-      http: { listen: '127.0.0.1:0', workers: 1 },
-      tftp: { enabled: false },
-    });
-    const livery = await startLivery(config, createLogger('silent'));
+    const livery = await startPgNode(pg, database.url, name, dir.path);
     nodes.push(livery);
     return livery;
   };

@@ -29,6 +29,7 @@ const TABLES: [table: string, order: string][] = [
   ['rollout_machines', 'rollout_id, machine_id'],
   ['nodes', 'name'],
   ['node_roles', 'role'],
+  ['image_nodes', 'image_id, node'],
 ];
 /** Tables whose ids come from a sequence on PostgreSQL: it must go on after the copied ids. */
 const IDENTITY = ['subnets', 'channel_history', 'machines', 'machine_facts', 'assignments', 'audit_log', 'events', 'rollouts'];

@@ -274,7 +274,18 @@ const V2 = `
   CREATE TABLE node_roles (role TEXT PRIMARY KEY, node TEXT NOT NULL, expires_at BIGINT NOT NULL);
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2];
+/** SQLite's 15: which node holds every blob of which image. */
+const V3 = `
+  CREATE TABLE image_nodes (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    ready_at BIGINT NOT NULL,
+    PRIMARY KEY (image_id, node)
+  );
+  CREATE TRIGGER image_nodes_counted AFTER INSERT OR DELETE ON image_nodes FOR EACH STATEMENT EXECUTE FUNCTION livery_count_change('machines');
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /** The SQLite schema version (migrations.ts) each PostgreSQL version holds the same tables as. */
-export const SQLITE_VERSION_OF: readonly number[] = [13, 14];
+export const SQLITE_VERSION_OF: readonly number[] = [13, 14, 15];

@@ -5,6 +5,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { MachineCache } from '../../cmdb/index.js';
 import { BootStepBatch, bootStep, decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, renderScript } from '../../boot/index.js';
 import type { ImageSelector } from '../../cmdb/types.js';
+import { nodeName } from '../../config/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
@@ -25,6 +26,7 @@ import { body, errors, OPEN } from '../openapi.js';
  */
 export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
   const { cmdb, config, templates, machineDoor } = ctx;
+  const node = nodeName(config);
   const cache = new MachineCache(cmdb.machines, cmdb.assignments, cmdb, 0);
   const steps = new BootStepBatch(cmdb);
   const decideContext = {
@@ -33,6 +35,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     subnetContaining: (ip: number) => cache.subnetContaining(ip),
     rules: () => cache.rules(),
     resolveImage: (selector: ImageSelector) => cache.resolveImage(selector),
+    imageReady: (imageId: string) => cache.imageReady(imageId, node),
   };
   const ipxe = 'text/plain; charset=utf-8';
   const open = (operationId: string, summary: string) => ({ tags: ['boot'], operationId, summary, security: OPEN });
