@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
-import { openCmdbAt, type CmdbTarget, type SqlCmdb, type SqliteCmdb } from '../../src/cmdb/index.js';
-import { SyncPg } from '../../src/cmdb/postgres/sync-pg.js';
+import { openCmdbAt, type CmdbTarget, type SqlCmdb } from '../../src/cmdb/index.js';
 import { dumpTables } from './db-snapshot.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 import { createDatabase } from './test-database.js';
@@ -20,13 +19,12 @@ export interface EngineRig {
   dump(): Record<string, unknown[]>;
 }
 
-function dumpPostgres(target: { url: string; password?: string }): Record<string, unknown[]> {
-  const client = new SyncPg({ url: target.url, password: target.password });
+function dump(target: CmdbTarget): Record<string, unknown[]> {
+  const c = openCmdbAt(target);
   try {
-    const tables = client.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").rows;
-    return Object.fromEntries(tables.map(({ name }) => [name, client.query(`SELECT * FROM "${name}" ORDER BY ctid`).rows]));
+    return dumpTables(c);
   } finally {
-    client.close();
+    c.close();
   }
 }
 
@@ -50,25 +48,17 @@ export function describeEngines(title: string, body: (rig: () => EngineRig) => v
         const dir = tempDir();
         cleanup = dir.cleanup;
         const target: CmdbTarget = { engine: 'sqlite', path: join(dir.path, 'livery.db') };
-        const opened: SqlCmdb[] = [];
         current = {
           engine,
           target,
-          open: () => opened[opened.push(openCmdbAt(target)) - 1]!,
-          dump: () => {
-            const c = openCmdbAt(target) as SqliteCmdb;
-            try {
-              return dumpTables(c.db);
-            } finally {
-              c.close();
-            }
-          },
+          open: () => openCmdbAt(target),
+          dump: () => dump(target),
         };
       } else {
         const db = createDatabase(pg!);
         const target: CmdbTarget = { engine: 'postgres', ...db };
         cleanup = () => {};
-        current = { engine, target, open: () => openCmdbAt(target), dump: () => dumpPostgres(db) };
+        current = { engine, target, open: () => openCmdbAt(target), dump: () => dump(target) };
       }
     });
     afterEach(() => cleanup());

@@ -16,6 +16,9 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** The secret part of an API token, lvy_<12 hex id>_<secret>: the secret itself may hold '_'. */
+export const tokenSecret = (token: string) => token.slice('lvy_'.length + 13);
+
 /** fetch against a livery at `url`, with `token` (or another, or `token: null` for none), `json` as the body. */
 export function apiClient(url: string, token: string): TestServer['api'] {
   return (path, init = {}) => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCmdb, type Cmdb } from '../../src/cmdb/index.js';
 import { TOKEN_CHECK_INTERVAL_MS } from '../../src/cmdb/tokens.js';
 import { databasePath } from '../../src/daemon/paths.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, tokenSecret, type TestServer } from '../helpers/server.js';
 
 /**
  * Tokens are verified against a copy each process keeps (hashes and records, never a secret):
@@ -59,7 +59,7 @@ describe('token revocation', () => {
   it('keeps hashes and records in memory, never a secret', async () => {
     const { token } = await newToken('kept');
     expect(await status(token)).toBe(200);
-    const secret = token.split('_')[2]!;
+    const secret = tokenSecret(token);
     const kept = (s.livery.cmdb.tokens as unknown as { known: Map<string, unknown> }).known;
     expect(kept.size).toBeGreaterThan(0);
     const dump = JSON.stringify([...kept.values()], (_k, v: unknown) => (v && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('hex') : v));
