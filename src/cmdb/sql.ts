@@ -21,8 +21,11 @@ export interface SqlDb {
   changeCount(counter: ChangeCounter): number;
 }
 
-/** The change counters (triggers keep them): machines and what their boot decisions read, and API tokens. */
-export type ChangeCounter = 'machines' | 'tokens';
+/**
+ * The change counters (triggers keep them): machines and what their boot decisions read, API
+ * tokens, and MACs registered (what turns an unknown MAC into a machine).
+ */
+export type ChangeCounter = 'machines' | 'tokens' | 'macs';
 
 /** The type a bound value is read as. */
 export type SqlType = 'int' | 'text' | 'nocase' | 'bool' | 'json';

@@ -98,6 +98,8 @@ export interface Cmdb {
 export interface MachineStore {
   /** Moves whenever an existing machine or assignment rule changes, in any process: see MachineCache. */
   changeCount(): number;
+  /** Moves whenever a MAC is registered, in any process: see MachineCache. */
+  registeredCount(): number;
   /** By MAC (any spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:` ref. */
   find(ref: string | number): Machine | null;
   findByMac(text: string): Machine | null;
