@@ -15,6 +15,7 @@ export default defineConfig({
       'test/boot/http.test.ts',
       'test/catalog/publish.test.ts',
       'test/http/api.test.ts',
+      'test/dhcp/crash.test.ts',
     ],
     globalSetup: ['test/helpers/postgres-run.ts'],
   },

@@ -31,6 +31,9 @@ export class LeaseBooks {
   private books = new Map<number, SubnetBook>();
   private version = '';
   private checkedAt = 0;
+  /** Set by reload() until a refresh has read the lease table back (the database may be down meanwhile). */
+  private stale = false;
+  private onReloaded: () => void = () => {};
 
   constructor(
     private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn'>,
@@ -42,6 +45,7 @@ export class LeaseBooks {
   /** Picks up subnet edits made through the API (checked at most once a second). */
   refresh(force = false): void {
     const now = Date.now();
+    force ||= this.stale;
     if (!force && now - this.checkedAt < 1000) return;
     this.checkedAt = now;
     const subnets = this.source.subnets();
@@ -54,12 +58,27 @@ export class LeaseBooks {
       next.set(subnet.id, old && old.subnet.updatedAt === subnet.updatedAt ? old : this.load(subnet));
     }
     this.books = next;
+    if (this.stale) {
+      this.onReloaded();
+      this.stale = false;
+    }
   }
 
-  /** Rebuilds the books from the lease table (after a failed commit, memory may be ahead of disk). */
+  /**
+   * Rebuilds the books from the lease table (after a failed commit, memory may be ahead of
+   * disk). When that read fails (the database is down) it throws, and every refresh from then
+   * on tries again until one has read the books back.
+   */
   reload(): void {
     this.books.clear();
+    this.version = '';
+    this.stale = true;
     this.refresh(true);
+  }
+
+  /** Calls `fn` after each reload has read the books back: what was counted from them is counted again. */
+  whenReloaded(fn: () => void): void {
+    this.onReloaded = fn;
   }
 
   all(): Iterable<SubnetBook> {

@@ -1,6 +1,7 @@
 import type { WriteOp } from '../cmdb/index.js';
 import type { Logger } from '../log.js';
 import type { DatagramSocket } from '../net/datagram.js';
+import type { CmdbOutage } from './cmdb-outage.js';
 import type { DhcpBootPath } from './contract.js';
 import type { DhcpMetrics } from './metrics.js';
 import type { Peer } from './reply-address.js';
@@ -28,6 +29,7 @@ export class Outbox {
     private readonly commit: DhcpBootPath['commit'],
     private readonly metrics: DhcpMetrics,
     private readonly logger: Logger,
+    private readonly outage: CmdbOutage,
     /** After a failed commit: memory may be ahead of the disk, so what was held is read back. */
     private readonly onCommitFailed: () => void,
   ) {}
@@ -70,11 +72,12 @@ export class Outbox {
     const sent = this.commit(writes).then(
       () => {
         stop();
+        this.outage.ok();
         acks.forEach(({ out }) => this.transmit(out));
       },
       (err: unknown) => {
         stop();
-        this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
+        if (!this.outage.failed(err)) this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
         this.onCommitFailed();
         for (let i = 0; i < acks.length; i++) this.drop('commit-failed');
       },
