@@ -1,4 +1,4 @@
-import type { SqlDb } from './sql.js';
+import type { SqlDb, SqlStatement } from './sql.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import { iso } from './util.js';
 
@@ -49,6 +49,7 @@ const toLease = (r: LeaseRow): Lease => ({
 export class SqlLeaseStore {
   private readonly upsertStmt;
   private readonly dropOthersStmt;
+  private many: { upsert: SqlStatement; dropOthers: SqlStatement } | null = null;
   private readonly byMacStmt;
   private readonly byIpStmt;
   private readonly activeStmt;
@@ -72,6 +73,43 @@ export class SqlLeaseStore {
     // Positional: binding by name costs a property lookup per column, once per DHCP exchange.
     this.upsertStmt.run(ip, lease.mac, lease.subnetId, lease.state, lease.expiresAt, lease.clientId, lease.hostname, now);
     this.dropOthersStmt.run(lease.mac, lease.subnetId, ip);
+  }
+
+  putMany(leases: readonly { lease: Lease; now: number }[]): void {
+    if (!this.db.dialect.roundTrips || leases.length === 1) {
+      for (const { lease, now } of leases) this.put(lease, now);
+      return;
+    }
+    const many = (this.many ??= this.prepareMany());
+    const rows = leases.map(({ lease: l, now }) => [parseIpv4(l.ip)!, l.mac, l.subnetId, l.state, l.expiresAt, l.clientId, l.hostname, now] as const);
+    many.upsert.run(JSON.stringify(rows));
+    const d = this.db.dialect;
+    many.dropOthers.run(
+      d.list(rows.map((r) => r[1])),
+      d.list(rows.map((r) => `${r[1]} ${r[2]}`)),
+      d.list(rows.map((r) => `${r[1]} ${r[2]} ${r[0]}`)),
+    );
+  }
+
+  /** putMany()'s statements: the upsert, then the rows each written MAC held elsewhere in its subnet. */
+  private prepareMany(): { upsert: SqlStatement; dropOthers: SqlStatement } {
+    const d = this.db.dialect;
+    return {
+      upsert: this.db.prepare(
+        `INSERT INTO leases (ip, mac, subnet_id, state, expires_at, client_id, hostname, updated_at)
+         SELECT ${d.tupleAt(0, 'int')}, ${d.tupleAt(1, 'text')}, ${d.tupleAt(2, 'int')}, ${d.tupleAt(3, 'text')}, ${d.tupleAt(4, 'int')},
+           ${d.tupleAt(5, 'text')}, ${d.tupleAt(6, 'text')}, ${d.tupleAt(7, 'int')}
+         FROM ${d.tuples('?')}
+         ON CONFLICT (ip) DO UPDATE SET mac=excluded.mac, subnet_id=excluded.subnet_id, state=excluded.state,
+           expires_at=excluded.expires_at, client_id=excluded.client_id, hostname=excluded.hostname, updated_at=excluded.updated_at`,
+      ),
+      // Keys as text, so that the MAC index finds the candidates through plain IN lists.
+      dropOthers: this.db.prepare(
+        `DELETE FROM leases WHERE mac IN ${d.listRows('text')}
+           AND (mac || ' ' || subnet_id) IN ${d.listRows('text')}
+           AND (mac || ' ' || subnet_id || ' ' || ip) NOT IN ${d.listRows('text')}`,
+      ),
+    };
   }
 
   /** The MAC's most recent lease row in a subnet, whatever its state (to hand the same address back). */

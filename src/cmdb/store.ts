@@ -171,6 +171,8 @@ export interface SubnetStore {
 
 export interface LeaseStore {
   put(lease: Lease, now?: number): void;
+  /** put() for many leases in a few statements; no two may share an address, nor a MAC within a subnet. */
+  putMany(leases: readonly { lease: Lease; now: number }[]): void;
   forMac(mac: string, subnetId: number): Lease | null;
   get(ip: string): Lease | null;
   activeFor(mac: string, now?: number): Lease | null;

@@ -25,10 +25,35 @@ export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): BatchOutcome {
   const now = Date.now();
   return cmdb.tx(() => {
     const discovered = applyBootWrites(cmdb, batch, now);
-    for (const op of batch.leases) {
-      if (op.kind === 'lease') cmdb.leases.put(op.lease, op.now);
-      else cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+    const puts = setWise(batch.leases);
+    if (puts) cmdb.leases.putMany(puts);
+    else {
+      for (const op of batch.leases) {
+        if (op.kind === 'lease') cmdb.leases.put(op.lease, op.now);
+        else cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+      }
     }
     return { discovered, changeCount: cmdb.machines.changeCount() };
   });
+}
+
+/**
+ * The batch's lease writes, when one putMany() does what putting them in order does: only
+ * puts, no address twice and no MAC twice within a subnet (the DHCP server's batches, but for
+ * a client that went through two exchanges in one). Else null: they are written one by one.
+ * On PostgreSQL each statement is a round trip: a batch then costs two, not two per lease.
+ */
+function setWise(ops: readonly LeaseOp[]): Extract<LeaseOp, { kind: 'lease' }>[] | null {
+  const ips = new Set<string>();
+  const macs = new Set<string>();
+  const puts: Extract<LeaseOp, { kind: 'lease' }>[] = [];
+  for (const op of ops) {
+    if (op.kind !== 'lease') return null;
+    const mac = `${op.lease.mac} ${op.lease.subnetId}`;
+    if (ips.has(op.lease.ip) || macs.has(mac)) return null;
+    ips.add(op.lease.ip);
+    macs.add(mac);
+    puts.push(op);
+  }
+  return puts;
 }
