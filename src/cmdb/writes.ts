@@ -1,4 +1,5 @@
 import { applyBootWrites, BootWriteCollector, type BootWrites } from './boot-steps.js';
+import type { StoredLease } from './leases.js';
 import type { BatchOutcome, Cmdb, WriteOp } from './store.js';
 
 type LeaseOp = Extract<WriteOp, { kind: 'lease' | 'lease-state' }>;
@@ -25,21 +26,24 @@ export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): BatchOutcome {
   const now = Date.now();
   return cmdb.tx(() => {
     const discovered = applyBootWrites(cmdb, batch, now);
-    const puts = setWise(batch.leases);
-    if (puts) cmdb.leases.putMany(puts);
-    else {
+    const refused: StoredLease[] = [];
+    const claims = setWise(batch.leases);
+    if (claims) {
+      const taken = cmdb.leases.claimMany(claims.map(({ lease, now, reserved }) => ({ lease, now, force: reserved === true })));
+      for (const ip of taken) refused.push(cmdb.leases.stored(ip)!);
+    } else {
       for (const op of batch.leases) {
-        if (op.kind === 'lease') cmdb.leases.put(op.lease, op.now);
-        else cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+        if (op.kind === 'lease-state') cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+        else if (!cmdb.leases.claim(op.lease, op.now, op.reserved === true)) refused.push(cmdb.leases.stored(op.lease.ip)!);
       }
     }
-    return { discovered, changeCount: cmdb.machines.changeCount() };
+    return { discovered, changeCount: cmdb.machines.changeCount(), refused };
   });
 }
 
 /**
- * The batch's lease writes, when one putMany() does what putting them in order does: only
- * puts, no address twice and no MAC twice within a subnet (the DHCP server's batches, but for
+ * The batch's lease claims, when one claimMany() does what claiming them in order does: only
+ * claims, no address twice and no MAC twice within a subnet (the DHCP server's batches, but for
  * a client that went through two exchanges in one). Else null: they are written one by one.
  * On PostgreSQL each statement is a round trip: a batch then costs two, not two per lease.
  */
