@@ -8,46 +8,27 @@
  * rig (startStormRig).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
-import { stormMac } from '../src/lab/storm/identity.js';
 import type { StormReport } from '../src/lab/storm/report.js';
-import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
 import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
-import { createTestNet, type TestNet } from '../test/helpers/netns.js';
+import { createTestNet, hostIn, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
 import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
-
-const STORM = resolve(import.meta.dirname, '../dist/lab/storm/main.js');
-const SERVER = '10.150.0.1';
-// Leases come from the upper half of the /16; the client namespace treats all of it as its own
-// (a local route, "AnyIP"), so each virtual machine talks TFTP and HTTP from its leased address.
-const POOL = { cidr: '10.150.128.0/17', start: '10.150.128.1', end: '10.150.255.254' };
-/** livery's default BIOS loader: the simulator checks the TFTP transfer against its size. */
-const LOADER = '/usr/lib/ipxe/undionly.kpxe';
-const IMAGE = 'storm';
-const MB = 1024 * 1024;
+import { LOADER, MB, POOL, publishStormImage, registerRack, runIn, runStormIn, SERVER, STORM, type ArtifactSizes, type StormArgs } from './storm-rack.js';
 
 export interface StormSetup {
   /** Machines registered in the CMDB (the storms may use fewer). */
   machines: number;
-  sizes: { kernel: number; initrd: number; rootfs: number };
+  sizes: ArtifactSizes;
   /** Random loss on both ends of the link, in percent of packets. */
   lossPercent?: number;
   /** livery's power.timeoutMs (one BMC request), when not its default. */
   powerTimeoutMs?: number;
-}
-
-export interface StormArgs {
-  clients: number;
-  concurrency?: number;
-  deadlineS: number;
-  /** The image the machines must end with (default: the one published). */
-  expectImageId?: string;
 }
 
 export interface StormRig {
@@ -82,7 +63,13 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
     net.exec(net.client, 'ip', ['route', 'add', 'local', POOL.cidr, 'dev', 'lo']);
     const loss = setup.lossPercent ? dropRandomly(net, setup.lossPercent) : 'none';
     const dataDir = join(dir, 'var');
-    registerRack(dataDir, setup.machines);
+    const rack = openCmdb(databasePath(dataDir));
+    let token: string;
+    try {
+      token = registerRack(rack, setup.machines);
+    } finally {
+      rack.close();
+    }
     livery = await startLiveryInNs(net, dir, {
       dataDir,
       http: { listen: `${SERVER}:8080`, workers: 0 },
@@ -93,9 +80,9 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       ...(setup.powerTimeoutMs ? { power: { timeoutMs: setup.powerTimeoutMs } } : {}),
     });
     const { output } = livery;
-    const { manifest, imageId } = await publish(net, dir, dataDir, setup.sizes);
-    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-    const cli = async <T>(args: string[]) => JSON.parse(await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
+    const server = hostIn(net, net.server);
+    const image = await publishStormImage(server, `http://${SERVER}:8080`, token, dir, setup.sizes);
+    const cli = async <T>(args: string[]) => JSON.parse(await runIn(server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
     const simulate = async (args: string[], deadlineS: number, ready: string) => {
       const child = net.spawn(net.client, process.execPath, [STORM, '--server', SERVER, '--loader-path', LOADER, '--deadline-s', String(deadlineS), ...args]);
       let out = '';
@@ -119,52 +106,19 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       }
       return { report, log: () => err, stop: () => child.kill('SIGTERM') };
     };
-    const artifacts = manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]);
     return {
-      imageId,
+      imageId: image.imageId,
       dataDir,
       loss,
       close,
       serverLog: output,
       rollout: (args) => rolloutStorm({ net, dir, sizes: setup.sizes, cli, simulate }, args),
-      storm: async (args) => {
-        const out = await runInNs(
-          net,
-          net.client,
-          [STORM, '--server', SERVER, '--clients', String(args.clients), '--image-id', args.expectImageId ?? imageId, ...artifacts, '--loader-path', LOADER,
-            '--deadline-s', String(args.deadlineS), ...(args.concurrency ? ['--concurrency', String(args.concurrency)] : [])],
-          (args.deadlineS + 30) * 1000,
-        );
-        return JSON.parse(out) as StormReport;
-      },
+      storm: (args) => runStormIn(hostIn(net, net.client), [SERVER], image, args),
     };
   } catch (err) {
     await close();
     throw err;
   }
-}
-
-/** The subnet and the machines, written before livery starts (it builds its pools from them). */
-function registerRack(dataDir: string, machines: number): void {
-  const cmdb = openCmdb(databasePath(dataDir));
-  try {
-    cmdb.subnets.create({ name: 'rack', cidr: '10.150.0.0/16', gateway: SERVER, dns: [SERVER], pools: [{ start: POOL.start, end: POOL.end }], policy: 'discover' });
-    cmdb.tx(() => {
-      for (let i = 0; i < machines; i++) cmdb.machines.create({ macs: [stormMac(i)], hostname: `storm${i}`, image: { name: IMAGE, channel: 'stable' } });
-    });
-  } finally {
-    cmdb.close();
-  }
-}
-
-/** Publishes a bundle of random artifacts to storm@stable with the CLI, from inside the server namespace. */
-async function publish(net: TestNet, dir: string, dataDir: string, sizes: StormSetup['sizes']) {
-  const tarPath = join(dir, 'storm.tar');
-  const { tar, manifest } = await makeBundle(IMAGE, '1', randomArtifacts(sizes));
-  writeFileSync(tarPath, tar);
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const out = await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', 'image', 'publish', tarPath, '--channel', 'stable'], 120_000);
-  return { manifest, imageId: (JSON.parse(out) as { id: string }).id };
 }
 
 /**
@@ -179,26 +133,6 @@ function dropRandomly(net: TestNet, percent: number): string {
     if (r.status !== 0) throw new Error(`nft in ${ns}: ${r.stderr}`);
   }
   return `nftables: ${percent} % of packets dropped at random on arrival at each end`;
-}
-
-/**
- * Runs node `args` in a namespace without blocking this process (livery's log pipe must keep
- * draining meanwhile); killed after `timeoutMs`. Resolves with stdout, rejects with stderr.
- */
-function runInNs(net: TestNet, ns: string, args: string[], timeoutMs: number): Promise<string> {
-  const child = net.spawn(ns, process.execPath, args);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${args[0]} exited ${signal ?? code}:\n${err.slice(-2000)}`));
-    });
-  });
 }
 
 // --- the benchmark -------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+/**
+ * What every boot-storm rig shares, whether one livery answers the rack (bench/storm.ts) or
+ * several on one segment (bench/storm-pair-rig.ts): the rack in the CMDB, the image published
+ * through the CLI, and the simulator (src/lab/storm) run in the client namespace.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Cmdb } from '../src/cmdb/index.js';
+import { stormMac } from '../src/lab/storm/identity.js';
+import type { StormReport } from '../src/lab/storm/report.js';
+import type { Namespace } from '../src/lab/vm/network.js';
+import type { ImageManifest } from '../src/catalog/manifest.js';
+import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
+import { CLI } from '../test/helpers/cli.js';
+
+export const STORM = resolve(import.meta.dirname, '../dist/lab/storm/main.js');
+/** The first (or only) livery's address on the rack's /16: its gateway and DNS server too. */
+export const SERVER = '10.150.0.1';
+// Leases come from the upper half of the /16; the client namespace treats all of it as its own
+// (a local route, "AnyIP"), so each virtual machine talks TFTP and HTTP from its leased address.
+export const POOL = { cidr: '10.150.128.0/17', start: '10.150.128.1', end: '10.150.255.254' };
+/** livery's default BIOS loader: the simulator checks the TFTP transfer against its size. */
+export const LOADER = '/usr/lib/ipxe/undionly.kpxe';
+const IMAGE = 'storm';
+export const MB = 1024 * 1024;
+
+/** A namespace programs run in. */
+export type Host = Pick<Namespace, 'exec' | 'spawn'>;
+
+export interface ArtifactSizes {
+  kernel: number;
+  initrd: number;
+  rootfs: number;
+}
+
+export interface StormArgs {
+  clients: number;
+  concurrency?: number;
+  deadlineS: number;
+  /** The image the machines must end with (default: the one published). */
+  expectImageId?: string;
+  /** Whole boots each machine tries (the simulator's --boot-attempts; default 1). */
+  bootAttempts?: number;
+  /** Transmissions of each TFTP packet (the simulator's --tftp-tries; default 6). */
+  tftpTries?: number;
+}
+
+/**
+ * The subnet and `machines` machines following storm@stable, written before livery starts (it
+ * builds its pools from them), and an admin token for the rig's CLI calls, which it returns.
+ */
+export function registerRack(cmdb: Cmdb, machines: number): string {
+  cmdb.subnets.create({ name: 'rack', cidr: '10.150.0.0/16', gateway: SERVER, dns: [SERVER], pools: [{ start: POOL.start, end: POOL.end }], policy: 'discover' });
+  return cmdb.tx(() => {
+    for (let i = 0; i < machines; i++) cmdb.machines.create({ macs: [stormMac(i)], hostname: `storm${i}`, image: { name: IMAGE, channel: 'stable' } });
+    return cmdb.tokens.create('storm-rig', 'admin').token;
+  });
+}
+
+/** Publishes a bundle of random artifacts to storm@stable with the CLI, from `host`, to the livery at `url`. */
+export async function publishStormImage(host: Host, url: string, token: string, dir: string, sizes: ArtifactSizes): Promise<{ manifest: ImageManifest; imageId: string }> {
+  const tarPath = join(dir, 'storm.tar');
+  const { tar, manifest } = await makeBundle(IMAGE, '1', randomArtifacts(sizes));
+  writeFileSync(tarPath, tar);
+  const out = await runIn(host, [CLI, '--url', url, '--token', token, '--json', 'image', 'publish', tarPath, '--channel', 'stable'], 120_000);
+  return { manifest, imageId: (JSON.parse(out) as { id: string }).id };
+}
+
+/** Runs the simulator in `client` against the liveries at `servers` (their DHCP addresses); resolves with its report. */
+export async function runStormIn(client: Host, servers: readonly string[], image: { manifest: ImageManifest; imageId: string }, args: StormArgs): Promise<StormReport> {
+  const optional = (flag: string, value: number | undefined) => (value === undefined ? [] : [flag, String(value)]);
+  const out = await runIn(
+    client,
+    [
+      STORM,
+      ...servers.flatMap((s) => ['--server', s]),
+      '--clients', String(args.clients),
+      '--image-id', args.expectImageId ?? image.imageId,
+      ...image.manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]),
+      '--loader-path', LOADER,
+      '--deadline-s', String(args.deadlineS),
+      ...optional('--concurrency', args.concurrency),
+      ...optional('--boot-attempts', args.bootAttempts),
+      ...optional('--tftp-tries', args.tftpTries),
+    ],
+    (args.deadlineS + 30) * 1000,
+  );
+  return JSON.parse(out) as StormReport;
+}
+
+/**
+ * Runs node `args` in `host` without blocking this process (livery's log pipe must keep
+ * draining meanwhile); killed after `timeoutMs`. Resolves with stdout, rejects with stderr.
+ */
+export function runIn(host: Host, args: string[], timeoutMs: number): Promise<string> {
+  const child: ChildProcess = host.spawn(process.execPath, args);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${args[0]} exited ${signal ?? code}:\n${err.slice(-2000)}`));
+    });
+  });
+}
