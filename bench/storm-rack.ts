@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Cmdb } from '../src/cmdb/index.js';
 import { stormMac } from '../src/lab/storm/identity.js';
@@ -24,6 +25,8 @@ export const POOL = { cidr: '10.150.128.0/17', start: '10.150.128.1', end: '10.1
 export const LOADER = '/usr/lib/ipxe/undionly.kpxe';
 const IMAGE = 'storm';
 export const MB = 1024 * 1024;
+/** Roughly images/minimal as the builder makes it (kernel 8 MiB, initrd 6 MiB, squashfs 64–80 MiB). */
+export const MINIMAL_IMAGE = { kernel: 8 * MB, initrd: 6 * MB, rootfs: 80 * MB };
 
 /** A namespace programs run in. */
 export type Host = Pick<Namespace, 'exec' | 'spawn'>;
@@ -107,4 +110,16 @@ export function runIn(host: Host, args: string[], timeoutMs: number): Promise<st
       else reject(new Error(`${args[0]} exited ${signal ?? code}:\n${err.slice(-2000)}`));
     });
   });
+}
+
+/** A storm's report in one line, for a benchmark's notes. */
+export function describeStorm(r: StormReport): string {
+  const p99 = Object.entries(r.stages).map(([stage, t]) => `${stage} ${t.p99}`).join(', ');
+  const why = [...r.errors, ...r.retries.reasons].slice(0, 3).map((e) => `${e.error} ×${e.count}`).join('; ');
+  return (
+    `${r.failures} failed, ${r.retries.count} retried; slowest stage at p50/p95/p99/max: ${Object.values(r.slowestStage).join('/')}; ` +
+    `p99 s: ${p99}; artifacts ${r.artifacts.mbPerSecond} MB/s; retransmissions dhcp ${r.retransmissions.dhcp}, tftp ${r.retransmissions.tftp}${why ? `; ${why}` : ''}; ` +
+    // Lock-step DHCP and TFTP suffer most when other work competes for the two cores.
+    `load average ${loadavg()[0]!.toFixed(1)} at the end`
+  );
 }

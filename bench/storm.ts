@@ -9,7 +9,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
@@ -19,7 +18,7 @@ import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
 import { createTestNet, hostIn, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
 import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
-import { LOADER, MB, POOL, publishStormImage, registerRack, runIn, runStormIn, SERVER, STORM, type ArtifactSizes, type StormArgs } from './storm-rack.js';
+import { describeStorm, LOADER, MB, MINIMAL_IMAGE, POOL, publishStormImage, registerRack, runIn, runStormIn, SERVER, STORM, type ArtifactSizes, type StormArgs } from './storm-rack.js';
 
 export interface StormSetup {
   /** Machines registered in the CMDB (the storms may use fewer). */
@@ -137,8 +136,6 @@ function dropRandomly(net: TestNet, percent: number): string {
 
 // --- the benchmark -------------------------------------------------------------------------
 
-/** Roughly images/minimal as the builder makes it (kernel 8 MiB, initrd 6 MiB, squashfs 64–80 MiB). */
-const SIZES = { kernel: 8 * MB, initrd: 6 * MB, rootfs: 80 * MB };
 /**
  * 1 MiB artifacts: what is left is the boot path itself (DHCP twice, TFTP, the script, three
  * requests), not the bytes, which no server moves faster than the machine's copy rate.
@@ -159,21 +156,11 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     return Math.min(max, left);
   };
   const sizesOf = (z: StormSetup['sizes']) => `kernel ${z.kernel / MB} MiB, initrd ${z.initrd / MB} MiB, rootfs ${z.rootfs / MB} MiB per machine`;
-  const sizes = sizesOf(SIZES);
-  const describe = (r: StormReport) => {
-    const p99 = Object.entries(r.stages).map(([stage, t]) => `${stage} ${t.p99}`).join(', ');
-    const why = [...r.errors, ...r.retries.reasons].slice(0, 3).map((e) => `${e.error} ×${e.count}`).join('; ');
-    return (
-      `${r.failures} failed, ${r.retries.count} retried; slowest stage at p50/p95/p99/max: ${Object.values(r.slowestStage).join('/')}; ` +
-      `p99 s: ${p99}; artifacts ${r.artifacts.mbPerSecond} MB/s; retransmissions dhcp ${r.retransmissions.dhcp}, tftp ${r.retransmissions.tftp}${why ? `; ${why}` : ''}; ` +
-      // Lock-step DHCP and TFTP suffer most when other work competes for the two cores.
-      `load average ${loadavg()[0]!.toFixed(1)} at the end`
-    );
-  };
+  const sizes = sizesOf(MINIMAL_IMAGE);
   // One run per figure: the 1,000-machine storm alone moves 92 GiB through this machine.
   const run = async (rig: StormRig, clients: number, label: string) => {
     const r = await rig.storm({ clients, deadlineS: deadlineS() });
-    h.log(`${label}: ${r.totalSeconds} s; ${describe(r)}`);
+    h.log(`${label}: ${r.totalSeconds} s; ${describeStorm(r)}`);
     return r;
   };
   /** Starts a rig, runs `use` on it, and always stops it. */
@@ -191,10 +178,10 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
       unit: 's',
       higherIsBetter: false,
       livery: [r.totalSeconds],
-      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describe(r)}`,
+      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describeStorm(r)}`,
     });
   const rows: BenchRow[] = [];
-  await withRig('clean', { machines: 1000, sizes: SIZES }, async (rig) => {
+  await withRig('clean', { machines: 1000, sizes: MINIMAL_IMAGE }, async (rig) => {
     for (const clients of [100, 500, 1000]) {
       const r = await run(rig, clients, `${clients} machines`);
       rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
@@ -202,14 +189,14 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     // Last on this rig: the rollout leaves every machine pinned to its second image.
     const r = await rig.rollout({ clients: 1000, waves: '1,10%,50%,100%', deadlineS: deadlineS(MAX_ROLLOUT_S) });
     const waves = r.waves.map((w) => `wave ${w.wave}: ${w.machines} in ${w.seconds} s`).join(', ');
-    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describe(r.report)}`);
+    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describeStorm(r.report)}`);
     rows.push(
       h.row({
         name: 'rollout: 1000 machines power-cycled by their (simulated) Redfish BMCs, waves 1,10%,50%,100%, soak 0',
         unit: 's',
         higherIsBetter: false,
         livery: [r.totalSeconds],
-        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describe(r.report)}`,
+        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describeStorm(r.report)}`,
       }),
     );
   });
@@ -217,7 +204,7 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');
     rows.push(seconds('boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)', r, sizesOf(SMALL), true));
   });
-  await withRig('lossy', { machines: 500, sizes: SIZES, lossPercent: 5 }, async (rig) => {
+  await withRig('lossy', { machines: 500, sizes: MINIMAL_IMAGE, lossPercent: 5 }, async (rig) => {
     const r = await run(rig, 500, '500 machines at 5 % loss');
     rows.push(
       h.row({
@@ -225,7 +212,7 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
         unit: 'machines',
         higherIsBetter: false,
         livery: [r.failures],
-        notes: `${rig.loss}; ${sizes}; took ${r.totalSeconds} s; ${describe(r)}`,
+        notes: `${rig.loss}; ${sizes}; took ${r.totalSeconds} s; ${describeStorm(r)}`,
       }),
     );
   });
