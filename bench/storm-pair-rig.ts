@@ -78,11 +78,15 @@ export async function startPairStormRig(dir: string, setup: PairStormSetup): Pro
   };
   process.once('exit', removeNamespaces);
   const close = async () => {
-    for (const node of livery) await node.stop();
-    cmdb?.close();
-    process.removeListener('exit', removeNamespaces);
-    removeNamespaces();
-    await pg?.stop();
+    try {
+      for (const node of livery) await node.stop();
+      cmdb?.close();
+    } finally {
+      // Deleting a namespace kills whatever still runs in it (a node that would not stop).
+      process.removeListener('exit', removeNamespaces);
+      removeNamespaces();
+      await pg?.stop();
+    }
   };
   try {
     pg = await startPostgres();
@@ -128,13 +132,7 @@ export async function startPairStormRig(dir: string, setup: PairStormSetup): Pro
       imageId: image.imageId,
       cmdb,
       nodes: members.map((m, i) => ({ name: m.name, address: m.address, kill9: livery[i]!.kill9, output: livery[i]!.output })),
-      storm: (args) =>
-        runStormIn(
-          client,
-          members.map((m) => m.address),
-          image,
-          args,
-        ),
+      storm: (args) => runStormIn(client, members.map((m) => m.address), image, args),
       close,
     };
   } catch (err) {
