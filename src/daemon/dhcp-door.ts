@@ -29,6 +29,28 @@ export async function startDhcpDoor(ctx: DhcpDoorContext): Promise<{ close(): Pr
 }
 
 /**
+ * Which nodes answer DHCP now, from their heartbeats, read at most once a second. While the
+ * CMDB cannot be read the last answer stands: leases cannot be written then either.
+ */
+function liveNodes(cmdb: Cmdb, config: Config): (name: string) => boolean {
+  const deadMs = config.node.deadAfterSeconds * 1000;
+  let live = new Set<string>();
+  let readAt = -Infinity;
+  return (name) => {
+    const now = Date.now();
+    if (now - readAt >= 1000) {
+      readAt = now;
+      try {
+        live = new Set(cmdb.nodes.list().filter((n) => n.dhcp && now - Date.parse(n.heartbeatAt) < deadMs).map((n) => n.name));
+      } catch {
+        // Kept as it was: see above.
+      }
+    }
+    return live.has(name);
+  };
+}
+
+/**
  * The DHCP server's view of the boot decision and the CMDB. Machines come from a cache (a
  * lookup per packet); the writes of each batch are committed on the CMDB's writer thread,
  * and the machines a batch registered are taken into the cache with its commit.
@@ -50,6 +72,12 @@ function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBoot
     step: bootStep,
     subnets: () => cmdb.subnets.list(),
     leasesIn: (subnetId) => cmdb.leases.inSubnet(subnetId),
-    commit: (ops) => writer.commit(ops).then((outcome) => machines.remember(outcome)),
+    leasesChangedSince: (since) => cmdb.leases.changedSince(since),
+    nodeAlive: liveNodes(cmdb, config),
+    commit: (ops) =>
+      writer.commit(ops).then((outcome) => {
+        machines.remember(outcome);
+        return outcome.refused;
+      }),
   };
 }
