@@ -47,6 +47,8 @@ export interface StormArgs {
   bootAttempts?: number;
   /** Transmissions of each TFTP packet (the simulator's --tftp-tries; default 6). */
   tftpTries?: number;
+  /** Hears each ACK a machine takes, as it happens (the simulator's --log-acks). */
+  onAck?(ack: { server: string; ip: string; mac: string }): void;
 }
 
 /**
@@ -86,22 +88,36 @@ export async function runStormIn(client: Host, servers: readonly string[], image
       ...optional('--concurrency', args.concurrency),
       ...optional('--boot-attempts', args.bootAttempts),
       ...optional('--tftp-tries', args.tftpTries),
+      ...(args.onAck ? ['--log-acks'] : []),
     ],
     (args.deadlineS + 30) * 1000,
+    (line) => {
+      const m = /^storm: ack (\S+) (\S+) (\S+)$/.exec(line);
+      if (m) args.onAck?.({ server: m[1]!, ip: m[2]!, mac: m[3]! });
+    },
   );
   return JSON.parse(out) as StormReport;
 }
 
 /**
  * Runs node `args` in `host` without blocking this process (livery's log pipe must keep
- * draining meanwhile); killed after `timeoutMs`. Resolves with stdout, rejects with stderr.
+ * draining meanwhile); killed after `timeoutMs`. Resolves with stdout, rejects with stderr;
+ * `onStderrLine` hears each line of stderr as it comes.
  */
-export function runIn(host: Host, args: string[], timeoutMs: number): Promise<string> {
+export function runIn(host: Host, args: string[], timeoutMs: number, onStderrLine?: (line: string) => void): Promise<string> {
   const child: ChildProcess = host.spawn(process.execPath, args);
   let out = '';
   let err = '';
+  let heard = 0;
   child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stderr!.on('data', (d) => {
+    err += d;
+    if (!onStderrLine) return;
+    const end = err.lastIndexOf('\n') + 1;
+    if (end <= heard) return;
+    for (const line of err.slice(heard, end - 1).split('\n')) onStderrLine(line);
+    heard = end;
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve, reject) => {
     child.once('exit', (code, signal) => {

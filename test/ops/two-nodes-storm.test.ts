@@ -41,11 +41,17 @@ describe.skipIf(SKIP)(SKIP ? `two-node storm test skipped: ${SKIP}` : 'two liver
   it(`boots all ${MACHINES} machines, both nodes serving before the kill and the survivor after, with no address leased twice`, async () => {
     const [a, b] = rig.nodes as [PairStormRig['nodes'][0], PairStormRig['nodes'][0]];
     let stormEnded = false;
-    const storm = rig.storm({ clients: MACHINES, ...STORM }).finally(() => (stormEnded = true));
-    // "In the middle": once a third of the machines hold an ACKed lease.
-    const bound = () => rig.cmdb.leases.list({ state: 'bound' }).length;
-    for (const deadline = Date.now() + 120_000; bound() < MACHINES / 3; await sleep(50)) {
-      if (stormEnded || Date.now() > deadline) throw new Error(`the storm ${stormEnded ? 'ended' : 'went on for 120 s'} before a third of the machines had a lease (${bound()})`);
+    // Which machines each node has ACKed so far, as the machines see it.
+    const served = new Map<string, Set<string>>(rig.nodes.map((n) => [n.address, new Set()]));
+    const storm = rig.storm({ clients: MACHINES, ...STORM, onAck: (ack) => served.get(ack.server)?.add(ack.mac) }).finally(() => (stormEnded = true));
+    // "In the middle": once a third of the machines have an ACK, and both nodes have given some.
+    const acked = () => new Set([...served.values()].flatMap((macs) => [...macs])).size;
+    const middle = () => acked() >= MACHINES / 3 && [...served.values()].every((macs) => macs.size > 0);
+    for (const deadline = Date.now() + 120_000; !middle(); await sleep(20)) {
+      if (stormEnded || Date.now() > deadline) {
+        const counts = [...served].map(([server, macs]) => `${server}: ${macs.size}`).join(', ');
+        throw new Error(`the storm ${stormEnded ? 'ended' : 'went on for 120 s'} before a third of the machines had an ACK from the two nodes (machines ACKed by each: ${counts})`);
+      }
     }
     const killedAt = Date.now();
     await a.kill9();
@@ -72,12 +78,20 @@ describe.skipIf(SKIP)(SKIP ? `two-node storm test skipped: ${SKIP}` : 'two liver
     // address, no address was in two machines' ACKs, and each machine holds exactly one lease.
     const leases = rig.cmdb.leases.list({ state: 'bound' });
     const byIp = new Map(leases.map((l) => [l.ip, l.mac]));
-    for (const ack of acks) expect(byIp.get(ack.ip), `ACK of ${ack.ip} to ${ack.mac} by ${ack.server}`).toBe(ack.mac);
-    const macsOfIp = new Map<string, Set<string>>();
-    for (const ack of acks) macsOfIp.set(ack.ip, (macsOfIp.get(ack.ip) ?? new Set()).add(ack.mac));
-    expect([...macsOfIp].filter(([, macs]) => macs.size > 1)).toEqual([]);
     const leasesOf = new Map<string, string[]>();
     for (const l of leases) leasesOf.set(l.mac, [...(leasesOf.get(l.mac) ?? []), l.ip]);
+    const macsOfIp = new Map<string, Set<string>>();
+    for (const ack of acks) macsOfIp.set(ack.ip, (macsOfIp.get(ack.ip) ?? new Set()).add(ack.mac));
+    // What each node logged about an address, and every ACK each machine involved saw, to tell how it went wrong.
+    const story = (ip: string, macs: Iterable<string>) =>
+      [
+        ...[...new Set(macs)].map((mac) => `${mac} saw ${acks.filter((ack) => ack.mac === mac).map((ack) => `${ack.ip} from ${ack.server} at ${ack.atMs} ms`).join(', ')}; leases ${leasesOf.get(mac)?.join(', ') ?? 'none'}`),
+        ...rig.nodes.flatMap((node) => node.output().split('\n').filter((line) => line.includes(`"${ip}"`)).map((line) => `node ${node.name}: ${line}`)),
+      ].join('\n');
+    const unleased = acks.filter((ack) => byIp.get(ack.ip) !== ack.mac).map((ack) => `ACK of ${ack.ip} to ${ack.mac} by ${ack.server}, but the lease row of ${ack.ip} is ${byIp.get(ack.ip) ?? 'missing'}:\n${story(ack.ip, [ack.mac, ...(byIp.has(ack.ip) ? [byIp.get(ack.ip)!] : [])])}`);
+    expect(unleased).toEqual([]);
+    const shared = [...macsOfIp].filter(([, macs]) => macs.size > 1).map(([ip, macs]) => `${ip} ACKed to ${[...macs].join(' and ')}:\n${story(ip, macs)}`);
+    expect(shared).toEqual([]);
     for (const m of report.machines) expect(leasesOf.get(m.mac), m.mac).toEqual([m.ip]);
   }, 600_000);
 });

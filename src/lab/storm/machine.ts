@@ -36,6 +36,8 @@ export interface MachineSettings {
    * to the network again (and so reaches whichever server answers now).
    */
   bootAttempts: number;
+  /** Hears each ACK as the machine takes it (the simulator's --log-acks), for a caller acting in the middle of a storm. */
+  onAck?(mac: string, ack: SeenAck): void;
   signal: AbortSignal;
   /** Milliseconds since the storm started. */
   clock(): number;
@@ -140,7 +142,9 @@ async function bootOnce(nic: VirtualNic, s: MachineSettings, r: MachineResult): 
   const retried = (during: Stage) => (err: Error) => r.retries.push({ stage: during, error: err.message });
   const dhcp = async (name: Stage, firmware: Firmware, check: (reply: DhcpPacket) => string | null) => {
     const lease = await stage(name, () => dhcpRound(s.hub, s.servers, nic, firmware, check, s.dhcp, s.signal, retried(name)));
-    r.acks.push({ server: lease.server, ip: lease.ip, atMs: s.clock() });
+    const ack = { server: lease.server, ip: lease.ip, atMs: s.clock() };
+    r.acks.push(ack);
+    s.onAck?.(nic.mac, ack);
     r.ip = lease.ip;
     return lease;
   };

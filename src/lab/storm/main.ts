@@ -14,6 +14,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
 import { backoff } from './backoff.js';
+import type { SeenAck } from './machine.js';
 import { runRolloutStorm } from './rollout.js';
 import { runStorm } from './run.js';
 
@@ -45,6 +46,7 @@ const program = new Command('livery-storm')
   .option('--tftp-tries <n>', 'transmissions of each TFTP packet', integer(1), 6)
   // iPXE is patient with a silent server; a short limit would turn a slow boot into a failed one.
   .option('--boot-attempts <n>', 'whole boots a machine tries, each from DHCP again, before it counts as failed', integer(1), 1)
+  .option('--log-acks', 'print "storm: ack SERVER IP MAC" on stderr as each machine takes an ACK')
   .option('--http-idle-ms <ms>', 'an HTTP request fails after this long without data', integer(1), 120_000)
   .option('--deadline-s <s>', 'hard bound on the whole storm', integer(1), 600)
   .option('--bmc-listen <address:port>', "rollout mode: the machines' BMCs (Redfish over HTTPS) listen here")
@@ -68,6 +70,7 @@ const o = program.opts<{
   tftpWaitMs: number;
   tftpTries: number;
   bootAttempts: number;
+  logAcks?: boolean;
   httpIdleMs: number;
   deadlineS: number;
   bmcListen?: string;
@@ -89,6 +92,7 @@ const common = {
   tftp: { blksize: 1468, waitsMs: backoff(o.tftpWaitMs, o.tftpTries), retryWaitsMs: backoff(2000, 2) },
   http: { idleMs: o.httpIdleMs, retryWaitsMs: backoff(2000, 2) },
   bootAttempts: o.bootAttempts,
+  ...(o.logAcks ? { onAck: (mac: string, ack: SeenAck) => process.stderr.write(`storm: ack ${ack.server} ${ack.ip} ${mac}\n`) } : {}),
   deadlineMs: o.deadlineS * 1000,
 };
 
