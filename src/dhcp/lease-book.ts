@@ -98,6 +98,18 @@ export class LeaseBooks {
     if (!live) book.pool.release(ip);
   }
 
+  /**
+   * The database refused this node's claim on the row's address: the row's holder keeps it,
+   * even though this node's own bind of it came later (learn() would keep that), so the
+   * refused client is offered another address when it starts over.
+   */
+  refused(row: StoredLease, now: number): void {
+    const book = this.books.get(row.subnetId);
+    const current = book?.byIp.get(parseIpv4(row.ip)!);
+    if (book && current && current.mac !== row.mac) this.evict(book, current);
+    this.learn(row, now);
+  }
+
   all(): Iterable<SubnetBook> {
     return this.books.values();
   }

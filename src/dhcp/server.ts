@@ -93,7 +93,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
     },
     (holders) => {
       const now = Date.now();
-      for (const row of holders) books.learn(row, now);
+      for (const row of holders) books.refused(row, now);
       logger.warn({ addresses: holders.map((h) => h.ip) }, 'another node leased these addresses first: their clients were sent a NAK and start over');
     },
   );

@@ -68,6 +68,19 @@ describe('lease books shared by two nodes', () => {
     expect(b.holder(book, ip('10.0.0.100'), now)?.mac).toBe(B);
   });
 
+  it('gives way to the holder of a claim the database refused, though its row is older than the bind, and offers the refused MAC another address', () => {
+    const now = Date.now();
+    const b = books(0, []);
+    const book = b.containing(ip('10.0.0.100'))!;
+    expect(b.offer(book, B, null, null, now, true)).toBe(ip('10.0.0.100'));
+    b.bind(book, B, ip('10.0.0.100'), now + 5, { clientId: null, hostname: null, reserved: false });
+    // The other node committed .100 to A first: the claim of B's bind is refused with A's row.
+    b.refused(row(A, '10.0.0.100', now), now + 10);
+    expect(b.holder(book, ip('10.0.0.100'), now + 10)?.mac).toBe(A);
+    expect(b.holdingOf(book, B)).toBeNull();
+    expect(b.offer(book, B, null, null, now + 20, true)).toBe(ip('10.0.0.102'));
+  });
+
   it("follows the other node's rows on refresh, about once a second", async () => {
     const table: StoredLease[] = [];
     const b = books(0, table);

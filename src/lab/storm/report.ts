@@ -29,7 +29,7 @@ export interface StormReport {
   failuresByStage: Partial<Record<Stage, number>>;
   /** Why machines failed. */
   errors: Reason[];
-  machines: Pick<MachineResult, 'mac' | 'ip' | 'imageId' | 'ok' | 'failure' | 'acks'>[];
+  machines: Pick<MachineResult, 'mac' | 'ip' | 'imageId' | 'ok' | 'failure' | 'acks' | 'retries'>[];
 }
 
 /** A cause (MACs, addresses and byte counts blanked out, so equal causes group) and how often it happened, most common first. */
@@ -91,7 +91,7 @@ export function summarize(results: readonly MachineResult[], run: { startedAt: n
     retries: { count: retries.length, reasons: tally(retries) },
     failuresByStage,
     errors: tally(failures),
-    machines: results.map((r) => ({ mac: r.mac, ip: r.ip, imageId: r.imageId, ok: r.ok, failure: r.failure, acks: r.acks })),
+    machines: results.map((r) => ({ mac: r.mac, ip: r.ip, imageId: r.imageId, ok: r.ok, failure: r.failure, acks: r.acks, retries: r.retries })),
   };
 }
 
