@@ -171,7 +171,7 @@ export interface LeaseStore {
   claim(lease: Lease, now?: number, force?: boolean): boolean;
   stored(ip: string): StoredLease | null;
   changedSince(since: number): StoredLease[];
-  forMac(mac: string, subnetId: number): Lease | null;
+  forMac(mac: string, subnetId: number): StoredLease | null;
   get(ip: string): Lease | null;
   activeFor(mac: string, now?: number): Lease | null;
   inSubnet(subnetId: number): StoredLease[];
