@@ -8,46 +8,26 @@
  * rig (startStormRig).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { openCmdb } from '../src/cmdb/index.js';
 import { databasePath } from '../src/daemon/paths.js';
-import { stormMac } from '../src/lab/storm/identity.js';
 import type { StormReport } from '../src/lab/storm/report.js';
-import { makeBundle, randomArtifacts } from '../test/helpers/bundle.js';
 import { CLI } from '../test/helpers/cli.js';
 import { startLiveryInNs, type NsLivery } from '../test/helpers/livery-ns.js';
-import { createTestNet, type TestNet } from '../test/helpers/netns.js';
+import { createTestNet, hostIn, type TestNet } from '../test/helpers/netns.js';
 import type { BenchHarness, BenchRow } from './lib/harness.js';
 import { rolloutStorm, type RolloutStormArgs, type RolloutStormResult } from './storm-rollout.js';
-
-const STORM = resolve(import.meta.dirname, '../dist/lab/storm/main.js');
-const SERVER = '10.150.0.1';
-// Leases come from the upper half of the /16; the client namespace treats all of it as its own
-// (a local route, "AnyIP"), so each virtual machine talks TFTP and HTTP from its leased address.
-const POOL = { cidr: '10.150.128.0/17', start: '10.150.128.1', end: '10.150.255.254' };
-/** livery's default BIOS loader: the simulator checks the TFTP transfer against its size. */
-const LOADER = '/usr/lib/ipxe/undionly.kpxe';
-const IMAGE = 'storm';
-const MB = 1024 * 1024;
+import { describeStorm, LOADER, MB, MINIMAL_IMAGE, POOL, publishStormImage, registerRack, runIn, runStormIn, SERVER, STORM, type ArtifactSizes, type StormArgs } from './storm-rack.js';
 
 export interface StormSetup {
   /** Machines registered in the CMDB (the storms may use fewer). */
   machines: number;
-  sizes: { kernel: number; initrd: number; rootfs: number };
+  sizes: ArtifactSizes;
   /** Random loss on both ends of the link, in percent of packets. */
   lossPercent?: number;
   /** livery's power.timeoutMs (one BMC request), when not its default. */
   powerTimeoutMs?: number;
-}
-
-export interface StormArgs {
-  clients: number;
-  concurrency?: number;
-  deadlineS: number;
-  /** The image the machines must end with (default: the one published). */
-  expectImageId?: string;
 }
 
 export interface StormRig {
@@ -82,7 +62,13 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
     net.exec(net.client, 'ip', ['route', 'add', 'local', POOL.cidr, 'dev', 'lo']);
     const loss = setup.lossPercent ? dropRandomly(net, setup.lossPercent) : 'none';
     const dataDir = join(dir, 'var');
-    registerRack(dataDir, setup.machines);
+    const rack = openCmdb(databasePath(dataDir));
+    let token: string;
+    try {
+      token = registerRack(rack, setup.machines);
+    } finally {
+      rack.close();
+    }
     livery = await startLiveryInNs(net, dir, {
       dataDir,
       http: { listen: `${SERVER}:8080`, workers: 0 },
@@ -93,9 +79,9 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       ...(setup.powerTimeoutMs ? { power: { timeoutMs: setup.powerTimeoutMs } } : {}),
     });
     const { output } = livery;
-    const { manifest, imageId } = await publish(net, dir, dataDir, setup.sizes);
-    const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-    const cli = async <T>(args: string[]) => JSON.parse(await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
+    const server = hostIn(net, net.server);
+    const image = await publishStormImage(server, `http://${SERVER}:8080`, token, dir, setup.sizes);
+    const cli = async <T>(args: string[]) => JSON.parse(await runIn(server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', ...args], 120_000)) as T;
     const simulate = async (args: string[], deadlineS: number, ready: string) => {
       const child = net.spawn(net.client, process.execPath, [STORM, '--server', SERVER, '--loader-path', LOADER, '--deadline-s', String(deadlineS), ...args]);
       let out = '';
@@ -119,52 +105,19 @@ export async function startStormRig(dir: string, setup: StormSetup): Promise<Sto
       }
       return { report, log: () => err, stop: () => child.kill('SIGTERM') };
     };
-    const artifacts = manifest.artifacts.flatMap((a) => ['--artifact', `${a.name}=${a.size}`]);
     return {
-      imageId,
+      imageId: image.imageId,
       dataDir,
       loss,
       close,
       serverLog: output,
       rollout: (args) => rolloutStorm({ net, dir, sizes: setup.sizes, cli, simulate }, args),
-      storm: async (args) => {
-        const out = await runInNs(
-          net,
-          net.client,
-          [STORM, '--server', SERVER, '--clients', String(args.clients), '--image-id', args.expectImageId ?? imageId, ...artifacts, '--loader-path', LOADER,
-            '--deadline-s', String(args.deadlineS), ...(args.concurrency ? ['--concurrency', String(args.concurrency)] : [])],
-          (args.deadlineS + 30) * 1000,
-        );
-        return JSON.parse(out) as StormReport;
-      },
+      storm: (args) => runStormIn(hostIn(net, net.client), [SERVER], image, args),
     };
   } catch (err) {
     await close();
     throw err;
   }
-}
-
-/** The subnet and the machines, written before livery starts (it builds its pools from them). */
-function registerRack(dataDir: string, machines: number): void {
-  const cmdb = openCmdb(databasePath(dataDir));
-  try {
-    cmdb.subnets.create({ name: 'rack', cidr: '10.150.0.0/16', gateway: SERVER, dns: [SERVER], pools: [{ start: POOL.start, end: POOL.end }], policy: 'discover' });
-    cmdb.tx(() => {
-      for (let i = 0; i < machines; i++) cmdb.machines.create({ macs: [stormMac(i)], hostname: `storm${i}`, image: { name: IMAGE, channel: 'stable' } });
-    });
-  } finally {
-    cmdb.close();
-  }
-}
-
-/** Publishes a bundle of random artifacts to storm@stable with the CLI, from inside the server namespace. */
-async function publish(net: TestNet, dir: string, dataDir: string, sizes: StormSetup['sizes']) {
-  const tarPath = join(dir, 'storm.tar');
-  const { tar, manifest } = await makeBundle(IMAGE, '1', randomArtifacts(sizes));
-  writeFileSync(tarPath, tar);
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const out = await runInNs(net, net.server, [CLI, '--url', `http://${SERVER}:8080`, '--token', token, '--json', 'image', 'publish', tarPath, '--channel', 'stable'], 120_000);
-  return { manifest, imageId: (JSON.parse(out) as { id: string }).id };
 }
 
 /**
@@ -181,30 +134,8 @@ function dropRandomly(net: TestNet, percent: number): string {
   return `nftables: ${percent} % of packets dropped at random on arrival at each end`;
 }
 
-/**
- * Runs node `args` in a namespace without blocking this process (livery's log pipe must keep
- * draining meanwhile); killed after `timeoutMs`. Resolves with stdout, rejects with stderr.
- */
-function runInNs(net: TestNet, ns: string, args: string[], timeoutMs: number): Promise<string> {
-  const child = net.spawn(ns, process.execPath, args);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${args[0]} exited ${signal ?? code}:\n${err.slice(-2000)}`));
-    });
-  });
-}
-
 // --- the benchmark -------------------------------------------------------------------------
 
-/** Roughly images/minimal as the builder makes it (kernel 8 MiB, initrd 6 MiB, squashfs 64–80 MiB). */
-const SIZES = { kernel: 8 * MB, initrd: 6 * MB, rootfs: 80 * MB };
 /**
  * 1 MiB artifacts: what is left is the boot path itself (DHCP twice, TFTP, the script, three
  * requests), not the bytes, which no server moves faster than the machine's copy rate.
@@ -225,21 +156,11 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     return Math.min(max, left);
   };
   const sizesOf = (z: StormSetup['sizes']) => `kernel ${z.kernel / MB} MiB, initrd ${z.initrd / MB} MiB, rootfs ${z.rootfs / MB} MiB per machine`;
-  const sizes = sizesOf(SIZES);
-  const describe = (r: StormReport) => {
-    const p99 = Object.entries(r.stages).map(([stage, t]) => `${stage} ${t.p99}`).join(', ');
-    const why = [...r.errors, ...r.retries.reasons].slice(0, 3).map((e) => `${e.error} ×${e.count}`).join('; ');
-    return (
-      `${r.failures} failed, ${r.retries.count} retried; slowest stage at p50/p95/p99/max: ${Object.values(r.slowestStage).join('/')}; ` +
-      `p99 s: ${p99}; artifacts ${r.artifacts.mbPerSecond} MB/s; retransmissions dhcp ${r.retransmissions.dhcp}, tftp ${r.retransmissions.tftp}${why ? `; ${why}` : ''}; ` +
-      // Lock-step DHCP and TFTP suffer most when other work competes for the two cores.
-      `load average ${loadavg()[0]!.toFixed(1)} at the end`
-    );
-  };
+  const sizes = sizesOf(MINIMAL_IMAGE);
   // One run per figure: the 1,000-machine storm alone moves 92 GiB through this machine.
   const run = async (rig: StormRig, clients: number, label: string) => {
     const r = await rig.storm({ clients, deadlineS: deadlineS() });
-    h.log(`${label}: ${r.totalSeconds} s; ${describe(r)}`);
+    h.log(`${label}: ${r.totalSeconds} s; ${describeStorm(r)}`);
     return r;
   };
   /** Starts a rig, runs `use` on it, and always stops it. */
@@ -257,10 +178,10 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
       unit: 's',
       higherIsBetter: false,
       livery: [r.totalSeconds],
-      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describe(r)}`,
+      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describeStorm(r)}`,
     });
   const rows: BenchRow[] = [];
-  await withRig('clean', { machines: 1000, sizes: SIZES }, async (rig) => {
+  await withRig('clean', { machines: 1000, sizes: MINIMAL_IMAGE }, async (rig) => {
     for (const clients of [100, 500, 1000]) {
       const r = await run(rig, clients, `${clients} machines`);
       rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
@@ -268,14 +189,14 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     // Last on this rig: the rollout leaves every machine pinned to its second image.
     const r = await rig.rollout({ clients: 1000, waves: '1,10%,50%,100%', deadlineS: deadlineS(MAX_ROLLOUT_S) });
     const waves = r.waves.map((w) => `wave ${w.wave}: ${w.machines} in ${w.seconds} s`).join(', ');
-    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describe(r.report)}`);
+    h.log(`rollout of 1000: ${r.state} in ${r.totalSeconds} s; ${waves}; ${describeStorm(r.report)}`);
     rows.push(
       h.row({
         name: 'rollout: 1000 machines power-cycled by their (simulated) Redfish BMCs, waves 1,10%,50%,100%, soak 0',
         unit: 's',
         higherIsBetter: false,
         livery: [r.totalSeconds],
-        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describe(r.report)}`,
+        notes: `${r.state}; ${waves}; max-parallel ${r.maxParallel} (the default), at most ${r.report.concurrency} booting at once; ${sizes}; ${describeStorm(r.report)}`,
       }),
     );
   });
@@ -283,7 +204,7 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
     const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');
     rows.push(seconds('boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)', r, sizesOf(SMALL), true));
   });
-  await withRig('lossy', { machines: 500, sizes: SIZES, lossPercent: 5 }, async (rig) => {
+  await withRig('lossy', { machines: 500, sizes: MINIMAL_IMAGE, lossPercent: 5 }, async (rig) => {
     const r = await run(rig, 500, '500 machines at 5 % loss');
     rows.push(
       h.row({
@@ -291,7 +212,7 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
         unit: 'machines',
         higherIsBetter: false,
         livery: [r.failures],
-        notes: `${rig.loss}; ${sizes}; took ${r.totalSeconds} s; ${describe(r)}`,
+        notes: `${rig.loss}; ${sizes}; took ${r.totalSeconds} s; ${describeStorm(r)}`,
       }),
     );
   });

@@ -164,9 +164,9 @@ export class SqlLeaseStore {
   }
 
   /** The MAC's most recent lease row in a subnet, whatever its state (to hand the same address back). */
-  forMac(mac: string, subnetId: number): Lease | null {
+  forMac(mac: string, subnetId: number): StoredLease | null {
     const r = this.byMacStmt.get(mac, subnetId) as LeaseRow | undefined;
-    return r ? toLease(r) : null;
+    return r ? toStored(r) : null;
   }
 
   get(ip: string): Lease | null {

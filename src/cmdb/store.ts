@@ -175,7 +175,7 @@ export interface LeaseStore {
   changedSince(since: number): StoredLease[];
   /** claim() for many leases (no address twice, no MAC twice within a subnet); returns the addresses refused. */
   claimMany(claims: readonly { lease: Lease; now: number; force: boolean }[]): string[];
-  forMac(mac: string, subnetId: number): Lease | null;
+  forMac(mac: string, subnetId: number): StoredLease | null;
   get(ip: string): Lease | null;
   activeFor(mac: string, now?: number): Lease | null;
   inSubnet(subnetId: number): StoredLease[];

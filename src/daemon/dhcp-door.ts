@@ -73,6 +73,7 @@ function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBoot
     subnets: () => cmdb.subnets.list(),
     leasesIn: (subnetId) => cmdb.leases.inSubnet(subnetId),
     leasesChangedSince: (since) => cmdb.leases.changedSince(since),
+    leaseOf: (mac, subnetId) => cmdb.leases.forMac(mac, subnetId),
     nodeAlive: liveNodes(cmdb, config),
     commit: (ops) =>
       writer.commit(ops).then((outcome) => {

@@ -19,6 +19,8 @@ export interface DhcpBootPath {
   leasesIn(subnetId: number): StoredLease[];
   /** Lease rows any node wrote after `since` (ms): how nodes sharing a segment follow each other. */
   leasesChangedSince(since: number): StoredLease[];
+  /** The MAC's latest lease row in a subnet, whoever wrote it, as the database holds it now. */
+  leaseOf(mac: string, subnetId: number): StoredLease | null;
   /** Whether the livery node so named answers DHCP now (a fresh heartbeat). Asked per packet: answer from memory. */
   nodeAlive(name: string): boolean;
   /**

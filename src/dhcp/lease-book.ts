@@ -49,7 +49,7 @@ export class LeaseBooks {
   private followedTo = Date.now();
 
   constructor(
-    private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn' | 'leasesChangedSince'>,
+    private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn' | 'leasesChangedSince' | 'leaseOf'>,
     private readonly opts: {
       offerHoldSeconds: number;
       declineQuarantineSeconds: number;
@@ -134,6 +134,7 @@ export class LeaseBooks {
   offer(book: SubnetBook, mac: string, reserved: string | null, requested: number | null, now: number, mayUsePool: boolean): number | null {
     const fixed = reserved ? parseIpv4(reserved) : null;
     if (fixed !== null && cidrContains(book.cidr, fixed)) return this.holdOffer(book, mac, fixed, now);
+    if (this.opts.share.of > 1) this.lookUp(book, mac, now);
     const current = book.byMac.get(mac);
     // A hold that has ended is given again only to a client that may take from the pool.
     const mayRenew = current && current.state !== 'declined' && (mayUsePool || current.expiresAt > now);
@@ -207,6 +208,20 @@ export class LeaseBooks {
     if (current && current.ip === ip && current.state === 'bound' && current.expiresAt > now) return ip;
     this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000, clientId: null, since: now });
     return ip;
+  }
+
+  /**
+   * With other nodes on the segment, a client this node holds no live lease for may hold one
+   * another node granted moments ago (its PXE ROM and its iPXE hash to different nodes; a dead
+   * node's clients come over): the database has it before the ACK left, though following the
+   * table (once a second, by time stamps) may not have brought it here yet. Asking for the
+   * row keeps the client on its address instead of moving it to a new one.
+   */
+  private lookUp(book: SubnetBook, mac: string, now: number): void {
+    const current = book.byMac.get(mac);
+    if (current && current.state === 'bound' && current.expiresAt > now) return;
+    const row = this.source.leaseOf(mac, book.subnet.id);
+    if (row) this.learn(row, now);
   }
 
   /** Takes in the rows other nodes wrote since the last look. */

@@ -27,7 +27,9 @@ const B = '52:54:00:00:0b:01';
 /** Books of node `index` of two, over a lease table the test writes as the other node would. */
 function books(index: number, table: StoredLease[]) {
   return new LeaseBooks(
-    { subnets: () => [SUBNET], leasesIn: () => table.filter((l) => l.subnetId === 1), leasesChangedSince: (since) => table.filter((l) => l.updatedAt > since) },
+    { subnets: () => [SUBNET], leasesIn: () => table.filter((l) => l.subnetId === 1), leasesChangedSince: (since) => table.filter((l) => l.updatedAt > since),
+      leaseOf: (mac) => table.filter((l) => l.mac === mac).sort((x, y) => y.updatedAt - x.updatedAt)[0] ?? null,
+    },
     { offerHoldSeconds: 60, declineQuarantineSeconds: 600, share: { index, of: 2 } },
   );
 }
@@ -77,6 +79,18 @@ describe('lease books shared by two nodes', () => {
     expect(b.holder(book, ip('10.0.0.100'), now)?.mac).toBe(A);
     expect(b.holdingOf(book, B)).toBeNull();
     expect(b.offer(book, B, null, null, now, true)).toBe(ip('10.0.0.102'));
+  });
+
+  it('offers a client the address another node leased it a moment ago, before following the table has brought the row', () => {
+    const now = Date.now();
+    const table: StoredLease[] = [];
+    const b = books(1, table);
+    const book = b.containing(ip('10.0.0.100'))!;
+    // Node 0 leased .100 (its own share) to A just now; this node has not looked at the table since.
+    table.push(row(A, '10.0.0.100', now + 1));
+    expect(b.offer(book, A, null, null, now + 2, true)).toBe(ip('10.0.0.100'));
+    // A client no node has leased anything takes from this node's share.
+    expect(b.offer(book, B, null, null, now + 2, true)).toBe(ip('10.0.0.101'));
   });
 
   it("follows the other node's rows on refresh, about once a second", async () => {

@@ -12,6 +12,8 @@ export interface VirtualNic {
 }
 
 export interface DhcpLease {
+  /** The server identifier of the ACK: whichever of the servers answered first. */
+  server: string;
   ip: string;
   /** Next server (siaddr) and boot file, as the ACK gave them. */
   siaddr: string;
@@ -54,14 +56,16 @@ function firmwareOptions(firmware: Firmware, nic: VirtualNic): DhcpOptions {
 /**
  * One DHCP round as `firmware` does it: DISCOVER → OFFER → REQUEST (server id, requested
  * address) → ACK, one xid for the whole exchange, each message retransmitted with backoff.
- * Only replies from `server` (option 54) count: the storm is against that server.
- * `check` vets the boot information of the OFFER and the ACK (null = fine, else why not);
+ * Only replies from `servers` (option 54) count: the storm is against those. As a PXE ROM,
+ * the round takes the first OFFER from any of them, then REQUESTs from that one only and
+ * takes only its ACK or NAK (a server that dies meanwhile leaves the REQUEST unanswered, and
+ * the round starts over with a DISCOVER). `check` vets the boot information of the OFFER and the ACK (null = fine, else why not);
  * `restarted` hears why a round was started over. Throws with the reason when no address
  * could be had.
  */
 export async function dhcpRound(
   hub: DhcpHub,
-  server: string,
+  servers: readonly string[],
   nic: VirtualNic,
   firmware: Firmware,
   check: (reply: DhcpPacket) => string | null,
@@ -85,13 +89,14 @@ export async function dhcpRound(
       secs: Math.min(0xffff, Math.floor((Date.now() - startedAt) / 1000)),
       options: { ...options, ...extra, messageType: type },
     });
-    const offer = await hub.exchange(packet(DhcpMessageType.DISCOVER), (r) => r.options.messageType === DhcpMessageType.OFFER && r.options.serverId === server, timing, signal);
+    const offer = await hub.exchange(packet(DhcpMessageType.DISCOVER), (r) => r.options.messageType === DhcpMessageType.OFFER && servers.includes(r.options.serverId ?? ''), timing, signal);
     if (!offer) {
       why = `no OFFER after ${timing.waitsMs.length} DISCOVERs`;
       continue;
     }
     const refused = check(offer);
     if (refused) throw new Error(`OFFER: ${refused}`);
+    const server = offer.options.serverId!;
     const ack = await hub.exchange(
       packet(DhcpMessageType.REQUEST, { serverId: server, requestedIp: offer.yiaddr }),
       (r) => r.options.serverId === server && (r.options.messageType === DhcpMessageType.ACK || r.options.messageType === DhcpMessageType.NAK),
@@ -108,7 +113,7 @@ export async function dhcpRound(
     }
     const bad = check(ack);
     if (bad) throw new Error(`ACK: ${bad}`);
-    return { ip: ack.yiaddr, siaddr: ack.siaddr, bootfile: bootfileOf(ack) };
+    return { server, ip: ack.yiaddr, siaddr: ack.siaddr, bootfile: bootfileOf(ack) };
   }
   throw new Error(`${why} (${timing.restarts + 1} rounds)`);
 }

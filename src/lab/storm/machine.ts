@@ -1,6 +1,6 @@
 import type { DhcpPacket } from '../../dhcp/wire/codec.js';
 import { retrying } from './backoff.js';
-import { bootfileOf, dhcpRound, type DhcpLease, type DhcpTiming, type VirtualNic } from './dhcp-client.js';
+import { bootfileOf, dhcpRound, type DhcpLease, type DhcpTiming, type Firmware, type VirtualNic } from './dhcp-client.js';
 import type { DhcpHub } from './dhcp-hub.js';
 import { MachineHttp } from './http-client.js';
 import { stormGuid, stormMac } from './identity.js';
@@ -23,13 +23,21 @@ export interface Expected {
 
 export interface MachineSettings {
   hub: DhcpHub;
-  /** livery's address: the DHCP server identifier every reply must carry. */
-  server: string;
+  /** livery's DHCP addresses (server identifiers): replies from any of them count. */
+  servers: readonly string[];
   tftpPort: number;
   expected: Expected;
   dhcp: DhcpTiming;
   tftp: { blksize: number; waitsMs: number[]; retryWaitsMs: number[] };
   http: { idleMs: number; retryWaitsMs: number[] };
+  /**
+   * Times the machine goes through its whole boot: a boot that fails at any stage starts over
+   * from DHCP, as a PXE ROM that gives up hands back to a BIOS whose boot order comes round
+   * to the network again (and so reaches whichever server answers now).
+   */
+  bootAttempts: number;
+  /** Hears each ACK as the machine takes it (the simulator's --log-acks), for a caller acting in the middle of a storm. */
+  onAck?(mac: string, ack: SeenAck): void;
   signal: AbortSignal;
   /** Milliseconds since the storm started. */
   clock(): number;
@@ -38,6 +46,13 @@ export interface MachineSettings {
 export interface StageTime {
   startMs: number;
   ms: number;
+}
+
+/** A DHCP ACK the machine took: which server sent it, the address, and when (storm clock). */
+export interface SeenAck {
+  server: string;
+  ip: string;
+  atMs: number;
 }
 
 export interface MachineResult {
@@ -50,18 +65,31 @@ export interface MachineResult {
   ok: boolean;
   startMs: number;
   endMs: number;
-  /** Stages it completed, with when each began and how long it took. */
+  /** Stages its last boot completed, with when each began and how long it took. */
   stages: Partial<Record<Stage, StageTime>>;
+  /** Every ACK of every boot, in order. */
+  acks: SeenAck[];
   artifactBytes: number;
   tftpRetransmissions: number;
-  /** Why each DHCP round, TFTP transfer or HTTP request that was started over failed. */
+  /** Why each DHCP round, TFTP transfer, HTTP request or whole boot that was started over failed. */
   retries: { stage: Stage; error: string }[];
   failure: { stage: Stage; error: string } | null;
 }
 
+/** A boot that failed at `stage`. */
+class StageFailure extends Error {
+  constructor(
+    readonly stage: Stage,
+    cause: unknown,
+  ) {
+    super((cause as Error).message);
+  }
+}
+
 /**
- * One virtual machine booting, up to its agent's phone-home: each stage is a step that either hands the next one what it
- * needs (a lease, a loader, a script's targets) or fails the machine with its reason.
+ * One virtual machine booting, up to its agent's phone-home, at most `bootAttempts` times:
+ * each stage is a step that either hands the next one what it needs (a lease, a loader, a
+ * script's targets) or fails the boot with its reason.
  */
 export async function bootMachine(index: number, s: MachineSettings): Promise<MachineResult> {
   const nic: VirtualNic = { mac: stormMac(index), guid: stormGuid(index) };
@@ -74,11 +102,33 @@ export async function bootMachine(index: number, s: MachineSettings): Promise<Ma
     startMs: s.clock(),
     endMs: 0,
     stages: {},
+    acks: [],
     artifactBytes: 0,
     tftpRetransmissions: 0,
     retries: [],
     failure: null,
   };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await bootOnce(nic, s, r);
+      r.ok = true;
+      break;
+    } catch (err) {
+      const failure = err instanceof StageFailure ? { stage: err.stage, error: err.message } : { stage: STAGES[0], error: (err as Error).message };
+      if (attempt >= s.bootAttempts || s.signal.aborted) {
+        r.failure = failure;
+        break;
+      }
+      r.retries.push({ stage: failure.stage, error: `boot ${attempt} failed, starting over: ${failure.error}` });
+      r.stages = {};
+    }
+  }
+  r.endMs = s.clock();
+  return r;
+}
+
+/** One boot from power-on; throws a StageFailure naming the stage that failed. */
+async function bootOnce(nic: VirtualNic, s: MachineSettings, r: MachineResult): Promise<void> {
   const stage = async <T>(name: Stage, step: () => Promise<T>): Promise<T> => {
     const startMs = s.clock();
     try {
@@ -86,43 +136,41 @@ export async function bootMachine(index: number, s: MachineSettings): Promise<Ma
       r.stages[name] = { startMs, ms: s.clock() - startMs };
       return out;
     } catch (err) {
-      r.failure = { stage: name, error: (err as Error).message };
-      throw err;
+      throw new StageFailure(name, err);
     }
   };
   const retried = (during: Stage) => (err: Error) => r.retries.push({ stage: during, error: err.message });
+  const dhcp = async (name: Stage, firmware: Firmware, check: (reply: DhcpPacket) => string | null) => {
+    const lease = await stage(name, () => dhcpRound(s.hub, s.servers, nic, firmware, check, s.dhcp, s.signal, retried(name)));
+    const ack = { server: lease.server, ip: lease.ip, atMs: s.clock() };
+    r.acks.push(ack);
+    s.onAck?.(nic.mac, ack);
+    r.ip = lease.ip;
+    return lease;
+  };
+  const pxe = await dhcp('dhcp-pxe', 'bios-pxe', namesLoader(s.expected.loader.file));
+  await stage('tftp-loader', () => retrying(s.tftp.retryWaitsMs, s.signal, () => fetchLoader(pxe, s, r), retried('tftp-loader')));
+  const ipxe = await dhcp('dhcp-ipxe', 'ipxe', namesScript(nic.mac));
+  const http = new MachineHttp(ipxe.ip, s.http.idleMs);
   try {
-    const pxe = await stage('dhcp-pxe', () => dhcpRound(s.hub, s.server, nic, 'bios-pxe', namesLoader(s.expected.loader.file), s.dhcp, s.signal, retried('dhcp-pxe')));
-    r.ip = pxe.ip;
-    await stage('tftp-loader', () => retrying(s.tftp.retryWaitsMs, s.signal, () => fetchLoader(pxe, s, r), retried('tftp-loader')));
-    const ipxe = await stage('dhcp-ipxe', () => dhcpRound(s.hub, s.server, nic, 'ipxe', namesScript(nic.mac), s.dhcp, s.signal, retried('dhcp-ipxe')));
-    r.ip = ipxe.ip;
-    const http = new MachineHttp(ipxe.ip, s.http.idleMs);
-    try {
-      const get = (during: Stage) => (url: string, keepText: boolean) => retrying(s.http.retryWaitsMs, s.signal, () => http.get(url, keepText, s.signal), retried(during));
-      const targets = await stage('http-script', async () => {
-        const parsed = parseBootScript((await get('http-script')(ipxe.bootfile, true)).text!);
-        if (!parsed.ok) throw new Error(parsed.error);
-        r.imageId = parsed.targets.imageId;
-        if (s.expected.imageId !== null && r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
-        return parsed.targets;
-      });
-      await stage('http-artifacts', () => fetchArtifacts(targets, s.expected, get('http-artifacts'), r));
-      // The booted system's agent reports the boot, from the machine's own address. (An image
-      // without health checks is healthy once it phoned home; the storm's images have none.)
-      const server = new URL(ipxe.bootfile).origin;
-      await stage('http-phone-home', () =>
-        retrying(s.http.retryWaitsMs, s.signal, () => http.postJson(`${server}/v1/machines/${nic.mac}/booted`, { imageId: r.imageId }, s.signal), retried('http-phone-home')),
-      );
-    } finally {
-      http.close();
-    }
-    r.ok = true;
-  } catch {
-    // The stage that failed has recorded why.
+    const get = (during: Stage) => (url: string, keepText: boolean) => retrying(s.http.retryWaitsMs, s.signal, () => http.get(url, keepText, s.signal), retried(during));
+    const targets = await stage('http-script', async () => {
+      const parsed = parseBootScript((await get('http-script')(ipxe.bootfile, true)).text!);
+      if (!parsed.ok) throw new Error(parsed.error);
+      r.imageId = parsed.targets.imageId;
+      if (s.expected.imageId !== null && r.imageId !== s.expected.imageId) throw new Error(`boots image ${r.imageId}, but its channel points at ${s.expected.imageId}`);
+      return parsed.targets;
+    });
+    await stage('http-artifacts', () => fetchArtifacts(targets, s.expected, get('http-artifacts'), r));
+    // The booted system's agent reports the boot, from the machine's own address. (An image
+    // without health checks is healthy once it phoned home; the storm's images have none.)
+    const server = new URL(ipxe.bootfile).origin;
+    await stage('http-phone-home', () =>
+      retrying(s.http.retryWaitsMs, s.signal, () => http.postJson(`${server}/v1/machines/${nic.mac}/booted`, { imageId: r.imageId }, s.signal), retried('http-phone-home')),
+    );
+  } finally {
+    http.close();
   }
-  r.endMs = s.clock();
-  return r;
 }
 
 /** PXE OFFER and ACK: siaddr and boot file must send the ROM to the loader over TFTP. */

@@ -1,7 +1,7 @@
 /**
  * The boot-storm simulator as a command, run inside the storm's client network namespace:
  *
- *   node dist/lab/storm/main.js --server 10.77.0.1 --clients 1000 --image-id <id> \
+ *   node dist/lab/storm/main.js --server 10.77.0.1 [--server 10.77.0.2] --clients 1000 --image-id <id> \
  *     --artifact vmlinuz=8388608 --artifact initrd.img=31457280 --artifact rootfs.squashfs=104857600
  *
  * With --bmc-listen it is a rollout's fleet instead: the machines' BMCs (one Redfish service,
@@ -14,6 +14,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync, statSync } from 'node:fs';
 import { backoff } from './backoff.js';
+import type { SeenAck } from './machine.js';
 import { runRolloutStorm } from './rollout.js';
 import { runStorm } from './run.js';
 
@@ -31,7 +32,7 @@ const artifact = (text: string, all: Record<string, number>) => {
 
 const program = new Command('livery-storm')
   .description('boot N virtual BIOS PXE machines at once against livery and report per-stage timings')
-  .requiredOption('--server <ip>', "livery's DHCP address (server identifier)")
+  .requiredOption('--server <ip>', "livery's DHCP address (server identifier); repeat for each node answering on the segment", (ip: string, all: string[] = []) => [...all, ip])
   .requiredOption('--image-id <id>', 'the image every machine must end with')
   .requiredOption('--artifact <name=bytes>', 'an artifact of that image and its size (repeat for each)', artifact, {})
   .option('--clients <n>', 'machines', integer(1), 100)
@@ -44,6 +45,8 @@ const program = new Command('livery-storm')
   .option('--tftp-wait-ms <ms>', 'first TFTP retransmission wait; doubles each try', integer(1), 1000)
   .option('--tftp-tries <n>', 'transmissions of each TFTP packet', integer(1), 6)
   // iPXE is patient with a silent server; a short limit would turn a slow boot into a failed one.
+  .option('--boot-attempts <n>', 'whole boots a machine tries, each from DHCP again, before it counts as failed', integer(1), 1)
+  .option('--log-acks', 'print "storm: ack SERVER IP MAC" on stderr as each machine takes an ACK')
   .option('--http-idle-ms <ms>', 'an HTTP request fails after this long without data', integer(1), 120_000)
   .option('--deadline-s <s>', 'hard bound on the whole storm', integer(1), 600)
   .option('--bmc-listen <address:port>', "rollout mode: the machines' BMCs (Redfish over HTTPS) listen here")
@@ -54,7 +57,7 @@ const program = new Command('livery-storm')
   .parse();
 
 const o = program.opts<{
-  server: string;
+  server: string[];
   imageId: string;
   artifact: Record<string, number>;
   clients: number;
@@ -66,6 +69,8 @@ const o = program.opts<{
   dhcpTries: number;
   tftpWaitMs: number;
   tftpTries: number;
+  bootAttempts: number;
+  logAcks?: boolean;
   httpIdleMs: number;
   deadlineS: number;
   bmcListen?: string;
@@ -76,7 +81,7 @@ const o = program.opts<{
 }>();
 
 const common = {
-  server: o.server,
+  servers: o.server,
   clients: o.clients,
   dhcpClientPort: 68,
   dhcpServerPort: 67,
@@ -86,6 +91,8 @@ const common = {
   dhcp: { waitsMs: backoff(o.dhcpWaitMs, o.dhcpTries), jitterMs: Math.min(1000, o.dhcpWaitMs / 4), restarts: 1 },
   tftp: { blksize: 1468, waitsMs: backoff(o.tftpWaitMs, o.tftpTries), retryWaitsMs: backoff(2000, 2) },
   http: { idleMs: o.httpIdleMs, retryWaitsMs: backoff(2000, 2) },
+  bootAttempts: o.bootAttempts,
+  ...(o.logAcks ? { onAck: (mac: string, ack: SeenAck) => process.stderr.write(`storm: ack ${ack.server} ${ack.ip} ${mac}\n`) } : {}),
   deadlineMs: o.deadlineS * 1000,
 };
 

@@ -8,6 +8,8 @@ export type Percentile = (typeof PERCENTILES)[number];
 export type StageStats = { count: number } & Record<Percentile, number>;
 
 export interface StormReport {
+  /** Wall-clock time (ms since the epoch) of the storm clock's zero: the machines' times are from there. */
+  startedAt: number;
   clients: number;
   concurrency: number;
   ok: number;
@@ -27,7 +29,7 @@ export interface StormReport {
   failuresByStage: Partial<Record<Stage, number>>;
   /** Why machines failed. */
   errors: Reason[];
-  machines: { mac: string; ip: string | null; imageId: string | null; ok: boolean; failure: MachineResult['failure'] }[];
+  machines: Pick<MachineResult, 'mac' | 'ip' | 'imageId' | 'ok' | 'failure' | 'acks' | 'retries'>[];
 }
 
 /** A cause (MACs, addresses and byte counts blanked out, so equal causes group) and how often it happened, most common first. */
@@ -44,7 +46,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 const seconds = (ms: number) => Number((ms / 1000).toFixed(3));
 
-export function summarize(results: readonly MachineResult[], run: { concurrency: number; dhcp: DhcpHubStats }): StormReport {
+export function summarize(results: readonly MachineResult[], run: { startedAt: number; concurrency: number; dhcp: DhcpHubStats }): StormReport {
   const stages = {} as Record<Stage, StageStats>;
   for (const stage of STAGES) {
     const times = results.flatMap((r) => (r.stages[stage] ? [r.stages[stage].ms] : [])).sort((a, b) => a - b);
@@ -75,6 +77,7 @@ export function summarize(results: readonly MachineResult[], run: { concurrency:
   const artifactBytes = results.reduce((n, r) => n + r.artifactBytes, 0);
   const artifactMs = span(artifactTimes);
   return {
+    startedAt: run.startedAt,
     clients: results.length,
     concurrency: run.concurrency,
     ok: results.length - failed.length,
@@ -88,7 +91,7 @@ export function summarize(results: readonly MachineResult[], run: { concurrency:
     retries: { count: retries.length, reasons: tally(retries) },
     failuresByStage,
     errors: tally(failures),
-    machines: results.map((r) => ({ mac: r.mac, ip: r.ip, imageId: r.imageId, ok: r.ok, failure: r.failure })),
+    machines: results.map((r) => ({ mac: r.mac, ip: r.ip, imageId: r.imageId, ok: r.ok, failure: r.failure, acks: r.acks, retries: r.retries })),
   };
 }
 

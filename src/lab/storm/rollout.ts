@@ -25,6 +25,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   const signal = AbortSignal.timeout(o.deadlineMs);
   setMaxListeners(0, signal);
   const epoch = performance.now();
+  const startedAt = Date.now();
   // Livery decides which image each boot gets (the new one, or the previous one on the way back).
   const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
   /** Each machine's last boot (a rollout that rolls back boots a machine twice). */
@@ -64,7 +65,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   process.stderr.write(`storm: ${o.clients} BMCs listening on ${o.bmc.address}:${o.bmc.port}\n`);
   try {
     await allDone;
-    return summarize([...results.values()].sort((a, b) => a.index - b.index), { concurrency: peak, dhcp: hub.stats });
+    return summarize([...results.values()].sort((a, b) => a.index - b.index), { startedAt, concurrency: peak, dhcp: hub.stats });
   } finally {
     bmc.closeAllConnections();
     await new Promise((r) => bmc.close(r));

@@ -26,10 +26,11 @@ export async function runStorm(o: StormOptions): Promise<StormReport> {
   // Every machine listens on it; that many listeners is the design, not a leak.
   setMaxListeners(0, signal);
   const epoch = performance.now();
+  const startedAt = Date.now();
   try {
     const settings: MachineSettings = { ...o, hub, signal, clock: () => performance.now() - epoch };
     const results = await runBounded(o.clients, o.concurrency, (index) => bootMachine(index, settings));
-    return summarize(results, { concurrency: Math.min(o.concurrency, o.clients), dhcp: hub.stats });
+    return summarize(results, { startedAt, concurrency: Math.min(o.concurrency, o.clients), dhcp: hub.stats });
   } finally {
     await hub.close();
   }
