@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI } from './cli.js';
-import type { TestNet } from './netns.js';
+import { hostIn, type TestNet } from './netns.js';
 
 export interface NsLivery {
   proc: ChildProcess;
@@ -15,10 +15,15 @@ export interface NsLivery {
 }
 
 /** Writes a YAML config and starts the built `livery serve` inside the server namespace. */
-export async function startLiveryInNs(net: TestNet, dir: string, config: Record<string, unknown>, waitFor = 'dhcp listening'): Promise<NsLivery> {
+export function startLiveryInNs(net: TestNet, dir: string, config: Record<string, unknown>, waitFor = 'dhcp listening'): Promise<NsLivery> {
+  return startLiveryOn(hostIn(net, net.server), dir, config, waitFor);
+}
+
+/** Writes a YAML config to `dir` and starts the built `livery serve` on `host` (a network namespace), once it prints `waitFor`. */
+export async function startLiveryOn(host: { spawn(cmd: string, args: string[]): ChildProcess }, dir: string, config: Record<string, unknown>, waitFor = 'dhcp listening'): Promise<NsLivery> {
   const file = join(dir, 'livery.yaml');
   writeFileSync(file, stringify({ log: { level: 'info' }, ...config }));
-  const proc = net.spawn(net.server, process.execPath, [CLI, 'serve', '--config', file]);
+  const proc = host.spawn(process.execPath, [CLI, 'serve', '--config', file]);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
