@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type ClientFacts } from '../boot/index.js';
-import { MachineCache, type BatchWriter, type Cmdb } from '../cmdb/index.js';
+import { MachineCache, type BatchOutcome, type BatchWriter, type Cmdb } from '../cmdb/index.js';
 import { nodeName, type Config } from '../config/index.js';
 import { startDhcpServer, type DhcpBootPath } from '../dhcp/index.js';
 import type { Logger } from '../log.js';
@@ -33,9 +33,18 @@ export async function startDhcpDoor(ctx: DhcpDoorContext): Promise<{ close(): Pr
  * lookup per packet); the writes of each batch are committed on the CMDB's writer thread,
  * and the machines a batch registered are taken into the cache with its commit.
  */
-function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
+export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
   // Given the CMDB's image stores too, so which images this node holds is kept with the machines.
   const machines = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
+  // Every commit handed over while a batch was in flight joins the next one and resolves with
+  // that batch's one outcome, all in a row: its machines are taken in once, not once per commit
+  // (which made this loop's work grow with commits × machines per batch under load).
+  let takenIn: BatchOutcome | null = null;
+  const takeIn = (outcome: BatchOutcome) => {
+    if (outcome === takenIn) return;
+    takenIn = outcome;
+    machines.remember(outcome);
+  };
   const rules = () => machines.rules();
   const node = nodeName(config);
   const imageReady = (imageId: string) => machines.imageReady(imageId, node);
@@ -50,6 +59,6 @@ function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBoot
     step: bootStep,
     subnets: () => cmdb.subnets.list(),
     leasesIn: (subnetId) => cmdb.leases.inSubnet(subnetId),
-    commit: (ops) => writer.commit(ops).then((outcome) => machines.remember(outcome)),
+    commit: (ops) => writer.commit(ops).then(takeIn),
   };
 }
