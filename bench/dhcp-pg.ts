@@ -57,6 +57,8 @@ export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
       '(each answers the clients that hash to it, RFC 3074; every lease write a claim checked in its transaction); ' +
       'perfdhcp -l <bridge> broadcasts, so both nodes hear every DISCOVER and REQUEST, with the same giaddr, subnet, pool, clients, rates and warm-up as the single-server rows, ' +
       'and an exchange completed by either node counts; the single servers are reached by perfdhcp relaying unicast to them';
+    const shares = [...segment.replies].map(([node, r]) => `${node} ${r.acks} ACKs, ${r.naks} NAKs`).join('; ');
+    h.log(`two nodes, replies over every run: ${shares}`);
     return [
       h.row({
         name: `dhcp, leases in PostgreSQL: 4-way exchanges/s, vs Kea's PostgreSQL backend`,
@@ -87,7 +89,7 @@ export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
           livery: rates(PAIR),
           reference: rates(ref),
           referenceName: ref,
-          notes: `${pairNote} (${curve(PAIR)}; ${curve(ref)}); the same rounds as the rows above`,
+          notes: `${pairNote} (${curve(PAIR)}; ${curve(ref)}); replies sent by each node over every run, warm-ups included: ${shares}; the same rounds as the rows above`,
         }),
       ),
     ];

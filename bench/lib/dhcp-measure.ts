@@ -47,6 +47,9 @@ const MIN_RATE = 10;
 /** A server keeps up when it completes at least this share of the exchanges offered. */
 const KEEPS_UP = 0.9;
 
+/** Where a benchmark's livery serves HTTP (its /metrics), on its DHCP address. */
+export const BENCH_HTTP_PORT = 8080;
+
 /** The subnet every server is given. */
 export const BENCH_NETWORK: Omit<DhcpBenchNetwork, 'interface'> = {
   address: SERVER,
@@ -173,7 +176,7 @@ export async function startLiveryNode(
     dataDir,
     database,
     ...(node ? { node: { name: node.name } } : {}),
-    http: { listen: `${n.address}:8080`, workers: 1 },
+    http: { listen: `${n.address}:${BENCH_HTTP_PORT}`, workers: 1 },
     tftp: { enabled: false },
     dhcp: { enabled: true, interface: n.interface, address: n.address, ...(node ? { peers: node.peers } : {}) },
     // Every perfdhcp client is a new MAC, registered as it would be in a rack's first boot:

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNamespace, createPrivateNetwork, type Namespace } from '../../src/lab/vm/network.js';
 import { startPerfdhcpBroadcast } from '../../test/helpers/perfdhcp.js';
-import { BENCH_NETWORK, createBenchSubnet, startLiveryNode, type BenchDatabase, type Perfdhcp } from './dhcp-measure.js';
+import { BENCH_HTTP_PORT, BENCH_NETWORK, createBenchSubnet, startLiveryNode, type BenchDatabase, type Perfdhcp } from './dhcp-measure.js';
 import type { RunningServer } from './dhcp-refs.js';
 
 const PREFIX = 16;
@@ -26,6 +26,8 @@ const ON_SEGMENT = { ...BENCH_NETWORK, interface: NODE_IF };
 export interface DhcpSegment {
   /** Offers perfdhcp's load by broadcast on the bridge. */
   perfdhcp: Perfdhcp;
+  /** ACKs and NAKs each node sent (its /metrics, read as it stops), summed over every start: how the nodes shared the work. */
+  replies: Map<string, { acks: number; naks: number }>;
   /** Starts one livery node per namespace on `database` (its benchmark subnet created first), each naming the others as dhcp.peers. */
   startLiveryNodes(dir: string, database: BenchDatabase): Promise<RunningServer>;
   /** Stops whatever runs in the namespaces and removes them. */
@@ -52,8 +54,18 @@ export function createDhcpSegment(nodes: number): DhcpSegment {
     throw err;
   }
   const names = hosts.map((_, i) => `bench-node-${i + 1}`);
+  const addresses = hosts.map((_, i) => segment.hostAddress(FIRST_NODE_HOST + i));
+  const replies = new Map(names.map((name) => [name, { acks: 0, naks: 0 }]));
+  const countReplies = (i: number) => {
+    const metrics = segment.exec('curl', ['-sf', '--max-time', '10', `http://${addresses[i]}:${BENCH_HTTP_PORT}/metrics`]);
+    const sent = (type: string) => Number(new RegExp(`^livery_dhcp_sent_total\\{type="${type}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    const tally = replies.get(names[i]!)!;
+    tally.acks += sent('ack');
+    tally.naks += sent('nak');
+  };
   return {
     perfdhcp: (load) => startPerfdhcpBroadcast(segment, segment.bridge, load),
+    replies,
     async startLiveryNodes(dir, database) {
       const started: RunningServer[] = [];
       const stop = async () => {
@@ -65,14 +77,22 @@ export function createDhcpSegment(nodes: number): DhcpSegment {
         createBenchSubnet(join(dirs[0]!, 'var'), ON_SEGMENT, database);
         for (const [i, host] of hosts.entries()) {
           const nodeDir = dirs[i]!;
-          const n = { ...ON_SEGMENT, address: segment.hostAddress(FIRST_NODE_HOST + i) };
+          const n = { ...ON_SEGMENT, address: addresses[i]! };
           started.push(await startLiveryNode(host, nodeDir, join(nodeDir, 'var'), n, database, { name: names[i]!, peers: names.filter((_, j) => j !== i) }));
         }
       } catch (err) {
         await stop();
         throw err;
       }
-      return { stop };
+      return {
+        stop: async () => {
+          try {
+            hosts.forEach((_, i) => countReplies(i));
+          } finally {
+            await stop();
+          }
+        },
+      };
     },
     remove,
   };
