@@ -88,7 +88,7 @@ export class MachineCache {
    * between that commit and this cache's last check: then nobody can have edited them since
    * (and an edit from now on moves the counter, which the next check sees).
    */
-  remember(outcome: BatchOutcome): void {
+  remember(outcome: Pick<BatchOutcome, 'discovered' | 'changeCount'>): void {
     if (outcome.changeCount !== this.version) return;
     for (const [mac, id, at] of outcome.discovered) {
       if (this.byMac.size >= LIMIT) this.byMac.clear();

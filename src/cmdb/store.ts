@@ -39,7 +39,7 @@ import type {
   Subnet,
   SubnetInput,
 } from './types.js';
-import type { Lease, LeaseState, LeaseView } from './leases.js';
+import type { Lease, LeaseState, LeaseView, StoredLease } from './leases.js';
 import type { CheckedMachine, PendingOwners } from './machine-check.js';
 import type { PlanClaims } from './machines.js';
 import type { MachinePatch, Rollout, RolloutInput, RolloutMachine, RolloutPatch, RolloutWave, WavePatch } from './rollouts.js';
@@ -168,11 +168,13 @@ export interface SubnetStore {
 }
 
 export interface LeaseStore {
-  put(lease: Lease, now?: number): void;
+  claim(lease: Lease, now?: number, force?: boolean): boolean;
+  stored(ip: string): StoredLease | null;
+  changedSince(since: number): StoredLease[];
   forMac(mac: string, subnetId: number): Lease | null;
   get(ip: string): Lease | null;
   activeFor(mac: string, now?: number): Lease | null;
-  inSubnet(subnetId: number): Lease[];
+  inSubnet(subnetId: number): StoredLease[];
   setState(ip: string, mac: string, state: LeaseState, expiresAt: number, now?: number): boolean;
   list(filter?: { subnetId?: number; state?: LeaseState; limit?: number }): LeaseView[];
   count(state?: LeaseState): number;
@@ -296,17 +298,20 @@ export interface BootStep {
  */
 export type WriteOp =
   | { kind: 'boot-step'; step: BootStep }
-  | { kind: 'lease'; lease: Lease; now: number }
+  /** A claim (SqlLeaseStore.claim): refused while another MAC holds the address, unless `reserved` (the machine's own address). */
+  | { kind: 'lease'; lease: Lease; now: number; reserved?: boolean }
   | { kind: 'lease-state'; ip: string; mac: string; state: LeaseState; expiresAt: number; now: number }
   | { kind: 'event'; event: EventInput & { at: number } };
 
 /**
  * What a committed batch registered: the machines it created ([mac, id, registered at]: see
- * discoveredMachine) and the CMDB's change counter at the commit (see MachineCache.remember).
+ * discoveredMachine) and the CMDB's change counter at the commit (see MachineCache.remember);
+ * and the lease claims it refused, as the rows that held those addresses.
  */
 export interface BatchOutcome {
   discovered: [string, number, number][];
   changeCount: number;
+  refused: StoredLease[];
 }
 
 /** Batches of writes committed off the caller's event loop, in the order given, each all or nothing. */

@@ -1,4 +1,5 @@
 import { applyBootWrites, BootWriteCollector, type BootWrites } from './boot-steps.js';
+import type { StoredLease } from './leases.js';
 import type { BatchOutcome, Cmdb, WriteOp } from './store.js';
 
 type LeaseOp = Extract<WriteOp, { kind: 'lease' | 'lease-state' }>;
@@ -25,10 +26,11 @@ export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): BatchOutcome {
   const now = Date.now();
   return cmdb.tx(() => {
     const discovered = applyBootWrites(cmdb, batch, now);
+    const refused: StoredLease[] = [];
     for (const op of batch.leases) {
-      if (op.kind === 'lease') cmdb.leases.put(op.lease, op.now);
-      else cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+      if (op.kind === 'lease-state') cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
+      else if (!cmdb.leases.claim(op.lease, op.now, op.reserved === true)) refused.push(cmdb.leases.stored(op.lease.ip)!);
     }
-    return { discovered, changeCount: cmdb.machines.changeCount() };
+    return { discovered, changeCount: cmdb.machines.changeCount(), refused };
   });
 }

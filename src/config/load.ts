@@ -4,6 +4,7 @@ import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { parseAddressOrCidr } from '../net/ipv4.js';
+import { nodeName } from './node-name.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** The livery checkout or install (this file is src/config/load.ts or dist/config/load.js). */
@@ -83,6 +84,12 @@ export function resolveConfig(raw: unknown, baseDir = process.cwd()): Config {
     throw new ConfigError(
       'invalid configuration:\n  dhcp: enabled without dhcp.interface and dhcp.address; livery answers DHCP only on an interface you name',
     );
+  }
+  if (config.dhcp.peers.length > 0 && !config.database.url) {
+    throw new ConfigError('invalid configuration:\n  dhcp.peers: nodes that share a segment share their leases through PostgreSQL; set database.url');
+  }
+  if (config.dhcp.peers.includes(nodeName(config))) {
+    throw new ConfigError(`invalid configuration:\n  dhcp.peers: names this node (${nodeName(config)}); list only the other nodes on the segment`);
   }
   const badRelay = config.dhcp.relaySources.findIndex((r) => parseAddressOrCidr(r) === null);
   if (badRelay >= 0) {

@@ -154,6 +154,12 @@ export const ConfigSchema = section({
      */
     maxWaitMs: Type.Integer({ default: 4000, minimum: 10, maximum: 60_000 }),
     declineQuarantineSeconds: Type.Integer({ default: 3600, minimum: 0 }),
+    /**
+     * The node.name of every other livery node answering DHCP on this segment. They split the
+     * clients (RFC 3074 hash) and take over those of a node whose heartbeat is older than
+     * node.deadAfterSeconds; empty: this node answers every client.
+     */
+    peers: Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' }), { default: [] }),
   }),
   /** Machine records that unknown MACs create (subnet policies `discover`, `default-image` and `commission`). */
   discovery: section({

@@ -29,6 +29,28 @@ export async function startDhcpDoor(ctx: DhcpDoorContext): Promise<{ close(): Pr
 }
 
 /**
+ * Which nodes answer DHCP now, from their heartbeats, read at most once a second. While the
+ * CMDB cannot be read the last answer stands: leases cannot be written then either.
+ */
+function liveNodes(cmdb: Cmdb, config: Config): (name: string) => boolean {
+  const deadMs = config.node.deadAfterSeconds * 1000;
+  let live = new Set<string>();
+  let readAt = -Infinity;
+  return (name) => {
+    const now = Date.now();
+    if (now - readAt >= 1000) {
+      readAt = now;
+      try {
+        live = new Set(cmdb.nodes.list().filter((n) => n.dhcp && now - Date.parse(n.heartbeatAt) < deadMs).map((n) => n.name));
+      } catch {
+        // Kept as it was: see above.
+      }
+    }
+    return live.has(name);
+  };
+}
+
+/**
  * The DHCP server's view of the boot decision and the CMDB. Machines come from a cache (a
  * lookup per packet); the writes of each batch are committed on the CMDB's writer thread,
  * and the machines a batch registered are taken into the cache with its commit.
@@ -41,9 +63,11 @@ export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): D
   // (which made this loop's work grow with commits × machines per batch under load).
   let takenIn: BatchOutcome | null = null;
   const takeIn = (outcome: BatchOutcome) => {
-    if (outcome === takenIn) return;
-    takenIn = outcome;
-    machines.remember(outcome);
+    if (outcome !== takenIn) {
+      takenIn = outcome;
+      machines.remember(outcome);
+    }
+    return outcome.refused;
   };
   const rules = () => machines.rules();
   const node = nodeName(config);
@@ -59,6 +83,8 @@ export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): D
     step: bootStep,
     subnets: () => cmdb.subnets.list(),
     leasesIn: (subnetId) => cmdb.leases.inSubnet(subnetId),
+    leasesChangedSince: (since) => cmdb.leases.changedSince(since),
+    nodeAlive: liveNodes(cmdb, config),
     commit: (ops) => writer.commit(ops).then(takeIn),
   };
 }

@@ -1,6 +1,6 @@
 import type { BootPlan } from '../boot/plan.js';
 import type { BootStep, Machine, Subnet, WriteOp } from '../cmdb/index.js';
-import type { Lease } from '../cmdb/leases.js';
+import type { StoredLease } from '../cmdb/leases.js';
 
 /**
  * What the DHCP server asks of the rest of livery, handed to it by the daemon (see
@@ -16,12 +16,17 @@ export interface DhcpBootPath {
   step(plan: BootPlan, stage: string, detail: Record<string, unknown>): BootStep;
   /** The subnets and their leases: what the lease books are built from, at start and after a subnet edit. */
   subnets(): Subnet[];
-  leasesIn(subnetId: number): Lease[];
+  leasesIn(subnetId: number): StoredLease[];
+  /** Lease rows any node wrote after `since` (ms): how nodes sharing a segment follow each other. */
+  leasesChangedSince(since: number): StoredLease[];
+  /** Whether the livery node so named answers DHCP now (a fresh heartbeat). Asked per packet: answer from memory. */
+  nodeAlive(name: string): boolean;
   /**
    * Commits one batch of lease writes and boot events in one transaction; settles once it is
-   * on disk (an ACK waits for that), or rejects if it was rolled back.
+   * on disk (an ACK waits for that) with the rows that refused its lease claims, or rejects if
+   * it was rolled back.
    */
-  commit(ops: WriteOp[]): Promise<void>;
+  commit(ops: WriteOp[]): Promise<StoredLease[]>;
 }
 
 /** What a DHCP client says about itself (options 93, 77, 175 and 60) and where it is. */

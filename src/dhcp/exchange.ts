@@ -6,7 +6,7 @@ import type { DiscoveryBudget } from './discovery-budget.js';
 import type { LeaseBooks, SubnetBook } from './lease-book.js';
 import type { Client } from './loop.js';
 import type { DhcpMetrics } from './metrics.js';
-import type { Outbox } from './outbox.js';
+import type { Claim, Outbox, Outgoing } from './outbox.js';
 import { replyAddress, type Peer } from './reply-address.js';
 import { buildReply, type ReplySpec, type ServerIdentity } from './reply.js';
 import type { DhcpPacket } from './wire/codec.js';
@@ -75,8 +75,16 @@ export class Exchange {
 
   /** Queues a reply to where RFC 2131 §4.1 says it goes, or to `to` when given. */
   send(c: Client, spec: ReplySpec, durable: boolean, to?: Peer): void {
-    const packet = buildReply(spec);
-    this.outbox.reply({ packet, to: to ?? replyAddress(spec.request, spec.type, this.ports), socket: c.socket, type: spec.type }, durable);
+    this.outbox.reply(this.outgoing(c, spec, to), durable);
+  }
+
+  /** Queues an ACK granting `claim.ip`; it leaves once its batch is on disk, and only if the claim held. */
+  sendClaimed(c: Client, spec: ReplySpec, claim: Claim): void {
+    this.outbox.reply(this.outgoing(c, spec), true, claim);
+  }
+
+  outgoing(c: Client, spec: ReplySpec, to?: Peer): Outgoing {
+    return { packet: buildReply(spec), to: to ?? replyAddress(spec.request, spec.type, this.ports), socket: c.socket, type: spec.type };
   }
 
   drop(reason: string): void {

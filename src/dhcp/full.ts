@@ -6,6 +6,8 @@ import type { LeaseBooks, SubnetBook } from './lease-book.js';
 import type { Client, Mode } from './loop.js';
 import type { DhcpMetrics } from './metrics.js';
 import type { UnknownMacBudget } from './unknown-macs.js';
+import type { Outgoing } from './outbox.js';
+import type { ReplySpec } from './reply.js';
 import type { DhcpPacket } from './wire/codec.js';
 import { DhcpMessageType } from './wire/options.js';
 
@@ -140,10 +142,12 @@ export class FullMode implements Mode {
     const refusal = unknown && reserved !== ip ? this.unknownMacs.refusal(book, mac, now) : null;
     if (refusal) return this.x.drop(refusal);
     const yiaddr = formatIpv4(ip);
-    this.x.outbox.write(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null }));
+    this.x.outbox.write(this.books.bind(book, mac, ip, now, { clientId: clientIdText(p), hostname: p.options.hostname ?? null, reserved: reserved === ip }));
     if (unknown) this.holdForUnknown(book, mac, ip);
     this.x.step(plan, 'dhcp-ack', { ip: yiaddr, state, next: plan.next });
-    this.x.send(c, { type: 'ack', request: p, server: this.x.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname }, true);
+    const ack: ReplySpec = { type: 'ack', request: p, server: this.x.server, yiaddr, subnet: book.subnet, leaseSeconds: book.subnet.leaseSeconds, plan, hostname: plan.machine?.hostname };
+    // Another node sharing the segment may have leased the address meanwhile: the client then starts over.
+    this.x.sendClaimed(c, ack, { ip: yiaddr, instead: () => this.nakReply(c, `${yiaddr} was leased to another client by another node`) });
   }
 
   /**
@@ -189,8 +193,13 @@ export class FullMode implements Mode {
   }
 
   private nak(c: Client, message: string): void {
+    this.x.outbox.reply(this.nakReply(c, message), false);
+  }
+
+  /** A NAK, with its event (committed with the next batch when this is an ACK's replacement). */
+  private nakReply(c: Client, message: string): Outgoing {
     this.x.outbox.write({ kind: 'event', event: { type: 'dhcp-nak', mac: c.p.mac, detail: { message }, at: Date.now() } });
-    this.x.send(c, { type: 'nak', request: c.p, server: this.x.server, message }, false);
+    return this.x.outgoing(c, { type: 'nak', request: c.p, server: this.x.server, message });
   }
 
   /** Counts a pool address an unknown MAC now holds, until its hold (offer, lease, quarantine) ends. */

@@ -1,5 +1,5 @@
 import type { Subnet, WriteOp } from '../cmdb/index.js';
-import type { LeaseState } from '../cmdb/leases.js';
+import type { LeaseState, StoredLease } from '../cmdb/leases.js';
 import { cidrContains, formatIpv4, parseCidr, parseIpv4, parseIpv4Range, type Cidr } from '../net/ipv4.js';
 import type { DhcpBootPath } from './contract.js';
 import { AddressPool } from './pool.js';
@@ -11,6 +11,8 @@ export interface Holding {
   expiresAt: number;
   /** The client identifier (option 61, hex) the lease was bound with, if any: a RELEASE must carry it. */
   clientId: string | null;
+  /** When it was decided (ms): a row another node wrote earlier does not undo it. */
+  since: number;
 }
 
 /** One subnet's addresses as the DHCP server sees them: its pool and who holds what. */
@@ -23,27 +25,44 @@ export interface SubnetBook {
 }
 
 /**
+ * How far back each look at the lease table reaches past the newest row seen: nodes stamp rows
+ * with their own clocks, which NTP keeps within far less of each other.
+ */
+const CLOCK_SLACK_MS = 2000;
+
+/**
  * Address decisions for every subnet: reservation first, then the MAC's previous address,
- * then the pool. State lives in SQLite; these maps are a cache rebuilt from it at start and
+ * then the pool. State lives in the CMDB; these maps are a cache rebuilt from it at start and
  * whenever a subnet changes, so a restart (even after kill -9) sees every committed lease.
+ * When other nodes serve the segment too, the cache also follows the rows they write, and
+ * each node takes from its own share of every pool first; a claim the database refuses (see
+ * SqlLeaseStore.claim) is what settles an address two nodes chose at once.
  */
 export class LeaseBooks {
   private books = new Map<number, SubnetBook>();
   private version = '';
   private checkedAt = 0;
+  /** The newest row written by any node that these books have taken in. */
+  private followedTo = Date.now();
 
   constructor(
-    private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn'>,
-    private readonly opts: { offerHoldSeconds: number; declineQuarantineSeconds: number },
+    private readonly source: Pick<DhcpBootPath, 'subnets' | 'leasesIn' | 'leasesChangedSince'>,
+    private readonly opts: {
+      offerHoldSeconds: number;
+      declineQuarantineSeconds: number;
+      /** This node's share of each pool: the addresses whose ordinal is `index` modulo `of`. */
+      share: { index: number; of: number };
+    },
   ) {
     this.refresh(true);
   }
 
-  /** Picks up subnet edits made through the API (checked at most once a second). */
+  /** Picks up subnet edits made through the API and other nodes' leases (checked at most once a second). */
   refresh(force = false): void {
     const now = Date.now();
     if (!force && now - this.checkedAt < 1000) return;
     this.checkedAt = now;
+    if (this.opts.share.of > 1) this.follow(now);
     const subnets = this.source.subnets();
     const version = subnets.map((s) => `${s.id}@${s.updatedAt}`).join(',');
     if (!force && version === this.version) return;
@@ -60,6 +79,23 @@ export class LeaseBooks {
   reload(): void {
     this.books.clear();
     this.refresh(true);
+  }
+
+  /**
+   * Takes in a lease row from the CMDB (another node's, or the holder of a refused claim):
+   * what the database holds wins over an offer, and over anything decided before the row.
+   */
+  learn(row: StoredLease, now: number): void {
+    const book = this.books.get(row.subnetId);
+    if (!book) return;
+    const ip = parseIpv4(row.ip)!;
+    const current = book.byIp.get(ip);
+    const live = row.state !== 'released' && row.expiresAt > now;
+    if (!live && current?.mac !== row.mac) return;
+    if (current && current.state !== 'offered' && current.since > row.updatedAt) return;
+    if (current && current.mac !== row.mac) this.evict(book, current);
+    this.setHolding(book, { ip, mac: row.mac, state: row.state, expiresAt: row.expiresAt, clientId: row.clientId, since: row.updatedAt });
+    if (!live) book.pool.release(ip);
   }
 
   all(): Iterable<SubnetBook> {
@@ -105,11 +141,12 @@ export class LeaseBooks {
     return book.byMac.get(mac) ?? null;
   }
 
-  /** Binds `ip` to `mac` for the subnet's lease time; returns the durable write. */
-  bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null }): WriteOp {
+  /** Binds `ip` to `mac` for the subnet's lease time; returns the claim to commit (`reserved`: the machine's own address). */
+  bind(book: SubnetBook, mac: string, ip: number, now: number, extra: { clientId: string | null; hostname: string | null; reserved: boolean }): WriteOp {
     const expiresAt = now + book.subnet.leaseSeconds * 1000;
-    this.setHolding(book, { ip, mac, state: 'bound', expiresAt, clientId: extra.clientId });
-    return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound', expiresAt, ...extra }, now };
+    const { clientId, hostname, reserved } = extra;
+    this.setHolding(book, { ip, mac, state: 'bound', expiresAt, clientId, since: now });
+    return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'bound', expiresAt, clientId, hostname }, now, reserved };
   }
 
   /** The holder gave the address back (same MAC, same client identifier): free it, but remember it was this MAC's. */
@@ -117,7 +154,7 @@ export class LeaseBooks {
     const h = book.byIp.get(ip);
     if (!h || h.mac !== mac || h.state !== 'bound' || h.expiresAt <= now) return null;
     if (h.clientId !== null && h.clientId !== clientId) return null;
-    this.setHolding(book, { ip, mac, state: 'released', expiresAt: now, clientId: h.clientId });
+    this.setHolding(book, { ip, mac, state: 'released', expiresAt: now, clientId: h.clientId, since: now });
     book.pool.release(ip);
     return { kind: 'lease-state', ip: formatIpv4(ip), mac, state: 'released', expiresAt: now, now };
   }
@@ -130,7 +167,7 @@ export class LeaseBooks {
     const h = book.byIp.get(ip);
     if (!h || h.mac !== mac || (h.state !== 'offered' && h.state !== 'bound') || h.expiresAt <= now) return null;
     const until = now + this.opts.declineQuarantineSeconds * 1000;
-    this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until, clientId: null });
+    this.setHolding(book, { ip, mac, state: 'declined', expiresAt: until, clientId: null, since: now });
     return { kind: 'lease', lease: { ip: formatIpv4(ip), mac, subnetId: book.subnet.id, state: 'declined', expiresAt: until, clientId: null, hostname: null }, now };
   }
 
@@ -148,8 +185,24 @@ export class LeaseBooks {
     const current = book.byMac.get(mac);
     // An existing bound lease stays bound; only a new address becomes an offer.
     if (current && current.ip === ip && current.state === 'bound' && current.expiresAt > now) return ip;
-    this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000, clientId: null });
+    this.setHolding(book, { ip, mac, state: 'offered', expiresAt: now + this.opts.offerHoldSeconds * 1000, clientId: null, since: now });
     return ip;
+  }
+
+  /** Takes in the rows other nodes wrote since the last look. */
+  private follow(now: number): void {
+    let newest = this.followedTo;
+    for (const row of this.source.leasesChangedSince(this.followedTo - CLOCK_SLACK_MS)) {
+      this.learn(row, now);
+      if (row.updatedAt > newest) newest = row.updatedAt;
+    }
+    this.followedTo = newest;
+  }
+
+  /** Forgets a holding the database gave to another MAC. */
+  private evict(book: SubnetBook, h: Holding): void {
+    if (book.byMac.get(h.mac) === h) book.byMac.delete(h.mac);
+    book.byIp.delete(h.ip);
   }
 
   private setHolding(book: SubnetBook, h: Holding): void {
@@ -167,12 +220,12 @@ export class LeaseBooks {
     const book: SubnetBook = {
       subnet,
       cidr: parseCidr(subnet.cidr)!,
-      pool: new AddressPool(subnet.pools.map(parseIpv4Range)),
+      pool: new AddressPool(subnet.pools.map(parseIpv4Range), this.opts.share),
       byMac: new Map(),
       byIp: new Map(),
     };
     for (const l of this.source.leasesIn(subnet.id)) {
-      const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt, clientId: l.clientId };
+      const h: Holding = { ip: parseIpv4(l.ip)!, mac: l.mac, state: l.state, expiresAt: l.expiresAt, clientId: l.clientId, since: l.updatedAt };
       book.byMac.set(h.mac, h);
       book.byIp.set(h.ip, h);
       if (h.state !== 'released') book.pool.hold(h.ip, h.expiresAt);

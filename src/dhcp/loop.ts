@@ -5,6 +5,7 @@ import type { DatagramSocket } from '../net/datagram.js';
 import { Backlog } from './backlog.js';
 import type { DhcpBootPath } from './contract.js';
 import type { LeaseBooks } from './lease-book.js';
+import { clientKey, type LoadBalance } from './load-balance.js';
 import type { DhcpMetrics } from './metrics.js';
 import type { Outbox } from './outbox.js';
 import type { RateLimiter } from './ratelimit.js';
@@ -70,6 +71,8 @@ export class ReadLoop {
     private readonly boot: Pick<DhcpBootPath, 'machine'>,
     private readonly books: LeaseBooks,
     private readonly limiter: RateLimiter,
+    /** Which clients are this node's when others serve the segment too (dhcp.peers). */
+    private readonly balance: LoadBalance,
     private readonly metrics: DhcpMetrics,
     private readonly logger: Logger,
     private readonly settings: {
@@ -100,6 +103,8 @@ export class ReadLoop {
       const untrusted = this.untrustedRelay(p.giaddr, from);
       if (untrusted) return this.outbox.drop(untrusted);
     }
+    // A client that names a server has chosen it: the mode answers or drops it by that name.
+    if (p.options.serverId === undefined && !this.balance.serves(clientKey(p))) return this.outbox.drop('peer-node-client');
     this.backlog.push({ p, type, discover: type === DhcpMessageType.DISCOVER, at: Date.now(), from, socket, via });
     if (!this.answering) {
       this.answering = true;

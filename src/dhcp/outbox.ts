@@ -1,4 +1,5 @@
 import type { WriteOp } from '../cmdb/index.js';
+import type { StoredLease } from '../cmdb/leases.js';
 import type { Logger } from '../log.js';
 import type { DatagramSocket } from '../net/datagram.js';
 import type { DhcpBootPath } from './contract.js';
@@ -14,13 +15,25 @@ export interface Outgoing {
   type: 'offer' | 'ack' | 'nak';
 }
 
+/** An ACK granting an address claimed in its batch, and what goes instead if the claim is refused. */
+export interface Claim {
+  ip: string;
+  instead: () => Outgoing;
+}
+
+interface Queued {
+  out: Outgoing;
+  durable: boolean;
+  claim?: Claim;
+}
+
 /**
  * What the answers of one stretch produced: the writes, the replies and the drops. The read
  * loop flushes it at the end of each stretch as one batch (group commit).
  */
 export class Outbox {
   private writes: WriteOp[] = [];
-  private outgoing: { out: Outgoing; durable: boolean }[] = [];
+  private outgoing: Queued[] = [];
   /** Batches whose ACKs wait for their commit to reach the disk. */
   private readonly awaitingDisk = new Set<Promise<void>>();
 
@@ -30,15 +43,20 @@ export class Outbox {
     private readonly logger: Logger,
     /** After a failed commit: memory may be ahead of the disk, so what was held is read back. */
     private readonly onCommitFailed: () => void,
+    /** The rows that held the addresses of refused claims: another node leased them first. */
+    private readonly onRefused: (holders: StoredLease[]) => void,
   ) {}
 
   write(op: WriteOp): void {
     this.writes.push(op);
   }
 
-  /** Queues a reply; a durable one (an ACK) leaves only once this batch's writes are on disk. */
-  reply(out: Outgoing, durable: boolean): void {
-    this.outgoing.push({ out, durable });
+  /**
+   * Queues a reply; a durable one (an ACK) leaves only once this batch's writes are on disk,
+   * and, if it grants a claimed address, only if the claim held.
+   */
+  reply(out: Outgoing, durable: boolean, claim?: Claim): void {
+    this.outgoing.push({ out, durable, claim });
   }
 
   drop(reason: string): void {
@@ -68,9 +86,17 @@ export class Outbox {
     // A failed commit is logged and the books reloaded whether or not this batch holds ACKs:
     // OFFERs have already gone out on the strength of holds that may now not exist.
     const sent = this.commit(writes).then(
-      () => {
+      (refused) => {
         stop();
-        acks.forEach(({ out }) => this.transmit(out));
+        const taken = new Set(refused.map((r) => r.ip));
+        if (taken.size > 0) this.onRefused(refused);
+        for (const { out, claim } of acks) {
+          if (!claim || !taken.has(claim.ip)) this.transmit(out);
+          else {
+            this.drop('lease-taken');
+            this.transmit(claim.instead());
+          }
+        }
       },
       (err: unknown) => {
         stop();

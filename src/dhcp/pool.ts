@@ -10,14 +10,24 @@ export class AddressPool {
   private readonly expiries = new MinHeap();
   readonly size: number;
 
-  constructor(private readonly ranges: { start: number; end: number }[]) {
-    let size = 0;
-    // Pushed high to low so the lowest address is handed out first: predictable for operators.
-    for (const r of [...ranges].sort((a, b) => b.start - a.start)) {
-      for (let ip = r.end; ip >= r.start; ip--) this.free.push(ip);
-      size += r.end - r.start + 1;
+  /**
+   * `share`: when several nodes serve the pool, this node hands out the addresses whose
+   * ordinal is `index` modulo `of` first and the others' only once its own are gone, so nodes
+   * rarely choose the same address at once.
+   */
+  constructor(
+    private readonly ranges: { start: number; end: number }[],
+    share = { index: 0, of: 1 },
+  ) {
+    const own: number[] = [];
+    const others: number[] = [];
+    let ordinal = 0;
+    for (const r of [...ranges].sort((a, b) => a.start - b.start)) {
+      for (let ip = r.start; ip <= r.end; ip++, ordinal++) (ordinal % share.of === share.index ? own : others).push(ip);
     }
-    this.size = size;
+    this.size = ordinal;
+    // Popped from the end: the lowest address of this node's share goes first, predictable for operators.
+    for (const list of [others, own]) for (let i = list.length - 1; i >= 0; i--) this.free.push(list[i]!);
   }
 
   contains(ip: number): boolean {

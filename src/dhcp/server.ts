@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { Config } from '../config/index.js';
+import { nodeName, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { parseAddressOrCidr, parseIpv4 } from '../net/ipv4.js';
 import { openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
@@ -8,6 +8,7 @@ import { DiscoveryBudget } from './discovery-budget.js';
 import { Exchange } from './exchange.js';
 import { FullMode, isUnknown } from './full.js';
 import { LeaseBooks } from './lease-book.js';
+import { LoadBalance } from './load-balance.js';
 import { ReadLoop, type Mode } from './loop.js';
 import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
@@ -72,15 +73,30 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number): DhcpServer {
   const { config, logger, boot } = opts;
   const d = config.dhcp;
-  const books = new LeaseBooks(boot, { offerHoldSeconds: d.offerHoldSeconds, declineQuarantineSeconds: d.declineQuarantineSeconds });
+  const balance = new LoadBalance(nodeName(config), d.peers, boot.nodeAlive);
+  const books = new LeaseBooks(boot, {
+    offerHoldSeconds: d.offerHoldSeconds,
+    declineQuarantineSeconds: d.declineQuarantineSeconds,
+    share: { index: balance.index, of: balance.members.length },
+  });
   if (d.mode === 'full' && !books.containing(parseIpv4(d.address)!)) {
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
   let mode: Mode;
-  const outbox = new Outbox((ops) => boot.commit(ops), metrics, logger, () => {
-    books.reload();
-    mode.reloaded();
-  });
+  const outbox = new Outbox(
+    (ops) => boot.commit(ops),
+    metrics,
+    logger,
+    () => {
+      books.reload();
+      mode.reloaded();
+    },
+    (holders) => {
+      const now = Date.now();
+      for (const row of holders) books.learn(row, now);
+      logger.warn({ addresses: holders.map((h) => h.ip) }, 'another node leased these addresses first: their clients were sent a NAK and start over');
+    },
+  );
   const exchange = new Exchange(boot, outbox, books, new DiscoveryBudget(config.discovery), metrics, { server: d.port, client: d.clientPort }, d.address);
   if (d.mode === 'proxy') {
     mode = new ProxyMode(exchange, books);
@@ -90,7 +106,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
   }
   const limiter = new RateLimiter(d.rateLimit.perMacPerSecond, d.rateLimit.globalPerSecond);
   const relaySources = d.relaySources.map((r) => parseAddressOrCidr(r)!);
-  const loop = new ReadLoop(mode, outbox, boot, books, limiter, metrics, logger, { maxWaitMs: d.maxWaitMs, serverPort: d.port, relaySources });
+  const loop = new ReadLoop(mode, outbox, boot, books, limiter, balance, metrics, logger, { maxWaitMs: d.maxWaitMs, serverPort: d.port, relaySources });
   const sockets: DatagramSocket[] = [];
   const close = async () => {
     await loop.stop();

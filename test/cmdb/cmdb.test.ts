@@ -163,6 +163,33 @@ describe('subnets', () => {
   });
 });
 
+describe('lease claims', () => {
+  const lease = (mac: string, at: number, state: 'bound' | 'released' = 'bound') => ({ ip: '10.0.0.100', mac, subnetId: 1, state, expiresAt: at + 60_000, clientId: null, hostname: null });
+  const A = '52:54:00:00:0a:01';
+  const B = '52:54:00:00:0b:01';
+
+  beforeEach(() => {
+    cmdb.subnets.create({ cidr: '10.0.0.0/24', name: 'lan', pools: [{ start: '10.0.0.100', end: '10.0.0.199' }] });
+  });
+
+  it("refuses another MAC's live lease and writes nothing; the holder's own renewal, a released or expired row, or a reservation wins", () => {
+    const t = 1_000_000;
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(A, t), t))).toBe(true);
+    const before = rig().dump();
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(B, t + 1), t + 1))).toBe(false);
+    expect(rig().dump()).toEqual(before);
+    expect(cmdb.leases.stored('10.0.0.100')).toMatchObject({ mac: A, state: 'bound', updatedAt: t });
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(A, t + 2), t + 2))).toBe(true);
+    // Expired: A's lease ended at t + 2 + 60 s.
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(B, t + 62_002), t + 62_002))).toBe(true);
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(A, t + 62_003), t + 62_003))).toBe(false);
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(A, t + 62_004), t + 62_004, true))).toBe(true);
+    expect(cmdb.tx(() => cmdb.leases.setState('10.0.0.100', A, 'released', t + 62_005, t + 62_005))).toBe(true);
+    expect(cmdb.tx(() => cmdb.leases.claim(lease(B, t + 62_006), t + 62_006))).toBe(true);
+    expect(cmdb.leases.changedSince(t + 62_005).map((l) => [l.mac, l.updatedAt])).toEqual([[B, t + 62_006]]);
+  });
+});
+
 describe('tokens', () => {
   it('stores only a hash and verifies in constant time', () => {
     const { token, record } = cmdb.tokens.create('ci', 'operator');

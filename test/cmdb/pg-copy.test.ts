@@ -45,7 +45,7 @@ describe('livery db copy: a SQLite CMDB moved to PostgreSQL, row for row', () =>
         c.machines.create({ macs: [`02:00:00:07:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`], hostname: `n${i}`, labels: { rack: `r${i % 4}` }, image: { name: 'web' } }),
       );
     }
-    c.leases.put({ ip: '10.7.0.100', mac: '02:00:00:07:00:00', subnetId: lan.id, state: 'bound', expiresAt: Date.now() + 3_600_000, clientId: null, hostname: 'n0' });
+    c.leases.claim({ ip: '10.7.0.100', mac: '02:00:00:07:00:00', subnetId: lan.id, state: 'bound', expiresAt: Date.now() + 3_600_000, clientId: null, hostname: 'n0' }, Date.now(), true);
     c.events.add({ type: 'dhcp-ack', mac: '02:00:00:07:00:00', detail: { ip: '10.7.0.100' } });
     token = c.tokens.create('ops', 'admin').token;
     before = view(c);

@@ -45,7 +45,7 @@ beforeAll(async () => {
   await s.api('/v1/machines', { method: 'POST', json: { macs: [RESERVED], hostname: 'reserved', ip: '127.0.0.2', image: { name: 'minimal' } } });
   await s.api('/v1/machines', { method: 'POST', json: { macs: [LEASED], hostname: 'leased', image: { name: 'minimal' } } });
   // What the DHCP door records when it ACKs: the machine's leased address.
-  s.livery.cmdb.tx(() => s.livery.cmdb.leases.put({ ip: '127.0.0.3', mac: LEASED, subnetId, state: 'bound', expiresAt: Date.now() + 3_600_000, clientId: null, hostname: null }));
+  s.livery.cmdb.tx(() => s.livery.cmdb.leases.claim({ ip: '127.0.0.3', mac: LEASED, subnetId, state: 'bound', expiresAt: Date.now() + 3_600_000, clientId: null, hostname: null }, Date.now(), true));
 });
 afterAll(() => s.stop());
 
