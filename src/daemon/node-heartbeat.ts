@@ -40,12 +40,13 @@ export function startNodeHeartbeat(cmdb: Cmdb, config: Config, url: string, logg
   const shared = config.database.url !== '';
   let lead = false;
   let renewedAt = 0;
-  const renew = () => {
-    const now = Date.now();
-    const held = cmdb.tx(() => {
-      cmdb.nodes.beat(beat, shared ? deadAfterMs : 0, now);
-      return cmdb.nodes.lead(ROLLOUT_ROLE, name, deadAfterMs, now, !shared);
-    });
+  let beating = false;
+  let stopped = false;
+  const renew = (now: number) => {
+    cmdb.nodes.beat(beat, shared ? deadAfterMs : 0, now);
+    return cmdb.nodes.lead(ROLLOUT_ROLE, name, deadAfterMs, now, !shared);
+  };
+  const renewed = (held: boolean, now: number) => {
     if (held) renewedAt = now;
     if (held !== lead) {
       lead = held;
@@ -53,23 +54,36 @@ export function startNodeHeartbeat(cmdb: Cmdb, config: Config, url: string, logg
       leading(held);
     }
   };
-  renew();
+  const start = Date.now();
+  renewed(cmdb.tx(() => renew(start)), start);
   const timer = setInterval(() => {
-    try {
-      renew();
-    } catch (err) {
-      logger.warn({ err, node: name }, 'node heartbeat failed');
-      // Unrenewed, the role may be another node's by now: stop acting on it.
-      if (lead && Date.now() - renewedAt >= deadAfterMs) {
-        lead = false;
-        leading(false);
-      }
-    }
+    if (beating) return;
+    beating = true;
+    const now = Date.now();
+    // Through the group commit, which tries the write lock and comes back later rather than
+    // wait for it: another node's long batch must not hold this node's DHCP loop behind a heartbeat.
+    cmdb
+      // A beat that commits after stop() would take the role back from the resignation.
+      .soon(() => (stopped ? false : renew(now)))
+      .then(
+        (held) => stopped || renewed(held, now),
+        (err: unknown) => {
+          if (stopped) return;
+          logger.warn({ err, node: name }, 'node heartbeat failed');
+          // Unrenewed, the role may be another node's by now: stop acting on it.
+          if (lead && Date.now() - renewedAt >= deadAfterMs) {
+            lead = false;
+            leading(false);
+          }
+        },
+      )
+      .finally(() => (beating = false));
   }, heartbeatSeconds * 1000);
   timer.unref();
   return {
     name,
     stop() {
+      stopped = true;
       clearInterval(timer);
       if (!lead) return;
       try {

@@ -82,17 +82,18 @@ export class LeaseBooks {
   }
 
   /**
-   * Takes in a lease row from the CMDB (another node's, or the holder of a refused claim):
-   * what the database holds wins over an offer, and over anything decided before the row.
+   * Takes in a lease row from the CMDB (another node's): what the database holds wins over an
+   * offer, and over anything decided before the row; `refusedClaim`: the row that refused this
+   * node's claim on its address, which wins over that claim however recent.
    */
-  learn(row: StoredLease, now: number): void {
+  learn(row: StoredLease, now: number, refusedClaim = false): void {
     const book = this.books.get(row.subnetId);
     if (!book) return;
     const ip = parseIpv4(row.ip)!;
     const current = book.byIp.get(ip);
     const live = row.state !== 'released' && row.expiresAt > now;
     if (!live && current?.mac !== row.mac) return;
-    if (current && current.state !== 'offered' && current.since > row.updatedAt) return;
+    if (current && !refusedClaim && current.state !== 'offered' && current.since > row.updatedAt) return;
     if (current && current.mac !== row.mac) this.evict(book, current);
     this.setHolding(book, { ip, mac: row.mac, state: row.state, expiresAt: row.expiresAt, clientId: row.clientId, since: row.updatedAt });
     if (!live) book.pool.release(ip);

@@ -13,6 +13,7 @@ export function dhcpMetrics(registry: Registry) {
     commitSeconds: new Histogram({ name: 'livery_dhcp_commit_seconds', help: 'Time from committing one batch of lease writes until it is on disk', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [registry] }),
     up: new Gauge({ name: 'livery_dhcp_up', help: '1 while DHCP answers on dhcp.interface, 0 while it waits for the interface to carry dhcp.address', registers: [registry] }),
     discoveryRefused: new Counter({ name: 'livery_dhcp_discovery_refused_total', help: 'Boot steps of unknown MACs left unrecorded (no machine record, no event) past discovery.maxPerSubnet per interval; the packet is still answered', registers: [registry] }),
+    peerUp: new Gauge({ name: 'livery_dhcp_peer_up', help: '1 while a node of dhcp.peers answers DHCP (its heartbeat is fresh), 0 while its clients are taken over', labelNames: ['node'], registers: [registry] }),
     unknownHeld: new Gauge({ name: 'livery_dhcp_unknown_mac_addresses', help: 'Pool addresses held by MACs not registered by an operator', registers: [registry] }),
   };
 }

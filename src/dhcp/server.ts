@@ -9,6 +9,7 @@ import { Exchange } from './exchange.js';
 import { FullMode, isUnknown } from './full.js';
 import { LeaseBooks } from './lease-book.js';
 import { LoadBalance } from './load-balance.js';
+import { watchPeers } from './peer-watch.js';
 import { ReadLoop, type Mode } from './loop.js';
 import { dhcpMetrics, type DhcpMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
@@ -93,7 +94,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
     },
     (holders) => {
       const now = Date.now();
-      for (const row of holders) books.learn(row, now);
+      for (const row of holders) books.learn(row, now, true);
       logger.warn({ addresses: holders.map((h) => h.ip) }, 'another node leased these addresses first: their clients were sent a NAK and start over');
     },
   );
@@ -108,7 +109,9 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
   const relaySources = d.relaySources.map((r) => parseAddressOrCidr(r)!);
   const loop = new ReadLoop(mode, outbox, boot, books, limiter, balance, metrics, logger, { maxWaitMs: d.maxWaitMs, serverPort: d.port, relaySources });
   const sockets: DatagramSocket[] = [];
+  const unwatch = d.peers.length > 0 ? watchPeers(d.peers, boot.nodeAlive, metrics.peerUp, logger) : () => {};
   const close = async () => {
+    unwatch();
     await loop.stop();
     for (const socket of sockets) socket.close();
   };

@@ -68,6 +68,17 @@ describe('lease books shared by two nodes', () => {
     expect(b.holder(book, ip('10.0.0.100'), now)?.mac).toBe(B);
   });
 
+  it('gives up a binding whose claim the database refused, however recent, so the client gets another address', () => {
+    const now = Date.now();
+    const b = books(0, []);
+    const book = b.containing(ip('10.0.0.100'))!;
+    b.bind(book, B, ip('10.0.0.100'), now, { clientId: null, hostname: null, reserved: false });
+    b.learn(row(A, '10.0.0.100', now - 10), now, true);
+    expect(b.holder(book, ip('10.0.0.100'), now)?.mac).toBe(A);
+    expect(b.holdingOf(book, B)).toBeNull();
+    expect(b.offer(book, B, null, null, now, true)).toBe(ip('10.0.0.102'));
+  });
+
   it("follows the other node's rows on refresh, about once a second", async () => {
     const table: StoredLease[] = [];
     const b = books(0, table);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { onTestFailed } from 'vitest';
 import {
   AGENT_GAVE_UP, chooseAccel, createNamespace, createPrivateNetwork, HEALTH_REPORTED, PHONE_HOME, startLabLivery, startVm, stopProcess, waitForOutput,
-  type AccelChoice, type Firmware, type LabLivery, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
+  type AccelChoice, type Firmware, type LabLivery, type LabLiveryOptions, type Namespace, type NetworkOptions, type PrivateNetwork, type Vm, type VmOptions,
 } from '../../../src/lab/vm/index.js';
 
 export const CLI = resolve(import.meta.dirname, '../../../dist/cli/main.js');
@@ -53,6 +53,8 @@ export interface LabOptions {
   relaySources?: string[];
   /** How this lab reaches its VMs (e.g. "proxyDHCP beside dnsmasq"), printed with each boot time. */
   label?: string;
+  /** Its livery is one node of several sharing a PostgreSQL CMDB. */
+  cluster?: LabLiveryOptions['cluster'];
 }
 
 /**
@@ -110,7 +112,9 @@ export class BootLab {
 
   private constructor(
     readonly net: PrivateNetwork,
-    readonly livery: LabLivery,
+    /** The lab's livery; restartLivery() replaces it. */
+    public livery: LabLivery,
+    private readonly startAgain: () => Promise<LabLivery>,
     private readonly work: string,
     private readonly label: string,
   ) {}
@@ -119,13 +123,19 @@ export class BootLab {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
     const tag = o.tag ?? 'e2e';
     const net = createPrivateNetwork({ tag });
+    const options: LabLiveryOptions = { net, dataDir: join(work, tag, 'livery'), cli: CLI, policy: 'discover', dhcpMode: o.dhcpMode, relaySources: o.relaySources, cluster: o.cluster };
     try {
-      const livery = await startLabLivery({ net, dataDir: join(work, tag, 'livery'), cli: CLI, policy: 'discover', dhcpMode: o.dhcpMode, relaySources: o.relaySources });
-      return new BootLab(net, livery, join(work, tag), o.label ?? `dhcp ${o.dhcpMode ?? 'full'}`);
+      const livery = await startLabLivery(options);
+      return new BootLab(net, livery, () => startLabLivery({ ...options, rejoin: {} }), join(work, tag), o.label ?? `dhcp ${o.dhcpMode ?? 'full'}`);
     } catch (err) {
       net.remove();
       throw err;
     }
+  }
+
+  /** Starts the lab's livery again on its data dir, after it stopped or was killed. */
+  async restartLivery(): Promise<void> {
+    this.livery = await this.startAgain();
   }
 
   /** A namespace of its own (removed on close); plug it into a segment with PrivateNetwork.plug. */
