@@ -19,9 +19,13 @@ export function loadBalanceHash(key: Uint8Array): number {
   return hash;
 }
 
-/** The bytes a client is hashed by: option 61's value when it has one, else chaddr (as Kea's HA does). */
+/**
+ * The bytes a client is hashed by: its hardware address. RFC 3074 (and Kea) prefer option 61
+ * when present, but one network boot is several DHCP clients (the NIC's PXE ROM, iPXE, the
+ * booted system), which send different client identifiers or none; by chaddr one node answers
+ * the whole boot, as livery knows machines by MAC anyway.
+ */
 export function clientKey(p: DhcpPacket): Uint8Array {
-  if (p.options.clientId && p.options.clientId.length > 0) return p.options.clientId;
   return Uint8Array.from(p.mac!.split(':'), (h) => parseInt(h, 16));
 }
 
