@@ -19,8 +19,10 @@ export const CHECK_INTERVAL_MS = 10;
  * machine, made by any process, moves the CMDB's change counter (triggers, migration 3), and
  * the cache is dropped when it moves. The counter is read at most every CHECK_INTERVAL_MS, not
  * per packet: an operator's edit is seen within that, long before a machine that was told to
- * reboot sends its DISCOVER. Unknown MACs are not cached (the query that finds nothing is
- * cheap), so registering a new machine drops nothing; assignment rules are kept too, and
+ * reboot sends its DISCOVER. Unknown MACs are kept too, until a MAC is registered anywhere (the
+ * registered-MACs counter, migration 16, moves): on PostgreSQL the query that finds nothing is
+ * a round trip on the DHCP loop, and a machine not yet registered repeats its packets until it
+ * is; registering drops only those, not the machines; assignment rules are kept too, and
  * dropped with the machines (their changes move the same counter); the ones the DHCP server registers
  * itself come in with their commit (remember()). Given the subnet and image stores (the HTTP boot
  * door), it keeps the subnet of each client address and each resolved image selector too: edits
@@ -31,7 +33,9 @@ export const CHECK_INTERVAL_MS = 10;
  */
 export class MachineCache {
   private readonly byMac = new Map<string, Machine>();
+  private readonly unknownMacs = new Set<string>();
   private version = -1;
+  private registeredVersion = -1;
   private checkedAt = -Infinity;
   private rulesCached: AssignmentRule[] | null = null;
   private readonly subnetByAddress = new Map<number, Subnet | null>();
@@ -74,10 +78,14 @@ export class MachineCache {
     this.fresh();
     const cached = this.byMac.get(mac);
     if (cached) return cached;
+    if (this.unknownMacs.has(mac)) return null;
     const machine = this.machines.byCanonicalMac(mac);
     if (machine) {
       if (this.byMac.size >= LIMIT) this.byMac.clear();
       this.byMac.set(mac, machine);
+    } else {
+      if (this.unknownMacs.size >= LIMIT) this.unknownMacs.clear();
+      this.unknownMacs.add(mac);
     }
     return machine;
   }
@@ -93,16 +101,26 @@ export class MachineCache {
     for (const [mac, id, at] of outcome.discovered) {
       if (this.byMac.size >= LIMIT) this.byMac.clear();
       this.byMac.set(mac, discoveredMachine(id, mac, at));
+      this.unknownMacs.delete(mac);
     }
   }
 
-  /** Drops everything when the change counter has moved; reads it at most every checkIntervalMs. */
+  /**
+   * Drops everything when the change counter has moved, the unknown MACs when a MAC was
+   * registered; reads the counters at most every checkIntervalMs.
+   */
   private fresh(): void {
     const now = performance.now();
     if (now - this.checkedAt < this.checkIntervalMs) return;
+    const registered = this.machines.registeredCount();
+    if (registered !== this.registeredVersion) {
+      this.unknownMacs.clear();
+      this.registeredVersion = registered;
+    }
     const version = this.machines.changeCount();
     if (version !== this.version) {
       this.byMac.clear();
+      this.unknownMacs.clear();
       this.subnetByAddress.clear();
       this.imageBySelector.clear();
       this.readyByImage.clear();

@@ -73,6 +73,11 @@ export class SqlMachineStore {
     return this.db.changeCount('machines');
   }
 
+  /** Moves whenever a MAC is registered, in any process (migration 16): see MachineCache. */
+  registeredCount(): number {
+    return this.db.changeCount('macs');
+  }
+
   /**
    * By MAC (any common spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:`
    * ref. A bare ref two machines answer to (rows older than the hostname rule) is a conflict.

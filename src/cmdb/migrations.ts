@@ -399,4 +399,13 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER image_nodes_deleted AFTER DELETE ON image_nodes
   BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'machines'; END;
   `,
+  /*
+   * 16: a counter that moves whenever a MAC is registered, the machines counter's complement (a
+   * new machine's first MAC leaves that one alone): MachineCache keeps the MACs it found no
+   * machine for until this moves.
+   */ `
+  INSERT INTO change_counters (name, n) VALUES ('macs', 0);
+  CREATE TRIGGER machine_macs_registered AFTER INSERT ON machine_macs
+  BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'macs'; END;
+  `,
 ];

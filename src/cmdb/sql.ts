@@ -21,8 +21,11 @@ export interface SqlDb {
   changeCount(counter: ChangeCounter): number;
 }
 
-/** The change counters (triggers keep them): machines and what their boot decisions read, and API tokens. */
-export type ChangeCounter = 'machines' | 'tokens';
+/**
+ * The change counters (triggers keep them): machines and what their boot decisions read, API
+ * tokens, and MACs registered (what turns an unknown MAC into a machine).
+ */
+export type ChangeCounter = 'machines' | 'tokens' | 'macs';
 
 /** The type a bound value is read as. */
 export type SqlType = 'int' | 'text' | 'nocase' | 'bool' | 'json';
@@ -30,6 +33,11 @@ export type SqlType = 'int' | 'text' | 'nocase' | 'bool' | 'json';
 /** The SQL forms the two engines spell differently. Each returns SQL text with `?` where a value is bound. */
 export interface Dialect {
   readonly name: 'sqlite' | 'postgres';
+  /**
+   * Each statement is a round trip to a server: many rows in one statement pay off. In process
+   * (SQLite), a prepared statement per row costs less than reading the rows out of JSON.
+   */
+  readonly roundTrips: boolean;
   /** A condition: `expr` is one of a list bound as one parameter, made by list(). */
   inList(expr: string, type: SqlType): string;
   /** A list as the one parameter inList() and listRows() bind. */
@@ -53,6 +61,7 @@ export interface Dialect {
 
 export const SQLITE: Dialect = {
   name: 'sqlite',
+  roundTrips: false,
   inList: (expr) => `${expr} IN (SELECT value FROM json_each(?))`,
   list: (values) => JSON.stringify([...values]),
   listRows: () => '(SELECT value FROM json_each(?))',

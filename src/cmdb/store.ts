@@ -98,6 +98,8 @@ export interface Cmdb {
 export interface MachineStore {
   /** Moves whenever an existing machine or assignment rule changes, in any process: see MachineCache. */
   changeCount(): number;
+  /** Moves whenever a MAC is registered, in any process: see MachineCache. */
+  registeredCount(): number;
   /** By MAC (any spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:` ref. */
   find(ref: string | number): Machine | null;
   findByMac(text: string): Machine | null;
@@ -171,6 +173,8 @@ export interface LeaseStore {
   claim(lease: Lease, now?: number, force?: boolean): boolean;
   stored(ip: string): StoredLease | null;
   changedSince(since: number): StoredLease[];
+  /** claim() for many leases (no address twice, no MAC twice within a subnet); returns the addresses refused. */
+  claimMany(claims: readonly { lease: Lease; now: number; force: boolean }[]): string[];
   forMac(mac: string, subnetId: number): Lease | null;
   get(ip: string): Lease | null;
   activeFor(mac: string, now?: number): Lease | null;

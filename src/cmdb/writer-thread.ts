@@ -5,6 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openCmdbAt } from './open.js';
+import { PgError } from './postgres/sync-pg.js';
+import type { SqlCmdb } from './sql-cmdb.js';
 import type { BatchOutcome } from './store.js';
 import type { CmdbTarget } from './target.js';
 import type { WriterAnswer, WriterRequest } from './writer.js';
@@ -19,11 +21,18 @@ const LOCKED_GIVE_UP_MS = 120_000;
 const RETRY_PAUSE_MS = 10;
 
 const port = parentPort!;
-const cmdb = openCmdbAt((workerData as { target: CmdbTarget }).target);
+const target = (workerData as { target: CmdbTarget }).target;
+/**
+ * Opened by the first batch, and again by the next one after opening failed: a database that
+ * cannot be reached fails the batches that come meanwhile (as PgErrors, which the DHCP server
+ * tells from bad writes) rather than the thread.
+ */
+let cmdb: SqlCmdb | null = null;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 function applyDespiteLock(batch: WriteBatch): BatchOutcome {
   const started = Date.now();
+  cmdb ??= openCmdbAt(target);
   for (;;) {
     try {
       return applyWriteBatch(cmdb, batch);
@@ -37,7 +46,7 @@ function applyDespiteLock(batch: WriteBatch): BatchOutcome {
 
 port.on('message', (m: WriterRequest | 'close') => {
   if (m === 'close') {
-    cmdb.close();
+    cmdb?.close();
     port.close();
     return;
   }
@@ -45,7 +54,7 @@ port.on('message', (m: WriterRequest | 'close') => {
   try {
     answer = { id: m.id, outcome: applyDespiteLock(JSON.parse(m.batch) as WriteBatch) };
   } catch (err) {
-    answer = { id: m.id, error: err instanceof Error ? err.message : String(err) };
+    answer = { id: m.id, error: err instanceof Error ? err.message : String(err), pgError: err instanceof PgError ? { code: err.code } : undefined };
   }
   port.postMessage(answer);
 });

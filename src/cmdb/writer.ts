@@ -3,6 +3,7 @@ import { startThread } from '../thread.js';
 import type { BatchOutcome, BatchWriter, WriteOp } from './store.js';
 import type { CmdbTarget } from './target.js';
 import { packWrites } from './writes.js';
+import { PgError } from './postgres/sync-pg.js';
 
 const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
 
@@ -21,6 +22,8 @@ export interface WriterAnswer {
   outcome?: BatchOutcome;
   /** Why the batch was rolled back; absent when it committed. */
   error?: string;
+  /** Set when that error came from PostgreSQL or from reaching it: its SQLSTATE or socket code, if it had one. */
+  pgError?: { code?: string };
 }
 
 /**
@@ -129,7 +132,7 @@ export class Writer implements BatchWriter {
     const worker = startThread(ENTRY, { target: this.target });
     worker.on('message', (a: WriterAnswer) => {
       if (a.id !== this.inFlight?.id) return;
-      this.settled(a.outcome ?? new Error(`CMDB write failed and was rolled back: ${a.error}`));
+      this.settled(a.outcome ?? rolledBack(a));
     });
     // A thread that dies takes its transaction with it: fail that batch; the next starts a new thread.
     const died = (err: Error) => {
@@ -141,4 +144,10 @@ export class Writer implements BatchWriter {
     worker.on('exit', (code) => died(new Error(`CMDB writer thread exited (code ${code})`)));
     return worker;
   }
+}
+
+/** A failed batch's error on this side, still a PgError when it was one (so callers can tell an outage from a bad write). */
+function rolledBack(a: WriterAnswer): Error {
+  const message = `CMDB write failed and was rolled back: ${a.error}`;
+  return a.pgError ? new PgError({ message, code: a.pgError.code }) : new Error(message);
 }

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Cmdb, FleetStats } from '../cmdb/index.js';
+import { cmdbUnavailable } from '../cmdb/postgres/unavailable.js';
 import { liveryVersion } from '../version.js';
 
 /**
@@ -12,12 +13,19 @@ export function installFleetMetrics(cmdb: Cmdb, registry: Registry): void {
     1,
   );
   // One CMDB read serves every gauge of a scrape: the first gauge collected reads, the rest reuse it.
+  // A CMDB that cannot be read leaves these gauges out (null), so that /metrics still answers
+  // and shows the outage (livery_dhcp_cmdb_up) instead of failing whole.
   let stats: FleetStats | null = null;
-  let readAt = 0;
+  let readAt = -Infinity;
   const current = () => {
-    if (!stats || Date.now() - readAt > 1000) {
-      stats = cmdb.fleetStats();
+    if (Date.now() - readAt > 1000) {
       readAt = Date.now();
+      try {
+        stats = cmdb.fleetStats();
+      } catch (err) {
+        if (!cmdbUnavailable(err)) throw err;
+        stats = null;
+      }
     }
     return stats;
   };
@@ -29,7 +37,8 @@ export function installFleetMetrics(cmdb: Cmdb, registry: Registry): void {
       registers: [registry],
       collect() {
         this.reset();
-        fill(this, current());
+        const s = current();
+        if (s) fill(this, s);
       },
     });
   gauge('livery_machines', 'Machines in the CMDB by state', ['state'], (g, s) => s.machinesByState.forEach((r) => g.set({ state: r.state }, r.n)));

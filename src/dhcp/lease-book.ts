@@ -42,6 +42,9 @@ export class LeaseBooks {
   private books = new Map<number, SubnetBook>();
   private version = '';
   private checkedAt = 0;
+  /** Set by reload() until a refresh has read the lease table back (the database may be down meanwhile). */
+  private stale = false;
+  private onReloaded: () => void = () => {};
   /** The newest row written by any node that these books have taken in. */
   private followedTo = Date.now();
 
@@ -60,6 +63,7 @@ export class LeaseBooks {
   /** Picks up subnet edits made through the API and other nodes' leases (checked at most once a second). */
   refresh(force = false): void {
     const now = Date.now();
+    force ||= this.stale;
     if (!force && now - this.checkedAt < 1000) return;
     this.checkedAt = now;
     if (this.opts.share.of > 1) this.follow(now);
@@ -73,12 +77,27 @@ export class LeaseBooks {
       next.set(subnet.id, old && old.subnet.updatedAt === subnet.updatedAt ? old : this.load(subnet));
     }
     this.books = next;
+    if (this.stale) {
+      this.onReloaded();
+      this.stale = false;
+    }
   }
 
-  /** Rebuilds the books from the lease table (after a failed commit, memory may be ahead of disk). */
+  /**
+   * Rebuilds the books from the lease table (after a failed commit, memory may be ahead of
+   * disk). When that read fails (the database is down) it throws, and every refresh from then
+   * on tries again until one has read the books back.
+   */
   reload(): void {
     this.books.clear();
+    this.version = '';
+    this.stale = true;
     this.refresh(true);
+  }
+
+  /** Calls `fn` after each reload has read the books back: what was counted from them is counted again. */
+  whenReloaded(fn: () => void): void {
+    this.onReloaded = fn;
   }
 
   /**

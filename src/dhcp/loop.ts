@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { cidrContains, parseIpv4, type Cidr } from '../net/ipv4.js';
 import type { DatagramSocket } from '../net/datagram.js';
 import { Backlog } from './backlog.js';
+import type { CmdbOutage } from './cmdb-outage.js';
 import type { DhcpBootPath } from './contract.js';
 import type { LeaseBooks } from './lease-book.js';
 import { clientKey, type LoadBalance } from './load-balance.js';
@@ -75,6 +76,7 @@ export class ReadLoop {
     private readonly balance: LoadBalance,
     private readonly metrics: DhcpMetrics,
     private readonly logger: Logger,
+    private readonly outage: CmdbOutage,
     private readonly settings: {
       maxWaitMs: number;
       /** The server port: relays send from it, clients from 68. */
@@ -147,7 +149,8 @@ export class ReadLoop {
       this.books.refresh();
       this.mode.answer({ p, type: w.type, machine, socket: w.socket, from: w.from, via: w.via }, now);
     } catch (err) {
-      // A packet must never take the server down; count it and carry on.
+      // A packet must never take the server down; count it and carry on. Its client sends again.
+      if (this.outage.failed(err)) return this.outbox.drop('cmdb-unavailable');
       this.outbox.drop('handler-error');
       this.logger.error({ err }, 'dhcp handler error');
     }

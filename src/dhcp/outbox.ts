@@ -2,6 +2,7 @@ import type { WriteOp } from '../cmdb/index.js';
 import type { StoredLease } from '../cmdb/leases.js';
 import type { Logger } from '../log.js';
 import type { DatagramSocket } from '../net/datagram.js';
+import type { CmdbOutage } from './cmdb-outage.js';
 import type { DhcpBootPath } from './contract.js';
 import type { DhcpMetrics } from './metrics.js';
 import type { Peer } from './reply-address.js';
@@ -41,6 +42,7 @@ export class Outbox {
     private readonly commit: DhcpBootPath['commit'],
     private readonly metrics: DhcpMetrics,
     private readonly logger: Logger,
+    private readonly outage: CmdbOutage,
     /** After a failed commit: memory may be ahead of the disk, so what was held is read back. */
     private readonly onCommitFailed: () => void,
     /** The rows that held the addresses of refused claims: another node leased them first. */
@@ -88,6 +90,7 @@ export class Outbox {
     const sent = this.commit(writes).then(
       (refused) => {
         stop();
+        this.outage.ok();
         const taken = new Set(refused.map((r) => r.ip));
         if (taken.size > 0) this.onRefused(refused);
         for (const { out, claim } of acks) {
@@ -100,7 +103,7 @@ export class Outbox {
       },
       (err: unknown) => {
         stop();
-        this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
+        if (!this.outage.failed(err)) this.logger.error({ err }, 'lease commit failed: withholding ACKs and reloading leases from the database');
         this.onCommitFailed();
         for (let i = 0; i < acks.length; i++) this.drop('commit-failed');
       },

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { parseAddressOrCidr, parseIpv4 } from '../net/ipv4.js';
 import { openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
 import type { DhcpBootPath } from './contract.js';
+import { CmdbOutage } from './cmdb-outage.js';
 import { DiscoveryBudget } from './discovery-budget.js';
 import { Exchange } from './exchange.js';
 import { FullMode, isUnknown } from './full.js';
@@ -84,13 +85,19 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
     logger.warn({ address: d.address }, 'no subnet in the CMDB contains dhcp.address: only relayed clients will get addresses');
   }
   let mode: Mode;
+  const outage = new CmdbOutage(opts.registry, logger);
   const outbox = new Outbox(
     (ops) => boot.commit(ops),
     metrics,
     logger,
+    outage,
     () => {
-      books.reload();
-      mode.reloaded();
+      try {
+        books.reload();
+      } catch (err) {
+        // The next packet's refresh reads them back; its answer waits until one can.
+        if (!outage.failed(err)) logger.error({ err }, 'reading the lease books back failed: trying again with the next packet');
+      }
     },
     (holders) => {
       const now = Date.now();
@@ -98,6 +105,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
       logger.warn({ addresses: holders.map((h) => h.ip) }, 'another node leased these addresses first: their clients were sent a NAK and start over');
     },
   );
+  books.whenReloaded(() => mode.reloaded());
   const exchange = new Exchange(boot, outbox, books, new DiscoveryBudget(config.discovery), metrics, { server: d.port, client: d.clientPort }, d.address);
   if (d.mode === 'proxy') {
     mode = new ProxyMode(exchange, books);
@@ -107,7 +115,7 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
   }
   const limiter = new RateLimiter(d.rateLimit.perMacPerSecond, d.rateLimit.globalPerSecond);
   const relaySources = d.relaySources.map((r) => parseAddressOrCidr(r)!);
-  const loop = new ReadLoop(mode, outbox, boot, books, limiter, balance, metrics, logger, { maxWaitMs: d.maxWaitMs, serverPort: d.port, relaySources });
+  const loop = new ReadLoop(mode, outbox, boot, books, limiter, balance, metrics, logger, outage, { maxWaitMs: d.maxWaitMs, serverPort: d.port, relaySources });
   const sockets: DatagramSocket[] = [];
   const unwatch = d.peers.length > 0 ? watchPeers(d.peers, boot.nodeAlive, metrics.peerUp, logger) : () => {};
   const close = async () => {

@@ -50,8 +50,26 @@ describeEngines('MachineCache: the DHCP server’s machines by MAC, dropped when
     await nextCheck();
     expect(server.machines.changeCount()).toBe(before);
     expect(cache.byCanonicalMac(mac)).toBe(first);
-    // An unknown MAC is looked up afresh each time: the new machine is found at once.
+    // A MAC never looked up before is found at once.
     expect(cache.byCanonicalMac('52:54:00:00:00:09')?.state).toBe('discovered');
+  });
+
+  it('keeps a MAC it found no machine for until a MAC is registered, by any connection', async () => {
+    const { server, operator, cache } = open();
+    const lookups = vi.spyOn(server.machines, 'byCanonicalMac');
+    const unknown = '52:54:00:00:00:0c';
+    expect(cache.byCanonicalMac(unknown)).toBeNull();
+    await nextCheck();
+    expect(cache.byCanonicalMac(unknown)).toBeNull();
+    expect(lookups).toHaveBeenCalledTimes(1);
+    const hits = cache.byCanonicalMac('52:54:00:00:00:01');
+    operator.machines.add({ macs: [unknown], state: 'discovered' });
+    // Bounded: on PostgreSQL the registration reaches this connection as a NOTIFY, a moment after the commit.
+    const deadline = Date.now() + 10_000;
+    while (cache.byCanonicalMac(unknown) === null && Date.now() < deadline) await nextCheck();
+    expect(cache.byCanonicalMac(unknown)?.state).toBe('discovered');
+    // Registering dropped only what the cache did not know: the machines it held are still its copies.
+    expect(cache.byCanonicalMac('52:54:00:00:00:01')).toBe(hits);
   });
 
   it('takes in machines a committed batch registered, exactly as a lookup reads them, unless the counter moved since', async () => {

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecorderSpec, RecorderSummary } from '../helpers/dhcp-recorder.js';
+import type { RecorderSummary } from '../helpers/dhcp-recorder.js';
+import { readAcks, startRecorder, type Ack, type Recorder } from '../helpers/dhcp-recorder-run.js';
 import { startLiveryInNs, type NsLivery } from '../helpers/livery-ns.js';
 import { createTestNet, NETNS_SKIP, type TestNet } from '../helpers/netns.js';
 import { startPerfdhcp, type PerfdhcpRun } from '../helpers/perfdhcp.js';
@@ -9,7 +9,6 @@ import { execRaw } from '../helpers/db-snapshot.js';
 import { testDatabase } from '../helpers/test-database.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const RECORDER = join(import.meta.dirname, '../helpers/dhcp-recorder.ts');
 const SERVER = '10.99.0.1';
 // Two relays on the client veth (perfdhcp and the recorder each bind <relay>:67), both inside
 // the relayed /16, which the server namespace routes back through the client end.
@@ -31,52 +30,7 @@ const ACKS_PER_PHASE = 40;
 const PHASE_MIN_MS = 2000;
 const PHASE_MAX_MS = 15_000;
 
-interface Ack {
-  at: number;
-  mac: string;
-  ip: string;
-}
-
-interface Recorder {
-  /** Sends `hold` or `release`; resolves with how many REQUESTs it then held or released. */
-  command(c: 'hold' | 'release'): Promise<number>;
-  /** Ends it (SIGTERM, SIGKILL after 5 s); resolves with the recorder's summary. */
-  stop(): Promise<RecorderSummary>;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs test/helpers/dhcp-recorder.ts in the client namespace. */
-function startRecorder(net: TestNet, spec: RecorderSpec): Recorder {
-  const proc = net.spawn(net.client, process.execPath, ['--import', 'tsx', RECORDER, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, number>);
-  return {
-    command: async (c) => {
-      const answer = c === 'hold' ? 'held' : 'released';
-      const before = lines().length;
-      proc.stdin!.write(`${c}\n`);
-      for (let waited = 0; ; waited += 10) {
-        const reply = lines().slice(before).find((l) => answer in l);
-        if (reply) return reply[answer]!;
-        if (waited > 10_000 || proc.exitCode !== null) throw new Error(`the recorder did not answer "${c}":\n${out}`);
-        await sleep(10);
-      }
-    },
-    stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-      const summary = lines().at(-1);
-      if (!summary || !('acked' in summary)) throw new Error(`the recorder printed no summary:\n${out}`);
-      return summary as unknown as RecorderSummary;
-    },
-  };
-}
 
 describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}` : 'DHCP under perfdhcp load survives kill -9', () => {
   const dir = tempDir();
@@ -96,17 +50,7 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
     dhcp: { enabled: true, interface: net.serverIf, address: SERVER },
   });
 
-  /** Every complete line the recorder has written so far. */
-  const recordedAcks = (): Ack[] => {
-    if (!existsSync(acksFile)) return [];
-    return readFileSync(acksFile, 'utf8')
-      .split('\n')
-      .slice(0, -1)
-      .map((line) => {
-        const [at, mac, ip] = line.split(' ');
-        return { at: Number(at), mac: mac!, ip: ip! };
-      });
-  };
+  const recordedAcks = () => readAcks(acksFile);
 
   /** Waits (under load) until the recorder has more than `after` ACKs on file; returns them. */
   const loadUntilAcked = async (after: number): Promise<Ack[]> => {

@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { StoredLease } from '../../src/cmdb/leases.js';
 import type { WriteOp } from '../../src/cmdb/index.js';
+import { CmdbOutage } from '../../src/dhcp/cmdb-outage.js';
 import { dhcpMetrics } from '../../src/dhcp/metrics.js';
 import { Outbox, type Outgoing } from '../../src/dhcp/outbox.js';
 import { decodeDhcp, macToChaddr } from '../../src/dhcp/wire/codec.js';
@@ -28,13 +29,15 @@ describe('an ACK whose lease claim the database refused', () => {
     const committed: WriteOp[][] = [];
     const registry = new Registry();
     const metrics = dhcpMetrics(registry);
+    const logger = createLogger('silent');
     const outbox = new Outbox(
       async (ops) => {
         committed.push(ops);
         return [holder];
       },
       metrics,
-      createLogger('silent'),
+      logger,
+      new CmdbOutage(registry, logger),
       () => {},
       (rows) => learnt.push(rows),
     );

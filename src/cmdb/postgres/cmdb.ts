@@ -110,7 +110,7 @@ export class PostgresCmdb extends SqlCmdb {
 
 /** A client of the database at `target`, its schema brought up to date. */
 export function openMigrated(target: PostgresTarget): SyncPg {
-  const client = new SyncPg({ url: target.url, password: target.password, channels: ['livery_machines', 'livery_tokens'] });
+  const client = new SyncPg({ url: target.url, password: target.password, channels: ['livery_machines', 'livery_tokens', 'livery_macs'] });
   try {
     migrate(client);
     return client;

@@ -5,6 +5,7 @@ const PG_TYPES: Record<SqlType, string> = { int: 'bigint', text: 'text', nocase:
 /** PostgreSQL's spelling of the forms sql.ts names: arrays where SQLite reads JSON text, casts where it converts on its own. */
 export const POSTGRES: Dialect = {
   name: 'postgres',
+  roundTrips: true,
   inList: (expr, type) => `${expr} = ANY(?::${PG_TYPES[type]}[])`,
   list: (values) => [...values],
   listRows: (type) => `(SELECT unnest(?::${PG_TYPES[type]}[]) AS value)`,

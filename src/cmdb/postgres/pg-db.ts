@@ -34,17 +34,30 @@ export function numberParameters(sql: string): { text: string; names: string[] |
   return { text: out, names: names.length > 0 ? names : null };
 }
 
+/** A statement's text in PostgreSQL's form, as the stores' SQL gives it (numbered once per text). */
+export interface ParsedSql {
+  text: string;
+  names: string[] | null;
+  writes: boolean;
+  /** Times this text has been run. */
+  runs: number;
+  /** The name it is prepared under, once it has been run twice. */
+  name?: string;
+}
+
 /**
- * Statements kept prepared on each pooled connection, by text: the stores' fixed statements
- * (the boot path's lookups among them). Text built per call (a filtered listing) beyond this
- * many is sent unprepared, so no connection accumulates plans without bound.
+ * Statements kept prepared on each pooled connection at most: past it, texts are sent unprepared,
+ * so no connection accumulates plans without bound.
  */
 const MAX_PREPARED = 256;
+/** Texts kept parsed at most; past it the unprepared ones are forgotten (a listing's filters make new texts). */
+const MAX_PARSED = 2048;
 
 /** A SqlDb on PostgreSQL, through a synchronous client (sync-pg.ts). */
 export class PgDb implements SqlDb {
   readonly dialect = POSTGRES;
-  private readonly prepared = new Map<string, string>();
+  private readonly parsed = new Map<string, ParsedSql>();
+  private preparedCount = 0;
   /** Set by a write through this connection: the counters are then read again (see changeCount). */
   wrote = false;
   private counted: Record<string, number> | null = null;
@@ -67,33 +80,45 @@ export class PgDb implements SqlDb {
   }
 
   prepare(sql: string): SqlStatement {
-    return new PgStatement(this, sql);
+    return new PgStatement(this, this.parse(sql));
   }
 
-  /** The name a statement is prepared under, or undefined to send it unprepared. */
-  nameFor(text: string): string | undefined {
-    let name = this.prepared.get(text);
-    if (name === undefined && this.prepared.size < MAX_PREPARED) {
-      name = `l${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-      this.prepared.set(text, name);
+  /**
+   * Counts a run of `p` and gives the name it runs prepared under, or undefined to send it
+   * unprepared. A text is prepared from its second run on, whether a store built its statement
+   * once in a constructor or builds it per call (setState, count): what repeats is what gains
+   * from a kept plan, and a listing whose filters made a text seen once costs no server memory.
+   */
+  nameFor(p: ParsedSql): string | undefined {
+    p.runs++;
+    if (p.name === undefined && p.runs >= 2 && this.preparedCount < MAX_PREPARED) {
+      p.name = `l${createHash('sha1').update(p.text).digest('hex').slice(0, 20)}`;
+      this.preparedCount++;
     }
-    return name;
+    return p.name;
+  }
+
+  /** The text numbered, from the cache when this SQL was seen before. */
+  private parse(sql: string): ParsedSql {
+    let p = this.parsed.get(sql);
+    if (p === undefined) {
+      if (this.parsed.size >= MAX_PARSED) {
+        for (const [key, kept] of this.parsed) if (kept.name === undefined) this.parsed.delete(key);
+      }
+      p = { ...numberParameters(sql), writes: /^\s*(INSERT|UPDATE|DELETE|WITH)\b/i.test(sql), runs: 0 };
+      this.parsed.set(sql, p);
+    }
+    return p;
   }
 }
 
 class PgStatement implements SqlStatement {
-  private readonly text: string;
-  private readonly names: string[] | null;
-  private readonly writes: boolean;
   private plucked = false;
 
   constructor(
     private readonly db: PgDb,
-    sql: string,
-  ) {
-    ({ text: this.text, names: this.names } = numberParameters(sql));
-    this.writes = /^\s*(INSERT|UPDATE|DELETE|WITH)\b/i.test(sql);
-  }
+    private readonly sql: ParsedSql,
+  ) {}
 
   pluck(on = true): SqlStatement {
     this.plucked = on;
@@ -124,15 +149,16 @@ class PgStatement implements SqlStatement {
   }
 
   private exec(params: unknown[]): { rows: Record<string, unknown>[]; rowCount: number } {
+    const { text, names, writes } = this.sql;
     let values = params;
-    if (this.names) {
+    if (names) {
       const bound = (params[0] ?? {}) as Record<string, unknown>;
-      values = this.names.map((n) => {
-        if (!(n in bound)) throw new Error(`no value for @${n} in: ${this.text}`);
+      values = names.map((n) => {
+        if (!(n in bound)) throw new Error(`no value for @${n} in: ${text}`);
         return bound[n];
       });
     }
-    if (this.writes) this.db.wrote = true;
-    return this.db.client.query(this.text, values.map((v) => (v === undefined ? null : v)), this.db.nameFor(this.text));
+    if (writes) this.db.wrote = true;
+    return this.db.client.query(text, values.map((v) => (v === undefined ? null : v)), this.db.nameFor(this.sql));
   }
 }

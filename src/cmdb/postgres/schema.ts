@@ -285,7 +285,13 @@ const V3 = `
   CREATE TRIGGER image_nodes_counted AFTER INSERT OR DELETE ON image_nodes FOR EACH STATEMENT EXECUTE FUNCTION livery_count_change('machines');
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3];
+/** SQLite's 16: the counter of registered MACs (once per statement: a batch registering many moves it once). */
+const V4 = `
+  INSERT INTO change_counters (name, n) VALUES ('macs', 0);
+  CREATE TRIGGER machine_macs_registered AFTER INSERT ON machine_macs FOR EACH STATEMENT EXECUTE FUNCTION livery_count_change('macs');
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /** The SQLite schema version (migrations.ts) each PostgreSQL version holds the same tables as. */
-export const SQLITE_VERSION_OF: readonly number[] = [13, 14, 15];
+export const SQLITE_VERSION_OF: readonly number[] = [13, 14, 15, 16];
