@@ -7,13 +7,13 @@ import { createDhcpBenchNet, curveNote, measureDhcp, methodNote, startLivery } f
 import { versionOf, type BenchHarness, type BenchRow } from './lib/harness.js';
 
 export default async function dhcp(h: BenchHarness): Promise<BenchRow[]> {
-  const { net, n } = createDhcpBenchNet();
+  const { net, n, perfdhcp } = createDhcpBenchNet();
   try {
-    const results = await measureDhcp(h, net, [
-      { name: 'livery', start: (dir) => startLivery(net, dir, n) },
-      { name: 'Kea', start: (dir) => startKea(net, dir, n) },
-      { name: 'dnsmasq --no-ping', start: (dir) => startDnsmasq(net, dir, n, { ping: false }) },
-      { name: 'dnsmasq', start: (dir) => startDnsmasq(net, dir, n, { ping: true }) },
+    const results = await measureDhcp(h, [
+      { name: 'livery', start: (dir) => startLivery(net, dir, n), perfdhcp },
+      { name: 'Kea', start: (dir) => startKea(net, dir, n), perfdhcp },
+      { name: 'dnsmasq --no-ping', start: (dir) => startDnsmasq(net, dir, n, { ping: false }), perfdhcp },
+      { name: 'dnsmasq', start: (dir) => startDnsmasq(net, dir, n, { ping: true }), perfdhcp },
     ]);
     const rates = (name: string) => results.get(name)!.runs.map((r) => r.exchangesPerSecond);
     const curve = (name: string) => curveNote(h, name, results.get(name)!);

@@ -19,9 +19,10 @@ import { join } from 'node:path';
 import { openCmdbAt } from '../../src/cmdb/index.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { cmdbTarget } from '../../src/daemon/database.js';
-import { startLiveryInNs } from '../../test/helpers/livery-ns.js';
-import { createTestNet, type TestNet } from '../../test/helpers/netns.js';
-import { startPerfdhcp, type PerfdhcpResult } from '../../test/helpers/perfdhcp.js';
+import type { ChildProcess } from 'node:child_process';
+import { startLiveryIn } from '../../test/helpers/livery-ns.js';
+import { createTestNet, hostIn, type TestNet } from '../../test/helpers/netns.js';
+import { startPerfdhcp, type PerfdhcpLoad, type PerfdhcpResult, type PerfdhcpRun } from '../../test/helpers/perfdhcp.js';
 import type { DhcpBenchNetwork, RunningServer } from './dhcp-refs.js';
 import type { BenchHarness } from './harness.js';
 
@@ -46,6 +47,9 @@ const MIN_RATE = 10;
 /** A server keeps up when it completes at least this share of the exchanges offered. */
 const KEEPS_UP = 0.9;
 
+/** Where a benchmark's livery serves HTTP (its /metrics), on its DHCP address. */
+export const BENCH_HTTP_PORT = 8080;
+
 /** The subnet every server is given. */
 export const BENCH_NETWORK: Omit<DhcpBenchNetwork, 'interface'> = {
   address: SERVER,
@@ -61,9 +65,14 @@ export const BENCH_NETWORK: Omit<DhcpBenchNetwork, 'interface'> = {
 
 export interface DhcpTarget {
   name: string;
-  /** Starts the server fresh (an empty lease database) with its files under `dir`. */
+  /** Starts the server (or servers) fresh (an empty lease database) with its files under `dir`. */
   start(dir: string): Promise<RunningServer>;
+  /** Offers perfdhcp's load to what start() started. */
+  perfdhcp: Perfdhcp;
 }
+
+/** Starts perfdhcp with a load against one target's network path. */
+export type Perfdhcp = (load: PerfdhcpLoad) => PerfdhcpRun;
 
 export interface Measured {
   /** Offered rate → the measured runs at it. */
@@ -73,20 +82,23 @@ export interface Measured {
   runs: PerfdhcpResult[];
 }
 
-/** The benchmark's namespaces (perfdhcp's relay reaches the server's /24 through a route), removed by `net.remove()`. */
-export function createDhcpBenchNet(): { net: TestNet; n: DhcpBenchNetwork } {
+/**
+ * The benchmark's namespaces (perfdhcp's relay reaches the server's /24 through a route), removed
+ * by `net.remove()`, and perfdhcp relaying unicast to the server there.
+ */
+export function createDhcpBenchNet(): { net: TestNet; n: DhcpBenchNetwork; perfdhcp: Perfdhcp } {
   const net = createTestNet({
     serverAddress: `${SERVER}/24`,
     clientAddresses: ['10.99.0.2/24', `${RELAY}/16`],
     routes: [{ ns: 'server', to: '10.100.0.0/16', via: '10.99.0.2' }],
   });
-  return { net, n: { ...BENCH_NETWORK, interface: net.serverIf } };
+  return { net, n: { ...BENCH_NETWORK, interface: net.serverIf }, perfdhcp: (load) => startPerfdhcp(net, { server: SERVER, relay: RELAY, ...load }) };
 }
 
 /** Probes each target's peak, then measures them all in `h.runs` interleaved rounds. */
-export async function measureDhcp(h: BenchHarness, net: TestNet, targets: DhcpTarget[]): Promise<Map<string, Measured>> {
+export async function measureDhcp(h: BenchHarness, targets: DhcpTarget[]): Promise<Map<string, Measured>> {
   const probed = new Map<string, number>();
-  for (const t of targets) probed.set(t.name, await findPeak(h, net, t));
+  for (const t of targets) probed.set(t.name, await findPeak(h, t));
   // Every server runs at every rate near anyone's best probe, so that two servers are also
   // compared at the same offered loads. Rates under half its own best probe would only show
   // it keeping up, and rates past twice it how it drowns.
@@ -99,7 +111,7 @@ export async function measureDhcp(h: BenchHarness, net: TestNet, targets: DhcpTa
   }
   for (let round = 0; round < h.runs; round++) {
     for (const t of targets) {
-      for (const [rate, runs] of results.get(t.name)!.byRate) runs.push(await perfdhcpRun(h, net, t, rate, RUN_SECONDS));
+      for (const [rate, runs] of results.get(t.name)!.byRate) runs.push(await perfdhcpRun(h, t, rate, RUN_SECONDS));
     }
   }
   for (const [name, m] of results) {
@@ -128,21 +140,45 @@ export function curveNote(h: BenchHarness, name: string, m: Measured): string {
   return `${name} peak at -r ${Math.round(m.peak)}; ${name} by offered rate: ${curve}`;
 }
 
+/** The CMDB a benchmark's livery keeps: SQLite in its data dir, or a PostgreSQL database. */
+export type BenchDatabase = { url?: string; passwordFile?: string };
+
 /** The real `livery serve` with a fresh CMDB (SQLite in its data dir, or the given PostgreSQL database) holding the benchmark subnet. */
-export async function startLivery(net: TestNet, dir: string, n: DhcpBenchNetwork, database: { url?: string; passwordFile?: string } = {}): Promise<RunningServer> {
+export async function startLivery(net: TestNet, dir: string, n: DhcpBenchNetwork, database: BenchDatabase = {}): Promise<RunningServer> {
   const dataDir = join(dir, 'var');
+  createBenchSubnet(dataDir, n, database);
+  return startLiveryNode(hostIn(net, net.server), dir, dataDir, n, database);
+}
+
+/** The benchmark subnet (discovery policy, its pool) in a fresh CMDB. */
+export function createBenchSubnet(dataDir: string, n: DhcpBenchNetwork, database: BenchDatabase): void {
   const cmdb = openCmdbAt(cmdbTarget(resolveConfig({ dataDir, database })));
   try {
     cmdb.subnets.create({ name: 'bench', cidr: n.cidr, gateway: n.router, pools: [{ start: n.poolStart, end: n.poolEnd }], policy: 'discover', leaseSeconds: n.leaseSeconds });
   } finally {
     cmdb.close();
   }
-  const livery = await startLiveryInNs(net, dir, {
+}
+
+/**
+ * `livery serve` on `host` with its config in `dir`, answering DHCP on n.interface as n.address;
+ * `node` names it and the other nodes sharing its segment and database (dhcp.peers).
+ */
+export async function startLiveryNode(
+  host: { spawn(cmd: string, args: string[]): ChildProcess },
+  dir: string,
+  dataDir: string,
+  n: DhcpBenchNetwork,
+  database: BenchDatabase,
+  node?: { name: string; peers: string[] },
+): Promise<RunningServer> {
+  const livery = await startLiveryIn(host, dir, {
     dataDir,
     database,
-    http: { listen: `${n.address}:8080`, workers: 1 },
+    ...(node ? { node: { name: node.name } } : {}),
+    http: { listen: `${n.address}:${BENCH_HTTP_PORT}`, workers: 1 },
     tftp: { enabled: false },
-    dhcp: { enabled: true, interface: n.interface, address: n.address },
+    dhcp: { enabled: true, interface: n.interface, address: n.address, ...(node ? { peers: node.peers } : {}) },
     // Every perfdhcp client is a new MAC, registered as it would be in a rack's first boot:
     // the default bound on records per subnet per minute would leave most of that work out.
     discovery: { maxPerSubnet: 1_000_000 },
@@ -151,10 +187,10 @@ export async function startLivery(net: TestNet, dir: string, n: DhcpBenchNetwork
 }
 
 /** The offered rate at which the server completed the most exchanges in one short probe. */
-async function findPeak(h: BenchHarness, net: TestNet, t: DhcpTarget): Promise<number> {
+async function findPeak(h: BenchHarness, t: DhcpTarget): Promise<number> {
   const tried = new Map<number, number>();
   const probe = async (rate: number) => {
-    const r = await perfdhcpRun(h, net, t, rate, PROBE_SECONDS);
+    const r = await perfdhcpRun(h, t, rate, PROBE_SECONDS);
     tried.set(rate, r.exchangesPerSecond);
     h.log(`${t.name}: probe at ${rate.toFixed(0)}/s offered: ${r.exchangesPerSecond.toFixed(0)} exchanges/s, ${r.discoverDropPercent.toFixed(1)}% DISCOVERs unanswered`);
     return r.exchangesPerSecond >= KEEPS_UP * rate;
@@ -175,13 +211,13 @@ async function findPeak(h: BenchHarness, net: TestNet, t: DhcpTarget): Promise<n
 }
 
 /** One perfdhcp run at `rate` against a freshly started server with no leases. */
-async function perfdhcpRun(h: BenchHarness, net: TestNet, t: DhcpTarget, rate: number, seconds: number): Promise<PerfdhcpResult> {
+async function perfdhcpRun(h: BenchHarness, t: DhcpTarget, rate: number, seconds: number): Promise<PerfdhcpResult> {
   const dir = mkdtempSync(join(h.tmpDir, 'server-'));
   try {
     const server = await t.start(dir);
     try {
-      await startPerfdhcp(net, { server: SERVER, relay: RELAY, ...WARMUP }).result;
-      return await startPerfdhcp(net, { server: SERVER, relay: RELAY, rate: Math.round(rate), clients: CLIENTS, seconds }).result;
+      await t.perfdhcp(WARMUP).result;
+      return await t.perfdhcp({ rate: Math.round(rate), clients: CLIENTS, seconds }).result;
     } finally {
       await server.stop();
     }

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type ClientFacts } from '../boot/index.js';
-import { MachineCache, type BatchWriter, type Cmdb } from '../cmdb/index.js';
+import { MachineCache, type BatchOutcome, type BatchWriter, type Cmdb } from '../cmdb/index.js';
 import { nodeName, type Config } from '../config/index.js';
 import { startDhcpServer, type DhcpBootPath } from '../dhcp/index.js';
 import type { Logger } from '../log.js';
@@ -55,9 +55,20 @@ function liveNodes(cmdb: Cmdb, config: Config): (name: string) => boolean {
  * lookup per packet); the writes of each batch are committed on the CMDB's writer thread,
  * and the machines a batch registered are taken into the cache with its commit.
  */
-function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
+export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
   // Given the CMDB's image stores too, so which images this node holds is kept with the machines.
   const machines = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
+  // Every commit handed over while a batch was in flight joins the next one and resolves with
+  // that batch's one outcome, all in a row: its machines are taken in once, not once per commit
+  // (which made this loop's work grow with commits × machines per batch under load).
+  let takenIn: BatchOutcome | null = null;
+  const takeIn = (outcome: BatchOutcome) => {
+    if (outcome !== takenIn) {
+      takenIn = outcome;
+      machines.remember(outcome);
+    }
+    return outcome.refused;
+  };
   const rules = () => machines.rules();
   const node = nodeName(config);
   const imageReady = (imageId: string) => machines.imageReady(imageId, node);
@@ -75,10 +86,6 @@ function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBoot
     leasesChangedSince: (since) => cmdb.leases.changedSince(since),
     leaseOf: (mac, subnetId) => cmdb.leases.forMac(mac, subnetId),
     nodeAlive: liveNodes(cmdb, config),
-    commit: (ops) =>
-      writer.commit(ops).then((outcome) => {
-        machines.remember(outcome);
-        return outcome.refused;
-      }),
+    commit: (ops) => writer.commit(ops).then(takeIn),
   };
 }

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { TestNet } from './netns.js';
+import { hostIn, type TestNet } from './netns.js';
 
 /** One direction of a perfdhcp exchange (DISCOVER-OFFER or REQUEST-ACK) as perfdhcp counts it. */
 export interface ExchangeCounts {
@@ -28,18 +28,38 @@ export interface PerfdhcpRun {
   resume(): void;
 }
 
+/** How much perfdhcp offers: `rate` new exchanges per second from `clients` simulated clients, for `seconds`. */
+export interface PerfdhcpLoad {
+  rate: number;
+  clients: number;
+  seconds: number;
+  /** Base of the simulated clients' MACs. */
+  baseMac?: string;
+}
+
 /**
  * Runs Kea's perfdhcp in the client namespace as a relay: giaddr is `relay` (an address of the
  * client veth), replies come back to relay:67. The same invocation is used for every server
  * measured; only the offered rate changes.
  */
-export function startPerfdhcp(
-  net: TestNet,
-  opts: { server: string; relay: string; rate: number; clients: number; seconds: number; /** Base of the simulated clients' MACs. */ baseMac?: string },
-): PerfdhcpRun {
+export function startPerfdhcp(net: TestNet, opts: PerfdhcpLoad & { server: string; relay: string }): PerfdhcpRun {
+  return runPerfdhcp(hostIn(net, net.client), ['-l', opts.relay, opts.server], opts);
+}
+
+/**
+ * Runs perfdhcp on `host` broadcasting on its interface `iface` (perfdhcp's -l with an interface
+ * and no server): every server on that segment hears each packet. perfdhcp still acts as a relay
+ * (giaddr is the interface's address, replies come back to it on port 67), and it matches a reply
+ * to its exchange by transaction id, so an exchange completed by any of the servers counts.
+ */
+export function startPerfdhcpBroadcast(host: { spawn(cmd: string, args: string[]): ChildProcess }, iface: string, load: PerfdhcpLoad): PerfdhcpRun {
+  return runPerfdhcp(host, ['-l', iface], load);
+}
+
+function runPerfdhcp(host: { spawn(cmd: string, args: string[]): ChildProcess }, target: string[], opts: PerfdhcpLoad): PerfdhcpRun {
   const base = opts.baseMac ? ['-b', `mac=${opts.baseMac}`] : [];
-  const args = ['-4', '-r', String(opts.rate), '-R', String(opts.clients), ...base, '-p', String(opts.seconds), '-l', opts.relay, opts.server];
-  const proc: ChildProcess = net.spawn(net.client, 'perfdhcp', args);
+  const args = ['-4', '-r', String(opts.rate), '-R', String(opts.clients), ...base, '-p', String(opts.seconds), ...target];
+  const proc: ChildProcess = host.spawn('perfdhcp', args);
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
