@@ -71,7 +71,9 @@ export class PostgresCmdb extends SqlCmdb {
       this.pg.wrote = true;
       return result;
     } catch (err) {
-      client.rollback();
+      // A COMMIT that failed (the connection lost) has ended the transaction already; rolling
+      // back then would fail too, and hide why.
+      if (client.inTransaction()) client.rollback();
       throw err;
     } finally {
       this.depth = 0;
