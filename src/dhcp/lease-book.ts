@@ -212,8 +212,8 @@ export class LeaseBooks {
 
   /**
    * With other nodes on the segment, a client this node holds no live lease for may hold one
-   * another node granted moments ago (its PXE ROM and its iPXE hash to different nodes; a dead
-   * node's clients come over): the database has it before the ACK left, though following the
+   * another node granted moments ago (a dead node's clients come over, or a peer's takeover
+   * ends): the database has it before the ACK left, though following the
    * table (once a second, by time stamps) may not have brought it here yet. Asking for the
    * row keeps the client on its address instead of moving it to a new one.
    */
