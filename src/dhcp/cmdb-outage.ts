@@ -22,6 +22,8 @@ export class CmdbOutage {
   private readonly up: Gauge;
   private readonly failures: Counter;
   private downSince: number | null = null;
+  /** How many outages have begun: a commit carries the count from when it was sent. */
+  private begun = 0;
 
   constructor(
     registry: Registry,
@@ -39,15 +41,25 @@ export class CmdbOutage {
     this.failures.inc({ cause });
     if (this.downSince === null) {
       this.downSince = Date.now();
+      this.begun++;
       this.up.set(0);
       this.logger.error({ err, cause }, 'the CMDB cannot be reached: DHCP withholds ACKs and answers only what it holds in memory until it is back');
     }
     return true;
   }
 
-  /** A commit went through: the CMDB is back, if it was away. */
-  ok(): void {
-    if (this.downSince === null) return;
+  /** What a commit sent now carries, so that its success can later be told apart from a stale one. */
+  mark(): number {
+    return this.begun;
+  }
+
+  /**
+   * A commit sent at `mark` went through: the CMDB is back, if it was away. A commit sent before
+   * the outage began proves nothing about now: its answer can arrive after a lookup that already
+   * met the database down, and taking it for a recovery would log the outage twice.
+   */
+  ok(mark: number): void {
+    if (this.downSince === null || mark < this.begun) return;
     this.logger.warn({ downSeconds: (Date.now() - this.downSince) / 1000 }, 'the CMDB answers again: DHCP commits and ACKs again');
     this.downSince = null;
     this.up.set(1);

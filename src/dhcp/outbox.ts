@@ -85,12 +85,13 @@ export class Outbox {
       return;
     }
     const stop = this.metrics.commitSeconds.startTimer();
+    const mark = this.outage.mark();
     // A failed commit is logged and the books reloaded whether or not this batch holds ACKs:
     // OFFERs have already gone out on the strength of holds that may now not exist.
     const sent = this.commit(writes).then(
       (refused) => {
         stop();
-        this.outage.ok();
+        this.outage.ok(mark);
         const taken = new Set(refused.map((r) => r.ip));
         if (taken.size > 0) this.onRefused(refused);
         for (const { out, claim } of acks) {

@@ -1,7 +1,9 @@
+import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { StoredLease } from '../../src/cmdb/leases.js';
 import type { WriteOp } from '../../src/cmdb/index.js';
+import { PgError } from '../../src/cmdb/postgres/sync-pg.js';
 import { CmdbOutage } from '../../src/dhcp/cmdb-outage.js';
 import { dhcpMetrics } from '../../src/dhcp/metrics.js';
 import { Outbox, type Outgoing } from '../../src/dhcp/outbox.js';
@@ -48,5 +50,40 @@ describe('an ACK whose lease claim the database refused', () => {
     expect(sent.map((b) => decodeDhcp(b)).map((d) => (d.ok ? d.packet.options.messageType : null))).toEqual([DhcpMessageType.NAK]);
     expect(learnt).toEqual([[holder]]);
     expect((await registry.getSingleMetricAsString('livery_dhcp_dropped_total')).includes('reason="lease-taken"} 1')).toBe(true);
+  });
+});
+
+describe('a commit sent before the CMDB went away', () => {
+  it('does not end the outage when it lands after a lookup met the database down; a commit sent during the outage does', async () => {
+    const registry = new Registry();
+    const out = new PassThrough();
+    let log = '';
+    out.on('data', (b: Buffer) => (log += b.toString()));
+    const logger = createLogger('info', 'test', out);
+    const outage = new CmdbOutage(registry, logger);
+    const gauge = async () => (await registry.getSingleMetricAsString('livery_dhcp_cmdb_up')).split('\n').at(-1);
+    let land!: () => void;
+    const outbox = new Outbox(
+      (): Promise<StoredLease[]> => new Promise((resolve) => (land = () => resolve([]))),
+      dhcpMetrics(registry),
+      logger,
+      outage,
+      () => {},
+      () => {},
+    );
+    outbox.write({ kind: 'event', event: { type: 'dhcp-ack', mac: MAC, at: Date.now() } });
+    outbox.flush();
+    expect(outage.failed(new PgError({ message: 'terminating connection due to administrator command', code: '57P01' }))).toBe(true);
+    land();
+    await outbox.settle();
+    expect(await gauge()).toBe('livery_dhcp_cmdb_up 0');
+
+    outbox.write({ kind: 'event', event: { type: 'dhcp-ack', mac: MAC, at: Date.now() } });
+    outbox.flush();
+    land();
+    await outbox.settle();
+    expect(await gauge()).toBe('livery_dhcp_cmdb_up 1');
+    const lines = log.trim().split('\n').map((l) => JSON.parse(l).msg as string);
+    expect(lines.map((m) => m.slice(0, 26))).toEqual(['the CMDB cannot be reached', 'the CMDB answers again: DH']);
   });
 });
