@@ -38,26 +38,29 @@ function sqliteShape(cmdb: SqlCmdb): Record<string, TableShape> {
 }
 
 function postgresShape(cmdb: SqlCmdb): Record<string, TableShape> {
-  const tables = execRaw(cmdb, "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1") as { name: string }[];
+  // Two catalog queries for every table at once: one per table costs a round trip each.
+  const cols = execRaw(
+    cmdb,
+    `SELECT c.relname AS table, a.attname AS name, a.attnotnull AS "notNull"
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`,
+  ) as { table: string; name: string; notNull: boolean }[];
+  // Unique indexes, whether made by a constraint or by CREATE UNIQUE INDEX, as SQLite lists both.
+  const keys = execRaw(
+    cmdb,
+    `SELECT c.relname AS table, i.indisprimary AS primary, array_to_json(array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n))::text AS columns
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND i.indisunique AND i.indexprs IS NULL`,
+  ) as { table: string; primary: boolean; columns: string }[];
   const shape: Record<string, TableShape> = {};
-  for (const { name } of tables.filter((t) => !RUNNER_TABLES.has(t.name))) {
-    const cols = execRaw(
-      cmdb,
-      "SELECT column_name AS name, is_nullable AS nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ?",
-      name,
-    ) as { name: string; nullable: string }[];
-    // Unique indexes, whether made by a constraint or by CREATE UNIQUE INDEX, as SQLite lists both.
-    const keys = execRaw(
-      cmdb,
-      `SELECT i.indisprimary AS primary, array_to_json(array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n))::text AS columns
-       FROM pg_index i WHERE i.indrelid = ?::regclass AND i.indisunique AND i.indexprs IS NULL`,
-      name,
-    ) as { primary: boolean; columns: string }[];
+  for (const name of new Set(cols.map((c) => c.table))) {
+    if (RUNNER_TABLES.has(name)) continue;
+    const own = keys.filter((k) => k.table === name);
     shape[name] = {
-      columns: Object.fromEntries(cols.map((c) => [c.name, c.nullable === 'NO' ? 'not null' : 'null'])),
-      primaryKey: JSON.parse(keys.find((k) => k.primary)?.columns ?? '[]'),
-      unique: sortKeys(keys.filter((k) => !k.primary).map((k) => JSON.parse(k.columns) as string[])),
+      columns: Object.fromEntries(cols.filter((c) => c.table === name).map((c) => [c.name, c.notNull ? 'not null' : 'null'])),
+      primaryKey: JSON.parse(own.find((k) => k.primary)?.columns ?? '[]'),
+      unique: sortKeys(own.filter((k) => !k.primary).map((k) => JSON.parse(k.columns) as string[])),
     };
   }
   return shape;

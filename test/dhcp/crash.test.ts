@@ -127,10 +127,7 @@ describe.skipIf(NETNS_SKIP)(NETNS_SKIP ? `DHCP crash test skipped: ${NETNS_SKIP}
       relay: RECORDER_RELAY,
       server: SERVER,
       macPrefix: '02:cc:00:00',
-      count: 20_000,
       perSecond: 150,
-      window: 32,
-      replyTimeoutMs: 800,
       durationMs: 60_000,
       out: acksFile,
     });

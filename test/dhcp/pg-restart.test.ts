@@ -87,10 +87,7 @@ describe.skipIf(SKIP)(SKIP ? `PostgreSQL restart test skipped: ${SKIP}` : 'DHCP 
       relay: RECORDER_RELAY,
       server: SERVER,
       macPrefix: '02:dd:00:00',
-      count: 20_000,
       perSecond: 60,
-      window: 32,
-      replyTimeoutMs: 800,
       durationMs: 120_000,
       out: acksFile,
     });

@@ -20,17 +20,19 @@ import { createInterface } from 'node:readline';
 import { decodeDhcp, encodeDhcp, macToChaddr } from '../../src/dhcp/wire/codec.js';
 import { DhcpMessageType } from '../../src/dhcp/wire/options.js';
 
+/** At most this many MACs, each waiting for a reply at once. */
+const COUNT = 20_000;
+const WINDOW = 32;
+/** How long to wait for an OFFER or ACK before starting that MAC over. */
+const REPLY_TIMEOUT_MS = 800;
+
 export interface RecorderSpec {
   relay: string;
   server: string;
   /** MACs are `${macPrefix}:xx:xx`, numbered from 0 (macPrefix has four octets). */
   macPrefix: string;
-  count: number;
-  /** New MACs started per second, at most `window` in flight. */
+  /** New MACs started per second, at most WINDOW in flight. */
   perSecond: number;
-  window: number;
-  /** How long to wait for an OFFER or ACK before starting that MAC over. */
-  replyTimeoutMs: number;
   durationMs: number;
   out: string;
 }
@@ -70,7 +72,7 @@ async function main(spec: RecorderSpec): Promise<void> {
 
   const send = (p: Pending, type: 'DISCOVER' | 'REQUEST') => {
     p.awaiting = type === 'DISCOVER' ? 'offer' : 'ack';
-    p.deadline = Date.now() + spec.replyTimeoutMs;
+    p.deadline = Date.now() + REPLY_TIMEOUT_MS;
     const options =
       type === 'DISCOVER' ? { messageType: DhcpMessageType.DISCOVER } : { messageType: DhcpMessageType.REQUEST, serverId: spec.server, requestedIp: p.offered };
     socket.send(encodeDhcp({ op: 1, xid: p.xid, chaddr: macToChaddr(p.mac), giaddr: spec.relay, hops: 1, options }), 67, spec.server);
@@ -114,7 +116,7 @@ async function main(spec: RecorderSpec): Promise<void> {
   createInterface({ input: process.stdin }).on('line', (command) => {
     if (command === 'hold' && hold.phase === 'off') {
       hold = { phase: 'filling', since: Date.now() };
-      while (inFlight.size < spec.window && summary.started < spec.count) begin();
+      while (inFlight.size < WINDOW && summary.started < COUNT) begin();
     } else if (command === 'release' && hold.phase !== 'off') {
       hold = { phase: 'off' };
       const held = waitingForRelease();
@@ -128,7 +130,7 @@ async function main(spec: RecorderSpec): Promise<void> {
   let last = startedAt;
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true));
-  while (!stopping && Date.now() - startedAt < spec.durationMs && (summary.started < spec.count || inFlight.size > 0)) {
+  while (!stopping && Date.now() - startedAt < spec.durationMs && (summary.started < COUNT || inFlight.size > 0)) {
     const now = Date.now();
     for (const p of [...inFlight.values()]) {
       if (p.deadline > now) continue;
@@ -142,9 +144,9 @@ async function main(spec: RecorderSpec): Promise<void> {
         say({ held });
       }
     }
-    credit = Math.min(credit + ((now - last) / 1000) * spec.perSecond, spec.window);
+    credit = Math.min(credit + ((now - last) / 1000) * spec.perSecond, WINDOW);
     last = now;
-    while (hold.phase === 'off' && credit >= 1 && inFlight.size < spec.window && summary.started < spec.count) {
+    while (hold.phase === 'off' && credit >= 1 && inFlight.size < WINDOW && summary.started < COUNT) {
       credit -= 1;
       begin();
     }
