@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
 import { openCmdbAt, type CmdbTarget, type SqlCmdb } from '../../src/cmdb/index.js';
-import { dumpTables } from './db-snapshot.js';
+import { SyncPg } from '../../src/cmdb/postgres/sync-pg.js';
+import { dumpPostgres, dumpTables } from './db-snapshot.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 import { createDatabase } from './test-database.js';
 import { tempDir } from './tmp.js';
@@ -57,8 +58,10 @@ export function describeEngines(title: string, body: (rig: () => EngineRig) => v
       } else {
         const db = createDatabase(pg!);
         const target: CmdbTarget = { engine: 'postgres', ...db };
-        cleanup = () => {};
-        current = { engine, target, open: () => openCmdbAt(target), dump: () => dump(target) };
+        // One client for the test's dumps: a test that checks nothing changed dumps twice per step.
+        let client: SyncPg | null = null;
+        cleanup = () => client?.close();
+        current = { engine, target, open: () => openCmdbAt(target), dump: () => dumpPostgres((client ??= new SyncPg({ url: db.url, password: db.password }))) };
       }
     });
     afterEach(() => cleanup());

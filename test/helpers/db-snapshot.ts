@@ -13,17 +13,18 @@ const LIVENESS = new Set(['nodes', 'node_roles']);
  * changed nothing: of a SQLite connection, or of either engine's CMDB.
  */
 export function dumpTables(from: Db | SqlCmdb): Record<string, unknown[]> {
-  if (from instanceof PostgresCmdb) {
-    return withClient(from, (client) => {
-      const tables = client.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").rows;
-      return Object.fromEntries(tables.filter(({ name }) => !LIVENESS.has(name)).map(({ name }) => [name, client.query(`SELECT * FROM "${name}" ORDER BY ctid`).rows]));
-    });
-  }
+  if (from instanceof PostgresCmdb) return withClient(from, dumpPostgres);
   const db = from instanceof SqliteCmdb ? from.db : (from as Db);
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {
     name: string;
   }[];
   return Object.fromEntries(tables.filter(({ name }) => !LIVENESS.has(name)).map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
+}
+
+/** dumpTables() of a PostgreSQL database, through a client the caller keeps (a client is a thread and a pool to start). */
+export function dumpPostgres(client: SyncPg): Record<string, unknown[]> {
+  const tables = client.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").rows;
+  return Object.fromEntries(tables.filter(({ name }) => !LIVENESS.has(name)).map(({ name }) => [name, client.query(`SELECT * FROM "${name}" ORDER BY ctid`).rows]));
 }
 
 /**
