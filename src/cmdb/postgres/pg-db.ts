@@ -86,7 +86,8 @@ export class PgDb implements SqlDb {
   changeCount(counter: ChangeCounter): number {
     if (this.counted === null || this.wrote) {
       this.wrote = false;
-      const rows = this.client.query('SELECT name, n FROM change_counters', []).rows as { name: string; n: number }[];
+      // A counter is the sum of its rows (`name` and `name@bucket`: see the schema's V5).
+      const rows = this.client.query("SELECT split_part(name, '@', 1) AS name, sum(n) AS n FROM change_counters GROUP BY 1", []).rows as { name: string; n: number }[];
       this.counted = Object.fromEntries(rows.map((r) => [r.name, r.n]));
     }
     return (this.counted[counter] ?? 0) + this.client.notified(`livery_${counter}`);
