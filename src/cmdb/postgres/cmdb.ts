@@ -20,6 +20,24 @@ const MIGRATE_LOCK = 0x6c697670;
 const busy = () => Object.assign(new Error('the CMDB write lock is held by another connection'), { code: 'CMDB_BUSY' });
 
 /**
+ * How long a write that must not block its thread for long (soon(): the event loop's) queues for
+ * the exclusive lock before it gives up and is retried. A bare try would never find the lock
+ * free while nodes' DHCP batches hold it shared back to back; a queued request holds off new
+ * shared holders, so it is granted once the batches in progress commit.
+ */
+const QUEUE_MS = 250;
+const LOCK_TIMEOUT = '55P03';
+
+function queueBriefly(client: SyncPg): void {
+  try {
+    // lock_timeout for this one wait only: set before, reset after, in one round trip.
+    client.query("SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1), set_config('lock_timeout', '0', true)", [WRITE_LOCK, `${QUEUE_MS}ms`]);
+  } catch (err) {
+    throw (err as { code?: string }).code === LOCK_TIMEOUT ? busy() : err;
+  }
+}
+
+/**
  * The CMDB on PostgreSQL: the same stores as on SQLite (sql-cmdb.ts), on a pool of connections
  * run by a thread of its own (sync-pg.ts). Commits wait for the WAL flush (synchronous_commit
  * on, PostgreSQL's default), so a committed write is durable when tx() returns.
@@ -69,7 +87,7 @@ export class PostgresCmdb extends SqlCmdb {
     try {
       const take = lock === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
       if (patient) client.query(`SELECT ${take}($1)`, [WRITE_LOCK]);
-      else if (!(client.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [WRITE_LOCK]).rows[0] as { ok: boolean }).ok) throw busy();
+      else queueBriefly(client);
       this.pg.sideBySide = lock === 'shared';
       const result = fn();
       client.commit();
