@@ -43,11 +43,28 @@ export class BootWriteCollector {
  * seen at `now`, then writes the events. Returns the machines it created ([mac, id, at]).
  */
 export function applyBootWrites(cmdb: Cmdb, w: BootWrites, now: number): BatchOutcome['discovered'] {
-  const created = registerDiscovered(cmdb, w.discover, now);
-  if (w.seen.length > 0) cmdb.machines.touchMany(w.seen, now);
-  const events: EventTuple[] = created.map(({ mac, id, door }) => [now, 'machine-discovered', mac, id, null, { door }, false]);
-  if (w.events.length + events.length > 0) cmdb.events.addMany(events.length > 0 ? [...events, ...w.events] : w.events);
+  const created = registerBootMachines(cmdb, w, now);
+  addBootEvents(cmdb, w, created, now);
+  return created;
+}
+
+/**
+ * applyBootWrites() up to its events: the registrations and last-seen stamps. A caller with
+ * more to write puts it between this and addBootEvents(), which must come last (see orderIds).
+ */
+export function registerBootMachines(cmdb: Cmdb, w: BootWrites, now: number): BatchOutcome['discovered'] {
+  const { created, owned } = registerDiscovered(cmdb, w.discover, now);
+  // One statement, ids in order: two writers side by side then lock the rows they share in one order.
+  const seen = [...new Set([...w.seen, ...owned])].sort((a, b) => a - b);
+  if (seen.length > 0) cmdb.machines.touchMany(seen, now);
   return created.map(({ mac, id }) => [mac, id, now]);
+}
+
+/** The events of `w`, after a discovery event per machine registerBootMachines() created. */
+export function addBootEvents(cmdb: Cmdb, w: BootWrites, created: BatchOutcome['discovered'], now: number): void {
+  const door = new Map(w.discover);
+  const events: EventTuple[] = created.map(([mac, id]) => [now, 'machine-discovered', mac, id, null, { door: door.get(mac) }, false]);
+  if (w.events.length + events.length > 0) cmdb.events.addMany(events.length > 0 ? [...events, ...w.events] : w.events);
 }
 
 /** Writes one boot step's side effects, stamped with the time its door saw it. Call it inside a transaction. */
@@ -59,15 +76,18 @@ export function writeBootStep(cmdb: Cmdb, step: BootStep): void {
 
 /**
  * Registers the MACs boot steps want registered, as `discovered` machines seen at `now` (each
- * audited; their events are the caller's), set-wise: a MAC another door has just registered is
- * stamped as seen instead. Returns the machines it created, in `discover`'s order.
+ * audited; their events are the caller's), set-wise. A MAC another door has registered (before,
+ * or by a writer beside this one) is not registered again: its owner is returned among `owned`,
+ * to stamp as seen. Returns the machines it created, in `discover`'s order.
  */
-function registerDiscovered(cmdb: Cmdb, discover: BootWrites['discover'], now: number): { mac: string; id: number; door: string }[] {
-  if (discover.length === 0) return [];
+function registerDiscovered(cmdb: Cmdb, discover: BootWrites['discover'], now: number): { created: { mac: string; id: number; door: string }[]; owned: number[] } {
+  if (discover.length === 0) return { created: [], owned: [] };
   const owners = cmdb.machines.ownersOf(discover.map(([mac]) => mac));
-  if (owners.size > 0) cmdb.machines.touchMany([...owners.values()], now);
   const fresh = discover.filter(([mac]) => !owners.has(mac));
   const ids = cmdb.machines.addDiscoveredMany(fresh.map(([mac]) => mac), now);
-  cmdb.audit.recordMany(fresh.map(([mac, door]) => [`livery:${door}`, 'machine.discover', mac]));
-  return fresh.map(([mac, door], i) => ({ mac, id: ids[i]!, door }));
+  const created = fresh.flatMap(([mac, door], i) => (ids[i] === null ? [] : [{ mac, id: ids[i]!, door }]));
+  const lost = fresh.filter((_, i) => ids[i] === null).map(([mac]) => mac);
+  const owned = [...owners.values(), ...cmdb.machines.ownersOf(lost).values()];
+  cmdb.audit.recordMany(created.map(({ mac, door }) => [`livery:${door}`, 'machine.discover', mac]));
+  return { created, owned };
 }

@@ -65,12 +65,15 @@ export class SqlEventStore {
     );
   }
 
+  /** Inserts one event. In a write beside others (shared), make it the transaction's last write: see SqlDb.orderIds. */
   add(e: EventInput): number {
+    this.db.orderIds();
     return this.insert.get(e.at ?? Date.now(), e.type, e.mac ?? null, e.machineId ?? null, e.imageId ?? null, JSON.stringify(e.detail ?? {})) as number;
   }
 
-  /** Inserts the events in one statement, in array order. */
+  /** Inserts the events in one statement, in array order; as add(), the transaction's last write. */
   addMany(events: readonly EventTuple[]): void {
+    this.db.orderIds();
     this.insertMany.run(JSON.stringify(events));
   }
 

@@ -116,6 +116,9 @@ export class SqlLeaseStore {
       return claims.filter(({ lease, now, force }) => !this.claim(lease, now, force)).map(({ lease }) => lease.ip);
     }
     const many = (this.many ??= this.prepareMany());
+    // Address order: two writers side by side claiming some of the same addresses then wait on
+    // each other in one order rather than deadlock.
+    claims = [...claims].sort((a, b) => parseIpv4(a.lease.ip)! - parseIpv4(b.lease.ip)!);
     const row = ({ lease: l, now }: { lease: Lease; now: number }) => [parseIpv4(l.ip)!, l.mac, l.subnetId, l.state, l.expiresAt, l.clientId, l.hostname, now] as const;
     const won = new Set<number>();
     for (const [statement, group] of [

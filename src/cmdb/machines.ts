@@ -179,19 +179,33 @@ export class SqlMachineStore {
    * Registers MACs as new `discovered` machines, seen at `at`: the boot path's registration, in
    * three statements (ids taken, machines, MACs); their ids, in order. Nothing to validate
    * (canonical MACs from packets, every other field at its default), so it skips add()'s checks.
-   * Call it in a write transaction that has just found, with ownersOf(), that no machine owns them.
+   * Writers running side by side may register the same MAC at once: the MAC goes to whichever
+   * commits first (ON CONFLICT DO NOTHING waits for it), and the other's machine is removed
+   * again; its id is null here. MACs are inserted sorted, so two such writers wait on each
+   * other's MACs in one order rather than deadlock.
    */
-  addDiscoveredMany(macs: readonly string[], at = Date.now()): number[] {
+  addDiscoveredMany(macs: readonly string[], at = Date.now()): (number | null)[] {
     if (macs.length === 0) return [];
     const d = this.db.dialect;
     const ids = this.db.prepare(d.newIds('machines')).pluck().all(macs.length) as number[];
     this.db
       .prepare(`INSERT INTO machines (id, state, created_at, updated_at, last_seen_at) SELECT value, 'discovered', ?, ?, ? FROM ${d.listRows('int')} AS v`)
       .run(at, at, at, d.list(ids));
-    this.db
-      .prepare(`INSERT INTO machine_macs (mac, machine_id, position) SELECT ${d.tupleAt(0, 'text')}, ${d.tupleAt(1, 'int')}, 0 FROM ${d.tuples('?')}`)
-      .run(JSON.stringify(macs.map((mac, i) => [mac, ids[i]])));
-    return ids;
+    const idOf = new Map(macs.map((mac, i) => [mac, ids[i]!]));
+    const sorted = [...idOf].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // `WHERE true`: SQLite would read ON CONFLICT after a FROM as a join's ON.
+    const won = new Set(
+      this.db
+        .prepare(
+          `INSERT INTO machine_macs (mac, machine_id, position) SELECT ${d.tupleAt(0, 'text')}, ${d.tupleAt(1, 'int')}, 0 FROM ${d.tuples('?')} WHERE true
+           ON CONFLICT (mac) DO NOTHING RETURNING mac`,
+        )
+        .pluck()
+        .all(JSON.stringify(sorted)) as string[],
+    );
+    const lost = sorted.filter(([mac]) => !won.has(mac)).map(([, id]) => id);
+    if (lost.length > 0) this.db.prepare(`DELETE FROM machines WHERE ${d.inList('id', 'int')}`).run(d.list(lost));
+    return macs.map((mac) => (won.has(mac) ? idOf.get(mac)! : null));
   }
 
   ownersOf(macs: readonly string[]): Map<string, number> {

@@ -31,6 +31,7 @@ import type {
   SessionStore,
   SubnetStore,
   TokenStore,
+  WriteLock,
 } from './store.js';
 import { SqlSubnetStore } from './subnets.js';
 import { SqlTokenStore } from './tokens.js';
@@ -80,7 +81,7 @@ export abstract class SqlCmdb implements Cmdb {
     this.imageNodes = new SqlImageNodeStore(sql);
   }
 
-  abstract tx<T>(fn: () => T): T;
+  abstract tx<T>(fn: () => T, lock?: WriteLock): T;
   abstract inTransaction(): boolean;
   abstract soon<T>(fn: () => T): Promise<T>;
   abstract openWriter(): BatchWriter;

@@ -19,6 +19,12 @@ export interface SqlDb {
   readonly dialect: Dialect;
   /** A number that moves whenever a change counter's tables change, in any process (see MachineCache). */
   changeCount(counter: ChangeCounter): number;
+  /**
+   * Call just before inserting rows whose ids readers follow by cursor (events): when writers run
+   * side by side, makes this transaction's ids commit before any taken after them, so a reader
+   * past id n never misses an n - 1 that commits later. Make that insert the transaction's last write.
+   */
+  orderIds(): void;
 }
 
 /**
@@ -79,5 +85,6 @@ export const SQLITE: Dialect = {
 /** A better-sqlite3 connection as the stores use it: its statements already have SqlStatement's shape. */
 export function sqliteDb(db: { prepare(sql: string): SqlStatement }): SqlDb {
   const counter = db.prepare('SELECT n FROM change_counters WHERE name = ?').pluck();
-  return { prepare: (sql) => db.prepare(sql), dialect: SQLITE, changeCount: (name) => counter.get(name) as number };
+  // One writer at a time: ids commit in order already.
+  return { prepare: (sql) => db.prepare(sql), dialect: SQLITE, changeCount: (name) => counter.get(name) as number, orderIds: () => {} };
 }

@@ -52,6 +52,15 @@ import type { NodeBeat, NodeRecord } from './nodes.js';
 import type { ImageHolder } from './image-nodes.js';
 import type { Facts, FactsReport, FlatFacts } from '../facts/types.js';
 
+/**
+ * What a write transaction lets write beside it. `exclusive`: nothing, as on SQLite, so that a
+ * read-then-write step (an API edit, an import) holds. `shared`: other shared transactions only,
+ * for writes whose every statement is atomic per row (the DHCP writer's batches: upserts guarded
+ * in their WHERE, registrations ON CONFLICT DO NOTHING) so that several nodes' batches commit
+ * side by side; no exclusive write runs beside either. SQLite has one writer whatever is named.
+ */
+export type WriteLock = 'exclusive' | 'shared';
+
 /** The CMDB (as matchbox's storage.Store): its stores, and the transactions that span them. */
 export interface Cmdb {
   readonly subnets: SubnetStore;
@@ -71,8 +80,11 @@ export interface Cmdb {
   /** Which node holds every blob of which image. */
   readonly imageNodes: ImageNodeStore;
 
-  /** Runs fn in one write transaction: all of it lands, or none of it. */
-  tx<T>(fn: () => T): T;
+  /**
+   * Runs fn in one write transaction: all of it lands, or none of it. `lock` says what may write
+   * beside it (see WriteLock); exclusive unless the caller names shared.
+   */
+  tx<T>(fn: () => T, lock?: WriteLock): T;
   /** Whether a transaction is open on this connection (a write made now joins it). */
   inTransaction(): boolean;
   /**
@@ -119,8 +131,11 @@ export interface MachineStore {
   count(state?: MachineState): number;
   create(input: MachineInput): Machine;
   add(input: MachineInput): number;
-  /** Registers MACs no machine owns as new `discovered` machines (the boot path's registration); their ids, in order. */
-  addDiscoveredMany(macs: readonly string[], at?: number): number[];
+  /**
+   * Registers MACs as new `discovered` machines (the boot path's registration): the id of each
+   * new machine, in order, or null for a MAC another transaction registered first.
+   */
+  addDiscoveredMany(macs: readonly string[], at?: number): (number | null)[];
   /** The owners of those of `macs` (canonical) that have one. */
   ownersOf(macs: readonly string[]): Map<string, number>;
   update(ref: string | number, input: MachineInput): Machine;

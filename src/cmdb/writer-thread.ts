@@ -10,7 +10,7 @@ import type { SqlCmdb } from './sql-cmdb.js';
 import type { BatchOutcome } from './store.js';
 import type { CmdbTarget } from './target.js';
 import type { WriterAnswer, WriterRequest } from './writer.js';
-import { applyWriteBatch, type WriteBatch } from './writes.js';
+import { applyWriteBatch, RACED, type WriteBatch } from './writes.js';
 
 /**
  * How long a batch keeps retrying while another connection holds the write lock past SQLite's
@@ -18,6 +18,13 @@ import { applyWriteBatch, type WriteBatch } from './writes.js';
  * than being lost. Only a lock held longer than this fails it.
  */
 const LOCKED_GIVE_UP_MS = 120_000;
+/**
+ * Failures after which the same batch, run again, can commit: SQLite busy past its timeout;
+ * on PostgreSQL, where nodes' batches run side by side, a deadlock (40P01) or serialization
+ * failure (40001) PostgreSQL broke by rolling this one back, or a holder that left between
+ * a refused claim and its read (writes.ts).
+ */
+const RETRYABLE = new Set(['SQLITE_BUSY', '40P01', '40001', RACED]);
 const RETRY_PAUSE_MS = 10;
 
 const port = parentPort!;
@@ -37,7 +44,7 @@ function applyDespiteLock(batch: WriteBatch): BatchOutcome {
     try {
       return applyWriteBatch(cmdb, batch);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - started > LOCKED_GIVE_UP_MS) throw err;
+      if (!RETRYABLE.has((err as { code?: string }).code ?? '') || Date.now() - started > LOCKED_GIVE_UP_MS) throw err;
       // The transaction was rolled back whole; this thread has nothing else to do meanwhile.
       Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
     }

@@ -1,4 +1,4 @@
-import { applyBootWrites, BootWriteCollector, type BootWrites } from './boot-steps.js';
+import { addBootEvents, BootWriteCollector, registerBootMachines, type BootWrites } from './boot-steps.js';
 import type { StoredLease } from './leases.js';
 import type { BatchOutcome, Cmdb, WriteOp } from './store.js';
 
@@ -21,25 +21,44 @@ export function packWrites(ops: readonly WriteOp[]): WriteBatch {
   return { ...boot.result(), leases };
 }
 
-/** Applies a batch in one transaction: all of it lands, or none of it. */
+/**
+ * Applies a batch in one transaction: all of it lands, or none of it. The write lock is taken
+ * shared: every statement here is atomic per row (claims guarded in their WHERE, registrations
+ * ON CONFLICT), so other nodes' batches may commit beside it. The events go last, as the ids
+ * they take must commit in order (SqlDb.orderIds).
+ */
 export function applyWriteBatch(cmdb: Cmdb, batch: WriteBatch): BatchOutcome {
   const now = Date.now();
   return cmdb.tx(() => {
-    const discovered = applyBootWrites(cmdb, batch, now);
+    const discovered = registerBootMachines(cmdb, batch, now);
     const refused: StoredLease[] = [];
     const claims = setWise(batch.leases);
     if (claims) {
       const taken = cmdb.leases.claimMany(claims.map(({ lease, now, reserved }) => ({ lease, now, force: reserved === true })));
-      for (const ip of taken) refused.push(cmdb.leases.stored(ip)!);
+      for (const ip of taken) refused.push(holder(cmdb, ip));
     } else {
       for (const op of batch.leases) {
         if (op.kind === 'lease-state') cmdb.leases.setState(op.ip, op.mac, op.state, op.expiresAt, op.now);
-        else if (!cmdb.leases.claim(op.lease, op.now, op.reserved === true)) refused.push(cmdb.leases.stored(op.lease.ip)!);
+        else if (!cmdb.leases.claim(op.lease, op.now, op.reserved === true)) refused.push(holder(cmdb, op.lease.ip));
       }
     }
+    addBootEvents(cmdb, batch, discovered, now);
     return { discovered, changeCount: cmdb.machines.changeCount(), refused };
-  });
+  }, 'shared');
 }
+
+/**
+ * The row that made a claim fail. A writer beside this one may have dropped it since (its MAC
+ * moved): the address is free after all, and the batch is run again (writer-thread.ts).
+ */
+function holder(cmdb: Cmdb, ip: string): StoredLease {
+  const row = cmdb.leases.stored(ip);
+  if (row) return row;
+  throw Object.assign(new Error(`the lease refused at ${ip} was released meanwhile`), { code: RACED });
+}
+
+/** The code of holder()'s error: the batch is worth running again. */
+export const RACED = 'LIVERY_RACED';
 
 /**
  * The batch's lease claims, when one claimMany() does what claiming them in order does: only

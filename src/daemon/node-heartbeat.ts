@@ -60,8 +60,9 @@ export function startNodeHeartbeat(cmdb: Cmdb, config: Config, url: string, logg
     if (beating) return;
     beating = true;
     const now = Date.now();
-    // Through the group commit, which tries the write lock and comes back later rather than
-    // wait for it: another node's long batch must not hold this node's DHCP loop behind a heartbeat.
+    // Through the group commit, which queues for the write lock only briefly and comes back later
+    // rather than wait for it: another node's long batch must not hold this node's DHCP loop
+    // behind a heartbeat.
     cmdb
       // A beat that commits after stop() would take the role back from the resignation.
       .soon(() => (stopped ? false : renew(now)))

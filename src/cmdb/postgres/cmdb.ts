@@ -1,6 +1,6 @@
 import { GroupCommit } from '../group-commit.js';
 import { SqlCmdb } from '../sql-cmdb.js';
-import type { BatchWriter } from '../store.js';
+import type { BatchWriter, WriteLock } from '../store.js';
 import type { PostgresTarget } from '../target.js';
 import { Writer } from '../writer.js';
 import { PgDb } from './pg-db.js';
@@ -8,15 +8,34 @@ import { PG_MIGRATIONS } from './schema.js';
 import { SyncPg } from './sync-pg.js';
 
 /**
- * Every write transaction first takes this advisory lock, so writes are serialised across all
- * connections and nodes as SQLite serialises them: the stores' check-then-write steps (a MAC's
- * owner, an address's lease) hold in a transaction on either engine.
+ * Every write transaction first takes this advisory lock. Exclusive (the default), it serialises
+ * writes across all connections and nodes as SQLite does: the stores' check-then-write steps (a
+ * MAC's owner, an address's lease) hold in a transaction on either engine. The DHCP writers'
+ * batches take it shared (see WriteLock): they run beside each other, never beside an exclusive write.
  */
 export const WRITE_LOCK = 0x6c697679;
 /** Another key, for migrations run by nodes starting together. */
 const MIGRATE_LOCK = 0x6c697670;
 
 const busy = () => Object.assign(new Error('the CMDB write lock is held by another connection'), { code: 'CMDB_BUSY' });
+
+/**
+ * How long a write that must not block its thread for long (soon(): the event loop's) queues for
+ * the exclusive lock before it gives up and is retried. A bare try would never find the lock
+ * free while nodes' DHCP batches hold it shared back to back; a queued request holds off new
+ * shared holders, so it is granted once the batches in progress commit.
+ */
+const QUEUE_MS = 250;
+const LOCK_TIMEOUT = '55P03';
+
+function queueBriefly(client: SyncPg): void {
+  try {
+    // lock_timeout for this one wait only: set before, reset after, in one round trip.
+    client.query("SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1), set_config('lock_timeout', '0', true)", [WRITE_LOCK, `${QUEUE_MS}ms`]);
+  } catch (err) {
+    throw (err as { code?: string }).code === LOCK_TIMEOUT ? busy() : err;
+  }
+}
 
 /**
  * The CMDB on PostgreSQL: the same stores as on SQLite (sql-cmdb.ts), on a pool of connections
@@ -39,13 +58,15 @@ export class PostgresCmdb extends SqlCmdb {
     return new PostgresCmdb(new PgDb(openMigrated(target)), target);
   }
 
-  tx<T>(fn: () => T): T {
-    return this.write(fn, true);
+  tx<T>(fn: () => T, lock: WriteLock = 'exclusive'): T {
+    return this.write(fn, true, lock);
   }
 
-  private write<T>(fn: () => T, patient: boolean): T {
+  private write<T>(fn: () => T, patient: boolean, lock: WriteLock = 'exclusive'): T {
     const client = this.pg.client;
     if (this.depth > 0) {
+      // A shared transaction cannot give what an exclusive one nested in it expects.
+      if (lock === 'exclusive' && this.pg.sideBySide) throw new Error('an exclusive write cannot run inside a shared one');
       // Nested: a savepoint, as better-sqlite3 nests transactions.
       const name = `s${this.depth}`;
       client.query(`SAVEPOINT ${name}`, []);
@@ -64,8 +85,10 @@ export class PostgresCmdb extends SqlCmdb {
     client.begin();
     this.depth = 1;
     try {
-      if (patient) client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK]);
-      else if (!(client.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [WRITE_LOCK]).rows[0] as { ok: boolean }).ok) throw busy();
+      const take = lock === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+      if (patient) client.query(`SELECT ${take}($1)`, [WRITE_LOCK]);
+      else queueBriefly(client);
+      this.pg.sideBySide = lock === 'shared';
       const result = fn();
       client.commit();
       this.pg.wrote = true;
@@ -77,6 +100,7 @@ export class PostgresCmdb extends SqlCmdb {
       throw err;
     } finally {
       this.depth = 0;
+      this.pg.sideBySide = false;
     }
   }
 

@@ -53,6 +53,12 @@ const MAX_PREPARED = 256;
 /** Texts kept parsed at most; past it the unprepared ones are forgotten (a listing's filters make new texts). */
 const MAX_PARSED = 2048;
 
+/**
+ * The advisory lock a transaction running beside others (a shared write) holds from taking event
+ * ids to its commit: ids then commit in the order they were taken (see SqlDb.orderIds).
+ */
+export const ID_ORDER_LOCK = 0x6c697669;
+
 /** A SqlDb on PostgreSQL, through a synchronous client (sync-pg.ts). */
 export class PgDb implements SqlDb {
   readonly dialect = POSTGRES;
@@ -61,8 +67,15 @@ export class PgDb implements SqlDb {
   /** Set by a write through this connection: the counters are then read again (see changeCount). */
   wrote = false;
   private counted: Record<string, number> | null = null;
+  /** Set by PostgresCmdb while its open transaction holds the write lock shared (other writers beside it). */
+  sideBySide = false;
 
   constructor(readonly client: SyncPg) {}
+
+  orderIds(): void {
+    // Under the exclusive write lock nothing else takes ids meanwhile: no round trip needed.
+    if (this.sideBySide) this.client.query('SELECT pg_advisory_xact_lock($1)', [ID_ORDER_LOCK]);
+  }
 
   /**
    * The counter as last read, plus the NOTIFYs heard on its channel since: other processes'
@@ -73,7 +86,8 @@ export class PgDb implements SqlDb {
   changeCount(counter: ChangeCounter): number {
     if (this.counted === null || this.wrote) {
       this.wrote = false;
-      const rows = this.client.query('SELECT name, n FROM change_counters', []).rows as { name: string; n: number }[];
+      // A counter is the sum of its rows (`name` and `name@bucket`: see the schema's V5).
+      const rows = this.client.query("SELECT split_part(name, '@', 1) AS name, sum(n) AS n FROM change_counters GROUP BY 1", []).rows as { name: string; n: number }[];
       this.counted = Object.fromEntries(rows.map((r) => [r.name, r.n]));
     }
     return (this.counted[counter] ?? 0) + this.client.notified(`livery_${counter}`);

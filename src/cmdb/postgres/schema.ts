@@ -291,7 +291,23 @@ const V4 = `
   CREATE TRIGGER machine_macs_registered AFTER INSERT ON machine_macs FOR EACH STATEMENT EXECUTE FUNCTION livery_count_change('macs');
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+/**
+ * No SQLite counterpart (same tables): each counter is bumped in a row per bucket of backends
+ * (\`name@k\`) and read as the sum of its rows. With one row per counter, every DHCP batch that
+ * registers a MAC locked that row until its commit, so nodes' batches, which otherwise run side
+ * by side (the write lock taken shared), queued on it.
+ */
+const V5 = `
+  CREATE OR REPLACE FUNCTION livery_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO change_counters (name, n) VALUES (TG_ARGV[0] || '@' || (pg_backend_pid() % 64), 1)
+      ON CONFLICT (name) DO UPDATE SET n = change_counters.n + 1;
+    PERFORM pg_notify('livery_' || TG_ARGV[0], '');
+    RETURN NULL;
+  END $$;
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 
 /** The SQLite schema version (migrations.ts) each PostgreSQL version holds the same tables as. */
-export const SQLITE_VERSION_OF: readonly number[] = [13, 14, 15, 16];
+export const SQLITE_VERSION_OF: readonly number[] = [13, 14, 15, 16, 16];
