@@ -28,7 +28,7 @@ const STALL_MS = 1000;
 // time under load has passed), so every kill lands mid-run whatever the machine's speed.
 const ACKS_PER_PHASE = 40;
 const PHASE_MIN_MS = 2000;
-const PHASE_MAX_MS = 15_000;
+const PHASE_MAX_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
