@@ -141,7 +141,8 @@ function dropRandomly(net: TestNet, percent: number): string {
  * requests), not the bytes, which no server moves faster than the machine's copy rate.
  */
 const SMALL = { kernel: 1 * MB, initrd: 1 * MB, rootfs: 1 * MB };
-const TARGET_SECONDS = 60;
+/** Issue #25's targets: the 1,000-machine storm, and the same with 1 MiB artifacts. */
+const TARGET_SECONDS = { full: 30, small: 5 };
 const MAX_STORM_S = 900;
 /** A rollout learns that a machine never came back only at its boot timeout (10 min): room for that, and the rollback. */
 const MAX_ROLLOUT_S = 1800;
@@ -172,19 +173,19 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
       await rig.close();
     }
   };
-  const seconds = (name: string, r: StormReport, sizeNote: string, target: boolean) =>
+  const seconds = (name: string, r: StormReport, sizeNote: string, target: number | null) =>
     h.row({
       name,
       unit: 's',
       higherIsBetter: false,
       livery: [r.totalSeconds],
-      notes: `${sizeNote}, all powered on at once, http.workers 0${target ? `; target under ${TARGET_SECONDS} s` : ''}; ${describeStorm(r)}`,
+      notes: `${sizeNote}, all powered on at once, http.workers 0${target !== null ? `; target at most ${target} s, the script stage's p99 at most 2 s` : ''}; ${describeStorm(r)}`,
     });
   const rows: BenchRow[] = [];
   await withRig('clean', { machines: 1000, sizes: MINIMAL_IMAGE }, async (rig) => {
     for (const clients of [100, 500, 1000]) {
       const r = await run(rig, clients, `${clients} machines`);
-      rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000));
+      rows.push(seconds(`boot storm: ${clients} machines, first DISCOVER to last byte`, r, sizes, clients === 1000 ? TARGET_SECONDS.full : null));
     }
     // Last on this rig: the rollout leaves every machine pinned to its second image.
     const r = await rig.rollout({ clients: 1000, waves: '1,10%,50%,100%', deadlineS: deadlineS(MAX_ROLLOUT_S) });
@@ -202,7 +203,7 @@ export default async function storm(h: BenchHarness): Promise<BenchRow[]> {
   });
   await withRig('small', { machines: 1000, sizes: SMALL }, async (rig) => {
     const r = await run(rig, 1000, '1000 machines, 1 MiB artifacts');
-    rows.push(seconds('boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)', r, sizesOf(SMALL), true));
+    rows.push(seconds('boot storm: 1000 machines with 1 MiB artifacts (the boot path without the bulk bytes)', r, sizesOf(SMALL), TARGET_SECONDS.small));
   });
   await withRig('lossy', { machines: 500, sizes: MINIMAL_IMAGE, lossPercent: 5 }, async (rig) => {
     const r = await run(rig, 500, '500 machines at 5 % loss');

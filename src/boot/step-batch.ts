@@ -1,31 +1,60 @@
-import { applyBootWrites, BootWriteCollector } from '../cmdb/boot-steps.js';
 import type { Cmdb } from '../cmdb/index.js';
-import type { BootStep } from '../cmdb/store.js';
+import type { BatchWriter, BootStep } from '../cmdb/store.js';
+import type { Logger } from '../log.js';
 
 /**
- * Boot steps from many concurrent requests, written as one set: the steps recorded before the
- * CMDB's next group commit (Cmdb.soon) are gathered into one BootWriteCollector, so a commit of
- * a thousand script fetches costs one set-wise insert of events and one last-seen stamp, as a
- * DHCP batch does, instead of two statements per request. Each caller's promise settles once
- * its step is durable.
+ * Past this many steps handed to the writer and not yet on disk (a CMDB that stalls), a
+ * request waits for its own step: the queue then grows no further than the requests in flight.
+ */
+const MAX_UNWRITTEN = 10_000;
+
+/**
+ * The boot steps of HTTP script fetches, written by a writer thread of their own (writer.ts):
+ * the steps of many requests go as one transaction, with its fsync, off the event loop, which
+ * then only decides and renders. A script is answered without waiting for its step to be
+ * durable: the step is telemetry (the trace, a rollout's view of the boot), not something the
+ * machine's boot depends on, and waiting would tie each connection to a commit window.
+ * Whatever this process answers afterwards sees those steps: every other request first waits
+ * for the steps handed over before it (written()), so a phone-home finds the plan it was served
+ * and a trace lists the script before the kernel fetched after it.
  */
 export class BootStepBatch {
-  private pending: BootWriteCollector | null = null;
-  private written: Promise<void> = Promise.resolve();
+  private writer: BatchWriter | null = null;
+  private unwritten = 0;
+  private last: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly cmdb: Cmdb) {}
+  constructor(
+    private readonly cmdb: Cmdb,
+    private readonly log: Pick<Logger, 'error'>,
+  ) {}
 
+  /** Hands `step` to the writer; settles at once, unless the writer is MAX_UNWRITTEN behind. */
   record(step: BootStep): Promise<void> {
-    if (!this.pending) {
-      const collector = new BootWriteCollector();
-      this.pending = collector;
-      this.written = this.cmdb.soon(() => {
-        // Steps recorded from here on start the next set.
-        if (this.pending === collector) this.pending = null;
-        applyBootWrites(this.cmdb, collector.result(), Date.now());
-      });
-    }
-    this.pending.step(step);
-    return this.written;
+    this.writer ??= this.cmdb.openWriter();
+    this.unwritten++;
+    const committed = this.writer.commit([{ kind: 'boot-step', step }]).then(
+      () => void this.unwritten--,
+      (err: unknown) => {
+        this.unwritten--;
+        this.log.error({ err, mac: step.mac, stage: step.stage }, 'boot event not recorded');
+      },
+    );
+    this.last = committed;
+    return this.unwritten > MAX_UNWRITTEN ? committed : Promise.resolve();
+  }
+
+  /** Whether steps are on their way to the disk (written() would wait). */
+  pending(): boolean {
+    return this.unwritten > 0;
+  }
+
+  /** Settles once every step recorded so far is written (or failed, and was logged). */
+  written(): Promise<unknown> {
+    return this.last;
+  }
+
+  /** Writes what was handed over, then ends the writer thread. */
+  async close(): Promise<void> {
+    await this.writer?.close();
   }
 }

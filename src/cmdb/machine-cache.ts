@@ -19,16 +19,15 @@ export const CHECK_INTERVAL_MS = 10;
  * machine, made by any process, moves the CMDB's change counter (triggers, migration 3), and
  * the cache is dropped when it moves. The counter is read at most every CHECK_INTERVAL_MS, not
  * per packet: an operator's edit is seen within that, long before a machine that was told to
- * reboot sends its DISCOVER. Unknown MACs are kept too, until a MAC is registered anywhere (the
+ * reboot sends its DISCOVER; an edit through this process's own connection (the API, when it
+ * serves in this process) is seen by the very next lookup. Unknown MACs are kept too, until a MAC is registered anywhere (the
  * registered-MACs counter, migration 16, moves): on PostgreSQL the query that finds nothing is
  * a round trip on the DHCP loop, and a machine not yet registered repeats its packets until it
  * is; registering drops only those, not the machines; assignment rules are kept too, and
  * dropped with the machines (their changes move the same counter); the ones the DHCP server registers
  * itself come in with their commit (remember()). Given the subnet and image stores (the HTTP boot
  * door), it keeps the subnet of each client address and each resolved image selector too: edits
- * of subnets, images, artifacts and channels move the same counter (migration 12). A caller whose
- * answers must follow an edit at once passes a check interval of 0: the counter is then read
- * per lookup, one row, still far cheaper than the lookups it saves.
+ * of subnets, images, artifacts and channels move the same counter (migration 12).
  * A cached machine's lastSeenAt is as old as the cached copy.
  */
 export class MachineCache {
@@ -37,6 +36,7 @@ export class MachineCache {
   private version = -1;
   private registeredVersion = -1;
   private checkedAt = -Infinity;
+  private ownWritesSeen = -1;
   private rulesCached: AssignmentRule[] | null = null;
   private readonly subnetByAddress = new Map<number, Subnet | null>();
   private readonly imageBySelector = new Map<string, Image | null>();
@@ -46,7 +46,6 @@ export class MachineCache {
     private readonly machines: MachineStore,
     private readonly assignments?: AssignmentStore,
     private readonly catalog?: { subnets: SubnetStore; images: ImageStore; imageNodes: ImageNodeStore },
-    private readonly checkIntervalMs = CHECK_INTERVAL_MS,
   ) {}
 
   /** The subnet whose block holds an address (decide()'s subnetContaining); null results are kept too. */
@@ -107,11 +106,14 @@ export class MachineCache {
 
   /**
    * Drops everything when the change counter has moved, the unknown MACs when a MAC was
-   * registered; reads the counters at most every checkIntervalMs.
+   * registered; reads the counters at most every CHECK_INTERVAL_MS, and after every write of
+   * this process's own connection.
    */
   private fresh(): void {
     const now = performance.now();
-    if (now - this.checkedAt < this.checkIntervalMs) return;
+    const ownWrites = this.machines.ownWriteCount();
+    if (now - this.checkedAt < CHECK_INTERVAL_MS && ownWrites === this.ownWritesSeen) return;
+    this.ownWritesSeen = ownWrites;
     const registered = this.machines.registeredCount();
     if (registered !== this.registeredVersion) {
       this.unknownMacs.clear();

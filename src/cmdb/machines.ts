@@ -78,6 +78,10 @@ export class SqlMachineStore {
     return this.db.changeCount('macs');
   }
 
+  ownWriteCount(): number {
+    return this.db.ownWrites();
+  }
+
   /**
    * By MAC (any common spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:`
    * ref. A bare ref two machines answer to (rows older than the hostname rule) is a conflict.

@@ -112,6 +112,8 @@ export interface MachineStore {
   changeCount(): number;
   /** Moves whenever a MAC is registered, in any process: see MachineCache. */
   registeredCount(): number;
+  /** Moves whenever this process's own connection writes (costs no query): see MachineCache. */
+  ownWriteCount(): number;
   /** By MAC (any spelling), numeric id or hostname, or a typed `mac:`, `id:`, `hostname:` ref. */
   find(ref: string | number): Machine | null;
   findByMac(text: string): Machine | null;

@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
-import { sampleTemplateData, TemplateStore } from '../boot/index.js';
+import { BootStepBatch, sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
 import { consoleRoutes } from '../console/index.js';
 import { EventFeed } from './event-feed.js';
@@ -33,7 +33,7 @@ import { machineHealthRoutes } from './machine/health.js';
 import { metadataRoutes } from './machine/metadata.js';
 import { machineFactsRoutes } from './api/machine-facts.js';
 
-export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor'> {
+export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor' | 'bootSteps'> {
   /** These three are made from cmdb and config when not given. */
   catalog?: Catalog;
   templates?: TemplateStore;
@@ -81,8 +81,13 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     templates: opts.templates ?? new TemplateStore(config.boot.templatesDir, opts.logger, sampleTemplateData(config)),
     feed: opts.feed ?? new EventFeed(opts.cmdb),
     machineDoor: new MachineDoor(opts.cmdb, config, opts.registry),
+    bootSteps: new BootStepBatch(opts.cmdb, app.log),
   };
-  app.addHook('onClose', async () => ctx.feed.close());
+  app.addHook('onClose', async () => {
+    ctx.feed.close();
+    await ctx.bootSteps.close();
+  });
+  afterBootSteps(app, ctx.bootSteps);
   installHttpMetrics(app, ctx);
   installRequestLog(app, config.log.requests);
 
@@ -108,6 +113,21 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(nodeRoutes, ctx);
   await app.register(consoleRoutes, ctx);
   return app;
+}
+
+/**
+ * The routes that do not wait for boot steps handed over before them: the script routes, which
+ * only hand steps over (BootStepBatch), and liveness and metrics, which read none and must
+ * answer while a bulk import holds the CMDB's write lock.
+ */
+const NOT_AFTER_BOOT_STEPS = new Set(['/boot/:file', '/grub/:file', '/healthz', '/metrics']);
+
+/** Every other request is answered after the boot steps handed over before it are written (see BootStepBatch). */
+function afterBootSteps(app: FastifyInstance, steps: BootStepBatch): void {
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!steps.pending() || NOT_AFTER_BOOT_STEPS.has(req.routeOptions.url ?? '')) return done();
+    steps.written().then(() => done(), done);
+  });
 }
 
 function installHttpMetrics(app: FastifyInstance, { registry }: HttpContext): void {

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { BootStepBatch } from '../boot/step-batch.js';
 import type { TemplateStore } from '../boot/templates.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Cmdb } from '../cmdb/index.js';
@@ -6,7 +7,7 @@ import type { Config } from '../config/index.js';
 import type { EventFeed } from './event-feed.js';
 import type { MachineDoor } from './machine-door.js';
 
-/** What every route group is given: the CMDB, the catalog, templates, the event feed, the machine door's checks, config and metrics. */
+/** What every route group is given: the CMDB, the catalog, templates, the event feed, the machine door's checks, the boot steps' writer, config and metrics. */
 export interface HttpContext {
   cmdb: Cmdb;
   config: Config;
@@ -15,4 +16,5 @@ export interface HttpContext {
   templates: TemplateStore;
   feed: EventFeed;
   machineDoor: MachineDoor;
+  bootSteps: BootStepBatch;
 }

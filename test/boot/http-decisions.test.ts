@@ -2,18 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCmdb, type Cmdb } from '../../src/cmdb/index.js';
 import { databasePath } from '../../src/daemon/paths.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { CHECK_INTERVAL_MS } from '../../src/cmdb/machine-cache.js';
+import { bootEventsWritten, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
- * The HTTP boot door decides from an in-memory copy of the CMDB (MachineCache, checking the
- * change counter per request): every edit that changes a decision, made by this process's API or
- * by another process (the CLI, another HTTP worker: here a second connection to the same file),
- * is in the very next script served; and every script served leaves its boot event in the CMDB.
+ * The HTTP boot door decides from an in-memory copy of the CMDB (MachineCache): every edit that
+ * changes a decision is in the scripts served after it, at once when made by this process's API,
+ * after the cache's check interval when made by another process (the CLI, another HTTP worker:
+ * here a second connection to the same file); and every script served leaves its boot event in
+ * the CMDB.
  */
 const MAC = '52:54:00:cc:00:01';
 let s: TestServer;
 let operator: Cmdb;
 const ids: Record<string, string> = {};
+
+/** Past the cache's check interval: another process's edit is seen from then on. */
+const checkInterval = () => new Promise((r) => setTimeout(r, CHECK_INTERVAL_MS + 1));
 
 const script = async (mac: string) => {
   const res = await fetch(`${s.url}/boot/${mac}.ipxe`);
@@ -38,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
-  it('serves every decision-changing edit, from the API or another process, in the next script', async () => {
+  it('serves every decision-changing edit: from the API in the next script, from another process within the check interval', async () => {
     expect(await script(MAC)).toContain(`livery.image=${ids['minimal-1.0']}`);
     const edits: [string, () => Promise<unknown> | unknown, string][] = [
       ['promote (a channel moves, API)', () => s.api(`/v1/images/${ids['minimal-2.0']}/promote`, { method: 'POST', json: { channel: 'stable' } }), `livery.image=${ids['minimal-2.0']}`],
@@ -51,7 +56,8 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     for (const [what, edit, expected] of edits) {
       const res = await edit();
       if (res instanceof Response) expect(res.ok, `${what}: ${res.status}`).toBe(true);
-        expect(await script(MAC), what).toContain(expected);
+      else await checkInterval();
+      expect(await script(MAC), what).toContain(expected);
     }
   });
 
@@ -59,6 +65,7 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     const mac = '52:54:00:cc:00:02';
     expect(await script(mac)).toMatch(/unknown MAC and no subnet matches/);
     operator.subnets.create({ name: 'loopback', cidr: '127.0.0.0/8', policy: 'default-image', defaultImage: { name: 'late', channel: 'stable' } });
+    await checkInterval();
     expect(await script(mac)).toMatch(/channel stable of image late points at nothing yet|no image named late/);
     const { tar } = await makeBundle('late', '1.0');
     expect((await publishBundle(s, tar, '?channel=stable')).status).toBe(201);
@@ -66,11 +73,37 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     operator.subnets.remove('loopback');
   });
 
+  it('answers a script while the write lock is held elsewhere; its event lands once the lock is free, before any other request is answered', async () => {
+    const mac = '52:54:00:cc:00:03';
+    operator.machines.create({ macs: [mac], image: { name: 'minimal', channel: 'stable' } });
+    await checkInterval();
+    const scriptEvents = () => operator.events.forMac(mac).filter((e) => e.type === 'ipxe-script');
+    const lock = s.database.holdWriteLock();
+    let released = false;
+    let trace: Promise<{ boots: { stages: { event: string }[] }[] }>;
+    try {
+      expect(await script(mac)).toContain(`livery.image=${ids['minimal-1.0']}`);
+      trace = s.api(`/v1/machines/${mac}/trace`).then((res) => {
+        expect(released, 'the trace was answered before the script’s event was written').toBe(true);
+        return res.json();
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(scriptEvents()).toHaveLength(0);
+    } finally {
+      released = true;
+      lock.release();
+    }
+    expect((await trace).boots.at(-1)!.stages.map((st) => st.event)).toContain('ipxe-script');
+    expect(scriptEvents()).toHaveLength(1);
+  });
+
   it('records the boot event of every script it serves, and registers an unknown MAC once', async () => {
     const macs = Array.from({ length: 40 }, (_, i) => `52:54:00:dd:00:${i.toString(16).padStart(2, '0')}`);
     for (const mac of macs) operator.machines.create({ macs: [mac], image: { name: 'minimal', channel: 'stable' } });
-    // Concurrent fetches share group commits: each answer comes once its own event is durable.
+    await checkInterval();
+    // Concurrent fetches share the writer's transactions; the scripts do not wait for them.
     await Promise.all(macs.flatMap((mac) => [script(mac), script(mac)]));
+    await bootEventsWritten(s.url);
     for (const mac of macs) {
       const events = operator.events.forMac(mac).filter((e) => e.type === 'ipxe-script');
       expect(events, mac).toHaveLength(2);
@@ -80,8 +113,10 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     expect(operator.machines.byCanonicalMac(macs[0]!)!.lastSeenAt).not.toBeNull();
 
     operator.subnets.create({ name: 'discovering', cidr: '127.0.0.0/8', policy: 'discover' });
+    await checkInterval();
     const unknown = '52:54:00:ee:00:01';
     await Promise.all([script(unknown), script(unknown), script(unknown)]);
+    await bootEventsWritten(s.url);
     const registered = operator.machines.byCanonicalMac(unknown);
     expect(registered?.state).toBe('discovered');
     expect(operator.machines.list({}).filter((m) => m.macs.includes(unknown))).toHaveLength(1);

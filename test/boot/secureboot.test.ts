@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
 import { grubCommands } from '../helpers/loader-scripts.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { bootEventsWritten, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * boot.secureBoot over a real server: which loader chain decide() picks (machine, then subnet,
@@ -114,6 +114,7 @@ describe('what the signed chain fetches over HTTP', () => {
     expect(linux).toContain(`livery.image=${imageId}`);
     expect(linux.some((w) => w.startsWith('initrd='))).toBe(false);
     expect(commands.find((c) => c.argv[1] === 'initrd')!.argv[2]).toBe(`/images/${imageId}/initrd.img?mac=${SIGNED}`);
+    await bootEventsWritten(s.url);
     const event = s.livery.cmdb.events.tail(0, 1000).filter((e) => e.type === 'boot-config' && e.mac === SIGNED).at(-1);
     expect(event?.detail).toMatchObject({ firmware: 'grub', template: 'grub/grub.cfg', action: 'boot' });
   });

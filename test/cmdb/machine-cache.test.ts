@@ -55,6 +55,24 @@ describeEngines('MachineCache: the DHCP server’s machines by MAC, dropped when
     }
   });
 
+  it('sees an edit through its own connection at the very next lookup, and reads no counter between checks otherwise', () => {
+    const { server, operator, cache } = open();
+    const mac = '52:54:00:00:00:01';
+    // The cache's clock stands still: no check interval passes, however slow the round trips.
+    vi.useFakeTimers({ toFake: ['performance'] });
+    cleanups.push(() => vi.useRealTimers());
+    expect(cache.byCanonicalMac(mac)?.hostname).toBe('node1');
+    const counterReads = vi.spyOn(server.machines, 'changeCount');
+    // Another connection's edit waits for the check interval (no counter read until then)...
+    operator.machines.update(mac, { hostname: 'other' });
+    expect(cache.byCanonicalMac(mac)?.hostname).toBe('node1');
+    expect(counterReads).not.toHaveBeenCalled();
+    // ...while one through the cache's own connection (the API in the same process) is seen at once.
+    server.machines.update(mac, { kernelArgs: 'own=1' });
+    expect(cache.byCanonicalMac(mac)).toMatchObject({ hostname: 'other', kernelArgs: 'own=1' });
+    expect(counterReads).toHaveBeenCalledTimes(1);
+  });
+
   it('keeps serving its copy through last-seen stamps and new machines, which change nobody it holds', async () => {
     const { server, operator, cache } = open();
     const mac = '52:54:00:00:00:01';

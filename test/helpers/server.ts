@@ -1,7 +1,7 @@
 import { resolveConfig, type Config } from '../../src/config/index.js';
 import { startLivery, type Livery, type StartOptions } from '../../src/daemon/index.js';
 import { createLogger } from '../../src/log.js';
-import { testDatabase } from './test-database.js';
+import { testDatabase, type TestDatabase } from './test-database.js';
 import { tempDir } from './tmp.js';
 
 export interface TestServer {
@@ -11,6 +11,8 @@ export interface TestServer {
   token: string;
   dataDir: string;
   config: Config;
+  /** The CMDB this livery keeps, from the test's side. */
+  database: TestDatabase;
   /** fetch against the server with the admin token (or `token: null` for none). */
   api(path: string, init?: RequestInit & { token?: string | null; json?: unknown }): Promise<Response>;
   stop(): Promise<void>;
@@ -34,12 +36,24 @@ export function apiClient(url: string, token: string): TestServer['api'] {
   };
 }
 
+/**
+ * Settles once the boot events of the scripts a livery at `url` served so far are in its CMDB:
+ * a script is answered before its event is durable, and any request but a script's, /healthz
+ * and /metrics is answered after the events handed over before it (http/app.ts afterBootSteps).
+ */
+export async function bootEventsWritten(url: string): Promise<void> {
+  const res = await fetch(`${url}/boot.ipxe`);
+  if (!res.ok) throw new Error(`GET /boot.ipxe: ${res.status}`);
+  await res.text();
+}
+
 /** Starts a real livery (HTTP on an ephemeral loopback port, TFTP and DHCP off) on a temp data dir (and the run's CMDB engine: see testDatabase). */
 export async function startTestServer(overrides: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const dir = tempDir();
+  const database = testDatabase(dir.path);
   const config = resolveConfig({
     dataDir: dir.path,
-    database: testDatabase(dir.path).config,
+    database: database.config,
     log: { level: 'silent' },
     http: { listen: '127.0.0.1:0' },
     tftp: { enabled: false },
@@ -53,6 +67,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     token,
     dataDir: dir.path,
     config,
+    database,
     api: apiClient(livery.url, token),
     async stop() {
       await livery.close();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tftpVirtualFile } from '../../src/boot/index.js';
 import { dumpTables, execRaw } from '../helpers/db-snapshot.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { bootEventsWritten, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * The door machines use without a token, attacked from the boot network: requests from other
@@ -72,6 +72,7 @@ describe('metadata and phone-home answer only the machine itself, by default', (
     expect(snapshot()).toEqual(before);
 
     expect((await send(`${s.url}/boot/${RESERVED}.ipxe`, '127.0.0.2')).body).toContain(`livery.image=${imageId}`);
+    await bootEventsWritten(s.url);
     before = snapshot();
     expect((await booted(RESERVED, '127.0.0.9', imageId)).status).toBe(403);
     expect(await booted(RESERVED, '127.0.0.2', '00000000-0000-4000-8000-000000000000')).toMatchObject({ status: 409, body: expect.stringContaining(`its last boot plan was for image ${imageId}`) });

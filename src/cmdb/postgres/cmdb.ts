@@ -91,7 +91,7 @@ export class PostgresCmdb extends SqlCmdb {
       this.pg.sideBySide = lock === 'shared';
       const result = fn();
       client.commit();
-      this.pg.wrote = true;
+      this.pg.wrote();
       return result;
     } catch (err) {
       // A COMMIT that failed (the connection lost) has ended the transaction already; rolling

@@ -65,7 +65,8 @@ export class PgDb implements SqlDb {
   private readonly parsed = new Map<string, ParsedSql>();
   private preparedCount = 0;
   /** Set by a write through this connection: the counters are then read again (see changeCount). */
-  wrote = false;
+  private wroteSinceCount = false;
+  private writes = 0;
   private counted: Record<string, number> | null = null;
   /** Set by PostgresCmdb while its open transaction holds the write lock shared (other writers beside it). */
   sideBySide = false;
@@ -84,13 +85,23 @@ export class PgDb implements SqlDb {
    * the counters are read again.
    */
   changeCount(counter: ChangeCounter): number {
-    if (this.counted === null || this.wrote) {
-      this.wrote = false;
+    if (this.counted === null || this.wroteSinceCount) {
+      this.wroteSinceCount = false;
       // A counter is the sum of its rows (`name` and `name@bucket`: see the schema's V5).
       const rows = this.client.query("SELECT split_part(name, '@', 1) AS name, sum(n) AS n FROM change_counters GROUP BY 1", []).rows as { name: string; n: number }[];
       this.counted = Object.fromEntries(rows.map((r) => [r.name, r.n]));
     }
     return (this.counted[counter] ?? 0) + this.client.notified(`livery_${counter}`);
+  }
+
+  /** Called for every write through this connection. */
+  wrote(): void {
+    this.wroteSinceCount = true;
+    this.writes++;
+  }
+
+  ownWrites(): number {
+    return this.writes;
   }
 
   prepare(sql: string): SqlStatement {
@@ -172,7 +183,7 @@ class PgStatement implements SqlStatement {
         return bound[n];
       });
     }
-    if (writes) this.db.wrote = true;
+    if (writes) this.db.wrote();
     return this.db.client.query(text, values.map((v) => (v === undefined ? null : v)), this.db.nameFor(this.sql));
   }
 }

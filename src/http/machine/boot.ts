@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream, statSync } from 'node:fs';
 import { MachineCache } from '../../cmdb/index.js';
-import { BootStepBatch, bootStep, decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, renderScript } from '../../boot/index.js';
+import { bootStep, decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, renderScript } from '../../boot/index.js';
 import type { ImageSelector } from '../../cmdb/types.js';
 import { nodeName } from '../../config/index.js';
 import { normalizeMac } from '../../net/mac.js';
@@ -19,16 +19,16 @@ import { body, errors, OPEN } from '../openapi.js';
  * to the NIC's own config) and /grub/grub.cfg-01-<mac>.
  * Open to machines (no token) and read-only, apart from the boot events they leave, which
  * the machine door bounds (429 past its limits).
- * Decisions read the CMDB through a MachineCache that reads the change counter per request:
- * every script is decided from the data as it stands when it is asked for (an edit from any
- * process is in the next script served), with one one-row query per request instead of a query
- * for each of the machine, rules, subnet and image.
+ * Decisions read the CMDB through a MachineCache: every script is decided per request from the
+ * data as it stands (an edit through this process is in the next script served, one from
+ * another process within the cache's check interval), without a query for each of the
+ * machine, rules, subnet and image. The script goes out before its boot event is durable
+ * (BootStepBatch).
  */
 export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
-  const { cmdb, config, templates, machineDoor } = ctx;
+  const { cmdb, config, templates, machineDoor, bootSteps } = ctx;
   const node = nodeName(config);
-  const cache = new MachineCache(cmdb.machines, cmdb.assignments, cmdb, 0);
-  const steps = new BootStepBatch(cmdb);
+  const cache = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
   const decideContext = {
     cmdb,
     config,
@@ -76,7 +76,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     const { script, error } = renderScript(language, plan, config, templates);
     const template = grub ? GRUB_TEMPLATE : plan.template;
     if (!plan.machine || machineDoor.mayRecordFor(req, plan.machine)) {
-      await steps.record(bootStep(plan, grub ? 'boot-config' : 'ipxe-script', { template, ...(error ? { error } : {}) }));
+      await bootSteps.record(bootStep(plan, grub ? 'boot-config' : 'ipxe-script', { template, ...(error ? { error } : {}) }));
     }
     if (error) req.log.error({ mac, template }, `template error: ${error}`);
     return reply.header('content-type', ipxe).header('cache-control', 'no-store').send(script);
