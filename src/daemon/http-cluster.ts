@@ -79,11 +79,6 @@ export async function listen(config: Config, logger: Logger, app: FastifyInstanc
 }
 
 async function startWorkers(config: Config, logger: Logger, registry: Registry, processes: number): Promise<HttpServing> {
-  // Workers accept their connections themselves. node:cluster's default on Linux has the
-  // primary accept each one and pass it to a worker over IPC, one at a time, each waiting for
-  // the worker's acknowledgement: in a boot storm, with the workers' loops busy sending
-  // artifacts, a machine's connection for its boot script waited tens of seconds in that line.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: [] });
   const workers = new Set<Worker>();
   const deaths: number[] = [];
