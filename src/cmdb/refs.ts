@@ -1,6 +1,7 @@
 import { parseCidr } from '../net/ipv4.js';
 import { normalizeMac } from '../net/mac.js';
 import { conflict, invalid } from './errors.js';
+import { HOSTNAME } from './validate.js';
 
 /**
  * A `{ref}` names a record by one of several keys (a machine by MAC, hostname or id; a subnet
@@ -22,6 +23,8 @@ function readAs(kind: RefKind, value: string): string | null {
   if (kind === 'id') return ID.test(value) ? String(Number(value)) : null;
   if (kind === 'mac') return normalizeMac(value);
   if (kind === 'cidr') return parseCidr(value) ? value.trim() : null;
+  // A MAC written with colons is no hostname: it is looked up as a MAC alone.
+  if (kind === 'hostname') return HOSTNAME.test(value) ? value : null;
   return value === '' ? null : value;
 }
 

@@ -108,6 +108,7 @@ describe('a bare ref two records answer to is refused, typed refs pick one', () 
     expect(await json(await s.api('/v1/machines/mac:zz'))).toMatchObject({ status: 400, body: { error: 'ref: "zz" is not a mac' } });
     expect(await json(await s.api('/v1/machines/colour:red'))).toMatchObject({ status: 400, body: { error: expect.stringContaining('use one of mac:, id:, hostname:') } });
     expect((await s.api('/v1/subnets/hostname:x')).status).toBe(400);
+    expect(await json(await s.api('/v1/machines/hostname:52:54:00:ab:cd:01'))).toMatchObject({ status: 400, body: { error: 'ref: "52:54:00:ab:cd:01" is not a hostname' } });
     expect((await s.api('/v1/subnets/%25')).status).toBe(404);
   });
 });
