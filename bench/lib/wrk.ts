@@ -60,9 +60,10 @@ export interface WrkComparison {
 }
 
 /**
- * Serves `staticRoot` with nginx and, `h.runs` times, drives wrk (5 s, 32 connections) at livery
- * and then at nginx over the same `paths`. A livery error status fails the benchmark, since the
- * figure would then count refusals rather than work; socket errors and timeouts are only logged.
+ * Serves `staticRoot` with nginx and, after a 2 s warm-up of each, `h.runs` times drives wrk
+ * (5 s, 32 connections) at livery and then at nginx over the same `paths`. A livery error
+ * status fails the benchmark, since the figure would then count refusals rather than work;
+ * socket errors and timeouts are only logged.
  */
 export async function wrkAgainstNginx(
   h: BenchHarness,
@@ -73,6 +74,10 @@ export async function wrkAgainstNginx(
   const result: WrkComparison = { liveryRequestsPerSecond: [], liveryP99Ms: [], nginxRequestsPerSecond: [] };
   const load = { dir: h.tmpDir, paths: opts.paths, seconds: 5, connections: 32 };
   try {
+    // One unmeasured run each first: a server that has been up a while has compiled its hot
+    // paths and filled its caches, and a cold first run would count the warming.
+    await wrk({ ...load, seconds: 2, baseUrl: opts.liveryUrl, headers: opts.liveryHeaders });
+    await wrk({ ...load, seconds: 2, baseUrl: `http://127.0.0.1:${nginxPort}` });
     for (let run = 0; run < h.runs; run++) {
       const l = await wrk({ ...load, baseUrl: opts.liveryUrl, headers: opts.liveryHeaders });
       const n = await wrk({ ...load, baseUrl: `http://127.0.0.1:${nginxPort}` });
