@@ -5,7 +5,13 @@ import { traceBoots, type BootTrace } from './trace.js';
 
 /** A machine's boots, oldest first, from the events of all its MACs, the last one ending with its health verdict. */
 export function machineBoots(cmdb: Cmdb, machine: Machine): BootTrace[] {
-  const events = machine.macs.flatMap((mac) => cmdb.events.forMac(mac, 1000)).sort((a, b) => a.id - b.id);
+  // In the order the doors saw them (`at`, ISO text in one format, so it sorts as text), ids
+  // breaking ties: an HTTP process's writer thread commits a script's event up to a commit
+  // window after it was served, so a kernel fetched meanwhile from another HTTP process can
+  // take the smaller id.
+  const events = machine.macs
+    .flatMap((mac) => cmdb.events.forMac(mac, 1000))
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id));
   const boots = traceBoots(events);
   addHealthVerdict(boots, healthOf(cmdb, machine));
   return boots;

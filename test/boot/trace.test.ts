@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LivEvent } from '../../src/cmdb/types.js';
 import { traceBoots } from '../../src/boot/trace.js';
+import { machineBoots } from '../../src/boot/machine-trace.js';
+import { describeEngines } from '../helpers/cmdb-engines.js';
 
 /**
  * Boot grouping with the DHCP traffic a real network boot makes (event sequences as recorded in
@@ -106,5 +108,26 @@ describe('lastStep', () => {
 
   it('says nothing about a boot that phoned home', () => {
     expect(traceBoots([ipxe(), ...rest()])[0]!.lastStep).toBeNull();
+  });
+});
+
+describeEngines('machineBoots', (rig) => {
+  it('orders a machine’s events by when the doors saw them: a script event committed after the kernel fetch another process served still comes first', () => {
+    const cmdb = rig().open();
+    try {
+      const mac = '52:54:00:00:07:01';
+      const machine = cmdb.machines.create({ macs: [mac] });
+      const t0 = Date.UTC(2026, 0, 1);
+      const at = (s: number) => t0 + s * 1000;
+      cmdb.tx(() => {
+        cmdb.events.add({ type: 'dhcp-offer', mac, machineId: machine.id, at: at(0), detail: { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', userClass: ['iPXE'] } });
+        // The kernel's event lands first, the script's (served a second earlier) after it.
+        cmdb.events.add({ type: 'artifact', mac, machineId: machine.id, at: at(2), detail: { role: 'kernel' } });
+        cmdb.events.add({ type: 'ipxe-script', mac, machineId: machine.id, at: at(1) });
+      });
+      expect(machineBoots(cmdb, machine).at(-1)!.stages.map((s) => s.stage)).toEqual(['dhcp', 'script', 'kernel']);
+    } finally {
+      cmdb.close();
+    }
   });
 });

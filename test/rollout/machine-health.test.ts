@@ -32,7 +32,7 @@ async function booted(imageId: string): Promise<Response> {
   return server.api(`/v1/machines/${MAC}/booted`, { method: 'POST', token: null, json: { imageId } });
 }
 const report = (body: unknown, mac = MAC) => server.api(`/v1/machines/${mac}/health`, { method: 'POST', token: null, json: body });
-const trace = async () => ((await (await server.api(`/v1/machines/${MAC}/trace`)).json()) as { boots: { stages: { stage: string; event: string; detail: Record<string, unknown> }[]; reached: string }[] }).boots;
+const trace = async (mac = MAC) => ((await (await server.api(`/v1/machines/${mac}/trace`)).json()) as { boots: { stages: { stage: string; event: string; detail: Record<string, unknown> }[]; reached: string }[] }).boots;
 
 describe('POST /v1/machines/{mac}/health', () => {
   it('refuses a report before any phone-home, and one for another image than the booted one', async () => {
@@ -101,14 +101,18 @@ describe('derived verdicts', () => {
 
   it('a machine that never reports is unhealthy: no report, once the timeout and grace have passed', async () => {
     const { cmdb } = server.livery;
-    const machine = cmdb.machines.get(MAC);
-    // A phone-home 10 minutes ago (timeout 30 s + 60 s grace long gone), written as the route would.
-    cmdb.events.add({ type: 'booted', mac: MAC, machineId: machine.id, imageId: checked, at: Date.now() - 600_000 });
-    const last = (await trace()).at(-1)!;
-    expect(last.stages.map((s) => `${s.stage}/${s.event}`)).toEqual(['booted/booted', 'unhealthy/no-report']);
-    expect(last.stages[1]!.detail).toEqual({ reason: 'no report' });
+    // A machine whose last boot phoned home 10 minutes ago (timeout 30 s + 60 s grace long gone),
+    // written as the routes would. Its own MAC: the trace orders events by time, and the other
+    // tests' machine has booted since.
+    const mac = '52:54:00:aa:00:02';
+    const machine = cmdb.machines.create({ macs: [mac], image: { id: checked } });
+    cmdb.events.add({ type: 'ipxe-script', mac, machineId: machine.id, imageId: checked, at: Date.now() - 601_000 });
+    cmdb.events.add({ type: 'booted', mac, machineId: machine.id, imageId: checked, at: Date.now() - 600_000 });
+    const last = (await trace(mac)).at(-1)!;
+    expect(last.stages.map((s) => `${s.stage}/${s.event}`)).toEqual(['script/ipxe-script', 'booted/booted', 'unhealthy/no-report']);
+    expect(last.stages[2]!.detail).toEqual({ reason: 'no report' });
     const now = Date.now();
-    cmdb.events.add({ type: 'booted', mac: MAC, machineId: machine.id, imageId: checked, at: now });
+    cmdb.events.add({ type: 'booted', mac, machineId: machine.id, imageId: checked, at: now });
     expect(healthOf(cmdb, machine, { now: now + 89_000 }).state).toBe('pending');
     expect(healthOf(cmdb, machine, { now: now + 90_000 })).toMatchObject({ state: 'unhealthy', reason: 'no report' });
   });
