@@ -9,7 +9,7 @@ APT_DEB   := dpkg-dev
 APT_TEST  := $(APT_RUN) $(APT_DEB) systemd curl iproute2 isc-dhcp-client udhcpc atftp tftp-hpa kea-admin \
              qemu-system-x86 ovmf mmdebstrap debootstrap squashfs-tools busybox-static cpio zstd xz-utils kmod nftables openssl \
              openipmi redfishtool dnsmasq-base isc-dhcp-relay chromium sbsigntool postgresql-15
-APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk
+APT_BENCH := $(APT_TEST) nginx-light kea-dhcp4-server tftpd-hpa wrk tcpdump
 
 DATA_DIR ?= ./var
 # The console's browser tests drive Debian's chromium (puppeteer-core): never a downloaded browser.

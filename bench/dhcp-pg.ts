@@ -40,7 +40,7 @@ export default async function dhcpPg(h: BenchHarness): Promise<BenchRow[]> {
         start: (dir) =>
           withDatabase(pg, (db) => {
             keaDbInit(pg, db.name);
-            return startKea(net, dir, n, { type: 'postgresql', name: db.name, host: pg.socketDir, port: pg.port, user: USER, password: pg.password });
+            return startKea(net, dir, n, { leaseDatabase: { type: 'postgresql', name: db.name, host: pg.socketDir, port: pg.port, user: USER, password: pg.password } });
           }),
       },
     ]);

@@ -30,7 +30,7 @@ const SERVER = '10.99.0.1';
 const RELAY = '10.100.0.1';
 const CLIENTS = 10_000;
 const PROBE_SECONDS = 5;
-const RUN_SECONDS = 10;
+export const RUN_SECONDS = 10;
 /**
  * Every server, fresh for each run, first answers the same short warm-up from other clients
  * (MACs 00:0c:02:00:xx:xx, apart from the measured clients' 00:0c:01:02:xx:xx), so that a
@@ -210,14 +210,25 @@ async function findPeak(h: BenchHarness, t: DhcpTarget): Promise<number> {
   return [...tried].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 }
 
-/** One perfdhcp run at `rate` against a freshly started server with no leases. */
-async function perfdhcpRun(h: BenchHarness, t: DhcpTarget, rate: number, seconds: number): Promise<PerfdhcpResult> {
+/**
+ * One perfdhcp run at `rate` against a freshly started server with no leases; `during` is
+ * started after the warm-up and stopped after the run, its result returned with perfdhcp's.
+ */
+export async function perfdhcpRun<T = undefined>(
+  h: BenchHarness,
+  t: DhcpTarget,
+  rate: number,
+  seconds: number,
+  opts: { exitWaitSeconds?: number; during?: (dir: string) => Promise<() => Promise<T>> } = {},
+): Promise<PerfdhcpResult & { during?: T }> {
   const dir = mkdtempSync(join(h.tmpDir, 'server-'));
   try {
     const server = await t.start(dir);
     try {
       await t.perfdhcp(WARMUP).result;
-      return await t.perfdhcp({ rate: Math.round(rate), clients: CLIENTS, seconds }).result;
+      const stopDuring = await opts.during?.(dir);
+      const result = await t.perfdhcp({ rate: Math.round(rate), clients: CLIENTS, seconds, exitWaitSeconds: opts.exitWaitSeconds }).result;
+      return { ...result, during: await stopDuring?.() };
     } finally {
       await server.stop();
     }

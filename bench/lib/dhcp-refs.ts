@@ -38,12 +38,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/**
- * Kea's DHCPv4 server, single-threaded (Kea 2.2's default). Its leases go to `leaseDatabase`
- * (Kea's "lease-database" map), by default memfile persisted to a CSV file with lease file
- * cleanup (LFC) off.
- */
-export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork, leaseDatabase?: Record<string, unknown>): Promise<RunningServer> {
+/** How Kea is run: where its leases go, and whether it answers on a pool of threads. */
+export interface KeaSetup {
+  /** Kea's "lease-database" map; by default memfile persisted to a CSV file with lease file cleanup (LFC) off. */
+  leaseDatabase?: Record<string, unknown>;
+  /** Packet-processing threads (Kea's multi-threading, its queue at its default size); absent: single-threaded, Kea 2.2's default. */
+  threads?: number;
+}
+
+/** Kea's DHCPv4 server, set up as `setup` says. */
+export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork, setup: KeaSetup = {}): Promise<RunningServer> {
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'kea-dhcp4.json');
   // Mode 0600: a lease database's password is in it.
@@ -53,7 +57,10 @@ export async function startKea(net: TestNet, dir: string, n: DhcpBenchNetwork, l
       Dhcp4: {
         // UDP sockets: relayed traffic arrives unicast, no raw socket needed.
         'interfaces-config': { interfaces: [n.interface], 'dhcp-socket-type': 'udp' },
-        'lease-database': leaseDatabase ?? { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
+        'lease-database': setup.leaseDatabase ?? { type: 'memfile', persist: true, name: join(dir, 'kea-leases4.csv'), 'lfc-interval': 0 },
+        ...(setup.threads
+          ? { 'multi-threading': { 'enable-multi-threading': true, 'thread-pool-size': setup.threads } }
+          : {}),
         'control-socket': { 'socket-type': 'unix', 'socket-name': join(dir, 'kea4-ctrl.sock') },
         'valid-lifetime': n.leaseSeconds,
         'renew-timer': renewal(n),

@@ -15,6 +15,12 @@ export interface PerfdhcpResult {
   request: ExchangeCounts;
   /** Percent of DISCOVERs that got no OFFER within perfdhcp's drop time (1 s). */
   discoverDropPercent: number;
+  /**
+   * Percent of DISCOVERs whose exchange never got its ACK: no OFFER, or no ACK to the REQUEST,
+   * within perfdhcp's drop time of each. Without an exit wait this counts the exchanges still in
+   * flight when perfdhcp stopped as unanswered.
+   */
+  unansweredPercent: number;
   output: string;
 }
 
@@ -35,6 +41,12 @@ export interface PerfdhcpLoad {
   seconds: number;
   /** Base of the simulated clients' MACs. */
   baseMac?: string;
+  /**
+   * How long perfdhcp keeps reading replies after its last request (its -W), so that exchanges
+   * in flight at the end are not counted as unanswered. The rate it prints then divides by the
+   * period plus this wait.
+   */
+  exitWaitSeconds?: number;
 }
 
 /**
@@ -58,13 +70,14 @@ export function startPerfdhcpBroadcast(host: { spawn(cmd: string, args: string[]
 
 function runPerfdhcp(host: { spawn(cmd: string, args: string[]): ChildProcess }, target: string[], opts: PerfdhcpLoad): PerfdhcpRun {
   const base = opts.baseMac ? ['-b', `mac=${opts.baseMac}`] : [];
-  const args = ['-4', '-r', String(opts.rate), '-R', String(opts.clients), ...base, '-p', String(opts.seconds), ...target];
+  const exitWait = opts.exitWaitSeconds ? ['-W', String(Math.round(opts.exitWaitSeconds * 1e6))] : [];
+  const args = ['-4', '-r', String(opts.rate), '-R', String(opts.clients), ...base, ...exitWait, '-p', String(opts.seconds), ...target];
   const proc: ChildProcess = host.spawn('perfdhcp', args);
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
   // perfdhcp stops itself after the period; the guard covers a perfdhcp that hangs.
-  const guard = setTimeout(() => proc.kill('SIGKILL'), (opts.seconds + 20) * 1000);
+  const guard = setTimeout(() => proc.kill('SIGKILL'), (opts.seconds + (opts.exitWaitSeconds ?? 0) + 20) * 1000);
   const result = new Promise<PerfdhcpResult>((resolve, reject) => {
     proc.once('error', reject);
     proc.once('exit', (code, signal) => {
@@ -101,11 +114,14 @@ export function parsePerfdhcp(output: string): PerfdhcpResult {
     return { sent: field('sent packets'), received: field('received packets'), drops: field('drops') };
   };
   const discover = section('DISCOVER-OFFER');
+  const request = section('REQUEST-ACK');
+  const percentOfDiscovers = (n: number) => (discover.sent > 0 ? (100 * n) / discover.sent : 0);
   return {
     exchangesPerSecond: Number(rate[1]),
     discover,
-    request: section('REQUEST-ACK'),
-    discoverDropPercent: discover.sent > 0 ? (100 * discover.drops) / discover.sent : 0,
+    request,
+    discoverDropPercent: percentOfDiscovers(discover.drops),
+    unansweredPercent: percentOfDiscovers(discover.sent - request.received),
     output,
   };
 }
