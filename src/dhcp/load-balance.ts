@@ -26,7 +26,7 @@ export function loadBalanceHash(key: Uint8Array): number {
  * the whole boot, as livery knows machines by MAC anyway.
  */
 export function clientKey(p: DhcpPacket): Uint8Array {
-  return Uint8Array.from(p.mac!.split(':'), (h) => parseInt(h, 16));
+  return p.chaddr.subarray(0, p.hlen);
 }
 
 /**
