@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { clientKey, LoadBalance, loadBalanceHash } from '../../src/dhcp/load-balance.js';
-import type { DhcpPacket } from '../../src/dhcp/wire/codec.js';
+import { macToChaddr, type DhcpPacket } from '../../src/dhcp/wire/codec.js';
 import { AddressPool } from '../../src/dhcp/pool.js';
 
 const macBytes = fc.uint8Array({ minLength: 6, maxLength: 6 });
@@ -35,7 +35,8 @@ describe('RFC 3074 load balancing between nodes on one segment', () => {
   });
 
   it('keys a client by its MAC whatever client identifier it sends, so one node answers a whole boot (PXE ROM, iPXE, the system)', () => {
-    const packet = (clientId?: Uint8Array) => ({ mac: '52:54:00:12:34:56', options: { clientId } }) as unknown as DhcpPacket;
+    const mac = '52:54:00:12:34:56';
+    const packet = (clientId?: Uint8Array) => ({ mac, htype: 1, hlen: 6, chaddr: macToChaddr(mac), options: { clientId } }) as unknown as DhcpPacket;
     const keys = [packet(), packet(Uint8Array.of(1, 0x52, 0x54, 0, 0x12, 0x34, 0x56)), packet(Uint8Array.of(0xff, 1, 2, 3, 4))].map(clientKey);
     for (const key of keys) expect([...key]).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
   });
