@@ -116,9 +116,3 @@ export function answering(seen: SeenMessage[], request: DhcpMessageType, reply: 
   latencies.sort((a, b) => a - b);
   return { requests, answered: latencies.length, latencies };
 }
-
-/** The value below which `q` (0..1) of the sorted values lie (nearest rank). */
-export function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}

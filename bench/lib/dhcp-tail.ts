@@ -10,11 +10,12 @@
  *   departure. tcpdump takes CPU from the same two cores, so loss is not counted in this run.
  */
 import { join } from 'node:path';
+import { DhcpMessageType } from '../../src/dhcp/wire/options.js';
+import { percentile } from '../../src/lab/storm/report.js';
 import { hostIn, type TestNet } from '../../test/helpers/netns.js';
-import { answering, quantile, readDhcpCapture, startCapture, type Answering } from './dhcp-capture.js';
+import { answering, readDhcpCapture, startCapture, type Answering } from './dhcp-capture.js';
 import { BENCH_NETWORK, median, perfdhcpRun, RUN_SECONDS, type DhcpTarget } from './dhcp-measure.js';
 import type { BenchHarness } from './harness.js';
-import { DhcpMessageType } from '../../src/dhcp/wire/options.js';
 
 /** The load of the tail rows, as a share of livery's peak exchanges/s (the issue's 70 %). */
 export const TAIL_SHARE = 0.7;
@@ -58,6 +59,8 @@ export async function measureTail(h: BenchHarness, net: TestNet, targets: DhcpTa
         offer: answering(seen, DhcpMessageType.DISCOVER, DhcpMessageType.OFFER, ANSWER_WINDOW_SECONDS),
         captureDropped: dropped,
       };
+      // A run with no reply timed is a broken capture, not a fast server (its percentiles would read 0).
+      if (run.ack.answered === 0 || run.offer.answered === 0) throw new Error(`${t.name} at ${rate}/s: the capture timed no OFFER or no ACK (${seen.length} DHCP messages seen)`);
       runs.get(t.name)!.push(run);
       h.log(`${t.name} at ${rate}/s: ${run.unansweredPercent.toFixed(3)}% exchanges unanswered; ACK ${latencyNote(run.ack)}; OFFER ${latencyNote(run.offer)}; capture dropped ${dropped}`);
     }
@@ -66,11 +69,11 @@ export async function measureTail(h: BenchHarness, net: TestNet, targets: DhcpTa
 }
 
 /** One quantile of each run's latencies, in milliseconds. */
-export const latencyMs = (runs: TailRun[], of: 'ack' | 'offer', q: number): number[] => runs.map((r) => 1000 * quantile(r[of].latencies, q));
+export const latencyMs = (runs: TailRun[], of: 'ack' | 'offer', q: number): number[] => runs.map((r) => 1000 * percentile(r[of].latencies, 100 * q));
 
 /** A one-line account of one run's latencies. */
 function latencyNote(a: Answering): string {
-  const ms = (q: number) => (1000 * quantile(a.latencies, q)).toFixed(2);
+  const ms = (q: number) => (1000 * percentile(a.latencies, 100 * q)).toFixed(2);
   return `${a.answered}/${a.requests} answered, p50 ${ms(0.5)} p99 ${ms(0.99)} p99.9 ${ms(0.999)} ms`;
 }
 
