@@ -19,6 +19,8 @@ export interface TransferRecord {
   file: string;
   /** Payload bytes the client acknowledged. */
   bytes: number;
+  /** When the request arrived, in milliseconds since the epoch. */
+  requestedAt: number;
   durationMs: number;
   result: TransferResult;
   blksize: number;

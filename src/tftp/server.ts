@@ -136,6 +136,7 @@ class LiveryTftpServer implements TftpServer {
     }
     const release = this.reserveSlot(client.address);
     const startedAt = performance.now();
+    const requestedAt = Date.now();
     let started = false;
     try {
       const found = await lookupContent(filename, client, this.places);
@@ -144,7 +145,7 @@ class LiveryTftpServer implements TftpServer {
       } else {
         try {
           if (!this.closed) {
-            this.run(client, found.file, found.content, mode === 'netascii', options, release, startedAt);
+            this.run(client, found.file, found.content, mode === 'netascii', options, release, startedAt, requestedAt);
             started = true;
           }
         } finally {
@@ -162,7 +163,7 @@ class LiveryTftpServer implements TftpServer {
   }
 
   /** Negotiates options and hands the transfer to the pump, which from then on owns the slot. */
-  private run(client: Peer, file: string, content: Content, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number): void {
+  private run(client: Peer, file: string, content: Content, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number, requestedAt: number): void {
     const negotiated = negotiateOptions(options, this.config, netascii ? null : contentSize(content));
     const transfer = startPump({
       host: this.config.host,
@@ -191,6 +192,7 @@ class LiveryTftpServer implements TftpServer {
         client,
         file,
         bytes: outcome.bytes,
+        requestedAt,
         durationMs: performance.now() - startedAt,
         result: outcome.result,
         blksize: negotiated.blksize,

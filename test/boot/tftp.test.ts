@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,5 +77,28 @@ describe('TFTP door', () => {
     const transfers = s.livery.cmdb.events.tail(0, 1000).filter((e) => e.type === 'tftp');
     expect(transfers.length).toBeGreaterThanOrEqual(2);
     expect(transfers[0]!.detail).toMatchObject({ file: 'undionly.kpxe', result: 'ok' });
+  });
+
+  it('stamps a transfer with the time of its request, not of its end (a trace reads events in time order)', async () => {
+    const client = createSocket('udp4');
+    try {
+      client.bind(0, '127.0.0.1');
+      await once(client, 'listening');
+      const requestedAt = Date.now();
+      client.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from('grubx64.efi\0octet\0')]), s.livery.tftpPort!, '127.0.0.1');
+      const [, from] = (await once(client, 'message')) as [Buffer, { port: number }];
+      // The transfer stays open without an ACK, then the client ends it: its end is 1.5 s after its request.
+      await sleep(1500);
+      client.send(Buffer.concat([Buffer.from([0, 5, 0, 0]), Buffer.from('enough\0')]), from.port, '127.0.0.1');
+      let event;
+      for (let i = 0; i < 50 && !event; i++, await sleep(100)) {
+        event = s.livery.cmdb.events.tail(0, 1000).find((e) => e.type === 'tftp' && e.detail.file === 'grubx64.efi' && e.detail.result === 'aborted-by-client');
+      }
+      expect(event, 'the aborted transfer was recorded').toBeDefined();
+      expect(Date.parse(event!.at) - requestedAt).toBeLessThan(500);
+      expect(event!.detail.durationMs).toBeGreaterThanOrEqual(1400);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
 import { chooseAccel, PHONE_HOME } from '../../src/lab/vm/index.js';
-import { BootLab, CLI, firstEvent, stageOrder, type TracedBoot } from './helpers/boot-lab.js';
+import { BootLab, CLI, firstEvent, stageOrder, traceLine, type TracedBoot } from './helpers/boot-lab.js';
 
 /**
  * The acceptance test of livery: real VMs network-boot from a real `livery serve` into an image
@@ -98,7 +98,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(await stableImage()).toBe(first.id);
       const boot = await lab.boot('bios', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+      expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The ROM is iPXE already: DHCP hands it the machine's script URL, no TFTP.
       expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script', url: `${lab.livery.url}/boot/${NODE.mac}.ipxe` } });
       expect(firstEvent(traced, 'ipxe-script').detail).toMatchObject({ template: 'ipxe/boot.ipxe', action: 'boot' });
@@ -116,7 +116,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       await lab.boot('stranger', { mac: STRANGER, firmware: 'bios', until: /livery: asking again in \d+ s/, timeoutMs: SHORT_BOOT_MS });
       expect(await cli<{ state: string }>(['machine', 'show', STRANGER])).toMatchObject({ state: 'discovered' });
       const traced = await lab.lastBoot(STRANGER);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'script']);
+      expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script']);
       expect(traced).toMatchObject({ complete: false, reached: 'script', stoppedBefore: 'kernel', imageId: null });
       expect(firstEvent(traced, 'ipxe-script').detail).toMatchObject({ template: 'ipxe/wait.ipxe', action: 'wait' });
     },
@@ -133,7 +133,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(await stableImage()).toBe(second.id);
       const boot = await lab.boot('bios-upgrade', { mac: NODE.mac, firmware: 'bios', until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[1]!, second.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+      expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
     },
     FULL_BOOT_MS + 60_000,
   );
@@ -145,7 +145,7 @@ describe.skipIf(!isRoot)('network boot of real VMs from livery (needs root, QEMU
       expect(rolledBack).toMatchObject({ imageId: first.id, changed: true });
       const boot = await lab.boot('uefi-pxe-rollback', { mac: NODE.mac, firmware: 'uefi', nicRom: false, until: PHONE_HOME, checks: true, timeoutMs: FULL_BOOT_MS });
       const traced = await expectBootedInto(boot, builds[0]!, first.id);
-      expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+      expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
       // The firmware's own PXE client, not iPXE: option 93 = 7, so the UEFI loader over TFTP.
       expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({
         firmware: 'uefi-pxe',

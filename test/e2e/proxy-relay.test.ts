@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
 import { chooseAccel, PHONE_HOME, type Firmware, type PrivateNetwork } from '../../src/lab/vm/index.js';
-import { BootLab, firstEvent, stageOrder, type BootOptions, type TracedBoot } from './helpers/boot-lab.js';
+import { BootLab, firstEvent, stageOrder, traceLine, type BootOptions, type TracedBoot } from './helpers/boot-lab.js';
 
 /**
  * livery's other two DHCP deployments, proven with real firmware booting to the agent's phone-home:
@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
     expect(boot.match.slice(1, 3)).toEqual([imageId, node.hostname]);
     const traced = await lab.lastBoot(node.mac);
     expect(traced).toMatchObject({ complete: true, reached: 'healthy', imageId });
-    console.log(`e2e: ${name}: trace ${traced.stages.map((s) => (s.count > 1 ? `${s.event}×${s.count}` : s.event)).join(' → ')}`);
+    console.log(`e2e: ${name}: trace ${traceLine(traced)}`);
     return traced;
   }
 
@@ -178,7 +178,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
         `proxyDHCP beside dnsmasq: ${node.firmware === 'bios' ? 'BIOS' : 'UEFI'} with the NIC iPXE ROM`,
         async ({ onTestFailed }) => {
           const traced = await bootToPhoneHome(proxy, node.hostname, node, onTestFailed);
-          expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+          expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
           expect(firstEvent(traced, 'dhcp-proxy-discover').detail).toMatchObject({ firmware: 'ipxe', next: { kind: 'script' } });
           expectProxyBoot(traced, node);
         },
@@ -194,7 +194,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
         // transfer to a machine by its lease, and in proxy mode the lease is dnsmasq's.
         const from = PROXY_NODES.uefiPxe!.ip!.replaceAll('.', '\\.');
         expect(proxy.livery.output()).toMatch(new RegExp(`"client":\\{"address":"${from}","port":\\d+\\},"file":"snponly\\.efi","result":"ok","bytes":\\d+`));
-        expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+        expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
         expect(firstEvent(traced, 'dhcp-proxy-discover').detail).toMatchObject({ firmware: 'uefi-pxe', next: { kind: 'tftp', file: 'snponly.efi' } });
         expect(traced.stages.find((s) => s.event === 'dhcp-proxy-discover' && s.detail.firmware === 'ipxe')!.detail).toMatchObject({ next: { kind: 'script' } });
         expectProxyBoot(traced, PROXY_NODES.uefiPxe!);
@@ -206,7 +206,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
       'relayed by dhcrelay: BIOS with the NIC iPXE ROM, an address from the relayed pool',
       async ({ onTestFailed }) => {
         const traced = await bootToPhoneHome(relayed, 'relayed-bios', RELAYED_NODES.bios!, onTestFailed, vmSegment);
-        expect(stageOrder(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+        expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
         expectRelayedBoot(traced);
       },
       BOOT_TEST_MS,
@@ -216,7 +216,7 @@ describe.skipIf(!isRoot)('proxyDHCP and relayed network boots of real VMs (needs
       "relayed by dhcrelay: UEFI's own PXE client, snponly.efi over TFTP across the router, then iPXE",
       async ({ onTestFailed }) => {
         const traced = await bootToPhoneHome(relayed, 'relayed-uefi-pxe', RELAYED_NODES.uefiPxe!, onTestFailed, vmSegment);
-        expect(stageOrder(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
+        expect(stageOrder(traced), traceLine(traced)).toEqual(['dhcp', 'tftp', 'script', 'kernel', 'initrd', 'rootfs', 'booted', 'healthy']);
         expect(firstEvent(traced, 'dhcp-offer').detail).toMatchObject({ firmware: 'uefi-pxe', next: { kind: 'tftp', file: 'snponly.efi' } });
         expectRelayedBoot(traced);
       },

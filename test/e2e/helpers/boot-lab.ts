@@ -240,6 +240,10 @@ export class BootLab {
 /** Stages in the order a boot first reached them. */
 export const stageOrder = (boot: TracedBoot): string[] => [...new Set(boot.stages.map((s) => s.stage))];
 
+/** A boot's events with their seconds from its start, as a line: the message of an assertion on its stages. */
+export const traceLine = (boot: TracedBoot): string =>
+  boot.stages.map((s) => `${s.event}${s.count > 1 ? `×${s.count}` : ''}@${((Date.parse(s.at) - Date.parse(boot.startedAt)) / 1000).toFixed(1)}`).join(' → ');
+
 /** The first stage entry of a kind (e.g. the firmware's dhcp-offer). */
 export function firstEvent(boot: TracedBoot, event: string): TracedBoot['stages'][number] {
   const found = boot.stages.find((s) => s.event === event);
