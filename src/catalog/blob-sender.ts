@@ -35,33 +35,46 @@ const PER_TRANSFER = 2;
 const POOL_LIMIT = 128;
 
 /**
- * Bytes this process's transfers write in one turn of the event loop before they wait for
- * the next. While a socket takes each chunk at once, a write's callback and the next read and
- * write run as microtasks, which never give the loop back: in a boot storm hundreds of
- * transfers then kept a worker from reading any other request, and a boot script waited
- * 27-35 s at p99 in the 1,000-machine storm. A budget per turn, shared by all transfers,
- * bounds each turn at a few milliseconds of copying, with one wait per transfer per turn at
- * most rather than one per chunk.
+ * Bytes this process's transfers write in one turn of the event loop. While a socket takes each
+ * chunk at once, a write's callback and the next read and write run as microtasks, which never
+ * give the loop back: in a boot storm hundreds of transfers then kept a worker from reading any
+ * other request, and a boot script waited 27-35 s at p99 in the 1,000-machine storm. So a
+ * transfer takes its chunk from this budget before it reads, and once the turn's budget is
+ * spent it queues for a later turn; each turn then serves the queue in order until the budget
+ * is spent again. A turn stays at a few milliseconds of copying however many transfers run,
+ * and the connections the cluster's primary hands over one at a time per turn keep coming.
  */
 const TURN_BYTES = 8 * 1024 * 1024;
-let writtenThisTurn = 0;
-let turnEndsSoon = false;
+let spentThisTurn = 0;
+let turnScheduled = false;
+const queued: { bytes: number; go: () => void }[] = [];
 
-/** Counts a write against this turn's budget; true when the budget is spent. */
-function spend(bytes: number): boolean {
-  writtenThisTurn += bytes;
-  if (!turnEndsSoon) {
-    turnEndsSoon = true;
-    // Queued before any transfer that yields, so it runs first in the check phase.
-    setImmediate(() => {
-      writtenThisTurn = 0;
-      turnEndsSoon = false;
-    });
+/** Null when `bytes` fit in this turn's budget (now spent from it), else a promise of a later turn that has them. */
+function turnBudget(bytes: number): Promise<void> | null {
+  if (!turnScheduled) {
+    turnScheduled = true;
+    setImmediate(nextTurn);
   }
-  return writtenThisTurn >= TURN_BYTES;
+  if (queued.length === 0 && spentThisTurn < TURN_BYTES) {
+    spentThisTurn += bytes;
+    return null;
+  }
+  return new Promise<void>((go) => queued.push({ bytes, go }));
 }
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+function nextTurn(): void {
+  spentThisTurn = 0;
+  turnScheduled = false;
+  while (queued.length > 0 && spentThisTurn < TURN_BYTES) {
+    const next = queued.shift()!;
+    spentThisTurn += next.bytes;
+    next.go();
+  }
+  if (queued.length > 0) {
+    turnScheduled = true;
+    setImmediate(nextTurn);
+  }
+}
 
 const pools = new Map<number, Buffer[]>();
 let transfers = 0;
@@ -95,14 +108,16 @@ export async function sendFileRange(file: FileHandle, out: Writable, start: numb
   try {
     for (let position = start; position <= end; ) {
       while (idle.length === 0 && !closed) await nextEvent();
+      const bytes = Math.min(size, end - position + 1);
+      const later = turnBudget(bytes);
+      if (later !== null) await later;
       if (closed || out.destroyed) return;
       const buffer = idle.pop()!;
-      const bytesRead = readSync(file.fd, buffer, 0, Math.min(size, end - position + 1), position);
+      const bytesRead = readSync(file.fd, buffer, 0, bytes, position);
       if (bytesRead === 0) throw new Error(`file ended at byte ${position}, before ${end + 1}`);
       position += bytesRead;
       inFlight++;
       out.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead), () => returned(buffer));
-      if (spend(bytesRead)) await nextTurn();
     }
     out.end();
     while (inFlight > 0 && !closed) await nextEvent();

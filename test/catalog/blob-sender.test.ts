@@ -49,6 +49,34 @@ describe('sendFileRange', () => {
     }
   });
 
+  it('bounds the bytes written in one turn of the event loop across all transfers, however many run', async () => {
+    const content = randomBytes(MiB);
+    const path = join(dir, 'many');
+    writeFileSync(path, content);
+    const file = await open(path);
+    try {
+      const sinks = Array.from({ length: 200 }, () => eagerSink());
+      let written = 0;
+      for (const { sink } of sinks) sink.on('data', (chunk: Buffer) => (written += chunk.length));
+      // The most bytes any one turn wrote: each transfer writing one chunk per turn would be 200 × 128 KiB.
+      let most = 0;
+      let before = 0;
+      let sending = true;
+      const sample = () => {
+        most = Math.max(most, written - before);
+        before = written;
+        if (sending) setImmediate(sample);
+      };
+      setImmediate(sample);
+      await Promise.all(sinks.map(({ sink }) => sendFileRange(file, sink, 0, content.length - 1)));
+      sending = false;
+      for (const { result } of sinks) expect(result()).toEqual({ size: content.length, sha256: sha256(content) });
+      expect(most).toBeLessThanOrEqual(8 * MiB + 128 * 1024);
+    } finally {
+      await file.close();
+    }
+  });
+
   it('sends exactly the range asked for', async () => {
     const content = randomBytes(3 * MiB + 17);
     const path = join(dir, 'range');
