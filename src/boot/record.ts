@@ -18,16 +18,17 @@ export function bootStep(plan: BootPlan, stage: string, detail: Record<string, u
 
 /**
  * A TFTP transfer is a boot stage of whichever machine holds the client's address: TFTP
- * carries no MAC, so the lease says whose it was. Its time is the request's, as for every other
- * door: a transfer whose last ACK went missing ends seconds after the loader it delivered has
- * moved on to DHCP and its script, and a trace read in time order would put it after them.
+ * carries no MAC, so the lease says whose it was. Its time is when it began, not when it was
+ * written: a transfer whose last ACK went missing ends seconds after the loader it delivered
+ * has moved on to DHCP and its script, and a trace reads events in time order. It began after
+ * a virtual file's decision (its boot-config event), so it comes after that decision too.
  */
 export function recordTransfer(cmdb: Cmdb, r: TransferRecord): Promise<void> {
   const lease = cmdb.leases.get(r.client.address.replace(/^::ffff:/, ''));
   return cmdb.soon(() => {
     cmdb.events.add({
       type: 'tftp',
-      at: r.requestedAt,
+      at: r.sendingSince,
       mac: lease?.mac ?? null,
       machineId: lease ? cmdb.machines.idOfMac(lease.mac) : null,
       detail: { file: r.file, bytes: r.bytes, durationMs: Math.round(r.durationMs), result: r.result, blksize: r.blksize, windowsize: r.windowsize, client: r.client.address },

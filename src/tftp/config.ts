@@ -19,8 +19,9 @@ export interface TransferRecord {
   file: string;
   /** Payload bytes the client acknowledged. */
   bytes: number;
-  /** When the request arrived, in milliseconds since the epoch. */
-  requestedAt: number;
+  /** When the transfer began, after the request was looked up (a virtual file rendered), in milliseconds since the epoch. */
+  sendingSince: number;
+  /** From the request's arrival to the transfer's end. */
   durationMs: number;
   result: TransferResult;
   blksize: number;

@@ -136,7 +136,6 @@ class LiveryTftpServer implements TftpServer {
     }
     const release = this.reserveSlot(client.address);
     const startedAt = performance.now();
-    const requestedAt = Date.now();
     let started = false;
     try {
       const found = await lookupContent(filename, client, this.places);
@@ -145,7 +144,7 @@ class LiveryTftpServer implements TftpServer {
       } else {
         try {
           if (!this.closed) {
-            this.run(client, found.file, found.content, mode === 'netascii', options, release, startedAt, requestedAt);
+            this.run(client, found.file, found.content, mode === 'netascii', options, release, startedAt);
             started = true;
           }
         } finally {
@@ -163,7 +162,8 @@ class LiveryTftpServer implements TftpServer {
   }
 
   /** Negotiates options and hands the transfer to the pump, which from then on owns the slot. */
-  private run(client: Peer, file: string, content: Content, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number, requestedAt: number): void {
+  private run(client: Peer, file: string, content: Content, netascii: boolean, options: TftpOption[], release: () => void, startedAt: number): void {
+    const sendingSince = Date.now();
     const negotiated = negotiateOptions(options, this.config, netascii ? null : contentSize(content));
     const transfer = startPump({
       host: this.config.host,
@@ -192,7 +192,7 @@ class LiveryTftpServer implements TftpServer {
         client,
         file,
         bytes: outcome.bytes,
-        requestedAt,
+        sendingSince,
         durationMs: performance.now() - startedAt,
         result: outcome.result,
         blksize: negotiated.blksize,

@@ -79,12 +79,12 @@ describe('TFTP door', () => {
     expect(transfers[0]!.detail).toMatchObject({ file: 'undionly.kpxe', result: 'ok' });
   });
 
-  it('stamps a transfer with the time of its request, not of its end (a trace reads events in time order)', async () => {
+  it('stamps a transfer with the time it began, not of its end (a trace reads events in time order)', async () => {
     const client = createSocket('udp4');
     try {
       client.bind(0, '127.0.0.1');
       await once(client, 'listening');
-      const requestedAt = Date.now();
+      const sentAt = Date.now();
       client.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from('grubx64.efi\0octet\0')]), s.livery.tftpPort!, '127.0.0.1');
       const [, from] = (await once(client, 'message')) as [Buffer, { port: number }];
       // The transfer stays open without an ACK, then the client ends it: its end is 1.5 s after its request.
@@ -95,7 +95,7 @@ describe('TFTP door', () => {
         event = s.livery.cmdb.events.tail(0, 1000).find((e) => e.type === 'tftp' && e.detail.file === 'grubx64.efi' && e.detail.result === 'aborted-by-client');
       }
       expect(event, 'the aborted transfer was recorded').toBeDefined();
-      expect(Date.parse(event!.at) - requestedAt).toBeLessThan(500);
+      expect(Date.parse(event!.at) - sentAt).toBeLessThan(500);
       expect(event!.detail.durationMs).toBeGreaterThanOrEqual(1400);
     } finally {
       client.close();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildResult } from '../../src/builder/index.js';
 import { PHONE_HOME } from '../../src/lab/vm/index.js';
 import { fileEntry, manifestEntry, manifestFor, packEntries } from '../helpers/bundle.js';
-import { BootLab, firstEvent, stageOrder } from './helpers/boot-lab.js';
+import { BootLab, firstEvent, stageOrder, traceLine } from './helpers/boot-lab.js';
 
 /**
  * UEFI Secure Boot for real: OVMF's Secure Boot build with Microsoft's keys enrolled (it runs
@@ -88,7 +88,7 @@ describe.skipIf(!isRoot)('UEFI Secure Boot through shim and GRUB (needs root, QE
       // probe), GRUB and GRUB's entry config; then, after GRUB asked for its per-machine config,
       // that config, the kernel and the initrd, all over TFTP.
       const runs = traced.stages.filter((s) => s.stage === 'tftp').map((s) => ({ count: s.count, ...(s.detail as { file: string; result: string }) }));
-      expect(runs).toEqual([
+      expect(runs, traceLine(traced)).toEqual([
         expect.objectContaining({ file: 'grub/grub.cfg', result: 'ok', count: 4 }),
         expect.objectContaining({ file: `images/${imageId}/initrd.img?mac=${PXE.mac}`, result: 'ok', count: 3 }),
       ]);
