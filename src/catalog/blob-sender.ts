@@ -38,11 +38,12 @@ const POOL_LIMIT = 128;
  * Bytes this process's transfers write in one turn of the event loop. While a socket takes each
  * chunk at once, a write's callback and the next read and write run as microtasks, which never
  * give the loop back: in a boot storm hundreds of transfers then kept a worker from reading any
- * other request, and a boot script waited 27-35 s at p99 in the 1,000-machine storm. So a
- * transfer takes its chunk from this budget before it reads, and once the turn's budget is
- * spent it queues for a later turn; each turn then serves the queue in order until the budget
- * is spent again. A turn stays at a few milliseconds of copying however many transfers run,
- * and the connections the cluster's primary hands over one at a time per turn keep coming.
+ * other request, boot scripts included. So a transfer takes its chunk from this budget before
+ * it reads (checked after the write, every transfer woken in a turn would still write one),
+ * and once the turn's budget is spent it queues; each turn serves the queue in order until the
+ * budget is spent again. A turn stays at a few milliseconds of copying however many transfers
+ * run, and the new connections the cluster's primary hands over, one per worker per turn at
+ * most, keep coming.
  */
 const TURN_BYTES = 8 * 1024 * 1024;
 let spentThisTurn = 0;
