@@ -1,5 +1,6 @@
 import type { Cmdb } from '../cmdb/index.js';
-import type { BatchWriter, BootStep } from '../cmdb/store.js';
+import type { BatchWriter, BootStep, WriteOp } from '../cmdb/store.js';
+import type { EventInput } from '../cmdb/types.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -9,11 +10,12 @@ import type { Logger } from '../log.js';
 const MAX_UNWRITTEN = 10_000;
 
 /**
- * The boot steps of HTTP script fetches, written by a writer thread of their own (writer.ts):
- * the steps of many requests go as one transaction, with its fsync, off the event loop, which
- * then only decides and renders. A script is answered without waiting for its step to be
- * durable: the step is telemetry (the trace, a rollout's view of the boot), not something the
- * machine's boot depends on, and waiting would tie each connection to a commit window.
+ * The boot steps of HTTP script fetches and the events of artifact downloads, written by a
+ * writer thread of their own (writer.ts): those of many requests go as one transaction, with
+ * its fsync, off the event loop, which then only decides, renders and sends. A script or a file
+ * is answered without waiting for its event to be durable: the event is telemetry (the trace, a
+ * rollout's view of the boot), not something the machine's boot depends on, and waiting would
+ * tie each connection to a commit window.
  * Whatever this process answers afterwards sees those steps: every other request first waits
  * for the steps handed over before it (written()), so a phone-home finds the plan it was served
  * and a trace lists the script before the kernel fetched after it.
@@ -30,13 +32,22 @@ export class BootStepBatch {
 
   /** Hands `step` to the writer; settles at once, unless the writer is MAX_UNWRITTEN behind. */
   record(step: BootStep): Promise<void> {
+    return this.handOver({ kind: 'boot-step', step }, { mac: step.mac, stage: step.stage });
+  }
+
+  /** Hands an event (stamped now unless it says when) to the writer, as record() does a step. */
+  recordEvent(event: EventInput): Promise<void> {
+    return this.handOver({ kind: 'event', event: { ...event, at: event.at ?? Date.now() } }, { mac: event.mac, type: event.type });
+  }
+
+  private handOver(op: WriteOp, logged: Record<string, unknown>): Promise<void> {
     this.writer ??= this.cmdb.openWriter();
     this.unwritten++;
-    const committed = this.writer.commit([{ kind: 'boot-step', step }]).then(
+    const committed = this.writer.commit([op]).then(
       () => void this.unwritten--,
       (err: unknown) => {
         this.unwritten--;
-        this.log.error({ err, mac: step.mac, stage: step.stage }, 'boot event not recorded');
+        this.log.error({ err, ...logged }, 'boot event not recorded');
       },
     );
     this.last = committed;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { BootStepBatch, sampleTemplateData, TemplateStore } from '../boot/index.js';
 import { Catalog } from '../catalog/index.js';
+import { MachineCache } from '../cmdb/index.js';
 import { consoleRoutes } from '../console/index.js';
 import { EventFeed } from './event-feed.js';
 import type { HttpContext } from './context.js';
@@ -33,7 +34,7 @@ import { machineHealthRoutes } from './machine/health.js';
 import { metadataRoutes } from './machine/metadata.js';
 import { machineFactsRoutes } from './api/machine-facts.js';
 
-export interface HttpAppOptions extends Omit<HttpContext, 'catalog' | 'templates' | 'feed' | 'machineDoor' | 'bootSteps'> {
+export interface HttpAppOptions extends Omit<HttpContext, 'machineCache' | 'catalog' | 'templates' | 'feed' | 'machineDoor' | 'bootSteps'> {
   /** These three are made from cmdb and config when not given. */
   catalog?: Catalog;
   templates?: TemplateStore;
@@ -75,6 +76,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   guardBodies(app, config.http, opts.registry);
   const ctx: HttpContext = {
     cmdb: opts.cmdb,
+    machineCache: new MachineCache(opts.cmdb.machines, opts.cmdb.assignments, opts.cmdb),
     config,
     registry: opts.registry,
     catalog: opts.catalog ?? new Catalog(opts.cmdb, config),
@@ -116,11 +118,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 }
 
 /**
- * The routes that do not wait for boot steps handed over before them: the script routes, which
- * only hand steps over (BootStepBatch), and liveness and metrics, which read none and must
- * answer while a bulk import holds the CMDB's write lock.
+ * The routes that do not wait for boot steps handed over before them: the script and artifact
+ * routes, which only hand steps over (BootStepBatch; an artifact waits only for a machine it
+ * does not know yet), and liveness and metrics, which read none and must answer while a bulk
+ * import holds the CMDB's write lock.
  */
-const NOT_AFTER_BOOT_STEPS = new Set(['/boot/:file', '/grub/:file', '/healthz', '/metrics']);
+const NOT_AFTER_BOOT_STEPS = new Set(['/boot/:file', '/grub/:file', '/images/:id/:file', '/healthz', '/metrics']);
 
 /** Every other request is answered after the boot steps handed over before it are written (see BootStepBatch). */
 function afterBootSteps(app: FastifyInstance, steps: BootStepBatch): void {

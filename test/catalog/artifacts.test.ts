@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, publishBundle, randomArtifacts, sha256 } from '../helpers/bundle.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { bootEventsWritten, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let imageId: string;
@@ -107,9 +107,28 @@ describe('artifact boot events', () => {
     await (await get({ range: 'bytes=2097152-' }, 'rootfs.squashfs', q)).arrayBuffer();
     await (await fetch(url('initrd.img', q), { method: 'HEAD' })).arrayBuffer();
     await (await get()).arrayBuffer();
+    await bootEventsWritten(server.url);
     expect(events().map((e) => ({ machineId: e.machineId, imageId: e.imageId, detail: e.detail }))).toEqual([
       { machineId, imageId, detail: { file: 'vmlinuz', role: 'kernel', bytes: 4096, range: null } },
       { machineId, imageId, detail: { file: 'rootfs.squashfs', role: 'rootfs', bytes: 1048576, range: 'bytes=0-1048575' } },
+    ]);
+  });
+
+  it("credits a new MAC's kernel to the machine its script registered a moment before", async () => {
+    const { cmdb } = server.livery;
+    cmdb.subnets.create({ name: 'loopback', cidr: '127.0.0.0/8', pools: [], policy: 'discover' });
+    const mac = '52:54:00:aa:bb:01';
+    // The script's step registers the MAC on the writer thread; the kernel is asked for at once.
+    const [script, kernel] = await Promise.all([fetch(`${server.url}/boot/${mac}.ipxe`), get({}, 'vmlinuz', `?mac=${mac}`)]);
+    expect([script.status, kernel.status]).toEqual([200, 200]);
+    await Promise.all([script.text(), kernel.arrayBuffer()]);
+    await bootEventsWritten(server.url);
+    const machine = cmdb.machines.find(mac);
+    expect(machine?.state).toBe('discovered');
+    expect(cmdb.events.forMac(mac).map((e) => [e.type, e.machineId])).toEqual([
+      ['machine-discovered', machine!.id],
+      ['ipxe-script', machine!.id],
+      ['artifact', machine!.id],
     ]);
   });
 });

@@ -102,11 +102,13 @@ describe('metadata and phone-home answer only the machine itself, by default', (
     const refused = await refusedCount('not-own-address');
     expect((await send(`${s.url}/boot/${RESERVED}.ipxe`, '127.0.0.9')).status).toBe(200);
     expect((await send(`${s.url}/images/${imageId}/vmlinuz?mac=${RESERVED}`, '127.0.0.9')).status).toBe(200);
+    await bootEventsWritten(s.url);
     expect(rows('SELECT count(*) AS n FROM events WHERE mac = ?', RESERVED)).toBe(before);
     expect(await refusedCount('not-own-address')).toBe(refused + 2);
     // From the machine itself, both are recorded.
     await send(`${s.url}/boot/${RESERVED}.ipxe`, '127.0.0.2');
     await send(`${s.url}/images/${imageId}/vmlinuz?mac=${RESERVED}`, '127.0.0.2');
+    await bootEventsWritten(s.url);
     expect(rows('SELECT count(*) AS n FROM events WHERE mac = ?', RESERVED)).toBe(before + 2);
   });
 

@@ -18,7 +18,19 @@ type ArtifactRequest = FastifyRequest<{ Params: { id: string; file: string }; Qu
  * GET/HEAD /images/<id>/<file>: artifacts for booting machines (no token; they are public and
  * content-addressed). Single byte ranges, ETag = "<sha256>", cacheable forever.
  */
-export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, catalog, machineDoor }) => {
+export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, machineCache, catalog, machineDoor, bootSteps }) => {
+  /**
+   * The machine with this MAC, from the cache. One the cache does not know may have been
+   * registered by a script's step just now (a new MAC's script, then its kernel), not yet
+   * written or not yet seen by the cache: it is read from the CMDB once those steps are written.
+   */
+  const machineWith = async (mac: string) => {
+    const cached = machineCache.byCanonicalMac(mac);
+    if (cached) return cached;
+    await bootSteps.written();
+    return cmdb.machines.byCanonicalMac(mac);
+  };
+
   const serve = async (req: ArtifactRequest, reply: FastifyReply) => {
     const { id, file } = req.params;
     const artifact = catalog.artifact(id, file);
@@ -55,20 +67,10 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     // from their own address, and within the machine door's limits: else the file is still
     // served, without an event.
     const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
-    const machine = mac && start === 0 ? cmdb.machines.byCanonicalMac(mac) : null;
+    const machine = mac && start === 0 ? await machineWith(mac) : null;
     if (mac && machine && machineDoor.mayRecordFor(req, machine) && machineDoor.admitEvent(req, mac, true) === 'ok') {
-      // The machine needs its file more than livery needs the event: a failed write is logged, not fatal.
-      await cmdb
-        .soon(() =>
-          cmdb.events.add({
-            type: 'artifact',
-            mac,
-            machineId: machine.id,
-            imageId: id,
-            detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null },
-          }),
-        )
-        .catch((err: unknown) => req.log.error({ err, mac, id, file }, 'artifact event not recorded'));
+      // The machine needs its file more than livery needs the event: it is sent without waiting for the write.
+      await bootSteps.recordEvent({ type: 'artifact', mac, machineId: machine.id, imageId: id, detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null } });
     }
     // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
     reply.hijack();

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream, statSync } from 'node:fs';
-import { MachineCache } from '../../cmdb/index.js';
 import { bootStep, decide, GRUB_ENTRY_PATH, GRUB_TEMPLATE, renderScript } from '../../boot/index.js';
 import type { ImageSelector } from '../../cmdb/types.js';
 import { nodeName } from '../../config/index.js';
@@ -26,9 +25,8 @@ import { body, errors, OPEN } from '../openapi.js';
  * (BootStepBatch).
  */
 export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ctx) => {
-  const { cmdb, config, templates, machineDoor, bootSteps } = ctx;
+  const { cmdb, config, templates, machineDoor, bootSteps, machineCache: cache } = ctx;
   const node = nodeName(config);
-  const cache = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
   const decideContext = {
     cmdb,
     config,
