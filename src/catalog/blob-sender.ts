@@ -41,11 +41,13 @@ const POOL_LIMIT = 128;
  * other request, boot scripts included. So a transfer takes its chunk from this budget before
  * it reads (checked after the write, every transfer woken in a turn would still write one),
  * and once the turn's budget is spent it queues; each turn serves the queue in order until the
- * budget is spent again. A turn stays at a few milliseconds of copying however many transfers
+ * budget is spent again. A turn stays at a millisecond or so of copying however many transfers
  * run, and the new connections the cluster's primary hands over, one per worker per turn at
- * most, keep coming.
+ * most, keep coming: the more turns a second, the sooner a script's connection reaches its
+ * worker. The budget still holds two of the largest chunks, so one stream alone is not slowed
+ * to a chunk per turn.
  */
-const TURN_BYTES = 8 * 1024 * 1024;
+export const TURN_BYTES = 2 * 1024 * 1024;
 let spentThisTurn = 0;
 let turnScheduled = false;
 const queued: { bytes: number; go: () => void }[] = [];
