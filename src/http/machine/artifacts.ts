@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { open } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { etagMatches, parseRange, sendFileRange } from '../../catalog/index.js';
+import { etagMatches, OpenBlobs, parseRange, sendFileRange } from '../../catalog/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import type { HttpContext } from '../context.js';
@@ -19,6 +18,8 @@ type ArtifactRequest = FastifyRequest<{ Params: { id: string; file: string }; Qu
  * content-addressed). Single byte ranges, ETag = "<sha256>", cacheable forever.
  */
 export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, machineCache, catalog, machineDoor, bootSteps }) => {
+  const blobs = new OpenBlobs();
+  app.addHook('onClose', () => blobs.close());
   /**
    * The machine with this MAC, from the cache. One the cache does not know may have been
    * registered by a script's step just now (a new MAC's script, then its kernel), not yet
@@ -55,33 +56,33 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
     reply.header('content-length', length).header('content-type', 'application/octet-stream');
     if (req.method === 'HEAD' || length === 0) return reply.send();
 
-    const handle = await open(artifact.path, 'r').catch((err: NodeJS.ErrnoException) => {
+    const blob = await blobs.acquire(artifact.path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       // Deleted and garbage-collected since this process cached the image.
       catalog.forget(id);
       reply.removeHeader('content-length').removeHeader('content-range').header('content-type', 'application/json; charset=utf-8');
       throw new HttpError(404, `image ${id} has no artifact ${file}`);
     });
-    // A boot fetches each file once from byte 0; later Range chunks of it are not new events.
-    // Only machines the CMDB knows get events (the script fetch registers a new MAC first), only
-    // from their own address, and within the machine door's limits: else the file is still
-    // served, without an event.
-    const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
-    const machine = mac && start === 0 ? await machineWith(mac) : null;
-    if (mac && machine && machineDoor.mayRecordFor(req, machine) && machineDoor.admitEvent(req, mac, true) === 'ok') {
-      // The machine needs its file more than livery needs the event: it is sent without waiting for the write.
-      await bootSteps.recordEvent({ type: 'artifact', mac, machineId: machine.id, imageId: id, detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null } });
-    }
-    // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
-    reply.hijack();
-    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     try {
-      await sendFileRange(handle, reply.raw, start, end);
-    } catch (err) {
-      req.log.warn({ err, id, file }, 'artifact transfer failed');
-      reply.raw.destroy();
+      // A boot fetches each file once from byte 0; later Range chunks of it are not new events.
+      // Only machines the CMDB knows get events (the script fetch registers a new MAC first), only
+      // from their own address, and within the machine door's limits: else the file is still
+      // served, without an event.
+      const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
+      const machine = mac && start === 0 ? await machineWith(mac) : null;
+      if (mac && machine && machineDoor.mayRecordFor(req, machine) && machineDoor.admitEvent(req, mac, true) === 'ok') {
+        // The machine needs its file more than livery needs the event: it is sent without waiting for the write.
+        await bootSteps.recordEvent({ type: 'artifact', mac, machineId: machine.id, imageId: id, detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null } });
+      }
+      // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+      await sendFileRange(blob.file, reply.raw, start, end).catch((err: unknown) => {
+        req.log.warn({ err, id, file }, 'artifact transfer failed');
+        reply.raw.destroy();
+      });
     } finally {
-      await handle.close();
+      blob.release();
     }
   };
 
