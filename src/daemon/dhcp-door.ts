@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import { bootStep, classifyDhcpClient, decide, type ClientFacts } from '../boot/index.js';
 import { MachineCache, type BatchOutcome, type BatchWriter, type Cmdb } from '../cmdb/index.js';
+import type { ImageSelector } from '../cmdb/types.js';
 import { nodeName, type Config } from '../config/index.js';
 import { startDhcpServer, type DhcpBootPath } from '../dhcp/index.js';
 import type { Logger } from '../log.js';
@@ -56,7 +57,8 @@ function liveNodes(cmdb: Cmdb, config: Config): (name: string) => boolean {
  * and the machines a batch registered are taken into the cache with its commit.
  */
 export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): DhcpBootPath {
-  // Given the CMDB's image stores too, so which images this node holds is kept with the machines.
+  // Given the CMDB's image stores too, so the image each selector names, and which images this
+  // node holds, are kept with the machines.
   const machines = new MachineCache(cmdb.machines, cmdb.assignments, cmdb);
   // Every commit handed over while a batch was in flight joins the next one and resolves with
   // that batch's one outcome, all in a row: its machines are taken in once, not once per commit
@@ -72,13 +74,14 @@ export function dhcpBootPath(cmdb: Cmdb, config: Config, writer: BatchWriter): D
   const rules = () => machines.rules();
   const node = nodeName(config);
   const imageReady = (imageId: string) => machines.imageReady(imageId, node);
+  const resolveImage = (selector: ImageSelector) => machines.resolveImage(selector);
   return {
     machine: (mac) => machines.byCanonicalMac(mac),
     plan: (client, { machine, subnetContaining }) => {
       const { firmware, arch } = classifyDhcpClient(client);
       const facts: ClientFacts = { mac: client.mac, firmware, arch, archCode: client.archCode, subnetHint: client.subnetHint, door: 'dhcp' };
       // A literal of one shape, not a spread: this runs twice per exchange.
-      return decide(facts, { cmdb, config, subnetContaining, machine, rules, imageReady });
+      return decide(facts, { cmdb, config, subnetContaining, machine, rules, resolveImage, imageReady });
     },
     step: bootStep,
     subnets: () => cmdb.subnets.list(),
