@@ -158,6 +158,17 @@ describe('HTTP response reading', () => {
     }
   });
 
+  it('keeps its own copy of headers split across reads, as the caller reuses its read buffer', () => {
+    const whole = Buffer.concat([head(3), Buffer.from('abc')]);
+    const shared = Buffer.alloc(whole.length);
+    const r = new ResponseReader(true);
+    whole.copy(shared, 0, 0, 10);
+    expect(r.feed(shared.subarray(0, 10)).state).toBe('reading');
+    shared.fill(0x58);
+    whole.copy(shared, 0, 10);
+    expect(r.feed(shared.subarray(0, whole.length - 10))).toEqual({ state: 'done', status: 200, bytes: 3, text: 'abc', keepAlive: true });
+  });
+
   it('refuses what livery never sends and what overruns', () => {
     expect(new ResponseReader(false).feed(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n')).state).toBe('failed');
     expect(new ResponseReader(false).feed(Buffer.concat([head(2), Buffer.from('abc')]))).toMatchObject({ state: 'failed' });

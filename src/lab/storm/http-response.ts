@@ -28,11 +28,13 @@ export class ResponseReader {
     if (this.result.state !== 'reading') return chunk.length === 0 ? this.result : this.fail(`${chunk.length} bytes after the response ended`);
     let body = chunk;
     if (this.head !== null) {
-      const seen = Buffer.concat([this.head, chunk]);
+      // Headers nearly always come whole in a response's first read, which for an artifact may
+      // run to a megabyte: only headers split across reads are copied together.
+      const seen = this.head.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.head, chunk]);
       const end = seen.indexOf(HEAD_END);
       if (end === -1) {
         if (seen.length > MAX_HEAD_BYTES) return this.fail(`no end of headers in ${seen.length} bytes`);
-        this.head = seen;
+        this.head = Buffer.from(seen);
         return this.result;
       }
       const parsed = this.parseHead(seen.subarray(0, end).toString('latin1'));

@@ -51,8 +51,16 @@ export function tftpGet(req: TftpRequest): Promise<TftpFetched> {
     let finished = false;
 
     const send = (packet: Buffer, port = tid ?? req.port) => socket.send(packet, port, req.server);
+    // Every packet heard restarts the first wait: the same timer, restarted in place, rather
+    // than a new one per block (a thousand transfers of fifty blocks each in one process).
+    let armedFor = -1;
     const arm = () => {
+      if (armedFor === silentTries && timer) {
+        timer.refresh();
+        return;
+      }
       clearTimeout(timer);
+      armedFor = silentTries;
       timer = setTimeout(onSilence, req.waitsMs[silentTries]);
     };
     const finish = (error: Error | null) => {
