@@ -117,18 +117,21 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   return app;
 }
 
-/**
- * The routes that do not wait for boot steps handed over before them: the script and artifact
- * routes, which only hand steps over (BootStepBatch; an artifact waits only for a machine it
- * does not know yet), and liveness and metrics, which read none and must answer while a bulk
- * import holds the CMDB's write lock.
- */
-const NOT_AFTER_BOOT_STEPS = new Set(['/boot/:file', '/grub/:file', '/images/:id/:file', '/healthz', '/metrics']);
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Answered without waiting for the boot steps handed over before it: routes that only hand
+     * steps over themselves (scripts, artifacts), and those that read none and must answer while
+     * a bulk import holds the CMDB's write lock (liveness, metrics).
+     */
+    aheadOfBootSteps?: boolean;
+  }
+}
 
-/** Every other request is answered after the boot steps handed over before it are written (see BootStepBatch). */
+/** Every request is answered after the boot steps handed over before it are written (see BootStepBatch), unless its route says otherwise. */
 function afterBootSteps(app: FastifyInstance, steps: BootStepBatch): void {
   app.addHook('onRequest', (req, _reply, done) => {
-    if (!steps.pending() || NOT_AFTER_BOOT_STEPS.has(req.routeOptions.url ?? '')) return done();
+    if (!steps.pending() || req.routeOptions.config.aheadOfBootSteps) return done();
     steps.written().then(() => done(), done);
   });
 }

@@ -73,7 +73,7 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     operator.subnets.remove('loopback');
   });
 
-  it('answers a script while the write lock is held elsewhere; its event lands once the lock is free, before any other request is answered', async () => {
+  it('answers scripts, artifacts and liveness while the write lock is held elsewhere; the script’s event lands once the lock is free, before any other request is answered', async () => {
     const mac = '52:54:00:cc:00:03';
     operator.machines.create({ macs: [mac], image: { name: 'minimal', channel: 'stable' } });
     await checkInterval();
@@ -83,6 +83,12 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
     let trace: Promise<{ boots: { stages: { event: string }[] }[] }>;
     try {
       expect(await script(mac)).toContain(`livery.image=${ids['minimal-1.0']}`);
+      // With that step unwritten, the routes that only hand steps over (or read none) still answer.
+      const waited = (url: string) =>
+        Promise.race([fetch(url).then(async (res) => `${res.status} ${(await res.arrayBuffer()).byteLength > 0}`), new Promise((r) => setTimeout(() => r('still waiting'), 2000))]);
+      expect(await waited(`${s.url}/boot/${mac}.ipxe`)).toBe('200 true');
+      expect(await waited(`${s.url}/images/${ids['minimal-1.0']}/vmlinuz?mac=${mac}`)).toBe('200 true');
+      expect(await waited(`${s.url}/healthz`)).toBe('200 true');
       trace = s.api(`/v1/machines/${mac}/trace`).then((res) => {
         expect(released, 'the trace was answered before the script’s event was written').toBe(true);
         return res.json();
@@ -94,7 +100,7 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
       lock.release();
     }
     expect((await trace).boots.at(-1)!.stages.map((st) => st.event)).toContain('ipxe-script');
-    expect(scriptEvents()).toHaveLength(1);
+    expect(scriptEvents()).toHaveLength(2);
   });
 
   it('records the boot event of every script it serves, and registers an unknown MAC once', async () => {

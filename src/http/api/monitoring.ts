@@ -5,11 +5,14 @@ import { HealthzRecord } from '../response-schemas.js';
 
 /** Liveness for load balancers and Prometheus scraping; both open, neither touches secrets. */
 export const monitoringRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, { cmdb, registry }) => {
-  app.get('/healthz', { schema: { tags: ['monitoring'], operationId: 'getHealth', summary: 'Liveness: the CMDB answers', security: OPEN, response: { 200: json(HealthzRecord, 'livery is up') } } }, async () => {
+  // Both answer while a bulk import holds the write lock, so neither waits for boot steps.
+  const ahead = { aheadOfBootSteps: true };
+  app.get('/healthz', { config: ahead, schema: { tags: ['monitoring'], operationId: 'getHealth', summary: 'Liveness: the CMDB answers', security: OPEN, response: { 200: json(HealthzRecord, 'livery is up') } } }, async () => {
     cmdb.machines.count();
     return { status: 'ok' as const, schema: cmdb.schemaVersion() };
   });
   app.get('/metrics', {
+    config: ahead,
     schema: { tags: ['monitoring'], operationId: 'getMetrics', summary: 'Prometheus metrics', security: OPEN, response: { 200: body('text/plain', 'the Prometheus text format') } },
   }, async (_req, reply) => {
     reply.header('content-type', registry.contentType);

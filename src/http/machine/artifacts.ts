@@ -101,6 +101,8 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       ...errors(400, 404, 416, 429),
     },
   };
-  app.get('/images/:id/:file', { schema, exposeHeadRoute: false }, serve);
-  app.head('/images/:id/:file', { schema }, serve);
+  // An artifact only hands its event over; it waits for earlier steps only for a MAC it does not know (machineWith).
+  const config = { aheadOfBootSteps: true };
+  app.get('/images/:id/:file', { schema, config, exposeHeadRoute: false }, serve);
+  app.head('/images/:id/:file', { schema, config }, serve);
 };
