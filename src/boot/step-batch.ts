@@ -12,10 +12,11 @@ const MAX_UNWRITTEN = 10_000;
 /**
  * The boot steps of HTTP script fetches and the events of artifact downloads, written by a
  * writer thread of their own (writer.ts): those of many requests go as one transaction, with
- * its fsync, off the event loop, which then only decides, renders and sends. A script or a file
- * is answered without waiting for its event to be durable: the event is telemetry (the trace, a
+ * its fsync, off the event loop, which then only decides, renders and sends. A script is
+ * answered without waiting for its step to be durable: the step is telemetry (the trace, a
  * rollout's view of the boot), not something the machine's boot depends on, and waiting would
- * tie each connection to a commit window.
+ * tie each connection to a commit window. An artifact's bytes go out once its event is written,
+ * so the event log has a machine's downloads before its phone-home, whichever process takes it.
  * Whatever this process answers afterwards sees those steps: every other request first waits
  * for the steps handed over before it (written()), so a phone-home finds the plan it was served
  * and a trace lists the script before the kernel fetched after it.
@@ -32,10 +33,15 @@ export class BootStepBatch {
 
   /** Hands `step` to the writer; settles at once, unless the writer is MAX_UNWRITTEN behind. */
   record(step: BootStep): Promise<void> {
-    return this.handOver({ kind: 'boot-step', step }, { mac: step.mac, stage: step.stage });
+    const committed = this.handOver({ kind: 'boot-step', step }, { mac: step.mac, stage: step.stage });
+    return this.unwritten > MAX_UNWRITTEN ? committed : Promise.resolve();
   }
 
-  /** Hands an event (stamped now unless it says when) to the writer, as record() does a step. */
+  /**
+   * Hands an event (stamped now unless it says when) to the writer; settles once it is written
+   * (or failed, and was logged). For a request whose answer must not overtake its event: what
+   * the machine does next may be answered by another HTTP process, which waits for nothing here.
+   */
   recordEvent(event: EventInput): Promise<void> {
     return this.handOver({ kind: 'event', event: { ...event, at: event.at ?? Date.now() } }, { mac: event.mac, type: event.type });
   }
@@ -51,7 +57,7 @@ export class BootStepBatch {
       },
     );
     this.last = committed;
-    return this.unwritten > MAX_UNWRITTEN ? committed : Promise.resolve();
+    return committed;
   }
 
   /** Whether steps are on their way to the disk (written() would wait). */

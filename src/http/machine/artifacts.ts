@@ -71,7 +71,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       const mac = req.query.mac ? normalizeMac(req.query.mac) : null;
       const machine = mac && start === 0 ? await machineWith(mac) : null;
       if (mac && machine && machineDoor.mayRecordFor(req, machine) && machineDoor.admitEvent(req, mac, true) === 'ok') {
-        // The machine needs its file more than livery needs the event: it is sent without waiting for the write.
+        // Written (off this loop) before the bytes go out: the phone-home that follows may reach another process.
         await bootSteps.recordEvent({ type: 'artifact', mac, machineId: machine.id, imageId: id, detail: { file, role: artifact.role, bytes: length, range: req.headers.range ?? null } });
       }
       // The body bypasses fastify's stream handling (see sendFileRange); headers go out as set above.
@@ -101,7 +101,7 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       ...errors(400, 404, 416, 429),
     },
   };
-  // An artifact only hands its event over; it waits for earlier steps only for a MAC it does not know (machineWith).
+  // An artifact waits for its own event (and so the steps before it), not for earlier steps when it records none.
   const config = { aheadOfBootSteps: true };
   app.get('/images/:id/:file', { schema, config, exposeHeadRoute: false }, serve);
   app.head('/images/:id/:file', { schema, config }, serve);
