@@ -117,18 +117,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   return app;
 }
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /**
-     * Answered without waiting for the boot steps handed over before it: routes that only hand
-     * steps over themselves (scripts, artifacts), and those that read none and must answer while
-     * a bulk import holds the CMDB's write lock (liveness, metrics).
-     */
-    aheadOfBootSteps?: boolean;
-  }
-}
-
-/** Every request is answered after the boot steps handed over before it are written (see BootStepBatch), unless its route says otherwise. */
+/** Every request is answered after the boot steps handed over before it are written (see BootStepBatch), unless its route is AHEAD_OF_BOOT_STEPS. */
 function afterBootSteps(app: FastifyInstance, steps: BootStepBatch): void {
   app.addHook('onRequest', (req, _reply, done) => {
     if (!steps.pending() || req.routeOptions.config.aheadOfBootSteps) return done();

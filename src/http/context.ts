@@ -7,6 +7,21 @@ import type { Config } from '../config/index.js';
 import type { EventFeed } from './event-feed.js';
 import type { MachineDoor } from './machine-door.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** See AHEAD_OF_BOOT_STEPS. */
+    aheadOfBootSteps?: boolean;
+  }
+}
+
+/**
+ * The route config of routes answered without waiting for the boot steps handed over before
+ * them (app.ts afterBootSteps): those that hand steps over themselves (scripts, artifacts), and
+ * those that read none and must answer while a bulk import holds the CMDB's write lock
+ * (liveness, metrics).
+ */
+export const AHEAD_OF_BOOT_STEPS = { aheadOfBootSteps: true };
+
 /**
  * What every route group is given: the CMDB, the machine-facing routes' cache of it, the
  * catalog, templates, the event feed, the machine door's checks, the boot steps' writer, config

@@ -85,7 +85,7 @@ describe('HTTP boot decisions from the in-memory copy of the CMDB', () => {
       expect(await script(mac)).toContain(`livery.image=${ids['minimal-1.0']}`);
       // With that step unwritten, the routes that only hand steps over (or read none) still answer.
       const waited = (url: string) =>
-        Promise.race([fetch(url).then(async (res) => `${res.status} ${(await res.arrayBuffer()).byteLength > 0}`), new Promise((r) => setTimeout(() => r('still waiting'), 2000))]);
+        Promise.race([fetch(url).then(async (res) => `${res.status} ${(await res.arrayBuffer()).byteLength > 0}`), new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
       expect(await waited(`${s.url}/boot/${mac}.ipxe`)).toBe('200 true');
       expect(await waited(`${s.url}/images/${ids['minimal-1.0']}/vmlinuz`)).toBe('200 true');
       expect(await waited(`${s.url}/healthz`)).toBe('200 true');

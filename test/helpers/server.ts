@@ -37,10 +37,10 @@ export function apiClient(url: string, token: string): TestServer['api'] {
 }
 
 /**
- * Settles once the boot events of the scripts and artifacts a livery at `url` served so far are
- * in its CMDB: those are answered before their events are durable, and any other request but
- * /healthz and /metrics is answered after the events handed over before it (http/app.ts
- * afterBootSteps).
+ * Settles once the boot events of the scripts a livery at `url` served so far are in its CMDB:
+ * a script is answered before its event is durable, and any request but a script's, an
+ * artifact's, /healthz and /metrics is answered after the events handed over before it
+ * (http/app.ts afterBootSteps).
  */
 export async function bootEventsWritten(url: string): Promise<void> {
   const res = await fetch(`${url}/boot.ipxe`);

@@ -5,7 +5,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { etagMatches, OpenBlobs, parseRange, sendFileRange } from '../../catalog/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
-import type { HttpContext } from '../context.js';
+import { AHEAD_OF_BOOT_STEPS, type HttpContext } from '../context.js';
 import { body, empty, errors, OPEN } from '../openapi.js';
 
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), file: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -101,8 +101,8 @@ export const artifactRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app
       ...errors(400, 404, 416, 429),
     },
   };
-  // An artifact waits for its own event (and so the steps before it), not for earlier steps when it records none.
-  const config = { aheadOfBootSteps: true };
+  // An artifact waits for its own event (and so for the steps before it), not for earlier steps when it records none.
+  const config = AHEAD_OF_BOOT_STEPS;
   app.get('/images/:id/:file', { schema, config, exposeHeadRoute: false }, serve);
   app.head('/images/:id/:file', { schema, config }, serve);
 };

@@ -8,7 +8,7 @@ import { nodeName } from '../../config/index.js';
 import { normalizeMac } from '../../net/mac.js';
 import { HttpError } from '../auth.js';
 import { httpFacts } from '../client-facts.js';
-import type { HttpContext } from '../context.js';
+import { AHEAD_OF_BOOT_STEPS, type HttpContext } from '../context.js';
 import { body, errors, OPEN } from '../openapi.js';
 
 /**
@@ -38,15 +38,13 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
   const ipxe = 'text/plain; charset=utf-8';
   const open = (operationId: string, summary: string) => ({ tags: ['boot'], operationId, summary, security: OPEN });
   const script = body('text/plain', 'the script');
-  // A script only hands its boot step over (BootStepBatch): it does not wait for earlier ones.
-  const ahead = { aheadOfBootSteps: true };
 
   app.get('/boot.ipxe', { schema: { ...open('getChainScript', 'The iPXE script that chains to the NIC\'s own script'), response: { 200: script } } }, async (_req, reply) => {
     reply.header('content-type', ipxe).header('cache-control', 'no-store');
     return templates.render('ipxe/chain.ipxe', { server: config.http.publicUrl });
   });
 
-  app.get('/boot/:file', { config: ahead, schema: { ...open('getBootScript', "A machine's iPXE script, /boot/<mac>.ipxe"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
+  app.get('/boot/:file', { config: AHEAD_OF_BOOT_STEPS, schema: { ...open('getBootScript', "A machine's iPXE script, /boot/<mac>.ipxe"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
     const m = /^(.+)\.ipxe$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /boot/<mac>.ipxe, got /boot/${req.params.file}`);
@@ -59,7 +57,7 @@ export const bootRoutes: FastifyPluginAsyncTypebox<HttpContext> = async (app, ct
     return templates.render('grub/entry.cfg', {});
   });
 
-  app.get('/grub/:file', { config: ahead, schema: { ...open('getGrubConfig', "A machine's GRUB config, /grub/grub.cfg-01-<mac>"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
+  app.get('/grub/:file', { config: AHEAD_OF_BOOT_STEPS, schema: { ...open('getGrubConfig', "A machine's GRUB config, /grub/grub.cfg-01-<mac>"), params: Type.Object({ file: Type.String() }), response: { 200: script, ...errors(404, 429) } } }, async (req, reply) => {
     const m = /^grub\.cfg-01-(.+)$/.exec(req.params.file);
     const mac = m ? normalizeMac(m[1]!) : null;
     if (!mac) throw new HttpError(404, `expected /grub/grub.cfg-01-<mac>, got /grub/${req.params.file}`);
