@@ -64,10 +64,13 @@ export function tftpVirtualFile(path: string, ctx: VirtualFileContext): Buffer |
     const file =
       v.template === GRUB_TEMPLATE ? renderScript('grub', plan, ctx.config, ctx.templates).script : ctx.templates.render(v.template, templateData(plan, ctx.config));
     // The served plan is what a phone-home is checked against. Only for machines the CMDB
-    // knows: made-up MACs over TFTP register nothing and leave no rows.
+    // knows: made-up MACs over TFTP register nothing and leave no rows. The step is stamped now,
+    // not when the group commit runs it: the transfer of this file starts after the decision
+    // and a trace orders by time.
     if (plan.machine) {
+      const step = { ...bootStep(plan, 'boot-config', { template: v.template }), discover: false };
       ctx.cmdb
-        .soon(() => writeBootStep(ctx.cmdb, { ...bootStep(plan, 'boot-config', { template: v.template }), discover: false }))
+        .soon(() => writeBootStep(ctx.cmdb, step))
         .catch((err: unknown) => ctx.logger?.error({ err, mac, template: v.template }, 'boot-config event not recorded'));
     }
     return Buffer.from(file);
