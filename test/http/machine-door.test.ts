@@ -98,13 +98,13 @@ describe('metadata and phone-home answer only the machine itself, by default', (
   });
 
   it('a boot-config event has the time of the decision, not of the commit that wrote it (its transfer, which follows, is stamped when it starts)', async () => {
-    const latest = () => execRaw(s.livery.cmdb, "SELECT max(id) AS id, max(at) AS at FROM events WHERE type = 'boot-config' AND mac = ?", LEASED)[0] as { id: number | null; at: number };
-    const before = latest().id ?? 0;
+    const latest = () => (execRaw(s.livery.cmdb, "SELECT id, at FROM events WHERE type = 'boot-config' AND mac = ? ORDER BY id DESC LIMIT 1", LEASED)[0] ?? { id: 0, at: 0 }) as { id: number; at: number };
+    const before = latest().id;
     tftpVirtualFile(`grub/grub.cfg-01-${LEASED.replaceAll(':', '-')}`, { ...s.livery, config: s.config });
     const decided = Date.now();
     // The event loop is busy past the decision before the group commit gets to run.
     while (Date.now() < decided + 30);
-    for (let i = 0; i < 50 && (latest().id ?? 0) === before; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && latest().id === before; i++) await new Promise((r) => setTimeout(r, 20));
     expect(latest().id).toBeGreaterThan(before);
     expect(latest().at).toBeLessThanOrEqual(decided);
   });
