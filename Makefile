@@ -1,7 +1,7 @@
 # livery: `make run` starts it, `make test` proves it. Both install what is missing first.
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.installed
-NATIVE := native/build/Release/tftp_pump.node native/build/Release/datagram.node native/build/Release/data_lock.node
+NATIVE := native/build/Release/tftp_pump.node native/build/Release/file_sender.node native/build/Release/datagram.node native/build/Release/data_lock.node
 
 # Debian packages by purpose (see README "Dependencies").
 APT_RUN   := ipxe shim-signed grub-efi-amd64-signed build-essential python3 ipmitool
@@ -48,10 +48,10 @@ build: $(NODE_MODULES_STAMP) $(NATIVE)
 	npx tsc -p tsconfig.json
 	chmod +x dist/cli/main.js
 
-# The native addons (native/: the TFTP data path, the DHCP socket, the data dir lock), built by npm's own node-gyp
+# The native addons (native/: the TFTP data path, artifact bodies by sendfile, the DHCP socket, the data dir lock), built by npm's own node-gyp
 # against the headers of the Node that runs livery (official builds and Debian's both keep them
 # under <prefix>/include/node). One node-gyp run builds them all.
-$(NATIVE) &: native/tftp_pump.c native/datagram.c native/data_lock.c native/napi_helpers.h native/binding.gyp $(NODE_MODULES_STAMP)
+$(NATIVE) &: native/tftp_pump.c native/file_sender.c native/datagram.c native/data_lock.c native/napi_helpers.h native/engine.h native/binding.gyp $(NODE_MODULES_STAMP)
 	npm run --silent build:native -- --nodedir="$$(node -p 'path.dirname(path.dirname(process.execPath))')"
 
 # Static checks, in seconds, before any test runs: the linter (biome.jsonc: defects, not style)

@@ -20,24 +20,15 @@
  * touches it, until its outcome is posted back to JS through a thread-safe function.
  */
 #define _GNU_SOURCE
-#include "napi_helpers.h"
+#include "engine.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 enum { OP_RRQ = 1, OP_DATA = 3, OP_ACK = 4, OP_ERROR = 5, OP_OACK = 6 };
 enum { ERR_NOT_DEFINED = 0, ERR_UNKNOWN_TID = 5 };
@@ -104,41 +95,16 @@ typedef struct transfer {
 } transfer;
 
 typedef struct engine {
-  napi_threadsafe_function finished; /* calls JS with each outcome */
-  uint32_t active;                   /* transfers JS is waiting on; main thread only */
-  uint32_t next_id;
-  pthread_t thread;
-  int epoll_fd, wake_fd;
-
-  pthread_mutex_t lock; /* guards the inbox */
-  transfer **inbox;
-  size_t inbox_len, inbox_cap;
-  uint32_t *aborts; /* ids whose abort was asked for, with their messages in abort_messages */
+  engine_core core;
+  uint32_t *aborts; /* ids whose abort was asked for, with their messages in abort_messages; guarded by core.lock */
   char (*abort_messages)[DETAIL_MAX];
   size_t aborts_len, aborts_cap;
-  int stop; /* atomic: read by the engine after every wakeup */
 
   /* Engine thread only. */
   transfer **live;
   size_t live_len, live_cap;
   double earliest; /* no deadline is before this; a scan is due when it passes */
 } engine;
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int grow(void **items, size_t *cap, size_t len, size_t size) {
-  if (len < *cap) return 0;
-  size_t next = *cap ? *cap * 2 : 16;
-  void *bigger = realloc(*items, next * size);
-  if (!bigger) return -1;
-  *items = bigger;
-  *cap = next;
-  return 0;
-}
 
 /* ---- wire ---------------------------------------------------------------------------------- */
 
@@ -405,7 +371,8 @@ static void begin(engine *e, transfer *t) {
 
 /* ---- engine -------------------------------------------------------------------------------- */
 
-static void free_transfer(transfer *t) {
+static void free_transfer(void *item) {
+  transfer *t = item;
   if (t->sock >= 0) close(t->sock);
   if (t->file_fd >= 0) close(t->file_fd);
   free(t->raw);
@@ -419,24 +386,20 @@ static void free_transfer(transfer *t) {
 static void post(engine *e, transfer *t) {
   close(t->sock);
   t->sock = -1;
-  if (napi_call_threadsafe_function(e->finished, t, napi_tsfn_nonblocking) != napi_ok) free_transfer(t);
+  if (napi_call_threadsafe_function(e->core.finished, t, napi_tsfn_nonblocking) != napi_ok) free_transfer(t);
 }
 
 static void adopt_inbox(engine *e) {
-  uint64_t count;
-  (void)!read(e->wake_fd, &count, sizeof count);
-  pthread_mutex_lock(&e->lock);
-  transfer **arrived = e->inbox;
-  size_t arrived_len = e->inbox_len;
-  e->inbox = NULL;
-  e->inbox_len = e->inbox_cap = 0;
+  size_t arrived_len;
+  pthread_mutex_lock(&e->core.lock);
+  transfer **arrived = (transfer **)core_take_inbox(&e->core, &arrived_len);
   size_t aborts_len = e->aborts_len;
   uint32_t *aborts = e->aborts;
   char(*messages)[DETAIL_MAX] = e->abort_messages;
   e->aborts = NULL;
   e->abort_messages = NULL;
   e->aborts_len = e->aborts_cap = 0;
-  pthread_mutex_unlock(&e->lock);
+  pthread_mutex_unlock(&e->core.lock);
 
   for (size_t i = 0; i < arrived_len; i++) {
     transfer *t = arrived[i];
@@ -447,7 +410,7 @@ static void adopt_inbox(engine *e) {
     }
     e->live[e->live_len++] = t;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = t};
-    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, t->sock, &ev) < 0) finish(t, RESULT_ERROR, "epoll_ctl failed");
+    if (epoll_ctl(e->core.epoll_fd, EPOLL_CTL_ADD, t->sock, &ev) < 0) finish(t, RESULT_ERROR, "epoll_ctl failed");
     else begin(e, t);
   }
   free(arrived);
@@ -499,42 +462,18 @@ static void *run_engine(void *arg) {
       double wait = e->earliest - now_ms();
       timeout = wait <= 0 ? 0 : (int)wait + 1;
     }
-    int n = epoll_wait(e->epoll_fd, events, 64, timeout);
+    int n = epoll_wait(e->core.epoll_fd, events, 64, timeout);
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) adopt_inbox(e);
       else on_readable(e, events[i].data.ptr);
     }
     check_deadlines(e);
     reap(e);
-    if (__atomic_load_n(&e->stop, __ATOMIC_ACQUIRE)) return NULL;
+    if (core_stopping(&e->core)) return NULL;
   }
 }
 
 /* ---- JS face ------------------------------------------------------------------------------- */
-
-#define CHECK(call)                                                              \
-  do {                                                                           \
-    if ((call) != napi_ok) {                                                     \
-      const napi_extended_error_info *info;                                      \
-      napi_get_last_error_info(env, &info);                                      \
-      bool pending;                                                              \
-      napi_is_exception_pending(env, &pending);                                  \
-      if (!pending) napi_throw_error(env, NULL, info->error_message ? info->error_message : #call); \
-      return NULL;                                                               \
-    }                                                                            \
-  } while (0)
-
-static void set_number(napi_env env, napi_value object, const char *name, double value) {
-  napi_value v;
-  napi_create_double(env, value, &v);
-  napi_set_named_property(env, object, name, v);
-}
-
-static void set_string(napi_env env, napi_value object, const char *name, const char *value) {
-  napi_value v;
-  napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, object, name, v);
-}
 
 /* The packet counts of a transfer, finished or still running. */
 static void set_counters(napi_env env, napi_value object, transfer *t) {
@@ -561,7 +500,7 @@ static void deliver(napi_env env, napi_value callback, void *context, void *data
     set_number(env, outcome, "bytes", (double)t->acked_bytes);
     if (t->detail[0]) set_string(env, outcome, "detail", t->detail);
     set_counters(env, outcome, t);
-    if (--e->active == 0) napi_unref_threadsafe_function(env, e->finished);
+    core_delivered(env, &e->core);
     napi_get_undefined(env, &undefined);
     napi_call_function(env, undefined, callback, 1, &outcome, NULL);
   }
@@ -570,63 +509,26 @@ static void deliver(napi_env env, napi_value callback, void *context, void *data
 
 static void stop_engine(void *arg) {
   engine *e = arg;
-  __atomic_store_n(&e->stop, 1, __ATOMIC_RELEASE);
-  uint64_t one = 1;
-  (void)!write(e->wake_fd, &one, sizeof one);
-  pthread_join(e->thread, NULL);
+  core_stop(&e->core, free_transfer);
   for (size_t i = 0; i < e->live_len; i++) free_transfer(e->live[i]);
-  for (size_t i = 0; i < e->inbox_len; i++) free_transfer(e->inbox[i]);
   free(e->live);
-  free(e->inbox);
   free(e->aborts);
   free(e->abort_messages);
-  close(e->epoll_fd);
-  close(e->wake_fd);
-  napi_release_threadsafe_function(e->finished, napi_tsfn_abort);
-}
-
-static engine *engine_of(napi_env env) {
-  engine *e = NULL;
-  napi_get_instance_data(env, (void **)&e);
-  if (e == NULL) napi_throw_error(env, NULL, "tftp pump: init() was not called");
-  return e;
 }
 
 /* init(onFinished): starts this environment's engine; onFinished(outcome) is called once per transfer. */
 static napi_value init_engine(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value callback, name;
+  napi_value callback;
   CHECK(napi_get_cb_info(env, info, &argc, &callback, NULL, NULL));
-  engine *existing = NULL;
-  napi_get_instance_data(env, (void **)&existing);
-  if (existing) {
-    napi_throw_error(env, NULL, "tftp pump: init() called twice");
-    return NULL;
-  }
   engine *e = calloc(1, sizeof *e);
   if (!e) {
     napi_throw_error(env, NULL, "tftp pump: out of memory");
     return NULL;
   }
+  e->core.name = "tftp pump";
   e->earliest = INFINITY;
-  e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (e->epoll_fd < 0 || e->wake_fd < 0 || epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->wake_fd, &ev) < 0) {
-    napi_throw_error(env, NULL, strerror(errno));
-    return NULL;
-  }
-  pthread_mutex_init(&e->lock, NULL);
-  CHECK(napi_create_string_utf8(env, "livery-tftp-pump", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_threadsafe_function(env, callback, NULL, name, 0, 1, NULL, NULL, e, deliver, &e->finished));
-  /* Idle, the engine must not keep Node alive; start() refs it while transfers run. */
-  CHECK(napi_unref_threadsafe_function(env, e->finished));
-  if (pthread_create(&e->thread, NULL, run_engine, e) != 0) {
-    napi_throw_error(env, NULL, "tftp pump: cannot start the engine thread");
-    return NULL;
-  }
-  CHECK(napi_set_instance_data(env, e, NULL, NULL));
-  CHECK(napi_add_env_cleanup_hook(env, stop_engine, e));
+  if (core_start(env, &e->core, e, callback, "livery-tftp", deliver, run_engine, stop_engine) < 0) free(e);
   return NULL;
 }
 
@@ -683,7 +585,7 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value spec;
   CHECK(napi_get_cb_info(env, info, &argc, &spec, NULL, NULL));
-  engine *e = engine_of(env);
+  engine *e = core_of(env, "tftp pump");
   if (!e) return NULL;
 
   char host[INET6_ADDRSTRLEN + 64], peer[INET6_ADDRSTRLEN + 64];
@@ -751,20 +653,11 @@ static napi_value start_transfer(napi_env env, napi_callback_info info) {
     return throw_errno(env, "tftp pump: transfer socket", error);
   }
   unsigned port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port : ((struct sockaddr_in6 *)&local)->sin6_port);
-  t->id = ++e->next_id;
-
-  pthread_mutex_lock(&e->lock);
-  int queued = grow((void **)&e->inbox, &e->inbox_cap, e->inbox_len, sizeof *e->inbox);
-  if (queued == 0) e->inbox[e->inbox_len++] = t;
-  pthread_mutex_unlock(&e->lock);
-  if (queued < 0) {
+  t->id = ++e->core.next_id;
+  if (core_submit(env, &e->core, t) < 0) {
     free_transfer(t);
-    napi_throw_error(env, NULL, "tftp pump: out of memory");
     return NULL;
   }
-  uint64_t one = 1;
-  (void)!write(e->wake_fd, &one, sizeof one);
-  if (e->active++ == 0) napi_ref_threadsafe_function(env, e->finished);
 
   napi_value result;
   CHECK(napi_create_object(env, &result));
@@ -802,14 +695,14 @@ static napi_value abort_transfer(napi_env env, napi_callback_info info) {
   uint32_t id;
   char message[DETAIL_MAX];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  engine *e = engine_of(env);
+  engine *e = core_of(env, "tftp pump");
   if (!e) return NULL;
   if (argc < 2 || napi_get_value_uint32(env, args[0], &id) != napi_ok ||
       napi_get_value_string_utf8(env, args[1], message, sizeof message, NULL) != napi_ok) {
     napi_throw_type_error(env, NULL, "tftp pump: abort(id, message)");
     return NULL;
   }
-  pthread_mutex_lock(&e->lock);
+  pthread_mutex_lock(&e->core.lock);
   int queued = grow((void **)&e->aborts, &e->aborts_cap, e->aborts_len, sizeof *e->aborts);
   if (queued == 0) {
     void *bigger = realloc(e->abort_messages, e->aborts_cap * sizeof *e->abort_messages);
@@ -821,13 +714,9 @@ static napi_value abort_transfer(napi_env env, napi_callback_info info) {
       queued = -1;
     }
   }
-  pthread_mutex_unlock(&e->lock);
-  if (queued < 0) {
-    napi_throw_error(env, NULL, "tftp pump: out of memory");
-    return NULL;
-  }
-  uint64_t one = 1;
-  (void)!write(e->wake_fd, &one, sizeof one);
+  pthread_mutex_unlock(&e->core.lock);
+  if (queued < 0) return throw_out_of_memory(env, &e->core);
+  core_wake(&e->core);
   return NULL;
 }
 

@@ -3,10 +3,11 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 
 /**
- * Streams bytes [start, end] of an open file to a writable (an HTTP response), each chunk read
- * and then written straight away, through a small set of recycled buffers.
+ * Streams bytes [start, end] of an open file to a writable (an HTTP response over TLS: plain TCP
+ * goes by sendfile, see file-sender.ts), each chunk read and then written straight away, through
+ * a small set of recycled buffers.
  *
- * Node has no sendfile, so every byte is copied twice: page cache → buffer (read), buffer →
+ * Without sendfile every byte is copied twice: page cache → buffer (read), buffer →
  * socket (write). What those copies cost depends on where the buffer is when the second one
  * runs. bench/http-artifacts.ts, 64 concurrent streams of a 1 GiB file:
  *  - fs read streams (a fresh buffer per chunk): V8's collector was the largest cost;
@@ -89,7 +90,7 @@ function chunkBytes(active: number): number {
   return size;
 }
 
-export async function sendFileRange(file: FileHandle, out: Writable, start: number, end: number): Promise<void> {
+export async function copyFileRange(file: FileHandle, out: Writable, start: number, end: number): Promise<void> {
   const size = chunkBytes(++transfers);
   const pool = pools.get(size) ?? pools.set(size, []).get(size)!;
   const idle: Buffer[] = [];

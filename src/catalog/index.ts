@@ -1,5 +1,5 @@
 /** The image catalog's public face: the Catalog service and the pieces routes and the CLI reuse. */
-export { sendFileRange } from './blob-sender.js';
+export { sendFileRange } from './file-sender.js';
 export { OpenBlobs } from './open-blobs.js';
 export { Catalog, type ServedArtifact } from './catalog.js';
 export { BundleError, DuplicateImageError } from './errors.js';

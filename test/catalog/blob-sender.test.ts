@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashing } from '../../src/backup/hashing.js';
-import { sendFileRange, TURN_BYTES } from '../../src/catalog/blob-sender.js';
+import { copyFileRange, TURN_BYTES } from '../../src/catalog/blob-sender.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'livery-blob-sender-'));
@@ -21,7 +21,7 @@ function eagerSink(): { sink: Writable; result(): { size: number; sha256: string
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-describe('sendFileRange', () => {
+describe('copyFileRange', () => {
   it('gives the event loop back during a transfer the destination takes at once, and sends every byte in order', async () => {
     const content = randomBytes(40 * MiB);
     const path = join(dir, 'blob');
@@ -39,7 +39,7 @@ describe('sendFileRange', () => {
         setImmediate(countTurns);
       };
       setImmediate(countTurns);
-      await sendFileRange(file, sink, 0, content.length - 1);
+      await copyFileRange(file, sink, 0, content.length - 1);
       sending = false;
       expect(result()).toEqual({ size: content.length, sha256: sha256(content) });
       // At most TURN_BYTES per turn: 40 MiB needs that many turns besides the first.
@@ -68,7 +68,7 @@ describe('sendFileRange', () => {
         if (sending) setImmediate(sample);
       };
       setImmediate(sample);
-      await Promise.all(sinks.map(({ sink }) => sendFileRange(file, sink, 0, content.length - 1)));
+      await Promise.all(sinks.map(({ sink }) => copyFileRange(file, sink, 0, content.length - 1)));
       sending = false;
       for (const { result } of sinks) expect(result()).toEqual({ size: content.length, sha256: sha256(content) });
       expect(most).toBeLessThanOrEqual(TURN_BYTES + 128 * 1024);
@@ -84,7 +84,7 @@ describe('sendFileRange', () => {
     const file = await open(path);
     try {
       const { sink, result } = eagerSink();
-      await sendFileRange(file, sink, 1000, 2 * MiB + 5);
+      await copyFileRange(file, sink, 1000, 2 * MiB + 5);
       const expected = content.subarray(1000, 2 * MiB + 6);
       expect(result()).toEqual({ size: expected.length, sha256: sha256(expected) });
     } finally {
