@@ -23,10 +23,17 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 
 /* Bytes one transfer sends per wakeup before the thread turns to the others that are writable. */
 #define TURN_BYTES (1024 * 1024)
+/*
+ * The thread's nice value. Bulk bytes yield the CPU to whatever answers machines: DHCP, TFTP
+ * and boot scripts (and their clients, on a shared host) run first when the cores are busy, and
+ * the thread still takes every cycle they leave.
+ */
+#define SENDER_NICE 10
 
 enum result { RESULT_OK, RESULT_ABORTED, RESULT_ERROR };
 static const char *const RESULT_NAMES[] = {"ok", "aborted", "error"};
@@ -164,6 +171,8 @@ static void reap(sender *s) {
 static void *run_sender(void *arg) {
   sender *s = arg;
   struct epoll_event events[64];
+  /* Linux applies a nice value set by thread id to that thread alone. */
+  setpriority(PRIO_PROCESS, (id_t)gettid(), SENDER_NICE);
   for (;;) {
     int timeout = -1;
     if (s->live_len > 0 && s->earliest != INFINITY) {
