@@ -28,7 +28,12 @@ afterAll(async () => {
 });
 
 const path = (file = 'rootfs.squashfs') => `/images/${imageId}/${file}`;
-const threadNames = () => readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+/** This process's threads: name and nice value (field 19 of /proc/<pid>/task/<tid>/stat). */
+const threads = () =>
+  readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** GETs the rootfs, letting `reader` decide when to take each chunk; resolves with what arrived and how it ended. */
@@ -49,10 +54,13 @@ function download(reader: (res: IncomingMessage, chunk: Buffer) => void): Promis
 }
 
 describe('artifact bodies over plain TCP', () => {
-  it('go out by sendfile from its own thread, byte for byte', async () => {
+  it('go out by sendfile from its own thread, byte for byte, at a nice value that yields to answers', async () => {
     const res = await fetch(`${server.url}${path()}`);
     expect(Buffer.from(await res.arrayBuffer()).equals(rootfs)).toBe(true);
-    expect(threadNames()).toContain('livery-sendfile');
+    const sender = threads().filter((t) => t.name === 'livery-sendfile');
+    expect(sender).toEqual([{ name: 'livery-sendfile', nice: 10 }]);
+    // The rest of the process keeps its priority.
+    expect(threads().find((t) => t.name !== 'livery-sendfile')!.nice).toBe(0);
   });
 
   it('answer pipelined requests on one connection in order, each with its own range', async () => {
