@@ -134,7 +134,8 @@ export function describeStorm(r: StormReport): string {
   const why = [...r.errors, ...r.retries.reasons].slice(0, 3).map((e) => `${e.error} ×${e.count}`).join('; ');
   return (
     `${r.failures} failed, ${r.retries.count} retried; slowest stage at p50/p95/p99/max: ${Object.values(r.slowestStage).join('/')}; ` +
-    `p99 s: ${p99}; artifacts ${r.artifacts.mbPerSecond} MB/s; retransmissions dhcp ${r.retransmissions.dhcp}, tftp ${r.retransmissions.tftp}${why ? `; ${why}` : ''}; ` +
+    `p99 s: ${p99}; artifacts ${r.artifacts.mbPerSecond} MB/s; retransmissions dhcp ${r.retransmissions.dhcp} (late replies ${r.dhcpLateReplies}), tftp ${r.retransmissions.tftp}${why ? `; ${why}` : ''}; ` +
+    `simulator event-loop delay p99/max ${r.simulatorLoopDelay.p99}/${r.simulatorLoopDelay.max} s; ` +
     // Lock-step DHCP and TFTP suffer most when other work competes for the two cores.
     `load average ${loadavg()[0]!.toFixed(1)} at the end`
   );

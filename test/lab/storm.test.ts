@@ -43,6 +43,9 @@ describe.skipIf(NETNS_SKIP)('boot storm against livery serve in private namespac
     for (const p of PERCENTILES) expect(STAGES).toContain(report.slowestStage[p]);
     expect(report.artifacts.bytes).toBe(CLIENTS * (SIZES.kernel + SIZES.initrd + SIZES.rootfs));
     expect(report.totalSeconds).toBeGreaterThan(0);
+    // The simulator's own wait is reported beside the stages it may have stretched.
+    expect(report.simulatorLoopDelay.p99).toBeGreaterThan(0);
+    expect(report.simulatorLoopDelay.p99).toBeLessThanOrEqual(report.simulatorLoopDelay.max);
   });
 
   it('left the trail a real boot leaves in the CMDB: a lease per machine, TFTP, script and artifact events', () => {

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { DhcpHubStats } from './dhcp-hub.js';
 import { STAGES, type MachineResult, type Stage } from './machine.js';
 
@@ -24,6 +25,11 @@ export interface StormReport {
   retransmissions: { dhcp: number; tftp: number };
   /** DHCP replies nobody was waiting for any more: mostly answers to retransmissions, i.e. replies slower than the wait. */
   dhcpLateReplies: number;
+  /**
+   * Seconds the simulator's own event loop was late (p99 and worst over the storm): every
+   * machine shares it, so a stage's time includes up to this much of the simulator's own wait.
+   */
+  simulatorLoopDelay: { p99: number; max: number };
   /** DHCP rounds, TFTP transfers and HTTP requests that failed and were started over, and why. */
   retries: { count: number; reasons: Reason[] };
   failuresByStage: Partial<Record<Stage, number>>;
@@ -46,7 +52,20 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 const seconds = (ms: number) => Number((ms / 1000).toFixed(3));
 
-export function summarize(results: readonly MachineResult[], run: { startedAt: number; concurrency: number; dhcp: DhcpHubStats }): StormReport {
+/** Starts watching this process's event-loop delay; the function returned stops and reads it. */
+export function watchLoopDelay(): () => StormReport['simulatorLoopDelay'] {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  return () => {
+    histogram.disable();
+    return { p99: seconds(histogram.percentile(99) / 1e6), max: seconds(histogram.max / 1e6) };
+  };
+}
+
+export function summarize(
+  results: readonly MachineResult[],
+  run: { startedAt: number; concurrency: number; dhcp: DhcpHubStats; loopDelay: StormReport['simulatorLoopDelay'] },
+): StormReport {
   const stages = {} as Record<Stage, StageStats>;
   for (const stage of STAGES) {
     const times = results.flatMap((r) => (r.stages[stage] ? [r.stages[stage].ms] : [])).sort((a, b) => a - b);
@@ -88,6 +107,7 @@ export function summarize(results: readonly MachineResult[], run: { startedAt: n
     artifacts: { bytes: artifactBytes, seconds: seconds(artifactMs), mbPerSecond: artifactMs > 0 ? Number((artifactBytes / 1e6 / (artifactMs / 1000)).toFixed(1)) : 0 },
     retransmissions: { dhcp: run.dhcp.retransmissions, tftp: results.reduce((n, r) => n + r.tftpRetransmissions, 0) },
     dhcpLateReplies: run.dhcp.unmatched,
+    simulatorLoopDelay: run.loopDelay,
     retries: { count: retries.length, reasons: tally(retries) },
     failuresByStage,
     errors: tally(failures),

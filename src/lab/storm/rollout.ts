@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { startRackBmc, type RackBmcOptions } from './bmc.js';
 import { DhcpHub } from './dhcp-hub.js';
 import { bootMachine, type MachineResult, type MachineSettings } from './machine.js';
-import { summarize, type StormReport } from './report.js';
+import { summarize, watchLoopDelay, type StormReport } from './report.js';
 import type { StormOptions } from './run.js';
 
 export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
@@ -26,6 +26,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   setMaxListeners(0, signal);
   const epoch = performance.now();
   const startedAt = Date.now();
+  const loopDelay = watchLoopDelay();
   // Livery decides which image each boot gets (the new one, or the previous one on the way back).
   const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
   /** Each machine's last boot (a rollout that rolls back boots a machine twice). */
@@ -65,7 +66,7 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   process.stderr.write(`storm: ${o.clients} BMCs listening on ${o.bmc.address}:${o.bmc.port}\n`);
   try {
     await allDone;
-    return summarize([...results.values()].sort((a, b) => a.index - b.index), { startedAt, concurrency: peak, dhcp: hub.stats });
+    return summarize([...results.values()].sort((a, b) => a.index - b.index), { startedAt, concurrency: peak, dhcp: hub.stats, loopDelay: loopDelay() });
   } finally {
     bmc.closeAllConnections();
     await new Promise((r) => bmc.close(r));

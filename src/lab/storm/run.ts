@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { DhcpHub } from './dhcp-hub.js';
 import { bootMachine, type MachineSettings } from './machine.js';
-import { summarize, type StormReport } from './report.js';
+import { summarize, watchLoopDelay, type StormReport } from './report.js';
 import { runBounded } from './scheduler.js';
 
 export interface StormOptions extends Omit<MachineSettings, 'hub' | 'signal' | 'clock'> {
@@ -27,10 +27,11 @@ export async function runStorm(o: StormOptions): Promise<StormReport> {
   setMaxListeners(0, signal);
   const epoch = performance.now();
   const startedAt = Date.now();
+  const loopDelay = watchLoopDelay();
   try {
     const settings: MachineSettings = { ...o, hub, signal, clock: () => performance.now() - epoch };
     const results = await runBounded(o.clients, o.concurrency, (index) => bootMachine(index, settings));
-    return summarize(results, { startedAt, concurrency: Math.min(o.concurrency, o.clients), dhcp: hub.stats });
+    return summarize(results, { startedAt, concurrency: Math.min(o.concurrency, o.clients), dhcp: hub.stats, loopDelay: loopDelay() });
   } finally {
     await hub.close();
   }
