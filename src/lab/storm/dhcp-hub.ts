@@ -1,5 +1,7 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../../thread.js';
 import { BootOp, decodeDhcp, encodeDhcp, type DhcpPacket, type DhcpPacketInit } from '../../dhcp/wire/codec.js';
 
 interface Waiter {
@@ -15,9 +17,9 @@ export interface DhcpHubStats {
   malformed: number;
 }
 
-const BROADCAST = '255.255.255.255';
 // A storm's replies arrive in bursts of hundreds; the default buffer drops some of them.
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+const SOCKET_THREAD = new URL(import.meta.url.endsWith('.ts') ? './dhcp-socket-thread.ts' : './dhcp-socket-thread.js', import.meta.url);
 
 /**
  * The DHCP side of every virtual client at once. Replies to clients without an address are
@@ -30,26 +32,21 @@ export class DhcpHub {
   private xid = randomInt(0, 2 ** 32);
 
   private constructor(
-    private readonly socket: Socket,
+    /** The socket's thread (dhcp-socket-thread.ts): it broadcasts what it is given and posts back every reply. */
+    private readonly socket: Worker,
     private readonly serverPort: number,
   ) {
-    socket.on('message', (buf) => this.onReply(buf));
-    // A failed send is a lost packet; the retransmission timer recovers it.
-    socket.on('error', () => undefined);
+    socket.on('message', (buf: Uint8Array) => this.onReply(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)));
   }
 
   static async open(opts: { clientPort: number; serverPort: number }): Promise<DhcpHub> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(opts.clientPort, '0.0.0.0', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    socket.setBroadcast(true);
-    socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
-    return new DhcpHub(socket, opts.serverPort);
+    const thread = startThread(SOCKET_THREAD, { clientPort: opts.clientPort, receiveBufferBytes: RECEIVE_BUFFER_BYTES });
+    const [first] = (await once(thread, 'message')) as ['ready' | { error: string }];
+    if (first !== 'ready') {
+      await thread.terminate();
+      throw new Error(`DHCP client socket on port ${opts.clientPort}: ${first.error}`);
+    }
+    return new DhcpHub(thread, opts.serverPort);
   }
 
   /** A transaction id no other exchange of this hub is using. */
@@ -88,7 +85,7 @@ export class DhcpHub {
         }
         if (tries > 0) this.stats.retransmissions++;
         this.stats.sent++;
-        this.socket.send(bytes, this.serverPort, BROADCAST);
+        this.socket.postMessage({ bytes, port: this.serverPort });
         timer = setTimeout(transmit, waits.waitsMs[tries++]! + (Math.random() * 2 - 1) * waits.jitterMs);
       };
       if (signal.aborted) return reject(signal.reason as Error);
@@ -104,8 +101,9 @@ export class DhcpHub {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  async close(): Promise<void> {
+    this.socket.postMessage('close');
+    await once(this.socket, 'exit');
   }
 
   private onReply(buf: Buffer): void {
