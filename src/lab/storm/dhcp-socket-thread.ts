@@ -15,8 +15,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 const { clientPort, receiveBufferBytes } = workerData as { clientPort: number; receiveBufferBytes: number };
 const port = parentPort!;
 const socket = createSocket({ type: 'udp4', reuseAddr: true });
-socket.once('error', (err) => port.postMessage({ error: err.message }));
+const bindFailed = (err: Error) => port.postMessage({ error: err.message });
+socket.once('error', bindFailed);
 socket.bind(clientPort, '0.0.0.0', () => {
+  // From here on every message out is a reply's bytes.
+  socket.off('error', bindFailed);
   socket.setBroadcast(true);
   socket.setRecvBufferSize(receiveBufferBytes);
   // A failed send is a lost packet; the retransmission timer recovers it.
