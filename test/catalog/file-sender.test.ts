@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, publishBundle, randomArtifacts } from '../helpers/bundle.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Larger than what loopback's socket buffers hold, so a client that stops reading stops the transfer.
@@ -149,9 +148,7 @@ describe('artifact bodies over plain TCP', () => {
 describe('artifact bodies over TLS', () => {
   it('are copied through OpenSSL, byte for byte, ranges included', async () => {
     const dir = tempDir();
-    const cert = join(dir.path, 'cert.pem');
-    const key = join(dir.path, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCert(dir.path);
     const tls = await startTestServer({ http: { listen: '127.0.0.1:0', tls: { cert, key } } });
     const ca = readFileSync(cert);
     const call = (method: string, url: string, headers: Record<string, string>, body?: Buffer) =>

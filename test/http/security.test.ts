@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpTables } from '../helpers/db-snapshot.js';
 import { makeBundle, publishBundle } from '../helpers/bundle.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let s: TestServer;
@@ -170,9 +170,7 @@ describe('machines are not trusted', () => {
 describe('TLS', () => {
   it('serves the API over HTTPS with a configured certificate', async () => {
     const dir = tempDir();
-    const cert = join(dir.path, 'cert.pem');
-    const key = join(dir.path, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCert(dir.path);
     const tls = await startTestServer({ http: { listen: '127.0.0.1:0', tls: { cert, key } } });
     try {
       expect(tls.url).toMatch(/^https:/);
