@@ -10,7 +10,7 @@ export const RETRY_SECONDS = 30;
 
 /** The variables every template sees (documented in README "Templates"). */
 export function templateData(plan: BootPlan, config: Config) {
-  const server = new URL(config.http.publicUrl);
+  const server = serverOf(config.http.publicUrl);
   const m = plan.machine;
   const initrd = plan.image?.artifacts.find((a) => a.role === 'initrd');
   return {
@@ -19,10 +19,10 @@ export function templateData(plan: BootPlan, config: Config) {
     hostname: m?.hostname ?? null,
     name: m?.hostname ?? plan.facts.mac,
     server: config.http.publicUrl,
-    serverHost: server.hostname,
-    serverPort: server.port || (server.protocol === 'https:' ? '443' : '80'),
+    serverHost: server.host,
+    serverPort: server.port,
     scriptUrl: plan.scriptUrl,
-    grubPath: pathOf(plan.grubUrl),
+    grubPath: pathOf(plan.grubUrl, server),
     chain: plan.chain.chain,
     metadataUrl: `${config.http.publicUrl}/v1/metadata/${plan.facts.mac}`,
     // cloud-init runs its first-boot modules again when this changes: a new image is a new instance.
@@ -43,8 +43,8 @@ export function templateData(plan: BootPlan, config: Config) {
     image: plan.image ? { id: plan.image.id, name: plan.image.name, version: plan.image.version, channel: plan.image.channel } : null,
     kernelUrl: plan.artifacts?.kernel ?? null,
     // GRUB reads files from its $root (the server it came from): give templates the path part too.
-    kernelPath: plan.artifacts ? pathOf(plan.artifacts.kernel) : null,
-    initrdPath: plan.artifacts ? pathOf(plan.artifacts.initrd) : null,
+    kernelPath: plan.artifacts ? pathOf(plan.artifacts.kernel, server) : null,
+    initrdPath: plan.artifacts ? pathOf(plan.artifacts.initrd, server) : null,
     initrdUrl: plan.artifacts?.initrd ?? null,
     initrdName: initrd?.name ?? null,
     rootfsUrl: plan.artifacts?.rootfs ?? null,
@@ -63,7 +63,7 @@ const SCRIPTS = {
   },
   grub: {
     template: () => GRUB_TEMPLATE,
-    fallback: (plan: BootPlan, echoed: string) => `echo ${echoed}\nsleep ${RETRY_SECONDS}\nconfigfile ${pathOf(plan.grubUrl)}\n`,
+    fallback: (plan: BootPlan, echoed: string, config: Config) => `echo ${echoed}\nsleep ${RETRY_SECONDS}\nconfigfile ${pathOf(plan.grubUrl, serverOf(config.http.publicUrl))}\n`,
   },
 } as const;
 
@@ -83,16 +83,37 @@ export function renderScript(language: keyof typeof SCRIPTS, plan: BootPlan, con
     const message = (err as Error).message.replace(/[\r\n]/g, ' ');
     // The message may quote the value that could not be written: it is echoed as data too.
     const echoed = QUOTE[language](`livery: cannot render ${template(plan)}: ${message.replaceAll('${', '$ {')}`);
-    return { script: fallback(plan, echoed), error: message };
+    return { script: fallback(plan, echoed, config), error: message };
   }
 }
 
 export const renderIpxe = (plan: BootPlan, config: Config, templates: TemplateStore) => renderScript('ipxe', plan, config, templates);
 
-const pathOf = (url: string) => {
+interface Server {
+  url: string;
+  host: string;
+  port: string;
+  /** publicUrl is exactly origin + path (no query, nothing normalised away): URLs under it need no parsing. */
+  path: string | null;
+}
+
+let lastServer: Server | null = null;
+
+/** http.publicUrl's parts, parsed once (every script reads them; parsing a URL costs more than the render). */
+function serverOf(publicUrl: string): Server {
+  if (lastServer?.url === publicUrl) return lastServer;
+  const u = new URL(publicUrl);
+  const path = u.pathname === '/' ? '' : u.pathname;
+  lastServer = { url: publicUrl, host: u.hostname, port: u.port || (u.protocol === 'https:' ? '443' : '80'), path: u.origin + path === publicUrl ? path : null };
+  return lastServer;
+}
+
+/** The path and query of a URL; one livery built under publicUrl (its own words are URL-safe) is cut, not parsed. */
+function pathOf(url: string, server: Server): string {
+  if (server.path !== null && url.startsWith(`${server.url}/`)) return server.path + url.slice(server.url.length);
   const u = new URL(url);
   return u.pathname + u.search;
-};
+}
 
 /**
  * Template data for a made-up machine with every field filled, used to check templates when

@@ -2,7 +2,8 @@ import Handlebars from 'handlebars';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from '../log.js';
-import { QUOTE, quotedView, templateLanguage } from './quoting.js';
+import { QUOTE, quotedCopy, templateLanguage } from './quoting.js';
+import { rootKeysRead } from './template-reads.js';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
@@ -17,6 +18,8 @@ export class TemplateError extends Error {
 
 interface Compiled {
   render: Handlebars.TemplateDelegate;
+  /** The top-level data keys it reads (null: any): only those are quoted for it. */
+  reads: ReadonlySet<string> | null;
   mtimeMs: number;
 }
 
@@ -54,7 +57,7 @@ export class TemplateStore {
     const t = this.good.get(name);
     if (!t) throw this.errors.get(name) ?? new TemplateError(name, null, `no such template in ${this.dir}`);
     try {
-      return t.render(quoted(name, data));
+      return t.render(quoted(name, data, t.reads));
     } catch (err) {
       throw new TemplateError(name, lineOf(err), (err as Error).message.split('\n')[0]!);
     }
@@ -81,8 +84,9 @@ export class TemplateStore {
         // precompile parses the whole file now, so syntax errors surface at load, not at boot time.
         Handlebars.precompile(source, { strict: true, noEscape: true });
         const render = Handlebars.compile(source, { strict: true, noEscape: true });
-        render(quoted(name, this.sample));
-        this.good.set(name, { render, mtimeMs });
+        const reads = rootKeysRead(Handlebars.parse(source));
+        render(quoted(name, this.sample, reads));
+        this.good.set(name, { render, reads, mtimeMs });
         this.errors.delete(name);
       } catch (err) {
         const e = new TemplateError(name, lineOf(err), (err as Error).message.split('\n')[0]!);
@@ -95,11 +99,11 @@ export class TemplateStore {
   }
 }
 
-/** Template data as the template's language must read it; a folder without quoting rules is refused. */
-function quoted(name: string, data: object): object {
+/** The `reads` of template data, as the template's language must read them; a folder without quoting rules is refused. */
+function quoted(name: string, data: object, reads: ReadonlySet<string> | null): object {
   const language = templateLanguage(name);
   if (!language) throw new TemplateError(name, null, `livery renders only templates under ${Object.keys(QUOTE).map((l) => `${l}/`).join(', ')}`);
-  return quotedView(data, QUOTE[language]);
+  return quotedCopy(data, QUOTE[language], reads);
 }
 
 function lineOf(err: unknown): number | null {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderIpxe, renderScript, sampleTemplateData, TemplateStore } from '../../src/boot/index.js';
+import { QUOTE, QUOTE_BY_WORD } from '../../src/boot/quoting.js';
 import type { BootPlan } from '../../src/boot/plan.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { PACKAGE_ROOT } from '../../src/config/load.js';
@@ -142,5 +143,40 @@ describe('a value iPXE cannot carry', () => {
     const commands = grubCommands(script);
     expect(commands.map((c) => c.argv[0])).toEqual(['echo', 'sleep', 'configfile']);
     expect(commands[2]!.argv[1]).toBe('/grub/grub.cfg-01-02-00-00-00-00-01');
+  });
+});
+
+describe('values written as they are', () => {
+  /** Every ASCII character and a few others that split words, as strings of up to 5 of them, drawn by a fixed seed. */
+  function* strings(count: number): Generator<string> {
+    const alphabet = [...Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)), '\u00a0', '\u2028', 'é', '${', '&&', '||'];
+    let seed = 7;
+    // xorshift32: exact in 32-bit integers, unlike a multiplier past 2 ** 53 in doubles.
+    const next = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return seed >>> 0;
+    };
+    for (let i = 0; i < count; i++) yield Array.from({ length: next() % 6 }, () => alphabet[next() % alphabet.length]).join('');
+  }
+  const outcome = (f: () => string) => {
+    try {
+      return f();
+    } catch (err) {
+      return err as Error;
+    }
+  };
+
+  it.each(Object.keys(QUOTE_BY_WORD) as (keyof typeof QUOTE_BY_WORD)[])('%s: the plain-word shortcut writes what the word-by-word rules write', (language) => {
+    let unchanged = 0;
+    for (const value of strings(50_000)) {
+      const quick = outcome(() => QUOTE[language](value));
+      expect(quick, JSON.stringify(value)).toEqual(outcome(() => QUOTE_BY_WORD[language](value)));
+      if (quick === value) unchanged++;
+    }
+    // The strings reach both sides of the shortcut.
+    expect(unchanged).toBeGreaterThan(1000);
+    expect(unchanged).toBeLessThan(49_000);
   });
 });
