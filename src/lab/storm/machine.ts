@@ -5,7 +5,7 @@ import type { DhcpHub } from './dhcp-hub.js';
 import { MachineHttp } from './http-client.js';
 import { stormGuid, stormMac } from './identity.js';
 import { parseBootScript, type BootTargets } from './script.js';
-import { tftpGet } from './tftp-client.js';
+import type { TftpClients } from './tftp-clients.js';
 
 /** A BIOS machine's boot, stage by stage, in the order it happens. */
 export const STAGES = ['dhcp-pxe', 'tftp-loader', 'dhcp-ipxe', 'http-script', 'http-artifacts', 'http-phone-home'] as const;
@@ -23,6 +23,7 @@ export interface Expected {
 
 export interface MachineSettings {
   hub: DhcpHub;
+  tftpClients: TftpClients;
   /** livery's DHCP addresses (server identifiers): replies from any of them count. */
   servers: readonly string[];
   tftpPort: number;
@@ -189,7 +190,7 @@ function namesScript(mac: string) {
 }
 
 async function fetchLoader(lease: DhcpLease, s: MachineSettings, r: MachineResult): Promise<void> {
-  const got = await tftpGet({ server: lease.siaddr, port: s.tftpPort, localAddress: lease.ip, file: lease.bootfile, blksize: s.tftp.blksize, waitsMs: s.tftp.waitsMs, signal: s.signal });
+  const got = await s.tftpClients.get({ server: lease.siaddr, port: s.tftpPort, localAddress: lease.ip, file: lease.bootfile, blksize: s.tftp.blksize, waitsMs: s.tftp.waitsMs, signal: s.signal });
   r.tftpRetransmissions += got.retransmissions;
   const want = s.expected.loader.bytes;
   if (got.tsize !== want) throw new Error(`OACK tsize ${got.tsize}, but ${lease.bootfile} has ${want} bytes`);

@@ -4,6 +4,7 @@ import { startRackBmc, type RackBmcOptions } from './bmc.js';
 import { DhcpHub } from './dhcp-hub.js';
 import { bootMachine, type MachineResult, type MachineSettings } from './machine.js';
 import { summarize, watchLoopDelay, type StormReport } from './report.js';
+import { TftpClients } from './tftp-clients.js';
 import type { StormOptions } from './run.js';
 
 export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
@@ -22,13 +23,14 @@ export interface RolloutStormOptions extends Omit<StormOptions, 'concurrency'> {
  */
 export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormReport> {
   const hub = await DhcpHub.open({ clientPort: o.dhcpClientPort, serverPort: o.dhcpServerPort });
+  const tftpClients = TftpClients.open();
   const signal = AbortSignal.timeout(o.deadlineMs);
   setMaxListeners(0, signal);
   const epoch = performance.now();
   const startedAt = Date.now();
   const loopDelay = watchLoopDelay();
   // Livery decides which image each boot gets (the new one, or the previous one on the way back).
-  const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, signal, clock: () => performance.now() - epoch };
+  const settings: MachineSettings = { ...o, expected: { ...o.expected, imageId: null }, hub, tftpClients, signal, clock: () => performance.now() - epoch };
   /** Each machine's last boot (a rollout that rolls back boots a machine twice). */
   const results = new Map<number, MachineResult>();
   /** Each machine's boot under way: a BMC reset while it boots starts it over, as on a real machine. */
@@ -70,6 +72,6 @@ export async function runRolloutStorm(o: RolloutStormOptions): Promise<StormRepo
   } finally {
     bmc.closeAllConnections();
     await new Promise((r) => bmc.close(r));
-    await hub.close();
+    await Promise.all([hub.close(), tftpClients.close()]);
   }
 }
