@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TftpOption } from '../../src/tftp/codec.js';
 import { RawClient, startTestServer, type Received, type TestServer } from '../fixtures/tftp/harness.js';
@@ -350,6 +351,21 @@ describe('tftp server: refusals', () => {
     expect(await s.metric('livery_tftp_malformed_packets_total', { reason: 'option-without-value' })).toBe(2);
     expect(await s.metric('livery_tftp_refused_requests_total', { reason: 'unsupported-mode' })).toBe(1);
     expect((await download(c, s.port, 'good.bin')).data).toEqual(pattern(10));
+  });
+
+  // The kernel caps a socket's buffer at net.core.rmem_max: below 1 MiB the burst cannot fit whatever the server asks.
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  it.skipIf(rmemMax < 1024 * 1024)('holds a burst of 2,000 requests that arrive while it is busy (a rack powering on at once)', async () => {
+    const s = await server();
+    const c = await client();
+    // Sent while this loop, which the server shares, cannot read: the socket's buffer holds them all or drops some.
+    for (let i = 0; i < 2000; i++) c.send(Buffer.from([0, 9, i & 0xff, i >> 8]), s.port);
+    let counted = 0;
+    for (let wait = 0; wait < 50 && counted < 2000; wait++) {
+      await sleep(100);
+      counted = await s.metric('livery_tftp_malformed_packets_total', { reason: 'unknown-opcode' });
+    }
+    expect(counted).toBe(2000);
   });
 
   it('says "server busy" past the per-client and overall caps, and frees slots when transfers end', async () => {
