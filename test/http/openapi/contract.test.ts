@@ -40,7 +40,7 @@ describe('the API document', () => {
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
   }, 120_000);
 
-  it('gives every operation an id, a summary, tags and its security', () => {
+  it('gives every operation an id, a summary, tags, its security and a schema for each answer with a body', () => {
     const ids = new Set<string>();
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(ops) as [string, Operation & { operationId?: string; summary?: string; tags?: string[]; security?: unknown[] }][]) {
@@ -57,6 +57,14 @@ describe('the API document', () => {
         expect(op.security, `${method} ${path}`).toEqual(open ? [] : undefined);
         // Each declared answer has a description; errors use the one shared shape.
         for (const [status, r] of Object.entries(op.responses)) if (status.startsWith('4')) expect(r.content?.['application/json'], `${method} ${path} ${status}`).toBeDefined();
+        // Every success has its schema (fastify serializes JSON answers with it), unless it has no body.
+        const successes = Object.entries(op.responses).filter(([status]) => /^[23]/.test(status));
+        expect(successes.length, `${method} ${path}: a success answer`).toBeGreaterThan(0);
+        for (const [status, r] of successes) {
+          if (status === '204' || status === '304') continue;
+          const bodies = Object.values(r.content ?? {});
+          expect(bodies.length > 0 && bodies.every((b) => b.schema !== undefined), `${method} ${path} ${status}: a schema for the body`).toBe(true);
+        }
       }
     }
     expect(ids.size).toBeGreaterThan(45);
