@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import { nodeName, type Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { parseAddressOrCidr, parseIpv4 } from '../net/ipv4.js';
-import { openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
+import { BURST_RECEIVE_BUFFER_BYTES, openDatagramSocket, type DatagramSocket, type OnDatagram } from '../net/datagram.js';
 import type { DhcpBootPath } from './contract.js';
 import { CmdbOutage } from './cmdb-outage.js';
 import { DiscoveryBudget } from './discovery-budget.js';
@@ -144,7 +144,5 @@ function listen(opts: DhcpServerOptions, metrics: DhcpMetrics, ifindex: number):
  * which interface a broadcast arrived on, so the socket neither receives nor sends on any other.
  */
 function openSocket(port: number, ifindex: number, onDatagram: OnDatagram): DatagramSocket {
-  // A rack powering on at once bursts thousands of DISCOVERs; the kernel's default receive
-  // buffer (~208 KB) overflows under such a burst. Ask for more (capped by rmem_max).
-  return openDatagramSocket({ address: ZERO, port, ifindex, receiveBufferBytes: 4 * 1024 * 1024 }, onDatagram);
+  return openDatagramSocket({ address: ZERO, port, ifindex, receiveBufferBytes: BURST_RECEIVE_BUFFER_BYTES }, onDatagram);
 }

@@ -21,6 +21,13 @@ export interface DatagramOptions {
   receiveBufferBytes: number;
 }
 
+/**
+ * What livery's request sockets (DHCP, TFTP) ask for: a rack that powers on at once sends its
+ * DISCOVERs, then its RRQs, within milliseconds, and the kernel's default receive buffer
+ * (~208 KB) holds a few hundred; each one dropped costs its machine a retransmission wait.
+ */
+export const BURST_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export type OnDatagram = (packet: Buffer, address: string, port: number) => void;
 
 interface NativeDatagram {

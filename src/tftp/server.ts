@@ -8,9 +8,8 @@ import { lookupContent, type ContentPlaces } from './lookup.js';
 import { TftpMetrics, type TftpStats } from './metrics.js';
 import { negotiateOptions } from './negotiate.js';
 import { loadPump, startPump, type PumpCounters, type PumpedTransfer, type PumpOutcome } from './pump.js';
+import { BURST_RECEIVE_BUFFER_BYTES } from '../net/datagram.js';
 import { closeContent, contentSize, readAheadBytes, type Content } from './source.js';
-
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type { Peer as TftpClient } from './config.js';
 export { TFTP_DEFAULTS, type TftpServerOptions, type TransferRecord } from './config.js';
@@ -76,10 +75,8 @@ class LiveryTftpServer implements TftpServer {
       this.socket.once('error', failed);
       this.socket.bind({ address: this.config.host, port: this.config.port }, () => {
         this.socket.off('error', failed);
-        // A rack that powers on at once sends its RRQs within milliseconds; the kernel's default
-        // receive buffer (~208 KB) holds a few hundred, and each one dropped costs its machine a
-        // retransmission wait. Ask for more (the kernel caps it at net.core.rmem_max).
-        this.socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+        // The kernel caps it at net.core.rmem_max.
+        this.socket.setRecvBufferSize(BURST_RECEIVE_BUFFER_BYTES);
         this.socket.on('error', (err) => this.config.logger?.error({ err }, 'tftp socket error'));
         resolve();
       });
